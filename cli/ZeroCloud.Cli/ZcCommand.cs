@@ -1,0 +1,60 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.Reflection;
+
+namespace ZeroCloud.Cli;
+
+/// <summary>The <c>zc</c> command tree. Exit codes: 0 success, 1 the command ran and found problems, 2 usage or I/O errors.</summary>
+public static class ZcCommand
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int UsageError = 2;
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("zc — ZeroCloud's operator command line: turn a rack of bare servers into a private cloud that runs itself.");
+        root.Subcommands.Add(ValidateCommand.Build());
+
+        // The default prints the entry assembly's version, which is the test host's under a test runner.
+        foreach (var option in root.Options.OfType<VersionOption>())
+        {
+            option.Action = new PrintVersion();
+        }
+
+        return root;
+    }
+
+    /// <summary>The product version: the informational version of this assembly, with the commit when the build knew it.</summary>
+    public static string Version =>
+        typeof(ZcCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    private sealed class PrintVersion : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine(Version);
+            return Ok;
+        }
+    }
+
+    /// <summary>Parses and runs <paramref name="args"/>, writing to the given streams (tests pass their own).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = Build();
+        var result = root.Parse(args);
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
+        if (result.Errors.Count > 0)
+        {
+            foreach (var error in result.Errors)
+            {
+                stderr.WriteLine($"zc: {error.Message}");
+            }
+
+            stderr.WriteLine("Run 'zc --help' for usage.");
+            return UsageError;
+        }
+
+        return result.Invoke(config);
+    }
+}

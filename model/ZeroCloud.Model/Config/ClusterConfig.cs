@@ -1,0 +1,123 @@
+using System.Collections.Immutable;
+using System.Net;
+using ZeroCloud.Model.Net;
+
+namespace ZeroCloud.Model.Config;
+
+// The typed form of cluster.yaml, with every default filled in. Produced only by
+// ClusterConfigLoader, which validates everything first; the README documents each field.
+
+public sealed record ClusterConfig(string ApiVersion, string Kind, ClusterMetadata Metadata, ClusterSpec Spec)
+{
+    public const string CurrentApiVersion = "zerocloud.io/v1";
+    public const string ClusterKind = "Cluster";
+}
+
+public sealed record ClusterMetadata(string Name, ImmutableSortedDictionary<string, string> Labels);
+
+public sealed record ClusterSpec(
+    NetworkSpec Network,
+    ControlPlaneSpec ControlPlane,
+    NodesSpec Nodes,
+    BootSpec Boot,
+    ImmutableArray<ServiceSpec> Services);
+
+public sealed record NetworkSpec(
+    string Interface,
+    Ipv4Subnet Subnet,
+    IPAddress? Gateway,
+    ImmutableArray<IPAddress> Dns,
+    string? Domain,
+    DhcpSpec Dhcp);
+
+public enum DhcpMode
+{
+    /// <summary>ZeroCloud hands out addresses from its range and answers PXE.</summary>
+    Full,
+
+    /// <summary>An existing DHCP server hands out addresses; ZeroCloud answers only PXE clients.</summary>
+    Proxy,
+
+    /// <summary>No DHCP service: machines are booted another way.</summary>
+    Off,
+}
+
+public sealed record DhcpSpec(DhcpMode Mode, Ipv4Range? Range, TimeSpan LeaseTime);
+
+/// <summary>An inclusive range of IPv4 addresses.</summary>
+public readonly record struct Ipv4Range(IPAddress Start, IPAddress End)
+{
+    public uint StartValue => Ipv4.ToUInt32(Start);
+
+    public uint EndValue => Ipv4.ToUInt32(End);
+
+    public long Count => (long)EndValue - StartValue + 1;
+
+    public bool Contains(uint address) => address >= StartValue && address <= EndValue;
+
+    public override string ToString() => $"{Start}-{End}";
+}
+
+public sealed record ControlPlaneSpec(int Replicas);
+
+public enum EnrollMode
+{
+    /// <summary>Any machine that PXE-boots on the provisioning network joins.</summary>
+    Auto,
+
+    /// <summary>Only the machines listed under nodes.known join.</summary>
+    Known,
+}
+
+public sealed record NodesSpec(EnrollMode Enroll, TimeSpan Heartbeat, TimeSpan DownAfter, ImmutableArray<KnownMachine> Known);
+
+public sealed record KnownMachine(MacAddress Mac, string Name, IPAddress? Ip, ImmutableSortedDictionary<string, string> Labels);
+
+public enum RuntimeKind
+{
+    /// <summary>Each node picks: vm where a test guest boots, process otherwise.</summary>
+    Auto,
+
+    /// <summary>Service images run as micro-VMs (QEMU).</summary>
+    Vm,
+
+    /// <summary>Service images run as isolated processes.</summary>
+    Process,
+}
+
+/// <summary><paramref name="Kernel"/> is <c>distro</c> (the kernel of the linux-image package) or a path to a bzImage.</summary>
+public sealed record BootSpec(string Kernel, RuntimeKind Runtime)
+{
+    public const string DistroKernel = "distro";
+}
+
+public enum SpreadPolicy
+{
+    /// <summary>Replicas go wherever they fit.</summary>
+    None,
+
+    /// <summary>Never two replicas on one node while another node has room.</summary>
+    Node,
+}
+
+public sealed record ServiceSpec(
+    string Name,
+    string Image,
+    int Replicas,
+    ResourceSpec Resources,
+    SpreadPolicy Spread,
+    ImmutableArray<int> Ports,
+    HealthCheckSpec? Health,
+    ImmutableSortedDictionary<string, string> Labels,
+    ImmutableSortedDictionary<string, string> NodeSelector,
+    ImmutableArray<string> Args,
+    ImmutableSortedDictionary<string, string> Env);
+
+/// <summary>CPU in millicores, memory in bytes.</summary>
+public sealed record ResourceSpec(long CpuMillis, long MemoryBytes)
+{
+    public static readonly ResourceSpec Default = new(100, 64L << 20);
+}
+
+/// <summary>An HTTP GET of <paramref name="HttpPath"/> on <paramref name="Port"/> (2xx/3xx is healthy), or a TCP connect when the path is null.</summary>
+public sealed record HealthCheckSpec(string? HttpPath, int Port, TimeSpan Interval, TimeSpan Timeout, int FailureThreshold);
