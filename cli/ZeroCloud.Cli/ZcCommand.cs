@@ -15,6 +15,7 @@ public static class ZcCommand
     {
         var root = new RootCommand("zc — ZeroCloud's operator command line: turn a rack of bare servers into a private cloud that runs itself.");
         root.Subcommands.Add(ValidateCommand.Build());
+        root.Subcommands.Add(ServeCommand.Build());
 
         // The default prints the entry assembly's version, which is the test host's under a test runner.
         foreach (var option in root.Options.OfType<VersionOption>())
@@ -55,6 +56,6 @@ public static class ZcCommand
             return UsageError;
         }
 
-        return result.Invoke(config);
+        return result.InvokeAsync(config).GetAwaiter().GetResult();
     }
 }

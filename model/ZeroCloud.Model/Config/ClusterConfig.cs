@@ -44,20 +44,6 @@ public enum DhcpMode
 
 public sealed record DhcpSpec(DhcpMode Mode, Ipv4Range? Range, TimeSpan LeaseTime);
 
-/// <summary>An inclusive range of IPv4 addresses.</summary>
-public readonly record struct Ipv4Range(IPAddress Start, IPAddress End)
-{
-    public uint StartValue => Ipv4.ToUInt32(Start);
-
-    public uint EndValue => Ipv4.ToUInt32(End);
-
-    public long Count => (long)EndValue - StartValue + 1;
-
-    public bool Contains(uint address) => address >= StartValue && address <= EndValue;
-
-    public override string ToString() => $"{Start}-{End}";
-}
-
 public sealed record ControlPlaneSpec(int Replicas);
 
 public enum EnrollMode
@@ -71,7 +57,8 @@ public enum EnrollMode
 
 public sealed record NodesSpec(EnrollMode Enroll, TimeSpan Heartbeat, TimeSpan DownAfter, ImmutableArray<KnownMachine> Known);
 
-public sealed record KnownMachine(MacAddress Mac, string Name, IPAddress? Ip, ImmutableSortedDictionary<string, string> Labels);
+/// <summary>A machine the cluster knows by MAC. <paramref name="BootFile"/> replaces the boot file its architecture would get.</summary>
+public sealed record KnownMachine(MacAddress Mac, string Name, IPAddress? Ip, ImmutableSortedDictionary<string, string> Labels, string? BootFile = null);
 
 public enum RuntimeKind
 {

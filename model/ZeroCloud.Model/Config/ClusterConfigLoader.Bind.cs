@@ -127,7 +127,7 @@ public static partial class ClusterConfigLoader
         var ips = new Dictionary<uint, YNode>();
         foreach (var (item, path) in r.List(n?["known"], "spec.nodes.known", "machines ({ mac, name })"))
         {
-            var m = r.Section(item, path, "mac", "name", "ip", "labels");
+            var m = r.Section(item, path, "mac", "name", "ip", "labels", "bootFile");
             if (m is null)
             {
                 continue;
@@ -188,7 +188,14 @@ public static partial class ClusterConfigLoader
                 }
             }
 
-            known.Add(new KnownMachine(mac, name, ip, Labels(r, m["labels"], m.Join("labels"))));
+            var bootFile = r.String(m["bootFile"], m.Join("bootFile"));
+            if (bootFile is not null && (bootFile.Length is 0 or > 127 || !bootFile.All(c => c is > ' ' and < (char)0x7F)))
+            {
+                r.Error(m["bootFile"]!, m.Join("bootFile"), $"\"{bootFile}\" is not a boot file name: 1 to 127 printable ASCII characters without spaces (a TFTP path such as undionly.kpxe, or an http:// URL)");
+                bootFile = null;
+            }
+
+            known.Add(new KnownMachine(mac, name, ip, Labels(r, m["labels"], m.Join("labels")), bootFile));
         }
 
         if (enroll == EnrollMode.Known && known.Count == 0 && n?["enroll"] is { } enrollNode)

@@ -135,3 +135,17 @@ public readonly record struct Ipv4Subnet
 
     public override string ToString() => $"{Network}/{PrefixLength}";
 }
+
+/// <summary>An inclusive range of IPv4 addresses.</summary>
+public readonly record struct Ipv4Range(IPAddress Start, IPAddress End)
+{
+    public uint StartValue => Ipv4.ToUInt32(Start);
+
+    public uint EndValue => Ipv4.ToUInt32(End);
+
+    public long Count => (long)EndValue - StartValue + 1;
+
+    public bool Contains(uint address) => address >= StartValue && address <= EndValue;
+
+    public override string ToString() => $"{Start}-{End}";
+}

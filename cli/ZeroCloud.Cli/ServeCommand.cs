@@ -1,0 +1,15 @@
+using System.CommandLine;
+using ZeroCloud.Netboot.Hosting;
+
+namespace ZeroCloud.Cli;
+
+/// <summary><c>zc serve &lt;service&gt;</c>: runs one infrastructure service in the foreground, the same code as its image's binary.</summary>
+internal static class ServeCommand
+{
+    public static Command Build()
+    {
+        var serve = new Command("serve", "Run one ZeroCloud service in the foreground (Ctrl-C stops it).");
+        serve.Subcommands.Add(DhcpHost.Configure(new Command("dhcp", "The DHCP server for PXE, iPXE and UEFI HTTP boot (full or proxy mode from cluster.yaml).")));
+        return serve;
+    }
+}

@@ -1,0 +1,276 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Config;
+using ZeroCloud.Model.Net;
+
+namespace ZeroCloud.Netboot.Dhcp;
+
+/// <summary>
+/// The DHCP service on one interface: UDP 67 (and 4011 for proxyDHCP), replies decided by <see cref="DhcpEngine"/>,
+/// leases made durable through <see cref="ILeaseStore"/> before any ACK leaves. Constructible without a host so
+/// tests and benchmarks embed it.
+/// </summary>
+public sealed partial class DhcpServer : IAsyncDisposable
+{
+    private const int SolSocket = 1;
+    private const int SoBindToDevice = 25;
+    private static readonly IPEndPoint AnyEndPoint = new(IPAddress.Any, 0);
+
+    private readonly DhcpServerOptions _options;
+    private readonly ILeaseStore _store;
+    private readonly string _interface;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _engineLock = new();
+    private readonly ConcurrentDictionary<MacAddress, byte> _ignoredMacs = new();
+    private readonly ConcurrentDictionary<DropReason, long> _drops = new();
+    private readonly ConcurrentDictionary<DhcpParseError, long> _badPackets = new();
+    private readonly List<Socket> _sockets = [];
+    private readonly List<Task> _loops = [];
+    private CancellationTokenSource? _stopping;
+    private DhcpEngine? _engine;
+    private long _received;
+    private long _replies;
+    private long _lastBadPacketLog;
+    private long _lastPurge;
+
+    public DhcpServer(DhcpServerOptions options, ILeaseStore store, string interfaceName, TimeProvider time, ILogger<DhcpServer> logger)
+    {
+        _options = options;
+        _store = store;
+        _interface = interfaceName;
+        _time = time;
+        _logger = logger;
+    }
+
+    public long Received => Interlocked.Read(ref _received);
+
+    public long Replies => Interlocked.Read(ref _replies);
+
+    public IReadOnlyDictionary<DropReason, long> Drops => _drops;
+
+    public IReadOnlyDictionary<DhcpParseError, long> BadPackets => _badPackets;
+
+    public DhcpEngine Engine => _engine ?? throw new InvalidOperationException("the server is not started");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var leases = await _store.LoadAsync(cancellationToken).ConfigureAwait(false);
+        _engine = new DhcpEngine(_options, leases);
+        _stopping = new CancellationTokenSource();
+        var ports = _options.Mode == DhcpMode.Proxy ? new[] { DhcpPorts.Server, DhcpPorts.PxeBootServer } : [DhcpPorts.Server];
+        foreach (var port in ports)
+        {
+            var socket = Open(port);
+            _sockets.Add(socket);
+            _loops.Add(Task.Run(() => ReceiveLoopAsync(socket, port, _stopping.Token), CancellationToken.None));
+        }
+
+        LogStarted(_logger, _options.Mode.ToString().ToLowerInvariant(), _interface, Ipv4.FromUInt32(_options.ServerAddress), string.Join(",", ports), leases.Count);
+    }
+
+    private Socket Open(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { EnableBroadcast = true };
+        try
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            if (OperatingSystem.IsLinux())
+            {
+                // Receive and send on this interface only, whatever the routing table says.
+                socket.SetRawSocketOption(SolSocket, SoBindToDevice, Encoding.ASCII.GetBytes(_interface + "\0"));
+            }
+
+            socket.ReceiveBufferSize = 4 << 20;
+            socket.Bind(new IPEndPoint(IPAddress.Any, port));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async Task ReceiveLoopAsync(Socket socket, int port, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[2048];
+        var reply = new byte[1500];
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            SocketReceiveFromResult received;
+            try
+            {
+                received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, AnyEndPoint, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            {
+                continue;
+            }
+
+            Interlocked.Increment(ref _received);
+            try
+            {
+                Process(socket, port, buffer.AsSpan(0, received.ReceivedBytes), (IPEndPoint)received.RemoteEndPoint, reply);
+            }
+#pragma warning disable CA1031 // the loop must survive anything one packet does; the packet is counted and logged
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                _drops.AddOrUpdate(DropReason.Unsupported, 1, (_, n) => n + 1);
+                LogProcessFailed(_logger, ex);
+            }
+        }
+    }
+
+    private void Process(Socket socket, int port, ReadOnlySpan<byte> datagram, IPEndPoint from, byte[] reply)
+    {
+        if (!DhcpPacket.TryParse(datagram, out var packet, out var error))
+        {
+            var count = _badPackets.AddOrUpdate(error, 1, (_, n) => n + 1);
+            var now = Environment.TickCount64;
+            if (now - Interlocked.Read(ref _lastBadPacketLog) > 10_000)
+            {
+                Interlocked.Exchange(ref _lastBadPacketLog, now);
+                LogBadPacket(_logger, from, error, count);
+            }
+
+            return;
+        }
+
+        DhcpDecision decision;
+        var time = _time.GetUtcNow();
+        lock (_engineLock)
+        {
+            if (Environment.TickCount64 - _lastPurge > 10_000)
+            {
+                _lastPurge = Environment.TickCount64;
+                _engine!.Pool.PurgeOffers(time);
+            }
+
+            decision = _engine!.Handle(packet, port, time, reply);
+        }
+
+        if (decision.Dropped != DropReason.None)
+        {
+            _drops.AddOrUpdate(decision.Dropped, 1, (_, n) => n + 1);
+            if (decision.Dropped == DropReason.UnknownMachine && decision.Mac is { } mac && _ignoredMacs.TryAdd(mac, 0))
+            {
+                LogUnknownMachine(_logger, mac);
+            }
+            else if (decision.Dropped == DropReason.PoolExhausted)
+            {
+                LogPoolExhausted(_logger, decision.Mac);
+            }
+        }
+
+        if (decision.Commit is { } lease)
+        {
+            // Durable first, then the ACK: a crash in between loses an ACK the client retries, never a lease it holds.
+            var bytes = decision.Length > 0 ? reply.AsSpan(0, decision.Length).ToArray() : null;
+            _ = CommitThenSendAsync(socket, lease, bytes, decision, from);
+            return;
+        }
+
+        if (decision.Length > 0)
+        {
+            Send(socket, reply.AsSpan(0, decision.Length), decision, from);
+        }
+    }
+
+    private async Task CommitThenSendAsync(Socket socket, Lease lease, byte[]? bytes, DhcpDecision decision, IPEndPoint from)
+    {
+        try
+        {
+            await _store.CommitAsync(lease, _stopping!.Token).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // a failed commit means no ACK; the client retries
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogCommitFailed(_logger, Ipv4.FromUInt32(lease.Address), ex);
+            return;
+        }
+
+        if (lease.State == LeaseState.Declined)
+        {
+            LogDeclined(_logger, Ipv4.FromUInt32(lease.Address), lease.Mac);
+        }
+
+        if (bytes is not null)
+        {
+            Send(socket, bytes, decision, from);
+        }
+    }
+
+    private void Send(Socket socket, ReadOnlySpan<byte> bytes, DhcpDecision decision, IPEndPoint from)
+    {
+        IPEndPoint to = decision.Route switch
+        {
+            ReplyRoute.Unicast => new IPEndPoint(Ipv4.FromUInt32(decision.Address), decision.Port == 0 ? from.Port : decision.Port),
+            ReplyRoute.UnicastToHardware when decision.Mac is { } mac && NativeArp.TrySet(socket, _interface, decision.Address, mac)
+                => new IPEndPoint(Ipv4.FromUInt32(decision.Address), decision.Port),
+            _ => new IPEndPoint(IPAddress.Broadcast, DhcpPorts.Client),
+        };
+        try
+        {
+            socket.SendTo(bytes, SocketFlags.None, to);
+            Interlocked.Increment(ref _replies);
+        }
+        catch (SocketException ex)
+        {
+            LogSendFailed(_logger, to, ex.SocketErrorCode);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping is not null)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+
+        foreach (var socket in _sockets)
+        {
+            socket.Dispose();
+        }
+
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+        _stopping?.Dispose();
+        LogStopped(_logger, Received, Replies, _drops.Values.Sum(), _badPackets.Values.Sum());
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "dhcp: {Mode} mode on {Interface} as {Address}, ports {Ports}, {Leases} leases loaded")]
+    private static partial void LogStarted(ILogger logger, string mode, string @interface, IPAddress address, string ports, int leases);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "dhcp: ignoring {Mac}: enroll is 'known' and this MAC is not under spec.nodes.known (logged once)")]
+    private static partial void LogUnknownMachine(ILogger logger, MacAddress mac);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "dhcp: dropped a bad packet from {From}: {Error} ({Count} so far)")]
+    private static partial void LogBadPacket(ILogger logger, IPEndPoint from, DhcpParseError error, long count);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "dhcp: no free address for {Mac}: the range is exhausted")]
+    private static partial void LogPoolExhausted(ILogger logger, MacAddress? mac);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "dhcp: could not make the lease of {Address} durable; no ACK sent")]
+    private static partial void LogCommitFailed(ILogger logger, IPAddress address, Exception exception);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "dhcp: {Mac} declined {Address} (in use by another host); quarantined")]
+    private static partial void LogDeclined(ILogger logger, IPAddress address, MacAddress mac);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "dhcp: sending to {To} failed: {Error}")]
+    private static partial void LogSendFailed(ILogger logger, IPEndPoint to, SocketError error);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Error, Message = "dhcp: processing a packet failed")]
+    private static partial void LogProcessFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "dhcp: stopped; {Received} received, {Replies} replies, {Drops} dropped, {Bad} malformed")]
+    private static partial void LogStopped(ILogger logger, long received, long replies, long drops, long bad);
+}

@@ -1,0 +1,55 @@
+using ZeroCloud.Model.Net;
+
+namespace ZeroCloud.Netboot.Dhcp;
+
+public enum LeaseState : byte
+{
+    /// <summary>The client holds the address until <see cref="Lease.Expires"/>.</summary>
+    Bound = 1,
+
+    /// <summary>The client gave the address back; it stays associated with the client for a later re-offer.</summary>
+    Released = 2,
+
+    /// <summary>A client reported the address in use (DHCPDECLINE): nobody gets it until <see cref="Lease.Expires"/>.</summary>
+    Declined = 3,
+}
+
+/// <summary>One address's lease. <paramref name="ClientKey"/> is the client identifier (option 61) or the MAC.</summary>
+public sealed record Lease(uint Address, MacAddress Mac, string ClientKey, DateTimeOffset Expires, LeaseState State, string? HostName = null)
+{
+    /// <summary>True while the address may not be given to another client.</summary>
+    public bool HoldsAddress(DateTimeOffset now) => State is LeaseState.Bound or LeaseState.Declined && Expires > now;
+}
+
+/// <summary>Where leases live. A commit completes only once the lease is durable; the server acknowledges nothing before that.</summary>
+public interface ILeaseStore
+{
+    Task<IReadOnlyList<Lease>> LoadAsync(CancellationToken cancellationToken);
+
+    Task CommitAsync(Lease lease, CancellationToken cancellationToken);
+}
+
+/// <summary>Leases in memory only: for tests and benchmarks that measure the protocol, not the disk.</summary>
+public sealed class InMemoryLeaseStore : ILeaseStore
+{
+    private readonly Dictionary<uint, Lease> _leases = [];
+    private readonly Lock _lock = new();
+
+    public Task<IReadOnlyList<Lease>> LoadAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult<IReadOnlyList<Lease>>([.. _leases.Values]);
+        }
+    }
+
+    public Task CommitAsync(Lease lease, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _leases[lease.Address] = lease;
+        }
+
+        return Task.CompletedTask;
+    }
+}

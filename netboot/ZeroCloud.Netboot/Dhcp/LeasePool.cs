@@ -1,0 +1,175 @@
+using ZeroCloud.Model.Net;
+
+namespace ZeroCloud.Netboot.Dhcp;
+
+/// <summary>
+/// The address state of one subnet in memory: leases (as last committed), short-lived offers, reservations
+/// for known machines. Not thread-safe: the server's single receive loop owns it.
+/// </summary>
+public sealed class LeasePool
+{
+    private readonly Dictionary<uint, Lease> _byAddress = [];
+    private readonly Dictionary<string, uint> _byClient = new(StringComparer.Ordinal);
+    private readonly Dictionary<uint, (string ClientKey, DateTimeOffset Until)> _offers = [];
+    private readonly Dictionary<MacAddress, uint> _reservedFor = [];
+    private readonly Dictionary<uint, MacAddress> _reservedAddress = [];
+    private readonly Ipv4Range? _range;
+    private readonly Ipv4Subnet _subnet;
+    private readonly uint _server;
+    private uint _cursor;
+
+    public LeasePool(DhcpServerOptions options, IEnumerable<Lease> leases)
+    {
+        _range = options.Range;
+        _subnet = options.Subnet;
+        _server = options.ServerAddress;
+        _cursor = _range?.StartValue ?? 0;
+        foreach (var (mac, machine) in options.Known)
+        {
+            if (machine.Ip is { } ip)
+            {
+                _reservedFor[mac] = Ipv4.ToUInt32(ip);
+                _reservedAddress[Ipv4.ToUInt32(ip)] = mac;
+            }
+        }
+
+        foreach (var lease in leases)
+        {
+            Apply(lease);
+        }
+    }
+
+    public int LeaseCount => _byAddress.Count;
+
+    public Lease? GetLease(uint address) => _byAddress.GetValueOrDefault(address);
+
+    public Lease? GetLeaseOf(string clientKey) =>
+        _byClient.TryGetValue(clientKey, out var address) && _byAddress.TryGetValue(address, out var lease) && lease.ClientKey == clientKey ? lease : null;
+
+    /// <summary>Records a lease change (after the server decided it; before or after it is durable).</summary>
+    public void Apply(Lease lease)
+    {
+        if (_byAddress.TryGetValue(lease.Address, out var old) && old.ClientKey != lease.ClientKey &&
+            _byClient.TryGetValue(old.ClientKey, out var oldAddress) && oldAddress == lease.Address)
+        {
+            _byClient.Remove(old.ClientKey);
+        }
+
+        _byAddress[lease.Address] = lease;
+        if (lease.State != LeaseState.Declined)
+        {
+            _byClient[lease.ClientKey] = lease.Address;
+        }
+        else if (_byClient.TryGetValue(lease.ClientKey, out var held) && held == lease.Address)
+        {
+            _byClient.Remove(lease.ClientKey);
+        }
+
+        _offers.Remove(lease.Address);
+    }
+
+    /// <summary>Forgets offers nobody took up.</summary>
+    public void PurgeOffers(DateTimeOffset now)
+    {
+        foreach (var (address, offer) in _offers)
+        {
+            if (offer.Until <= now)
+            {
+                _offers.Remove(address);
+            }
+        }
+    }
+
+    public void Offer(uint address, string clientKey, DateTimeOffset until) => _offers[address] = (clientKey, until);
+
+    public void WithdrawOffer(string clientKey)
+    {
+        foreach (var (address, offer) in _offers)
+        {
+            if (offer.ClientKey == clientKey)
+            {
+                _offers.Remove(address);
+            }
+        }
+    }
+
+    /// <summary>True when <paramref name="address"/> may be leased to this client now.</summary>
+    public bool CanLease(uint address, string clientKey, MacAddress mac, DateTimeOffset now)
+    {
+        if (_reservedAddress.TryGetValue(address, out var owner))
+        {
+            return owner == mac && NotHeldByOther(address, clientKey, now);
+        }
+
+        if (_reservedFor.TryGetValue(mac, out var mine) && mine != address)
+        {
+            return false; // a known machine with a reserved address gets that one only
+        }
+
+        if (_range is not { } range || !range.Contains(address) || address == _server || !_subnet.IsHostAddress(address))
+        {
+            return false;
+        }
+
+        return NotHeldByOther(address, clientKey, now);
+    }
+
+    private bool NotHeldByOther(uint address, string clientKey, DateTimeOffset now)
+    {
+        if (_byAddress.TryGetValue(address, out var lease) && lease.HoldsAddress(now) && (lease.ClientKey != clientKey || lease.State == LeaseState.Declined))
+        {
+            return false;
+        }
+
+        return !(_offers.TryGetValue(address, out var offer) && offer.ClientKey != clientKey && offer.Until > now);
+    }
+
+    /// <summary>
+    /// Picks the address to offer: the machine's reservation, else its current or last address, else the one it
+    /// asks for, else the next free one (addresses never leased first, then expired and released ones).
+    /// </summary>
+    public uint? Choose(string clientKey, MacAddress mac, uint? requested, DateTimeOffset now)
+    {
+        if (_reservedFor.TryGetValue(mac, out var reserved))
+        {
+            return CanLease(reserved, clientKey, mac, now) ? reserved : null;
+        }
+
+        if (_byClient.TryGetValue(clientKey, out var previous) && CanLease(previous, clientKey, mac, now))
+        {
+            return previous;
+        }
+
+        if (requested is { } wanted && CanLease(wanted, clientKey, mac, now))
+        {
+            return wanted;
+        }
+
+        if (_range is not { } range)
+        {
+            return null;
+        }
+
+        // Round-robin from the cursor: first pass takes only never-used addresses, second anything free.
+        var count = (ulong)range.Count;
+        for (var pass = 0; pass < 2; pass++)
+        {
+            for (ulong i = 0; i < count; i++)
+            {
+                var candidate = range.StartValue + (uint)(((ulong)(_cursor - range.StartValue) + i) % count);
+                if (pass == 0 && _byAddress.ContainsKey(candidate))
+                {
+                    continue;
+                }
+
+                if (CanLease(candidate, clientKey, mac, now))
+                {
+                    _cursor = candidate == range.EndValue ? range.StartValue : candidate + 1;
+                    return candidate;
+                }
+            }
+        }
+
+        return null;
+    }
+}

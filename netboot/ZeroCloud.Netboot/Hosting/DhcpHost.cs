@@ -1,0 +1,165 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Config;
+using ZeroCloud.Model.Net;
+using ZeroCloud.Netboot.Dhcp;
+
+namespace ZeroCloud.Netboot.Hosting;
+
+/// <summary>How the dhcp service is started: from `zc serve dhcp` or the standalone zc-dhcp binary.</summary>
+public sealed record DhcpHostSettings(string ConfigPath, string Interface, string DataDirectory, IPAddress? NextServer, string? HttpBase, LogLevel LogLevel = LogLevel.Information);
+
+/// <summary>Runs the DHCP server in a Generic Host: config validated first, Ctrl-C or SIGTERM stops it cleanly.</summary>
+public static class DhcpHost
+{
+    /// <summary>Adds the service's options to <paramref name="command"/> and makes running it start the server.</summary>
+    public static Command Configure(Command command)
+    {
+        var file = new Option<string>("--file", "-f") { Description = "The cluster.yaml to serve.", DefaultValueFactory = _ => "cluster.yaml", HelpName = "path" };
+        var iface = new Option<string>("--interface", "-i") { Description = "The provisioning interface (default: spec.network.interface).", HelpName = "ifname" };
+        var data = new Option<string>("--data") { Description = "Folder for the lease file.", DefaultValueFactory = _ => "/var/lib/zerocloud/dhcp", HelpName = "dir" };
+        var nextServer = new Option<string>("--next-server") { Description = "TFTP server for boot files (default: this server's address).", HelpName = "ip" };
+        var httpBase = new Option<string>("--http-base") { Description = "Base URL of the HTTP boot server (default: http://<this server's address>:8080).", HelpName = "url" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every decision (debug level)." };
+        command.Options.Add(file);
+        command.Options.Add(iface);
+        command.Options.Add(data);
+        command.Options.Add(nextServer);
+        command.Options.Add(httpBase);
+        command.Options.Add(verbose);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var stderr = parse.InvocationConfiguration.Error;
+            IPAddress? next = null;
+            if (parse.GetValue(nextServer) is { } text && !Ipv4.TryParse(text, out next))
+            {
+                await stderr.WriteLineAsync($"zc: --next-server: \"{text}\" is not an IPv4 address").ConfigureAwait(false);
+                return 2;
+            }
+
+            var settings = new DhcpHostSettings(
+                parse.GetValue(file)!,
+                parse.GetValue(iface) ?? "",
+                parse.GetValue(data)!,
+                next,
+                parse.GetValue(httpBase),
+                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
+            return await RunAsync(settings, stderr, cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    public static async Task<int> RunAsync(DhcpHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        ClusterConfigResult result;
+        try
+        {
+            result = ClusterConfigLoader.LoadFile(settings.ConfigPath, settings.ConfigPath);
+        }
+        catch (IOException ex)
+        {
+            await stderr.WriteLineAsync($"zc: cannot read {settings.ConfigPath}: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (!result.IsValid)
+        {
+            foreach (var d in result.Diagnostics)
+            {
+                await stderr.WriteLineAsync(d.ToString()).ConfigureAwait(false);
+            }
+
+            return 1;
+        }
+
+        var config = result.Config!;
+        var ifname = settings.Interface.Length > 0 ? settings.Interface : config.Spec.Network.Interface;
+        if (FindAddress(ifname, config.Spec.Network.Subnet, out var problem) is not { } address)
+        {
+            await stderr.WriteLineAsync($"zc: {problem}").ConfigureAwait(false);
+            return 2;
+        }
+
+        var boot = new BootSettings
+        {
+            NextServer = Ipv4.ToUInt32(settings.NextServer ?? address),
+            HttpBase = (settings.HttpBase ?? $"http://{address}:8080").TrimEnd('/'),
+        };
+        var options = DhcpServerOptions.FromCluster(config, Ipv4.ToUInt32(address), boot);
+
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.SetMinimumLevel(settings.LogLevel);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<ILeaseStore>(sp => new FileLeaseStore(Path.Combine(settings.DataDirectory, "leases.log"), sp.GetRequiredService<ILogger<FileLeaseStore>>()));
+        builder.Services.AddSingleton(sp => new DhcpServer(options, sp.GetRequiredService<ILeaseStore>(), ifname, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DhcpServer>>()));
+        builder.Services.AddHostedService<DhcpHostedService>();
+        var host = builder.Build();
+        try
+        {
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            await stderr.WriteLineAsync($"zc: cannot listen for DHCP on {ifname}: {ex.Message} (the DHCP ports need root, and nothing else may hold them)").ConfigureAwait(false);
+            return 2;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await stderr.WriteLineAsync($"zc: cannot use the lease folder {settings.DataDirectory}: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        finally
+        {
+            // The lease store is IAsyncDisposable only: its writer drains before the process exits.
+            await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    /// <summary>The interface's IPv4 address inside the subnet; the server identifies itself with it.</summary>
+    internal static IPAddress? FindAddress(string ifname, Ipv4Subnet subnet, out string problem)
+    {
+        var nic = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(n => n.Name == ifname);
+        if (nic is null)
+        {
+            problem = $"there is no network interface '{ifname}' (give the provisioning interface with --interface, or set spec.network.interface)";
+            return null;
+        }
+
+        var address = nic.GetIPProperties().UnicastAddresses
+            .Select(u => u.Address)
+            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && subnet.Contains(a));
+        problem = address is null ? $"interface '{ifname}' has no address in {subnet}; give it one, such as: ip addr add {Ipv4.FromUInt32(subnet.NetworkValue + 2)}/{subnet.PrefixLength} dev {ifname}" : "";
+        return address;
+    }
+
+    private sealed class DhcpHostedService(DhcpServer server, IHostApplicationLifetime lifetime) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await server.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                lifetime.StopApplication();
+                throw;
+            }
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken) => await server.DisposeAsync().ConfigureAwait(false);
+    }
+}
