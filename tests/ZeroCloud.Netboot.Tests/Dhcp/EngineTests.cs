@@ -1,0 +1,379 @@
+using System.Net;
+using ZeroCloud.Model.Config;
+using ZeroCloud.Model.Net;
+using ZeroCloud.Netboot.Dhcp;
+using static ZeroCloud.Netboot.Tests.Dhcp.Packets;
+
+namespace ZeroCloud.Netboot.Tests.Dhcp;
+
+public class EngineTests
+{
+    private const string KnownMac = "52:54:00:00:00:01";
+    private static readonly DateTimeOffset T0 = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+    private readonly byte[] _reply = new byte[1500];
+
+    internal static DhcpEngine NewEngine(DhcpMode mode = DhcpMode.Full, EnrollMode enroll = EnrollMode.Auto, string range = "10.77.0.100-10.77.0.102", IEnumerable<Lease>? leases = null)
+    {
+        var modeText = mode.ToString().ToLowerInvariant();
+        var rangeLine = mode == DhcpMode.Full ? $"range: {range}" : "";
+        var yaml = $"""
+            apiVersion: zerocloud.io/v1
+            kind: Cluster
+            metadata: {"{"} name: t {"}"}
+            spec:
+              network:
+                subnet: 10.77.0.0/24
+                gateway: 10.77.0.1
+                dns: [10.77.0.1, 10.77.0.3]
+                domain: lab.test
+                dhcp:
+                  mode: {modeText}
+                  {rangeLine}
+                  leaseTime: 1h
+              nodes:
+                enroll: {enroll.ToString().ToLowerInvariant()}
+                known:
+                  - {"{"} mac: "{KnownMac}", name: node-01, ip: 10.77.0.50 {"}"}
+                  - {"{"} mac: "52:54:00:00:00:02", name: node-02, bootFile: snponly.efi {"}"}
+            """;
+        var result = ClusterConfigLoader.Load(yaml, "t.yaml");
+        Assert.True(result.IsValid, string.Join("\n", result.Diagnostics));
+        var boot = new BootSettings { NextServer = Ip("10.77.0.2"), HttpBase = "http://10.77.0.2:8080" };
+        return new DhcpEngine(DhcpServerOptions.FromCluster(result.Config!, Ip("10.77.0.2"), boot), leases ?? []);
+    }
+
+    private (DhcpDecision Decision, DhcpPacket? Reply) Handle(DhcpEngine engine, DhcpPacket request, DateTimeOffset? now = null, int port = DhcpPorts.Server)
+    {
+        var d = engine.Handle(request, port, now ?? T0, _reply);
+        return (d, d.Length > 0 ? Parse(_reply.AsSpan(0, d.Length)) : null);
+    }
+
+    private uint Lease(DhcpEngine engine, string mac, DateTimeOffset? now = null)
+    {
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, mac), now);
+        Assert.NotNull(offer);
+        var (ack, reply) = Handle(engine, Request(DhcpMessageType.Request, mac, options: [Address(DhcpOption.ServerIdentifier, "10.77.0.2"), (DhcpOption.RequestedIpAddress, IPAddress.Parse(Ipv4.FromUInt32(offer.YourAddress).ToString()).GetAddressBytes())]), now);
+        Assert.Equal(DhcpMessageType.Ack, reply!.MessageType);
+        Assert.NotNull(ack.Commit);
+        return reply.YourAddress;
+    }
+
+    [Fact]
+    public void Discover_gets_an_offer_with_the_options_from_cluster_yaml()
+    {
+        var (d, offer) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        Assert.Equal(DhcpMessageType.Offer, offer!.MessageType);
+        Assert.Equal(Ip("10.77.0.100"), offer.YourAddress);
+        Assert.Equal(Ip("10.77.0.2"), offer.Options.GetAddress(DhcpOption.ServerIdentifier));
+        Assert.Equal(Ip("255.255.255.0"), offer.Options.GetAddress(DhcpOption.SubnetMask));
+        Assert.Equal(Ip("10.77.0.1"), offer.Options.GetAddress(DhcpOption.Router));
+        Assert.Equal([10, 77, 0, 1, 10, 77, 0, 3], offer.Options.Get(DhcpOption.DomainNameServer));
+        Assert.Equal("lab.test", offer.Options.GetString(DhcpOption.DomainName));
+        Assert.Equal([0, 0, 0x0e, 0x10], offer.Options.Get(DhcpOption.LeaseTime));
+        Assert.Null(d.Commit); // an offer is not a lease
+        Assert.Equal(ReplyRoute.UnicastToHardware, d.Route);
+        Assert.False(offer.Options.Contains(DhcpOption.BootFileName)); // a plain client gets no boot file
+    }
+
+    [Fact]
+    public void Broadcast_flag_gets_a_broadcast_reply()
+    {
+        var (d, _) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:aa:00:01", broadcast: true));
+        Assert.Equal(ReplyRoute.Broadcast, d.Route);
+    }
+
+    [Fact]
+    public void Relay_gets_the_reply_on_port_67_with_option_82_echoed()
+    {
+        byte[] agent = [1, 4, (byte)'p', (byte)'o', (byte)'r', (byte)'t'];
+        var (d, offer) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:aa:00:01", giaddr: Ip("10.77.0.1"), options: [(DhcpOption.RelayAgentInformation, agent)]));
+        Assert.Equal((ReplyRoute.Unicast, Ip("10.77.0.1"), 67), (d.Route, d.Address, d.Port));
+        Assert.Equal(agent, offer!.Options.Get(DhcpOption.RelayAgentInformation));
+        Assert.Equal(Ip("10.77.0.1"), offer.RelayAddress);
+    }
+
+    [Fact]
+    public void Request_for_the_offer_is_acked_and_committed_before_sending()
+    {
+        var engine = NewEngine();
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var lease = engine.Pool.GetLease(address)!;
+        Assert.Equal(LeaseState.Bound, lease.State);
+        Assert.Equal(T0 + TimeSpan.FromHours(1), lease.Expires);
+    }
+
+    [Fact]
+    public void Two_clients_never_get_the_same_address()
+    {
+        var engine = NewEngine();
+        var a = Lease(engine, "52:54:00:aa:00:01");
+        var b = Lease(engine, "52:54:00:aa:00:02");
+        var c = Lease(engine, "52:54:00:aa:00:03");
+        Assert.Equal(3, new[] { a, b, c }.Distinct().Count());
+        // The range (3 addresses) is full: a fourth client gets nothing rather than a duplicate.
+        var (d, reply) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:04"));
+        Assert.Null(reply);
+        Assert.Equal(DropReason.PoolExhausted, d.Dropped);
+    }
+
+    [Fact]
+    public void Offered_address_is_held_for_its_client()
+    {
+        var engine = NewEngine();
+        var (_, first) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        var (_, second) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02"));
+        Assert.NotEqual(first!.YourAddress, second!.YourAddress);
+        // Another client asking for the held address by INIT-REBOOT is refused.
+        var (_, nak) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:03", options: [Address(DhcpOption.RequestedIpAddress, "10.77.0.100")]));
+        Assert.Equal(DhcpMessageType.Nak, nak!.MessageType);
+    }
+
+    [Fact]
+    public void Request_for_someone_elses_address_is_naked_by_broadcast()
+    {
+        var engine = NewEngine();
+        var taken = Lease(engine, "52:54:00:aa:00:01");
+        var (d, nak) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:02", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(taken).GetAddressBytes())]));
+        Assert.Equal(DhcpMessageType.Nak, nak!.MessageType);
+        Assert.Equal(0u, nak.YourAddress);
+        Assert.Equal(ReplyRoute.Broadcast, d.Route);
+        Assert.Null(d.Commit);
+    }
+
+    [Fact]
+    public void Request_for_an_address_on_another_network_is_naked()
+    {
+        var (_, nak) = Handle(NewEngine(), Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [Address(DhcpOption.RequestedIpAddress, "192.168.1.20")]));
+        Assert.Equal(DhcpMessageType.Nak, nak!.MessageType);
+        Assert.Equal("wrong network", nak.Options.GetString(DhcpOption.Message));
+    }
+
+    [Fact]
+    public void Request_naming_another_server_withdraws_our_offer_silently()
+    {
+        var engine = NewEngine();
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        var (d, reply) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [Address(DhcpOption.ServerIdentifier, "10.77.0.9"), (DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(offer!.YourAddress).GetAddressBytes())]));
+        Assert.Null(reply);
+        Assert.Equal(DropReason.NotForUs, d.Dropped);
+        // The address is free again: another client may take it.
+        var (_, ack) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:02", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(offer.YourAddress).GetAddressBytes())]));
+        Assert.Equal(DhcpMessageType.Ack, ack!.MessageType);
+    }
+
+    [Fact]
+    public void Renew_extends_the_lease_and_is_unicast_to_the_client()
+    {
+        var engine = NewEngine();
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var later = T0 + TimeSpan.FromMinutes(30);
+        var (d, ack) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", ciaddr: address), later);
+        Assert.Equal(DhcpMessageType.Ack, ack!.MessageType);
+        Assert.Equal(address, ack.YourAddress);
+        Assert.Equal(address, ack.ClientAddress);
+        Assert.Equal((ReplyRoute.Unicast, address, 68), (d.Route, d.Address, d.Port));
+        Assert.Equal(later + TimeSpan.FromHours(1), d.Commit!.Expires);
+    }
+
+    [Fact]
+    public void Rebind_of_an_unknown_address_is_naked()
+    {
+        var (_, nak) = Handle(NewEngine(), Request(DhcpMessageType.Request, "52:54:00:aa:00:01", ciaddr: Ip("10.77.0.7")));
+        Assert.Equal(DhcpMessageType.Nak, nak!.MessageType);
+    }
+
+    [Fact]
+    public void Release_frees_the_address_but_the_client_gets_it_back_first()
+    {
+        var engine = NewEngine();
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var (d, reply) = Handle(engine, Request(DhcpMessageType.Release, "52:54:00:aa:00:01", ciaddr: address, options: [Address(DhcpOption.ServerIdentifier, "10.77.0.2")]));
+        Assert.Null(reply);
+        Assert.Equal(LeaseState.Released, d.Commit!.State);
+        Assert.Equal(address, Lease(engine, "52:54:00:aa:00:01"));
+    }
+
+    [Fact]
+    public void Declined_address_is_quarantined_then_returns()
+    {
+        var engine = NewEngine(range: "10.77.0.100-10.77.0.100");
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var (d, _) = Handle(engine, Request(DhcpMessageType.Decline, "52:54:00:aa:00:01", options: [Address(DhcpOption.ServerIdentifier, "10.77.0.2"), (DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(address).GetAddressBytes())]));
+        Assert.Equal(LeaseState.Declined, d.Commit!.State);
+        var (none, reply) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02"));
+        Assert.Null(reply);
+        Assert.Equal(DropReason.PoolExhausted, none.Dropped);
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02"), T0 + TimeSpan.FromHours(2));
+        Assert.Equal(address, offer!.YourAddress);
+    }
+
+    [Fact]
+    public void Expired_lease_is_reused_once_the_range_has_no_unused_address()
+    {
+        var engine = NewEngine(range: "10.77.0.100-10.77.0.100");
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var (_, nothing) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02"), T0 + TimeSpan.FromMinutes(59));
+        Assert.Null(nothing);
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02"), T0 + TimeSpan.FromMinutes(61));
+        Assert.Equal(address, offer!.YourAddress);
+    }
+
+    [Fact]
+    public void Inform_gets_options_without_an_address_or_a_lease_time()
+    {
+        var (d, ack) = Handle(NewEngine(), Request(DhcpMessageType.Inform, "52:54:00:aa:00:01", ciaddr: Ip("10.77.0.30")));
+        Assert.Equal(DhcpMessageType.Ack, ack!.MessageType);
+        Assert.Equal(0u, ack.YourAddress);
+        Assert.False(ack.Options.Contains(DhcpOption.LeaseTime));
+        Assert.Equal(Ip("10.77.0.1"), ack.Options.GetAddress(DhcpOption.Router));
+        Assert.Equal((ReplyRoute.Unicast, Ip("10.77.0.30")), (d.Route, d.Address));
+        Assert.Null(d.Commit);
+    }
+
+    [Fact]
+    public void Known_machine_gets_its_reserved_address_and_name()
+    {
+        var engine = NewEngine();
+        Assert.Equal(Ip("10.77.0.50"), Lease(engine, KnownMac));
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, KnownMac));
+        Assert.Equal("node-01", offer!.Options.GetString(DhcpOption.HostName));
+        // Nobody else can take the reservation.
+        var (_, nak) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:09", options: [Address(DhcpOption.RequestedIpAddress, "10.77.0.50")]));
+        Assert.Equal(DhcpMessageType.Nak, nak!.MessageType);
+    }
+
+    [Fact]
+    public void Enroll_known_ignores_unknown_macs()
+    {
+        var engine = NewEngine(enroll: EnrollMode.Known);
+        var (d, reply) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        Assert.Null(reply);
+        Assert.Equal(DropReason.UnknownMachine, d.Dropped);
+        Assert.Equal(Ip("10.77.0.50"), Lease(engine, KnownMac));
+    }
+
+    [Fact]
+    public void Client_identifier_is_the_identity_and_is_echoed()
+    {
+        var engine = NewEngine();
+        byte[] id = [0xff, 1, 2, 3, 4];
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01", options: [(DhcpOption.ClientIdentifier, id)]));
+        Assert.Equal(id, offer!.Options.Get(DhcpOption.ClientIdentifier));
+    }
+
+    public static TheoryData<string, ClientArchitecture?, string, string?> BootCases => new()
+    {
+        // vendor class, option 93, expected file, expected option 60
+        { "PXEClient:Arch:00000:UNDI:002001", ClientArchitecture.X86Bios, "undionly.kpxe", "PXEClient" },
+        { "PXEClient:Arch:00000:UNDI:002001", null, "undionly.kpxe", "PXEClient" },
+        { "PXEClient:Arch:00007:UNDI:003016", ClientArchitecture.X64Uefi, "ipxe.efi", "PXEClient" },
+        { "PXEClient:Arch:00009:UNDI:003016", ClientArchitecture.EfiByteCode, "ipxe.efi", "PXEClient" },
+        { "HTTPClient:Arch:00016:UNDI:003001", ClientArchitecture.X64UefiHttp, "http://10.77.0.2:8080/ipxe.efi", "HTTPClient" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BootCases))]
+    public void Boot_file_by_architecture(string vendorClass, ClientArchitecture? arch, string file, string? echoed)
+    {
+        var options = new List<(byte, byte[])> { Text(DhcpOption.VendorClassIdentifier, vendorClass), Uuid() };
+        if (arch is { } a)
+        {
+            options.Add(Arch(a));
+        }
+
+        var (_, offer) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:aa:00:01", options: [.. options]));
+        Assert.Equal(file, offer!.BootFile);
+        Assert.Equal(file, offer.Options.GetString(DhcpOption.BootFileName));
+        Assert.Equal(echoed, offer.Options.GetString(DhcpOption.VendorClassIdentifier));
+        Assert.Equal(Uuid().Item2, offer.Options.Get(DhcpOption.ClientMachineId));
+        Assert.Equal(Ip("10.77.0.2"), offer.ServerAddress);
+        if (echoed == "PXEClient")
+        {
+            Assert.Equal([6, 1, 8, 255], offer.Options.Get(DhcpOption.VendorSpecific));
+            Assert.Equal("10.77.0.2", offer.Options.GetString(DhcpOption.TftpServerName));
+        }
+        else
+        {
+            Assert.False(offer.Options.Contains(DhcpOption.VendorSpecific));
+        }
+    }
+
+    [Fact]
+    public void Arm64_without_a_binary_gets_an_address_but_no_boot_file()
+    {
+        var (_, offer) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:aa:00:01", options: [Text(DhcpOption.VendorClassIdentifier, "PXEClient:Arch:00011:UNDI:003016"), Arch(ClientArchitecture.Arm64Uefi)]));
+        Assert.Equal(Ip("10.77.0.100"), offer!.YourAddress);
+        Assert.False(offer.Options.Contains(DhcpOption.BootFileName));
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Ipxe_gets_its_per_machine_script_url(bool userClass, bool option175)
+    {
+        var options = new List<(byte, byte[])> { Text(DhcpOption.VendorClassIdentifier, "PXEClient:Arch:00000:UNDI:002001"), Arch(ClientArchitecture.X86Bios) };
+        if (userClass)
+        {
+            options.Add(Text(DhcpOption.UserClass, "iPXE"));
+        }
+
+        if (option175)
+        {
+            options.Add((DhcpOption.Ipxe, [19, 1, 1]));
+        }
+
+        var (_, offer) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:AA:00:01", options: [.. options]));
+        Assert.Equal("http://10.77.0.2:8080/boot/52:54:00:aa:00:01.ipxe", offer!.BootFile);
+    }
+
+    [Fact]
+    public void Per_machine_boot_file_from_cluster_yaml_wins()
+    {
+        var (_, offer) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:00:00:02", options: [Text(DhcpOption.VendorClassIdentifier, "PXEClient:Arch:00007:UNDI:003016"), Arch(ClientArchitecture.X64Uefi)]));
+        Assert.Equal("snponly.efi", offer!.BootFile);
+    }
+
+    [Fact]
+    public void Proxy_mode_answers_pxe_clients_only_and_never_sets_yiaddr()
+    {
+        var engine = NewEngine(mode: DhcpMode.Proxy);
+        var (plainDecision, plain) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        Assert.Null(plain);
+        Assert.Equal(DropReason.NotBooting, plainDecision.Dropped);
+
+        var pxe = Request(DhcpMessageType.Discover, "52:54:00:aa:00:01", options: [Text(DhcpOption.VendorClassIdentifier, "PXEClient:Arch:00000:UNDI:002001"), Arch(ClientArchitecture.X86Bios), Uuid()]);
+        var (d, offer) = Handle(engine, pxe);
+        Assert.Equal(DhcpMessageType.Offer, offer!.MessageType);
+        Assert.Equal(0u, offer.YourAddress);
+        Assert.Equal("undionly.kpxe", offer.BootFile);
+        Assert.False(offer.Options.Contains(DhcpOption.LeaseTime));
+        Assert.Equal(ReplyRoute.Broadcast, d.Route);
+
+        // The PXE client then asks the boot server on 4011 and gets an ACK sent straight back.
+        var request = Request(DhcpMessageType.Request, "52:54:00:aa:00:01", ciaddr: Ip("10.77.0.150"), options: [Text(DhcpOption.VendorClassIdentifier, "PXEClient:Arch:00000:UNDI:002001"), Arch(ClientArchitecture.X86Bios), Uuid()]);
+        var (ackDecision, ack) = Handle(engine, request, port: DhcpPorts.PxeBootServer);
+        Assert.Equal(DhcpMessageType.Ack, ack!.MessageType);
+        Assert.Equal(0u, ack.YourAddress);
+        Assert.Equal("undionly.kpxe", ack.BootFile);
+        Assert.Equal((ReplyRoute.Unicast, Ip("10.77.0.150"), 0), (ackDecision.Route, ackDecision.Address, ackDecision.Port));
+    }
+
+    [Fact]
+    public void Mode_off_answers_nothing()
+    {
+        var (d, reply) = Handle(NewEngine(mode: DhcpMode.Off), Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        Assert.Null(reply);
+        Assert.Equal(DropReason.ModeOff, d.Dropped);
+    }
+
+    [Fact]
+    public void Leases_loaded_at_start_are_respected()
+    {
+        var held = new Lease(Ip("10.77.0.100"), MacAddress.Parse("52:54:00:aa:00:01"), "mac:525400aa0001", T0 + TimeSpan.FromHours(1), LeaseState.Bound);
+        var engine = NewEngine(leases: [held]);
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02"));
+        Assert.NotEqual(held.Address, offer!.YourAddress);
+        var (_, again) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        Assert.Equal(held.Address, again!.YourAddress);
+    }
+}
