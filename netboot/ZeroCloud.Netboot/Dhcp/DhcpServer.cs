@@ -36,6 +36,7 @@ public sealed partial class DhcpServer : IAsyncDisposable
     private long _replies;
     private long _lastBadPacketLog;
     private long _lastPurge;
+    private int _disposed;
 
     public DhcpServer(DhcpServerOptions options, ILeaseStore store, string interfaceName, TimeProvider time, ILogger<DhcpServer> logger)
     {
@@ -232,6 +233,11 @@ public sealed partial class DhcpServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_stopping is not null)
         {
             await _stopping.CancelAsync().ConfigureAwait(false);

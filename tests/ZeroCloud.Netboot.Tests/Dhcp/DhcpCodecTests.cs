@@ -11,18 +11,39 @@ public class DhcpCodecTests
     [InlineData("dhclient-request.hex", DhcpMessageType.Request)]
     [InlineData("udhcpc-discover.hex", DhcpMessageType.Discover)]
     [InlineData("udhcpc-request.hex", DhcpMessageType.Request)]
+    [InlineData("qemu-ipxe-discover.hex", DhcpMessageType.Discover)]
+    [InlineData("qemu-ipxe-request.hex", DhcpMessageType.Request)]
     public void Real_client_packets_parse_and_round_trip_byte_exact(string vector, DhcpMessageType type)
     {
         var bytes = Packets.Vector(vector);
         var packet = Packets.Parse(bytes);
         Assert.Equal(DhcpPacket.BootRequest, packet.Op);
         Assert.Equal(type, packet.MessageType);
-        Assert.Equal(MacAddress.Parse("52:54:00:00:00:07"), packet.Mac);
+        Assert.Equal(MacAddress.Parse(vector.StartsWith("qemu", StringComparison.Ordinal) ? "52:54:00:00:00:09" : "52:54:00:00:00:07"), packet.Mac);
         Assert.True(packet.Options.Contains(DhcpOption.ParameterRequestList));
 
         var written = new byte[1500];
         var length = packet.WriteTo(written, minimumLength: bytes.Length);
         Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(written, 0, length));
+    }
+
+    [Fact]
+    public void Qemu_ipxe_is_recognised_as_ipxe_on_bios()
+    {
+        var packet = Packets.Parse(Packets.Vector("qemu-ipxe-discover.hex"));
+        var client = BootClient.Classify(packet);
+        Assert.Equal(new BootClient(IsPxe: true, IsHttpClient: false, IsIpxe: true, ClientArchitecture.X86Bios), client);
+        Assert.Equal("PXEClient:Arch:00000:UNDI:002001", packet.Options.GetString(DhcpOption.VendorClassIdentifier));
+        Assert.True(packet.Options.Contains(DhcpOption.Ipxe));
+    }
+
+    [Fact]
+    public void Our_offer_to_qemu_ipxe_carries_the_script_url()
+    {
+        var offer = Packets.Parse(Packets.Vector("zc-offer-to-ipxe.hex"));
+        Assert.Equal(DhcpMessageType.Offer, offer.MessageType);
+        Assert.Equal("http://10.77.0.2:8080/boot/52:54:00:00:00:09.ipxe", offer.BootFile);
+        Assert.Equal("PXEClient", offer.Options.GetString(DhcpOption.VendorClassIdentifier));
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace ZeroCloud.Netboot.Tests.Dhcp;
 public class DhcpFuzzTests
 {
     private static readonly long Iterations = long.TryParse(Environment.GetEnvironmentVariable("ZC_FUZZ_ITER"), out var n) ? n : 20_000;
-    private static readonly byte[][] Seeds = new[] { "dhclient-discover.hex", "dhclient-request.hex", "udhcpc-discover.hex", "udhcpc-request.hex", "zc-ack-to-dhclient.hex" }.Select(Packets.Vector).ToArray();
+    private static readonly byte[][] Seeds = new[] { "dhclient-discover.hex", "dhclient-request.hex", "udhcpc-discover.hex", "udhcpc-request.hex", "zc-ack-to-dhclient.hex", "qemu-ipxe-discover.hex", "qemu-ipxe-request.hex" }.Select(Packets.Vector).ToArray();
 
     private static readonly Gen<byte[]> Mutated =
         Gen.Int[0, Seeds.Length - 1].SelectMany(seed => Gen.Int[0, 399].Array[1, 12].SelectMany(positions => Gen.Byte.Array[positions.Length].Select(values =>
