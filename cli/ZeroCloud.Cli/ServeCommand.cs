@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ZeroCloud.Netboot.Hosting;
+using ZeroCloud.Netboot.Http;
 
 namespace ZeroCloud.Cli;
 
@@ -10,6 +11,7 @@ internal static class ServeCommand
     {
         var serve = new Command("serve", "Run one ZeroCloud service in the foreground (Ctrl-C stops it).");
         serve.Subcommands.Add(DhcpHost.Configure(new Command("dhcp", "The DHCP server for PXE, iPXE and UEFI HTTP boot (full or proxy mode from cluster.yaml).")));
+        serve.Subcommands.Add(NetbootHost.Configure(new Command("netboot", "The TFTP and HTTP boot server: iPXE binaries, per-machine iPXE scripts, kernels and images.")));
         return serve;
     }
 }

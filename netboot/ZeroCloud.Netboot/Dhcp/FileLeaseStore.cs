@@ -4,6 +4,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using ZeroCloud.Model.Net;
+using ZeroCloud.Netboot.Posix;
 
 namespace ZeroCloud.Netboot.Dhcp;
 

@@ -129,7 +129,7 @@ public static class DhcpHost
     }
 
     /// <summary>The interface's IPv4 address inside the subnet; the server identifies itself with it.</summary>
-    internal static IPAddress? FindAddress(string ifname, Ipv4Subnet subnet, out string problem)
+    public static IPAddress? FindAddress(string ifname, Ipv4Subnet subnet, out string problem)
     {
         var nic = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(n => n.Name == ifname);
         if (nic is null)

@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Config;
+using ZeroCloud.Model.Net;
+using ZeroCloud.Netboot.Tftp;
+
+namespace ZeroCloud.Netboot.Http;
+
+public sealed record BootHttpOptions
+{
+    public required ClusterConfig Cluster { get; init; }
+
+    /// <summary>Where Kestrel listens.</summary>
+    public IPAddress Address { get; init; } = IPAddress.Any;
+
+    public int Port { get; init; } = 8080;
+
+    /// <summary>How machines reach this server, such as http://10.77.0.2:8080 (no trailing slash).</summary>
+    public required string PublicBase { get; init; }
+
+    /// <summary>Control-plane endpoints put on the node's kernel command line (zc.join).</summary>
+    public IReadOnlyList<string> JoinEndpoints { get; init; } = [];
+
+    /// <summary>The join token put on the kernel command line (zc.token).</summary>
+    public string? JoinToken { get; init; }
+
+    /// <summary>Path of the node image under the root: {NodeImage}/vmlinuz and {NodeImage}/initrd.img.</summary>
+    public string NodeImage { get; init; } = "images/node";
+
+    /// <summary>Seconds an unknown machine waits before it asks again.</summary>
+    public int UnknownRetrySeconds { get; init; } = 60;
+}
+
+/// <summary>
+/// The HTTP half of netboot: per-machine iPXE scripts, and files (kernels, initrds, images, boot binaries) from the
+/// read-only root by path or by sha256. Kestrel, slim builder, no reflection: publishes with NativeAOT.
+/// </summary>
+public sealed partial class BootHttpServer : IAsyncDisposable
+{
+    private readonly BootHttpOptions _options;
+    private readonly TftpRoot _root;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, string> _byDigest = new(StringComparer.Ordinal);
+    private WebApplication? _app;
+
+    public BootHttpServer(BootHttpOptions options, TftpRoot root, ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _root = root;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<BootHttpServer>();
+    }
+
+    public Uri? ListeningOn { get; private set; }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        IndexDigests();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_loggerFactory);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(_options.Address, _options.Port));
+        var app = builder.Build();
+        app.Use(LogRequests);
+        app.MapMethods("/boot/{file}", ["GET", "HEAD"], Script);
+        app.MapMethods("/sha256/{digest}", ["GET", "HEAD"], ByDigest);
+        app.MapMethods("/{**path}", ["GET", "HEAD"], ByPath);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _app = app;
+        ListeningOn = new Uri(app.Urls.First());
+        LogStarted(_logger, ListeningOn, _root.Path, _byDigest.Count);
+    }
+
+    /// <summary>sha256 of every file under the root, so that images can be fetched by digest.</summary>
+    private void IndexDigests()
+    {
+        foreach (var file in Directory.EnumerateFiles(_root.Path, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }))
+        {
+            var relative = Path.GetRelativePath(_root.Path, file);
+            if (!_root.TryResolve(relative, out var path, out _, out _))
+            {
+                continue;
+            }
+
+            using var stream = File.OpenRead(path);
+            _byDigest[Convert.ToHexStringLower(SHA256.HashData(stream))] = path;
+        }
+    }
+
+    private async Task LogRequests(HttpContext context, RequestDelegate next)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await next(context).ConfigureAwait(false);
+        var bytes = context.Response.ContentLength ?? 0;
+        if (HttpMethods.IsHead(context.Request.Method) || context.Response.StatusCode == StatusCodes.Status304NotModified)
+        {
+            bytes = 0;
+        }
+
+        LogRequest(_logger, context.Connection.RemoteIpAddress, context.Request.Method, context.Request.Path, context.Request.Headers.Range.ToString(), context.Response.StatusCode, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    private Task Script(HttpContext context)
+    {
+        var file = (string)context.Request.RouteValues["file"]!;
+        if (!file.EndsWith(".ipxe", StringComparison.Ordinal))
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        }
+
+        if (!MacAddress.TryParse(file.AsSpan()[..^5], out var mac))
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            return context.Response.WriteAsync($"\"{file[..^5]}\" is not a MAC address: ask for /boot/<mac>.ipxe, such as /boot/52:54:00:00:00:01.ipxe\n");
+        }
+
+        var script = IpxeScript(mac);
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        var bytes = Encoding.UTF8.GetBytes(script);
+        context.Response.ContentLength = bytes.Length;
+        return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : context.Response.Body.WriteAsync(bytes).AsTask();
+    }
+
+    /// <summary>The script iPXE runs for <paramref name="mac"/>: the node kernel and initrd, or for a machine the cluster does not admit, a message and a later retry.</summary>
+    public string IpxeScript(MacAddress mac)
+    {
+        var spec = _options.Cluster.Spec;
+        var known = spec.Nodes.Known.FirstOrDefault(k => k.Mac == mac);
+        var b = _options.PublicBase;
+        var script = new StringBuilder("#!ipxe\n");
+        if (known is null && spec.Nodes.Enroll == EnrollMode.Known)
+        {
+            script.Append(CultureInfo($"echo ZeroCloud: this machine ({mac}) is not listed under spec.nodes.known of cluster {_options.Cluster.Metadata.Name}, and enroll is 'known'.\n"));
+            script.Append("echo ZeroCloud: add its MAC to cluster.yaml and apply it; asking again in ").Append(_options.UnknownRetrySeconds).Append(" s.\n");
+            script.Append("sleep ").Append(_options.UnknownRetrySeconds).Append('\n');
+            script.Append(CultureInfo($"chain --autofree {b}/boot/{mac}.ipxe\n"));
+            return script.ToString();
+        }
+
+        var name = known?.Name ?? $"node-{mac.ToCompactString()}";
+        var cmdline = new StringBuilder(CultureInfo($"initrd=initrd.img console=tty0 console=ttyS0,115200 zc.cluster={_options.Cluster.Metadata.Name} zc.name={name} zc.mac={mac}"));
+        if (_options.JoinEndpoints.Count > 0)
+        {
+            cmdline.Append(" zc.join=").Append(string.Join(',', _options.JoinEndpoints));
+        }
+
+        if (_options.JoinToken is { } token)
+        {
+            cmdline.Append(" zc.token=").Append(token);
+        }
+
+        script.Append(CultureInfo($"echo ZeroCloud: booting {name} ({mac}) from {b}\n"));
+        script.Append(CultureInfo($"kernel {b}/{_options.NodeImage}/vmlinuz {cmdline}\n"));
+        script.Append(CultureInfo($"initrd {b}/{_options.NodeImage}/initrd.img\n"));
+        script.Append("boot || goto failed\n:failed\necho ZeroCloud: boot failed; trying again in 10 s\nsleep 10\n");
+        script.Append(CultureInfo($"chain --autofree {b}/boot/{mac}.ipxe\n"));
+        return script.ToString();
+    }
+
+    private static string CultureInfo(FormattableString text) => FormattableString.Invariant(text);
+
+    private Task ByDigest(HttpContext context)
+    {
+        var digest = ((string)context.Request.RouteValues["digest"]!).ToLowerInvariant();
+        if (digest.Length != 64 || !digest.All(Uri.IsHexDigit))
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return Task.CompletedTask;
+        }
+
+        if (!_byDigest.TryGetValue(digest, out var path) || !File.Exists(path))
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        }
+
+        return FileResponder.SendAsync(context, path, $"\"sha256:{digest}\"");
+    }
+
+    private Task ByPath(HttpContext context)
+    {
+        var relative = Uri.UnescapeDataString(context.Request.Path.Value ?? "/").TrimStart('/');
+        if (!_root.TryResolve(relative, out var path, out var code, out var reason))
+        {
+            context.Response.StatusCode = code == Tftp.TftpErrorCode.FileNotFound ? StatusCodes.Status404NotFound : StatusCodes.Status403Forbidden;
+            if (code != Tftp.TftpErrorCode.FileNotFound)
+            {
+                LogRefused(_logger, context.Connection.RemoteIpAddress, relative, reason);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        return FileResponder.SendAsync(context, path);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync().ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "http: serving {Root} on {Url} ({Digests} files indexed by sha256)")]
+    private static partial void LogStarted(ILogger logger, Uri url, string root, int digests);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "http: {Client} {Method} {Path} {Range} -> {Status} {Bytes} bytes in {Milliseconds:0.0} ms")]
+    private static partial void LogRequest(ILogger logger, IPAddress? client, string method, PathString path, string range, int status, long bytes, double milliseconds);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "http: {Client} asked for \"{Path}\": refused, {Reason}")]
+    private static partial void LogRefused(ILogger logger, IPAddress? client, string path, string reason);
+}

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+
+namespace ZeroCloud.Netboot.Http;
+
+/// <summary>
+/// Sends a file the way download tools and iPXE expect: Content-Length, Content-Type, Last-Modified, a strong ETag,
+/// Accept-Ranges; If-None-Match / If-Modified-Since answered with 304; If-Range honoured; single ranges as 206 with
+/// Content-Range, several as multipart/byteranges, none that fit as 416; HEAD without a body. The body goes out
+/// through Kestrel's SendFileAsync.
+/// </summary>
+public static class FileResponder
+{
+    public static async Task SendAsync(HttpContext context, string path, string? etag = null)
+    {
+        var info = new FileInfo(path);
+        var size = info.Length;
+        var modified = new DateTimeOffset(info.LastWriteTimeUtc.Ticks - (info.LastWriteTimeUtc.Ticks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+        etag ??= $"\"{size:x}-{info.LastWriteTimeUtc.Ticks:x}\"";
+        var request = context.Request;
+        var response = context.Response;
+        var headers = response.Headers;
+        headers.ETag = etag;
+        headers.LastModified = modified.ToString("R", CultureInfo.InvariantCulture);
+        headers.AcceptRanges = "bytes";
+
+        if (NotModified(request, etag, modified))
+        {
+            response.StatusCode = StatusCodes.Status304NotModified;
+            return;
+        }
+
+        var rangeHeader = request.Headers.Range.ToString();
+        if (rangeHeader.Length > 0 && !IfRangeHolds(request, etag, modified))
+        {
+            rangeHeader = ""; // the client's copy is stale: it gets the whole file
+        }
+
+        var contentType = ContentTypeOf(path);
+        var head = HttpMethods.IsHead(request.Method);
+        switch (RangeHeader.Parse(rangeHeader, size, out var ranges))
+        {
+            case RangeHeader.Outcome.Unsatisfiable:
+                response.StatusCode = StatusCodes.Status416RangeNotSatisfiable;
+                headers.ContentRange = $"bytes */{size}";
+                return;
+
+            case RangeHeader.Outcome.Partial when ranges.Count == 1:
+                {
+                    var range = ranges[0];
+                    response.StatusCode = StatusCodes.Status206PartialContent;
+                    response.ContentType = contentType;
+                    response.ContentLength = range.Length;
+                    headers.ContentRange = $"bytes {range.First}-{range.Last}/{size}";
+                    if (!head)
+                    {
+                        await response.SendFileAsync(path, range.First, range.Length, context.RequestAborted).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+            case RangeHeader.Outcome.Partial:
+                {
+                    var boundary = "zc-" + Guid.NewGuid().ToString("N");
+                    var parts = ranges.Select(r => (Range: r, Header: Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\nContent-Type: {contentType}\r\nContent-Range: bytes {r.First}-{r.Last}/{size}\r\n\r\n"))).ToList();
+                    var closing = Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n");
+                    response.StatusCode = StatusCodes.Status206PartialContent;
+                    response.ContentType = $"multipart/byteranges; boundary={boundary}";
+                    response.ContentLength = parts.Sum(p => p.Header.Length + p.Range.Length) + closing.Length;
+                    if (!head)
+                    {
+                        foreach (var (range, header) in parts)
+                        {
+                            await response.Body.WriteAsync(header, context.RequestAborted).ConfigureAwait(false);
+                            await response.SendFileAsync(path, range.First, range.Length, context.RequestAborted).ConfigureAwait(false);
+                        }
+
+                        await response.Body.WriteAsync(closing, context.RequestAborted).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+            default:
+                response.StatusCode = StatusCodes.Status200OK;
+                response.ContentType = contentType;
+                response.ContentLength = size;
+                if (!head)
+                {
+                    await response.SendFileAsync(path, 0, size, context.RequestAborted).ConfigureAwait(false);
+                }
+
+                return;
+        }
+    }
+
+    private static bool NotModified(HttpRequest request, string etag, DateTimeOffset modified)
+    {
+        var ifNoneMatch = request.Headers.IfNoneMatch;
+        if (ifNoneMatch.Count > 0)
+        {
+            // Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+            return EntityTagHeaderValue.TryParseList(ifNoneMatch, out var tags) &&
+                tags.Any(t => t.Tag == "*" || t.Tag.Equals(etag.AsSpan().TrimStart("W/").ToString(), StringComparison.Ordinal));
+        }
+
+        return DateTimeOffset.TryParse(request.Headers.IfModifiedSince, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var since) && modified <= since;
+    }
+
+    private static bool IfRangeHolds(HttpRequest request, string etag, DateTimeOffset modified)
+    {
+        var ifRange = request.Headers.IfRange.ToString();
+        if (ifRange.Length == 0)
+        {
+            return true;
+        }
+
+        return ifRange.StartsWith('"')
+            ? ifRange == etag
+            : DateTimeOffset.TryParse(ifRange, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date) && date == modified;
+    }
+
+    public static string ContentTypeOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".ipxe" or ".txt" or ".cfg" => "text/plain; charset=utf-8",
+        ".json" => "application/json",
+        ".html" => "text/html; charset=utf-8",
+        ".iso" => "application/x-iso9660-image",
+        ".gz" => "application/gzip",
+        _ => "application/octet-stream", // kernels, initrds, EFI and PXE binaries
+    };
+}

@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Config;
+using ZeroCloud.Netboot.Hosting;
+using ZeroCloud.Netboot.Tftp;
+
+namespace ZeroCloud.Netboot.Http;
+
+public sealed record NetbootHostSettings(
+    string ConfigPath,
+    string Interface,
+    string Root,
+    string? IpxeDirectory,
+    int TftpPort,
+    int HttpPort,
+    IReadOnlyList<string> Join,
+    string? Token,
+    string? PublicBase,
+    LogLevel LogLevel = LogLevel.Information);
+
+/// <summary>The netboot service: TFTP and HTTP boot from one read-only root, in one Generic Host.</summary>
+public static class NetbootHost
+{
+    public const string DebianIpxeDirectory = "/usr/lib/ipxe";
+
+    public static Command Configure(Command command)
+    {
+        var file = new Option<string>("--file", "-f") { Description = "The cluster.yaml to serve.", DefaultValueFactory = _ => "cluster.yaml", HelpName = "path" };
+        var iface = new Option<string>("--interface", "-i") { Description = "The provisioning interface (default: spec.network.interface).", HelpName = "ifname" };
+        var root = new Option<string>("--root") { Description = "Read-only folder of boot files and images.", Required = true, HelpName = "dir" };
+        var ipxe = new Option<string>("--ipxe-dir") { Description = "Where the iPXE binaries are when the root lacks them.", DefaultValueFactory = _ => DebianIpxeDirectory, HelpName = "dir" };
+        var tftpPort = new Option<int>("--tftp-port") { Description = "TFTP port.", DefaultValueFactory = _ => 69 };
+        var httpPort = new Option<int>("--http-port") { Description = "HTTP port.", DefaultValueFactory = _ => 8080 };
+        var join = new Option<string[]>("--join") { Description = "Control-plane endpoint for the node's kernel command line (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var token = new Option<string>("--token") { Description = "Join token for the node's kernel command line." };
+        var publicBase = new Option<string>("--public-base") { Description = "How machines reach the HTTP server (default: http://<interface address>:<http port>).", HelpName = "url" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging." };
+        foreach (var option in new Option[] { file, iface, root, ipxe, tftpPort, httpPort, join, token, publicBase, verbose })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var settings = new NetbootHostSettings(
+                parse.GetValue(file)!,
+                parse.GetValue(iface) ?? "",
+                parse.GetValue(root)!,
+                parse.GetValue(ipxe),
+                parse.GetValue(tftpPort),
+                parse.GetValue(httpPort),
+                parse.GetValue(join) ?? [],
+                parse.GetValue(token),
+                parse.GetValue(publicBase),
+                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
+            return await RunAsync(settings, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    public static async Task<int> RunAsync(NetbootHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        ClusterConfigResult result;
+        try
+        {
+            result = ClusterConfigLoader.LoadFile(settings.ConfigPath, settings.ConfigPath);
+        }
+        catch (IOException ex)
+        {
+            await stderr.WriteLineAsync($"zc: cannot read {settings.ConfigPath}: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (!result.IsValid)
+        {
+            foreach (var d in result.Diagnostics)
+            {
+                await stderr.WriteLineAsync(d.ToString()).ConfigureAwait(false);
+            }
+
+            return 1;
+        }
+
+        var config = result.Config!;
+        var ifname = settings.Interface.Length > 0 ? settings.Interface : config.Spec.Network.Interface;
+        if (DhcpHost.FindAddress(ifname, config.Spec.Network.Subnet, out var problem) is not { } address)
+        {
+            await stderr.WriteLineAsync($"zc: {problem}").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (!Directory.Exists(settings.Root))
+        {
+            await stderr.WriteLineAsync($"zc: --root {settings.Root}: no such folder").ConfigureAwait(false);
+            return 2;
+        }
+
+        var root = new TftpRoot(settings.Root, settings.IpxeDirectory is { } dir && Directory.Exists(dir) ? dir : null);
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.SetMinimumLevel(settings.LogLevel);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning); // our own log line per request replaces Kestrel's two
+        builder.Services.AddSingleton(new TftpServerOptions { Address = address, Port = settings.TftpPort });
+        builder.Services.AddSingleton(root);
+        builder.Services.AddSingleton<TftpServer>();
+        builder.Services.AddSingleton(sp => new BootHttpServer(
+            new BootHttpOptions
+            {
+                Cluster = config,
+                Address = address,
+                Port = settings.HttpPort,
+                PublicBase = (settings.PublicBase ?? $"http://{address}:{settings.HttpPort}").TrimEnd('/'),
+                JoinEndpoints = settings.Join,
+                JoinToken = settings.Token,
+            },
+            root,
+            sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddHostedService<NetbootHostedService>();
+        var host = builder.Build();
+        try
+        {
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            await stderr.WriteLineAsync($"zc: netboot could not start on {address}: {ex.Message} (port {settings.TftpPort} needs root; nothing else may hold the ports)").ConfigureAwait(false);
+            return 2;
+        }
+        finally
+        {
+            await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    private sealed class NetbootHostedService(TftpServer tftp, BootHttpServer http) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            tftp.Start();
+            await http.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await http.DisposeAsync().ConfigureAwait(false);
+            tftp.Dispose();
+        }
+    }
+}

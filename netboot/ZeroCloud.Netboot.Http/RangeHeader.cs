@@ -1,0 +1,84 @@
+using System.Globalization;
+
+namespace ZeroCloud.Netboot.Http;
+
+/// <summary>One satisfiable byte range, inclusive.</summary>
+public readonly record struct ByteRange(long First, long Last)
+{
+    public long Length => Last - First + 1;
+}
+
+/// <summary>RFC 9110 §14 byte ranges: <c>bytes=0-0</c>, <c>bytes=-1</c>, <c>bytes=100-</c>, lists of them.</summary>
+public static class RangeHeader
+{
+    public enum Outcome
+    {
+        /// <summary>No usable Range header (absent, not bytes, or malformed): send the whole file.</summary>
+        Whole,
+
+        /// <summary>At least one satisfiable range.</summary>
+        Partial,
+
+        /// <summary>Well-formed, but no range overlaps the file: 416.</summary>
+        Unsatisfiable,
+    }
+
+    public static Outcome Parse(string? header, long size, out List<ByteRange> ranges)
+    {
+        ranges = [];
+        if (string.IsNullOrWhiteSpace(header) || !header.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase))
+        {
+            return Outcome.Whole;
+        }
+
+        foreach (var part in header[6..].Split(','))
+        {
+            var spec = part.Trim();
+            var dash = spec.IndexOf('-', StringComparison.Ordinal);
+            if (dash < 0)
+            {
+                return Outcome.Whole;
+            }
+
+            var firstText = spec[..dash].Trim();
+            var lastText = spec[(dash + 1)..].Trim();
+            if (firstText.Length == 0)
+            {
+                // Suffix range: the last N bytes.
+                if (!long.TryParse(lastText, NumberStyles.None, CultureInfo.InvariantCulture, out var suffix))
+                {
+                    return Outcome.Whole;
+                }
+
+                if (suffix > 0 && size > 0)
+                {
+                    ranges.Add(new ByteRange(Math.Max(0, size - suffix), size - 1));
+                }
+
+                continue;
+            }
+
+            if (!long.TryParse(firstText, NumberStyles.None, CultureInfo.InvariantCulture, out var first))
+            {
+                return Outcome.Whole;
+            }
+
+            long last;
+            if (lastText.Length == 0)
+            {
+                last = size - 1;
+            }
+            else if (!long.TryParse(lastText, NumberStyles.None, CultureInfo.InvariantCulture, out last) || last < first)
+            {
+                return Outcome.Whole;
+            }
+
+            if (first < size)
+            {
+                ranges.Add(new ByteRange(first, Math.Min(last, size - 1)));
+            }
+        }
+
+        return ranges.Count > 0 ? Outcome.Partial : Outcome.Unsatisfiable;
+    }
+}

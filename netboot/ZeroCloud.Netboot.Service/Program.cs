@@ -1,0 +1,17 @@
+using System.CommandLine;
+using ZeroCloud.Netboot.Http;
+
+// zc-netboot: the netboot service image's /init binary (TFTP + HTTP boot); the same code as `zc serve netboot`.
+var root = (RootCommand)NetbootHost.Configure(new RootCommand("zc-netboot — ZeroCloud's TFTP and HTTP boot server."));
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var error in parse.Errors)
+    {
+        Console.Error.WriteLine($"zc-netboot: {error.Message}");
+    }
+
+    return 2;
+}
+
+return await parse.InvokeAsync().ConfigureAwait(false);

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace ZeroCloud.Netboot.Tftp;
+
+public sealed record TftpServerOptions
+{
+    public IPAddress Address { get; init; } = IPAddress.Any;
+
+    public int Port { get; init; } = 69;
+
+    /// <summary>The longest a transfer may go without progress before it is abandoned.</summary>
+    public TimeSpan TransferTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Retransmission wait when the client asks for none (RFC 2349 timeout); adapted to the measured round trip below it.</summary>
+    public TimeSpan DefaultTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    public int MaxTransfers { get; init; } = 256;
+
+    /// <summary>The largest windowsize granted (RFC 7440); clients asking more get this.</summary>
+    public int MaxWindowSize { get; init; } = 64;
+
+    /// <summary>netascii transfers are converted in memory: files above this size are refused in that mode.</summary>
+    public long MaxNetasciiBytes { get; init; } = 16 << 20;
+}
+
+/// <summary>
+/// A read-only TFTP server (RFC 1350) with option negotiation (RFC 2347), blksize (2348), tsize and timeout (2349)
+/// and windowsize (7440). The listener and every transfer own a thread with a blocking socket: a lock-step block
+/// then costs one sendto and one recvfrom. Each transfer has its own ephemeral port (its transfer ID).
+/// </summary>
+public sealed partial class TftpServer : IDisposable
+{
+    private readonly TftpServerOptions _options;
+    private readonly TftpRoot _root;
+    private readonly ILogger _logger;
+    private readonly Socket _socket;
+    private readonly CancellationTokenSource _stopping = new();
+    private Thread? _listener;
+    private int _active;
+    private long _malformed;
+    private long _completed;
+    private long _failed;
+
+    public TftpServer(TftpServerOptions options, TftpRoot root, ILogger<TftpServer> logger)
+    {
+        _options = options;
+        _root = root;
+        _logger = logger;
+        _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    }
+
+    public int ActiveTransfers => Volatile.Read(ref _active);
+
+    public long Completed => Interlocked.Read(ref _completed);
+
+    public long Failed => Interlocked.Read(ref _failed);
+
+    public long Malformed => Interlocked.Read(ref _malformed);
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    public void Start()
+    {
+        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _socket.Bind(new IPEndPoint(_options.Address, _options.Port));
+        _listener = new Thread(Listen) { IsBackground = true, Name = "tftp-listener" };
+        _listener.Start();
+        LogStarted(_logger, LocalEndPoint, _root.Path);
+    }
+
+    private void Listen()
+    {
+        var buffer = new byte[1024];
+        var reply = new byte[600];
+        EndPoint from = new IPEndPoint(IPAddress.Any, 0);
+        while (!_stopping.IsCancellationRequested)
+        {
+            int length;
+            try
+            {
+                length = _socket.ReceiveFrom(buffer, SocketFlags.None, ref from);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            {
+                continue;
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+            {
+                break;
+            }
+
+            var client = (IPEndPoint)from;
+            try
+            {
+                Accept(buffer.AsSpan(0, length), client, reply);
+            }
+#pragma warning disable CA1031 // one bad request must not stop the listener
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                LogRequestFailed(_logger, client, ex);
+            }
+        }
+    }
+
+    private void Accept(ReadOnlySpan<byte> packet, IPEndPoint client, byte[] reply)
+    {
+        if (!TftpRequest.TryParse(packet, out var request, out var error))
+        {
+            Interlocked.Increment(ref _malformed);
+            var message = error == TftpParseError.NameNotUtf8 ? "file name is not UTF-8" : $"malformed request ({error})";
+            var code = error == TftpParseError.NameNotUtf8 ? TftpErrorCode.AccessViolation : TftpErrorCode.IllegalOperation;
+            LogRefused(_logger, client, "?", message);
+            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, code, message)), client);
+            return;
+        }
+
+        if (request.Opcode == TftpOpcode.WriteRequest)
+        {
+            LogRefused(_logger, client, request.FileName, "write request on a read-only server");
+            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.AccessViolation, "read-only server: writes are not accepted")), client);
+            return;
+        }
+
+        if (!_root.TryResolve(request.FileName, out var path, out var refusal, out var reason))
+        {
+            LogRefused(_logger, client, request.FileName, reason);
+            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, refusal, refusal == TftpErrorCode.FileNotFound ? "file not found" : $"access violation: {reason}")), client);
+            return;
+        }
+
+        if (Interlocked.Increment(ref _active) > _options.MaxTransfers)
+        {
+            Interlocked.Decrement(ref _active);
+            LogRefused(_logger, client, request.FileName, "too many transfers");
+            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.NotDefined, "server busy, try again")), client);
+            return;
+        }
+
+        var transfer = new TftpTransfer(this, request, path, client);
+        var thread = new Thread(transfer.Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = "tftp-transfer" };
+        thread.Start();
+    }
+
+    internal TftpServerOptions Options => _options;
+
+    internal IPAddress ReplyAddress(IPEndPoint client) =>
+        _options.Address.Equals(IPAddress.Any) ? IPAddress.Any : _options.Address;
+
+    internal CancellationToken Stopping => _stopping.Token;
+
+    internal void Finished(TftpTransfer transfer, bool ok, string? why)
+    {
+        Interlocked.Decrement(ref _active);
+        if (ok)
+        {
+            Interlocked.Increment(ref _completed);
+            LogTransfer(_logger, transfer.Client, transfer.Request.FileName, transfer.BytesSent, transfer.Elapsed.TotalMilliseconds, transfer.BlockSize, transfer.WindowSize, transfer.Retransmissions);
+        }
+        else
+        {
+            Interlocked.Increment(ref _failed);
+            LogTransferFailed(_logger, transfer.Client, transfer.Request.FileName, why ?? "unknown", transfer.BytesSent);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _socket.Dispose();
+        _listener?.Join(TimeSpan.FromSeconds(5));
+        _stopping.Dispose();
+    }
+
+    internal static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "tftp: serving {Root} on {EndPoint}")]
+    private static partial void LogStarted(ILogger logger, IPEndPoint endPoint, string root);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "tftp: {Client} asked for \"{Name}\": refused, {Reason}")]
+    private static partial void LogRefused(ILogger logger, IPEndPoint client, string name, string reason);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "tftp: {Client} {Name} {Bytes} bytes in {Milliseconds:0} ms (blksize {BlockSize}, windowsize {Window}, {Retransmissions} retransmissions)")]
+    private static partial void LogTransfer(ILogger logger, IPEndPoint client, string name, long bytes, double milliseconds, int blockSize, int window, long retransmissions);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "tftp: {Client} {Name} failed after {Bytes} bytes: {Reason}")]
+    private static partial void LogTransferFailed(ILogger logger, IPEndPoint client, string name, string reason, long bytes);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "tftp: a request from {Client} failed")]
+    private static partial void LogRequestFailed(ILogger logger, IPEndPoint client, Exception exception);
+}
