@@ -114,21 +114,21 @@ public sealed partial class TftpServer : IDisposable
             var message = error == TftpParseError.NameNotUtf8 ? "file name is not UTF-8" : $"malformed request ({error})";
             var code = error == TftpParseError.NameNotUtf8 ? TftpErrorCode.AccessViolation : TftpErrorCode.IllegalOperation;
             LogRefused(_logger, client, "?", message);
-            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, code, message)), client);
+            Reply(client, reply.AsSpan(0, TftpCodec.WriteError(reply, code, message)));
             return;
         }
 
         if (request.Opcode == TftpOpcode.WriteRequest)
         {
             LogRefused(_logger, client, request.FileName, "write request on a read-only server");
-            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.AccessViolation, "read-only server: writes are not accepted")), client);
+            Reply(client, reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.AccessViolation, "read-only server: writes are not accepted")));
             return;
         }
 
         if (!_root.TryResolve(request.FileName, out var path, out var refusal, out var reason))
         {
             LogRefused(_logger, client, request.FileName, reason);
-            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, refusal, refusal == TftpErrorCode.FileNotFound ? "file not found" : $"access violation: {reason}")), client);
+            Reply(client, reply.AsSpan(0, TftpCodec.WriteError(reply, refusal, refusal == TftpErrorCode.FileNotFound ? "file not found" : $"access violation: {reason}")));
             return;
         }
 
@@ -136,13 +136,25 @@ public sealed partial class TftpServer : IDisposable
         {
             Interlocked.Decrement(ref _active);
             LogRefused(_logger, client, request.FileName, "too many transfers");
-            _socket.SendTo(reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.NotDefined, "server busy, try again")), client);
+            Reply(client, reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.NotDefined, "server busy, try again")));
             return;
         }
 
         var transfer = new TftpTransfer(this, request, path, client);
         var thread = new Thread(transfer.Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = "tftp-transfer" };
         thread.Start();
+    }
+
+    private void Reply(IPEndPoint client, ReadOnlySpan<byte> datagram)
+    {
+        try
+        {
+            _socket.SendTo(datagram, client);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AccessDenied or SocketError.NoBufferSpaceAvailable)
+        {
+            // Dropped locally (firewall, full queue): the client asks again.
+        }
     }
 
     internal TftpServerOptions Options => _options;

@@ -104,7 +104,7 @@ internal sealed class TftpTransfer
                 var acked = false;
                 for (var attempt = 0; !acked; attempt++)
                 {
-                    socket.Send(buffer.AsSpan(0, length));
+                    SendLossy(socket, buffer.AsSpan(0, length));
                     switch (Await(socket, receive, rto, out var packet))
                     {
                         case Wait.Packet when TftpCodec.TryParseAck(packet, out var block) && block == 0:
@@ -253,13 +253,28 @@ internal sealed class TftpTransfer
             }
         }
 
-        socket.Send(buffer.AsSpan(0, TftpCodec.HeaderLength + length));
+        SendLossy(socket, buffer.AsSpan(0, TftpCodec.HeaderLength + length));
+    }
+
+    /// <summary>
+    /// Sends a datagram that may be lost anyway: a local drop (a firewall's DROP answers EPERM, a full queue ENOBUFS)
+    /// is treated like loss on the wire, which the retransmission timer already handles.
+    /// </summary>
+    private static void SendLossy(Socket socket, ReadOnlySpan<byte> datagram)
+    {
+        try
+        {
+            socket.Send(datagram);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AccessDenied or SocketError.NoBufferSpaceAvailable)
+        {
+        }
     }
 
     private static void Send(Socket socket, TftpErrorCode code, string message)
     {
         Span<byte> buffer = stackalloc byte[300];
-        socket.Send(buffer[..TftpCodec.WriteError(buffer, code, message)]);
+        SendLossy(socket, buffer[..TftpCodec.WriteError(buffer, code, message)]);
     }
 
     private enum Wait
