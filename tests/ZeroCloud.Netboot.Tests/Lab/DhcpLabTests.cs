@@ -35,7 +35,7 @@ public sealed partial class DhcpLabTests
     {
         var config = lab.PathOf("cluster.yaml");
         await File.WriteAllTextAsync(config, yaml);
-        var server = lab.Start(host, "dotnet", Path.Combine(AppContext.BaseDirectory, "zc-dhcp.dll"), "-f", config, "--interface", "eth0", "--data", lab.PathOf("dhcp"));
+        var server = lab.Start(host, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--interface", "eth0", "--data", lab.PathOf("dhcp"));
         await server.WaitForLineAsync(l => l.Contains(" mode on eth0 as ", StringComparison.Ordinal), Long, what: "the server's start line");
         return server;
     }

@@ -44,7 +44,7 @@ public sealed class NetbootLabTests
 
         var config = lab.PathOf("cluster.yaml");
         await File.WriteAllTextAsync(config, Cluster(enroll));
-        var server = lab.Start("srv", "dotnet", Path.Combine(AppContext.BaseDirectory, "zc-netboot.dll"), "-f", config, "--interface", "eth0", "--root", root, "--join", "http://10.77.0.2:7000", "--token", "t0ken");
+        var server = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", config, "--interface", "eth0", "--root", root, "--join", "http://10.77.0.2:7000", "--token", "t0ken");
         await server.WaitForLineAsync(l => l.Contains("http: serving", StringComparison.Ordinal), Long, what: "the server to start");
         return (lab, server, root);
     }
@@ -209,7 +209,7 @@ public sealed class NetbootLabTests
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
         Assert.Equal(bytes, body);
 
-        await server.WaitForLineAsync(l => l.Contains("http: 10.77.0.10 GET /images/node/vmlinuz 0-0 -> 206 1 bytes", StringComparison.Ordinal), Long, what: "a request log line");
+        await server.WaitForLineAsync(l => l.Contains("http: 10.77.0.10 GET /images/node/vmlinuz bytes=0-0 -> 206 1 bytes", StringComparison.Ordinal), Long, what: "a request log line");
     }
 
     [Fact]

@@ -70,6 +70,22 @@ internal sealed class NetnsLab : IAsyncDisposable
 
     public string PathOf(string name) => Path.Combine(Directory, name);
 
+    /// <summary>The built service binary (zc-dhcp, zc-netboot) of the same configuration as these tests.</summary>
+    public static string ServiceBinary(string project, string assembly)
+    {
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')); // tests/X/bin/<Configuration>/<tfm>
+        var configuration = testOutput.Parent!.Name;
+        var framework = testOutput.Name;
+        var repo = testOutput;
+        while (repo is not null && !File.Exists(Path.Combine(repo.FullName, "ZeroCloud.sln")))
+        {
+            repo = repo.Parent;
+        }
+
+        var path = Path.Combine(repo?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found above the test folder"), "netboot", project, "bin", configuration, framework, assembly);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built (dotnet build ZeroCloud.sln)");
+    }
+
     /// <summary>Runs a command in <paramref name="host"/> to completion; a non-zero exit is returned, not thrown.</summary>
     public async Task<(int Code, string Output)> RunAsync(string host, TimeSpan timeout, string file, params string[] args)
     {
