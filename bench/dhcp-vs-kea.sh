@@ -8,35 +8,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rates=${RATES:-"2000 4000 6000 8000 10000 12000 16000"}
 period=${PERIOD:-10}
-work=$(mktemp -d /tmp/zc-bench-dhcp.XXXXXX)
-id="zb$$"
-sw="$id-sw" srv="$id-srv" cl="$id-cl"
 server_pid=""
-
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  for ns in "$cl" "$srv" "$sw"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$root/bench/lab.sh"
 
 "$root/scripts/setup"
-echo "building zc-dhcp (NativeAOT) ..." >&2
-dotnet publish "$root/netboot/ZeroCloud.Dhcp.Service" -c Release -o "$work/zc" -nologo -v q >&2
-
-# The lab: a bridge, the server and the client, 10.64.0.0/12 so that no step runs out of addresses.
-ip netns add "$sw"; ip -n "$sw" link add br0 type bridge; ip -n "$sw" link set br0 up
-i=0
-for ns in "$srv" "$cl"; do
-  ip netns add "$ns"
-  ip link add "${id}${i}a" type veth peer name "${id}${i}b"
-  ip link set "${id}${i}a" netns "$ns"; ip link set "${id}${i}b" netns "$sw"
-  ip -n "$sw" link set "${id}${i}b" master br0 up
-  ip -n "$ns" link set "${id}${i}a" name eth0; ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
-  i=$((i + 1))
-done
-ip -n "$srv" addr add 10.64.0.2/12 dev eth0
-ip -n "$cl" addr add 10.64.0.9/12 dev eth0
+# The lab: 10.64.0.0/12, so that no step runs out of addresses.
+lab_up "zb$$" 12 10.64.0.2 10.64.0.9
+publish_aot netboot/ZeroCloud.Dhcp.Service zc
 
 cat > "$work/cluster.yaml" <<YAML
 apiVersion: zerocloud.io/v1
@@ -100,13 +78,12 @@ for r in $rates; do
   read -r kr kd kc ke < <(run kea "$r")
   read -r zr zd zc ze < <(run zc "$r")
   printf "%-7s | %8s %7s%% %5s%% %10s     | %8s %7s%% %5s%% %10s     | %s, %s\n" "$r" "$kr" "$kd" "$kc" "$ke" "$zr" "$zd" "$zc" "$ze" \
-    "$(awk -v z="$zr" -v k="$kr" 'BEGIN { if (k > 0) printf "%.2f", z / k; else print "-" }')" \
-    "$(awk -v z="$ze" -v k="$ke" 'BEGIN { if (k > 0) printf "%.2f", z / k; else print "-" }')"
+    "$(ratio "$zr" "$kr")" "$(ratio "$ze" "$ke")"
   best_kea=$(awk -v a="$best_kea" -v b="$kr" 'BEGIN { print (b > a ? b : a) }')
   best_zc=$(awk -v a="$best_zc" -v b="$zr" 'BEGIN { print (b > a ? b : a) }')
   eff_kea=$(awk -v a="$eff_kea" -v b="$ke" 'BEGIN { print (b > a ? b : a) }')
   eff_zc=$(awk -v a="$eff_zc" -v b="$ze" 'BEGIN { print (b > a ? b : a) }')
 done
-echo "best completed exchanges/s: Kea $best_kea, zc-dhcp $best_zc, ratio $(awk -v z="$best_zc" -v k="$best_kea" 'BEGIN { if (k > 0) printf "%.2f", z / k; else print "-" }')"
-echo "best exchanges per server CPU-second: Kea $eff_kea, zc-dhcp $eff_zc, ratio $(awk -v z="$eff_zc" -v k="$eff_kea" 'BEGIN { if (k > 0) printf "%.2f", z / k; else print "-" }')"
+echo "best completed exchanges/s: Kea $best_kea, zc-dhcp $best_zc, ratio $(ratio "$best_zc" "$best_kea")"
+echo "best exchanges per server CPU-second: Kea $eff_kea, zc-dhcp $eff_zc, ratio $(ratio "$eff_zc" "$eff_kea")"
 echo "(on $(nproc) cores perfdhcp itself needs a whole core near 9-10k exchanges/s: past that the generator, not the server, is the limit)"

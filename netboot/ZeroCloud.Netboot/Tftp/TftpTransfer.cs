@@ -19,6 +19,7 @@ internal sealed class TftpTransfer
     private readonly TftpServer _server;
     private readonly string _path;
     private readonly Stopwatch _clock = new();
+    private int _receiveTimeoutMs;
 
     public TftpTransfer(TftpServer server, TftpRequest request, string path, IPEndPoint client)
     {
@@ -284,13 +285,16 @@ internal sealed class TftpTransfer
         Gone,
     }
 
-    private static Wait Await(Socket socket, byte[] buffer, TimeSpan timeout, out ReadOnlySpan<byte> packet)
+    private Wait Await(Socket socket, byte[] buffer, TimeSpan timeout, out ReadOnlySpan<byte> packet)
     {
         packet = default;
+        // setsockopt only when the timeout moves by more than a fifth: the round-trip estimate wobbles on every ACK,
+        // and a lock-step block should cost one sendto and one recvfrom, nothing more.
         var ms = Math.Max(1, (int)Math.Ceiling(timeout.TotalMilliseconds));
-        if (socket.ReceiveTimeout != ms)
+        if (_receiveTimeoutMs == 0 || Math.Abs(_receiveTimeoutMs - ms) * 5 > _receiveTimeoutMs)
         {
             socket.ReceiveTimeout = ms;
+            _receiveTimeoutMs = ms;
         }
 
         try
