@@ -16,6 +16,7 @@ public static class ZcCommand
         var root = new RootCommand("zc — ZeroCloud's operator command line: turn a rack of bare servers into a private cloud that runs itself.");
         root.Subcommands.Add(ValidateCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
+        root.Subcommands.Add(ImageCommand.Build());
 
         // The default prints the entry assembly's version, which is the test host's under a test runner.
         foreach (var option in root.Options.OfType<VersionOption>())

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Config;
 using ZeroCloud.Model.Net;
 using ZeroCloud.Netboot.Tftp;
@@ -49,6 +50,7 @@ public sealed partial class BootHttpServer : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly Dictionary<string, string> _byDigest = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
     private WebApplication? _app;
 
     public BootHttpServer(BootHttpOptions options, TftpRoot root, ILoggerFactory loggerFactory)
@@ -70,6 +72,8 @@ public sealed partial class BootHttpServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.Listen(_options.Address, _options.Port));
         var app = builder.Build();
         app.Use(LogRequests);
+        app.MapPost("/v1/nodes/hello", NodeHelloAsync);
+        app.MapGet("/v1/nodes", ListNodesAsync);
         app.MapMethods("/boot/{file}", ["GET", "HEAD"], Script);
         app.MapMethods("/sha256/{digest}", ["GET", "HEAD"], ByDigest);
         app.MapMethods("/{**path}", ["GET", "HEAD"], ByPath);
@@ -170,6 +174,60 @@ public sealed partial class BootHttpServer : IAsyncDisposable
 
     private static string CultureInfo(FormattableString text) => FormattableString.Invariant(text);
 
+    /// <summary>
+    /// POST /v1/nodes/hello: a booted machine reports its inventory. Until the control plane exists this server keeps
+    /// the list (in memory); the token and enrollment rules of cluster.yaml already apply.
+    /// </summary>
+    private async Task NodeHelloAsync(HttpContext context)
+    {
+        NodeHello? hello;
+        try
+        {
+            hello = await context.Request.ReadFromJsonAsync(ApiJsonContext.Default.NodeHello, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            await Error(context, StatusCodes.Status400BadRequest, "bad-json", $"the body is not a node hello: {ex.Message}").ConfigureAwait(false);
+            return;
+        }
+
+        if (hello is null || !MacAddress.TryParse(hello.Mac, out var mac))
+        {
+            await Error(context, StatusCodes.Status400BadRequest, "bad-mac", $"\"{hello?.Mac}\" is not a MAC address").ConfigureAwait(false);
+            return;
+        }
+
+        if (_options.JoinToken is { } token && !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(hello.Token ?? ""), Encoding.UTF8.GetBytes(token)))
+        {
+            LogHelloRefused(_logger, mac, context.Connection.RemoteIpAddress, "wrong or missing join token");
+            await Error(context, StatusCodes.Status403Forbidden, "bad-token", "wrong or missing join token: boot the machine from this cluster's netboot, or pass --token").ConfigureAwait(false);
+            return;
+        }
+
+        var spec = _options.Cluster.Spec;
+        if (spec.Nodes.Enroll == EnrollMode.Known && spec.Nodes.Known.All(k => k.Mac != mac))
+        {
+            LogHelloRefused(_logger, mac, context.Connection.RemoteIpAddress, "not under spec.nodes.known");
+            await Error(context, StatusCodes.Status403Forbidden, "not-enrolled", $"{mac} is not listed under spec.nodes.known and enroll is 'known'").ConfigureAwait(false);
+            return;
+        }
+
+        var record = new NodeRecord(hello with { Token = null }, context.Connection.RemoteIpAddress?.ToString() ?? "", DateTimeOffset.UtcNow);
+        _nodes[mac.ToString()] = record;
+        LogHello(_logger, hello.Name, mac, context.Connection.RemoteIpAddress, hello.Inventory.Cpus, hello.Inventory.MemoryBytes >> 20);
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        await context.Response.WriteAsJsonAsync(record, ApiJsonContext.Default.NodeRecord, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private Task ListNodesAsync(HttpContext context) =>
+        context.Response.WriteAsJsonAsync(_nodes.Values.OrderBy(n => n.Hello.Mac, StringComparer.Ordinal).ToList(), ApiJsonContext.Default.ListNodeRecord, cancellationToken: context.RequestAborted);
+
+    private static Task Error(HttpContext context, int status, string code, string message)
+    {
+        context.Response.StatusCode = status;
+        return context.Response.WriteAsJsonAsync(new ApiError(code, message), ApiJsonContext.Default.ApiError);
+    }
+
     private Task ByDigest(HttpContext context)
     {
         var digest = ((string)context.Request.RouteValues["digest"]!).ToLowerInvariant();
@@ -219,6 +277,12 @@ public sealed partial class BootHttpServer : IAsyncDisposable
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "http: {Client} {Method} {Path} {Range} -> {Status} {Bytes} bytes in {Milliseconds:0.0} ms")]
     private static partial void LogRequest(ILogger logger, IPAddress? client, string method, PathString path, string range, int status, long bytes, double milliseconds);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Information, Message = "nodes: hello from {Name} ({Mac}) at {Client}: {Cpus} CPUs, {MemoryMiB} MiB")]
+    private static partial void LogHello(ILogger logger, string name, MacAddress mac, IPAddress? client, int cpus, long memoryMiB);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "nodes: refused hello from {Mac} at {Client}: {Reason}")]
+    private static partial void LogHelloRefused(ILogger logger, MacAddress mac, IPAddress? client, string reason);
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "http: {Client} asked for \"{Path}\": refused, {Reason}")]
     private static partial void LogRefused(ILogger logger, IPAddress? client, string path, string reason);

@@ -1,0 +1,129 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ZeroCloud.Boot;
+
+/// <summary>What goes into an image: a name, the binary that becomes /init, the kernel, and its modules folder.</summary>
+public sealed record ImageSpec(string Name, string Binary, string Kernel, string ModulesDirectory, string Version, string CommandLine);
+
+public sealed record ImageFileInfo(string Name, long Size, string Sha256);
+
+/// <summary>manifest.json beside vmlinuz and initrd.img.</summary>
+public sealed record ImageManifest(
+    string Name,
+    string Version,
+    string Kernel,
+    string CommandLine,
+    IReadOnlyList<ImageFileInfo> Files,
+    IReadOnlyList<string> Modules,
+    IReadOnlyList<string> Libraries,
+    long BinarySize);
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(ImageManifest))]
+public sealed partial class BootJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// Builds a bootable image: the kernel as vmlinuz, and initrd.img, a gzip'd newc cpio holding the binary as /init,
+/// the shared libraries it needs (from its ELF dynamic section, transitively), the NIC modules and their
+/// dependencies with /etc/zc/modules listing the load order, /dev/console, and empty mount points. Byte-identical
+/// for identical inputs.
+/// </summary>
+public static class ImageBuilder
+{
+    public static ImageManifest Build(ImageSpec spec, string outputDirectory)
+    {
+        Directory.CreateDirectory(outputDirectory);
+        var entries = new List<CpioEntry>();
+        var folders = new SortedSet<string>(StringComparer.Ordinal) { "dev", "proc", "sys", "run", "tmp", "etc", "etc/zc", "var", "var/lib" };
+        void AddFile(string path, byte[] data, int mode)
+        {
+            entries.Add(CpioEntry.File(path, data, mode));
+            for (var dir = Path.GetDirectoryName(path); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+            {
+                folders.Add(dir);
+            }
+        }
+
+        AddFile("init", File.ReadAllBytes(spec.Binary), 0b111_101_101);
+        var libraries = ElfFile.Closure(spec.Binary);
+        foreach (var library in libraries)
+        {
+            AddFile(library.TrimStart('/'), File.ReadAllBytes(library), 0b111_101_101);
+        }
+
+        // Debian's loader is /lib64/ld-linux-x86-64.so.2; with a merged /usr the file lives under /usr/lib too.
+        var modules = KernelModules.Resolve(File.ReadAllText(Path.Combine(spec.ModulesDirectory, "modules.dep")), KernelModules.NetworkDrivers);
+        var release = Path.GetFileName(spec.ModulesDirectory.TrimEnd('/'));
+        foreach (var module in modules)
+        {
+            AddFile($"lib/modules/{release}/{module}", File.ReadAllBytes(Path.Combine(spec.ModulesDirectory, module)), 0b110_100_100);
+        }
+
+        AddFile("etc/zc/modules", System.Text.Encoding.UTF8.GetBytes(string.Concat(modules.Select(m => $"/lib/modules/{release}/{m}\n"))), 0b110_100_100);
+        AddFile("etc/zc/image", System.Text.Encoding.UTF8.GetBytes($"{spec.Name} {spec.Version}\n"), 0b110_100_100);
+        entries.AddRange(folders.Select(f => CpioEntry.Directory(f, f == "tmp" ? 0b111_111_111 : 0b111_101_101)));
+        entries.Add(CpioEntry.CharDevice("dev/console", 5, 1));
+        entries.Add(CpioEntry.CharDevice("dev/null", 1, 3, 0b110_110_110));
+
+        var initrd = Path.Combine(outputDirectory, "initrd.img");
+        using (var cpio = new MemoryStream())
+        {
+            CpioWriter.Write(cpio, entries);
+            using var file = File.Create(initrd);
+            using var gzip = new GZipStream(file, CompressionLevel.SmallestSize);
+            cpio.Position = 0;
+            cpio.CopyTo(gzip);
+        }
+
+        var vmlinuz = Path.Combine(outputDirectory, "vmlinuz");
+        File.Copy(spec.Kernel, vmlinuz, overwrite: true);
+        var manifest = new ImageManifest(
+            spec.Name,
+            spec.Version,
+            release,
+            spec.CommandLine,
+            [Describe(vmlinuz), Describe(initrd)],
+            [.. modules.Select(KernelModules.ModuleName)],
+            [.. libraries],
+            new FileInfo(spec.Binary).Length);
+        File.WriteAllText(Path.Combine(outputDirectory, "manifest.json"), JsonSerializer.Serialize(manifest, BootJsonContext.Default.ImageManifest) + "\n");
+        return manifest;
+    }
+
+    private static ImageFileInfo Describe(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return new ImageFileInfo(Path.GetFileName(path), stream.Length, Convert.ToHexStringLower(SHA256.HashData(stream)));
+    }
+
+    /// <summary>The distro kernel: the newest /boot/vmlinuz-* with its /lib/modules/&lt;release&gt;.</summary>
+    public static (string Kernel, string Modules) DistroKernel()
+    {
+        var kernel = Directory.Exists("/boot")
+            ? Directory.GetFiles("/boot", "vmlinuz-*").Where(k => Directory.Exists(Path.Combine("/lib/modules", Path.GetFileName(k)["vmlinuz-".Length..]))).Order(StringComparer.Ordinal).LastOrDefault()
+            : null;
+        return kernel is null
+            ? throw new FileNotFoundException("no distro kernel: /boot has no vmlinuz-* with modules under /lib/modules (apt-get install linux-image-amd64, or set spec.boot.kernel)")
+            : (kernel, Path.Combine("/lib/modules", Path.GetFileName(kernel)["vmlinuz-".Length..]));
+    }
+}
+
+/// <summary>Reads the release string a bzImage carries in its setup header (kernel_version at 0x20E), to find its modules.</summary>
+public static class BzImage
+{
+    public static string? Release(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length < 0x210 || bytes[0x202] != (byte)'H' || bytes[0x203] != (byte)'d' || bytes[0x204] != (byte)'r' || bytes[0x205] != (byte)'S')
+        {
+            return null;
+        }
+
+        var offset = 0x200 + BitConverter.ToUInt16(bytes, 0x20E);
+        var end = Array.IndexOf(bytes, (byte)' ', offset);
+        return offset < bytes.Length && end > offset ? System.Text.Encoding.ASCII.GetString(bytes, offset, end - offset) : null;
+    }
+}

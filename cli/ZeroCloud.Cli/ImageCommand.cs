@@ -1,0 +1,165 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using ZeroCloud.Boot;
+using ZeroCloud.Model.Config;
+
+namespace ZeroCloud.Cli;
+
+/// <summary><c>zc image build &lt;name&gt;</c> and <c>zc image ls</c>: bootable images (kernel + initramfs with one binary as /init).</summary>
+internal static class ImageCommand
+{
+    /// <summary>The images this repository can build, and the project whose NativeAOT binary becomes /init.</summary>
+    private static readonly Dictionary<string, (string Project, string Binary)> Images = new(StringComparer.Ordinal)
+    {
+        ["node"] = ("node/ZeroCloud.Node", "zc-node"),
+        ["dhcp"] = ("netboot/ZeroCloud.Dhcp.Service", "zc-dhcp"),
+        ["netboot"] = ("netboot/ZeroCloud.Netboot.Service", "zc-netboot"),
+    };
+
+    public const string DefaultCommandLine = "console=tty0 console=ttyS0,115200 panic=10";
+
+    public static Command Build()
+    {
+        var image = new Command("image", "Build and list bootable images.");
+        var name = new Argument<string>("name") { Description = $"The image: {string.Join(", ", Images.Keys)}." };
+        var output = new Option<string>("--out", "-o") { Description = "Output folder (images go to <out>/images/<name>).", DefaultValueFactory = _ => "out", HelpName = "dir" };
+        var file = new Option<string>("--file", "-f") { Description = "cluster.yaml, for spec.boot.kernel (distro when absent).", HelpName = "path" };
+        var build = new Command("build", "Build <out>/images/<name>/{vmlinuz,initrd.img,manifest.json}.") { name, output, file };
+        build.SetAction(parse => Run(parse.GetValue(name)!, parse.GetValue(output)!, parse.GetValue(file), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        var lsOutput = new Option<string>("--out", "-o") { Description = "Output folder to list.", DefaultValueFactory = _ => "out", HelpName = "dir" };
+        var ls = new Command("ls", "List built images with sizes and digests.") { lsOutput };
+        ls.SetAction(parse => List(parse.GetValue(lsOutput)!, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        image.Subcommands.Add(build);
+        image.Subcommands.Add(ls);
+        return image;
+    }
+
+    private static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr)
+    {
+        if (!Images.TryGetValue(name, out var source))
+        {
+            stderr.WriteLine($"zc: there is no image '{name}': the images are {string.Join(", ", Images.Keys)}");
+            return ZcCommand.UsageError;
+        }
+
+        var kernel = BootSpec.DistroKernel;
+        if (clusterFile is not null)
+        {
+            if (!ConfigFile.TryLoad(clusterFile, stderr, out var result))
+            {
+                return ZcCommand.UsageError;
+            }
+
+            if (!result.IsValid)
+            {
+                foreach (var d in result.Diagnostics)
+                {
+                    stderr.WriteLine(d);
+                }
+
+                return ZcCommand.Failed;
+            }
+
+            kernel = result.Config!.Spec.Boot.Kernel;
+        }
+
+        string kernelPath, modules;
+        try
+        {
+            if (kernel == BootSpec.DistroKernel)
+            {
+                (kernelPath, modules) = ImageBuilder.DistroKernel();
+            }
+            else
+            {
+                kernelPath = Path.GetFullPath(kernel, Path.GetDirectoryName(Path.GetFullPath(clusterFile!))!);
+                var release = BzImage.Release(kernelPath) ?? throw new InvalidDataException($"{kernelPath} is not a bzImage (no HdrS setup header)");
+                modules = Path.Combine("/lib/modules", release);
+                if (!Directory.Exists(modules))
+                {
+                    throw new DirectoryNotFoundException($"the kernel {kernelPath} is release {release}, and /lib/modules/{release} does not exist");
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException)
+        {
+            stderr.WriteLine($"zc: {ex.Message}");
+            return ZcCommand.Failed;
+        }
+
+        var repo = RepositoryRoot() ?? throw new InvalidOperationException("zc image build runs from a ZeroCloud checkout (ZeroCloud.sln not found)");
+        var publish = Path.Combine(Path.GetFullPath(output), ".publish", name);
+        var clock = Stopwatch.StartNew();
+        stderr.WriteLine($"zc: publishing {source.Binary} with NativeAOT ...");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "publish", Path.Combine(repo, source.Project), "-c", "Release", "-r", "linux-x64", "-o", publish, "-nologo", "-v", "q" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using (var process = Process.Start(info)!)
+        {
+            var log = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+            {
+                stderr.WriteLine(log.Result + errors);
+                stderr.WriteLine($"zc: publishing {source.Binary} failed");
+                return ZcCommand.Failed;
+            }
+        }
+
+        var published = clock.Elapsed;
+        var destination = Path.Combine(output, "images", name);
+        var manifest = ImageBuilder.Build(new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine), destination);
+        stdout.WriteLine($"{destination}: {name} {manifest.Version} on kernel {manifest.Kernel}");
+        foreach (var f in manifest.Files)
+        {
+            stdout.WriteLine($"  {f.Name,-11} {f.Size,11:N0} bytes  sha256:{f.Sha256}");
+        }
+
+        stdout.WriteLine($"  /init       {manifest.BinarySize,11:N0} bytes  ({source.Binary}); {manifest.Libraries.Count} libraries, modules {string.Join(" ", manifest.Modules)}");
+        stdout.WriteLine($"  built in {clock.Elapsed.TotalSeconds:0.0} s (publish {published.TotalSeconds:0.0} s, pack {(clock.Elapsed - published).TotalSeconds:0.0} s)");
+        return ZcCommand.Ok;
+    }
+
+    private static int List(string output, TextWriter stdout, TextWriter stderr)
+    {
+        var images = Path.Combine(output, "images");
+        var manifests = Directory.Exists(images) ? Directory.GetFiles(images, "manifest.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList() : [];
+        if (manifests.Count == 0)
+        {
+            stderr.WriteLine($"zc: no images under {images} (build one with: ./zc image build node)");
+            return ZcCommand.Failed;
+        }
+
+        stdout.WriteLine($"{"NAME",-10} {"VERSION",-18} {"KERNEL",-16} {"VMLINUZ",12} {"INITRD",12}  INITRD SHA256");
+        foreach (var path in manifests)
+        {
+            var m = JsonSerializer.Deserialize(File.ReadAllText(path), BootJsonContext.Default.ImageManifest)!;
+            var vmlinuz = m.Files.First(f => f.Name == "vmlinuz");
+            var initrd = m.Files.First(f => f.Name == "initrd.img");
+            stdout.WriteLine($"{m.Name,-10} {m.Version,-18} {m.Kernel,-16} {vmlinuz.Size,12:N0} {initrd.Size,12:N0}  {initrd.Sha256}");
+        }
+
+        return ZcCommand.Ok;
+    }
+
+    private static string? RepositoryRoot()
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "ZeroCloud.sln")))
+                {
+                    return dir.FullName;
+                }
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ZeroCloud.Model.Net;
+using ZeroCloud.Netboot.Dhcp;
+
+namespace ZeroCloud.Node;
+
+/// <summary>The address a DHCP server gave: the lease and the options the node uses.</summary>
+internal sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Server, IReadOnlyList<uint> Dns, string? Domain, string? HostName, TimeSpan LeaseTime);
+
+/// <summary>
+/// The node's own DHCP client (the netboot codec, the other way round): DISCOVER, OFFER, REQUEST, ACK on a UDP
+/// socket bound to the interface. The broadcast flag is set, so replies reach a host that has no address yet
+/// without a raw socket. Retries with backoff until the deadline.
+/// </summary>
+internal static class DhcpClient
+{
+    public static DhcpLease Acquire(string ifname, MacAddress mac, string? hostName, TimeSpan deadline)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { EnableBroadcast = true };
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        socket.SetRawSocketOption(1, 25, Encoding.ASCII.GetBytes(ifname + "\0")); // SO_BINDTODEVICE
+        socket.Bind(new IPEndPoint(IPAddress.Any, DhcpPorts.Client));
+        var started = DateTime.UtcNow;
+        var wait = TimeSpan.FromSeconds(1);
+        var buffer = new byte[1500];
+        var broadcast = new IPEndPoint(IPAddress.Broadcast, DhcpPorts.Server);
+        while (DateTime.UtcNow - started < deadline)
+        {
+            var xid = (uint)Random.Shared.NextInt64(1, uint.MaxValue); // a transaction id needs to be unlikely to repeat, not secret
+            socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Discover, xid, mac, hostName, null, null)), broadcast);
+            if (Receive(socket, buffer, xid, DhcpMessageType.Offer, wait) is { } offer)
+            {
+                var server = offer.Options.GetAddress(DhcpOption.ServerIdentifier) ?? 0;
+                socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Request, xid, mac, hostName, offer.YourAddress, server)), broadcast);
+                if (Receive(socket, buffer, xid, DhcpMessageType.Ack, wait * 2) is { } ack)
+                {
+                    var options = ack.Options;
+                    var dns = options.Get(DhcpOption.DomainNameServer) is { } d
+                        ? Enumerable.Range(0, d.Length / 4).Select(i => (uint)((d[i * 4] << 24) | (d[(i * 4) + 1] << 16) | (d[(i * 4) + 2] << 8) | d[(i * 4) + 3])).ToList()
+                        : [];
+                    var leaseSeconds = options.Get(DhcpOption.LeaseTime) is { Length: 4 } l ? (uint)((l[0] << 24) | (l[1] << 16) | (l[2] << 8) | l[3]) : 3600u;
+                    return new DhcpLease(
+                        ack.YourAddress,
+                        options.GetAddress(DhcpOption.SubnetMask) ?? 0xFFFFFF00,
+                        options.GetAddress(DhcpOption.Router),
+                        server,
+                        dns,
+                        options.GetString(DhcpOption.DomainName),
+                        options.GetString(DhcpOption.HostName),
+                        TimeSpan.FromSeconds(leaseSeconds));
+                }
+            }
+
+            wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, TimeSpan.FromSeconds(8).Ticks));
+        }
+
+        throw new TimeoutException($"no DHCP lease on {ifname} within {deadline.TotalSeconds:0} s");
+    }
+
+    private static int Write(byte[] buffer, DhcpMessageType type, uint xid, MacAddress mac, string? hostName, uint? requested, uint? server)
+    {
+        var chaddr = new byte[16];
+        mac.WriteTo(chaddr);
+        var w = new DhcpWriter(buffer);
+        w.WriteHeader(DhcpPacket.BootRequest, 1, 6, 0, xid, 0, DhcpPacket.BroadcastFlag, 0, 0, 0, 0, chaddr, null, null);
+        w.AddOption(DhcpOption.MessageType, (byte)type);
+        w.AddOption(DhcpOption.VendorClassIdentifier, "ZeroCloud:node");
+        if (requested is { } address)
+        {
+            w.AddOption(DhcpOption.RequestedIpAddress, address);
+        }
+
+        if (server is { } id)
+        {
+            w.AddOption(DhcpOption.ServerIdentifier, id);
+        }
+
+        if (hostName is not null)
+        {
+            w.AddOption(DhcpOption.HostName, hostName);
+        }
+
+        w.AddOption(DhcpOption.ParameterRequestList, [DhcpOption.SubnetMask, DhcpOption.Router, DhcpOption.DomainNameServer, DhcpOption.DomainName, DhcpOption.HostName, DhcpOption.LeaseTime]);
+        return w.Finish();
+    }
+
+    private static DhcpPacket? Receive(Socket socket, byte[] buffer, uint xid, DhcpMessageType type, TimeSpan wait)
+    {
+        var until = DateTime.UtcNow + wait;
+        while (DateTime.UtcNow < until)
+        {
+            socket.ReceiveTimeout = Math.Max(1, (int)(until - DateTime.UtcNow).TotalMilliseconds);
+            int n;
+            try
+            {
+                n = socket.Receive(buffer);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+            {
+                return null;
+            }
+
+            if (DhcpPacket.TryParse(buffer.AsSpan(0, n), out var packet, out _) && packet.Op == DhcpPacket.BootReply && packet.TransactionId == xid)
+            {
+                if (packet.MessageType == type)
+                {
+                    return packet;
+                }
+
+                if (packet.MessageType == DhcpMessageType.Nak)
+                {
+                    return null;
+                }
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,159 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace ZeroCloud.Node;
+
+/// <summary>The Linux calls PID 1 needs that .NET does not offer.</summary>
+internal static unsafe partial class Linux
+{
+    private const long SysFinitModule = 313; // x86-64
+    private const uint SiocGetFlags = 0x8913;
+    private const uint SiocSetFlags = 0x8914;
+    private const uint SiocSetAddress = 0x8916;
+    private const uint SiocSetNetmask = 0x891c;
+    private const uint SiocAddRoute = 0x890B;
+    private const int RebootPowerOff = 0x4321fedc;
+
+    public static void Mount(string source, string target, string type, string? data = null)
+    {
+        Directory.CreateDirectory(target);
+        if (MountNative(source, target, type, 0, data) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != 16) // EBUSY: already mounted
+            {
+                throw new IOException($"mount {type} on {target} failed (errno {errno})");
+            }
+        }
+    }
+
+    /// <summary>Loads a kernel module from its file; "already loaded" (EEXIST) is success.</summary>
+    public static void LoadModule(string path)
+    {
+        using var handle = File.OpenHandle(path);
+        var fd = handle.DangerousGetHandle();
+        if (Syscall(SysFinitModule, fd, "", 0) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != 17)
+            {
+                throw new IOException($"finit_module {path} failed (errno {errno})");
+            }
+        }
+    }
+
+    public static void SetHostname(string name)
+    {
+        var bytes = Encoding.ASCII.GetBytes(name);
+        fixed (byte* p = bytes)
+        {
+            _ = SetHostnameNative(p, (nuint)bytes.Length);
+        }
+    }
+
+    /// <summary>Sets IFF_UP on an interface.</summary>
+    public static void InterfaceUp(string name)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        Span<byte> req = stackalloc byte[40];
+        Name(req, name);
+        Check(Ioctl((int)socket.Handle, SiocGetFlags, req), $"SIOCGIFFLAGS {name}");
+        var flags = BinaryPrimitives.ReadInt16LittleEndian(req[16..]);
+        BinaryPrimitives.WriteInt16LittleEndian(req[16..], (short)(flags | 0x1 /* IFF_UP */));
+        Check(Ioctl((int)socket.Handle, SiocSetFlags, req), $"SIOCSIFFLAGS {name}");
+    }
+
+    /// <summary>Gives an interface its IPv4 address and netmask.</summary>
+    public static void SetAddress(string name, uint address, uint mask)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        Span<byte> req = stackalloc byte[40];
+        Name(req, name);
+        SockaddrIn(req[16..], address);
+        Check(Ioctl((int)socket.Handle, SiocSetAddress, req), $"SIOCSIFADDR {name}");
+        req[16..].Clear();
+        SockaddrIn(req[16..], mask);
+        Check(Ioctl((int)socket.Handle, SiocSetNetmask, req), $"SIOCSIFNETMASK {name}");
+    }
+
+    /// <summary>Adds the default route through <paramref name="gateway"/>.</summary>
+    public static void AddDefaultRoute(uint gateway)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        Span<byte> rt = stackalloc byte[120]; // struct rtentry on x86-64
+        rt.Clear();
+        SockaddrIn(rt[8..], 0);        // rt_dst
+        SockaddrIn(rt[24..], gateway); // rt_gateway
+        SockaddrIn(rt[40..], 0);       // rt_genmask
+        BinaryPrimitives.WriteUInt16LittleEndian(rt[56..], 0x1 | 0x2); // RTF_UP | RTF_GATEWAY
+        var result = Ioctl((int)socket.Handle, SiocAddRoute, rt);
+        if (result != 0 && Marshal.GetLastPInvokeError() != 17)
+        {
+            Check(result, "SIOCADDRT default");
+        }
+    }
+
+    public static void PowerOff()
+    {
+        Sync();
+        _ = RebootNative(RebootPowerOff);
+    }
+
+    /// <summary>Reaps one exited child, any; returns false when there is none to wait for.</summary>
+    public static bool ReapOne()
+    {
+        int status;
+        return WaitPid(-1, &status, 0) > 0;
+    }
+
+    private static void Name(Span<byte> req, string name)
+    {
+        req.Clear();
+        Encoding.ASCII.GetBytes(name.AsSpan(0, Math.Min(15, name.Length)), req);
+    }
+
+    private static void SockaddrIn(Span<byte> destination, uint address)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(destination, (ushort)AddressFamily.InterNetwork);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[4..], address);
+    }
+
+    private static int Ioctl(int fd, uint request, Span<byte> argument)
+    {
+        fixed (byte* p = argument)
+        {
+            return IoctlNative(fd, request, p);
+        }
+    }
+
+    private static void Check(int result, string what)
+    {
+        if (result != 0)
+        {
+            throw new IOException($"{what} failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int MountNative(string source, string target, string type, nuint flags, string? data);
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial long Syscall(long number, nint fd, string args, int flags);
+
+    [LibraryImport("libc", EntryPoint = "sethostname", SetLastError = true)]
+    private static partial int SetHostnameNative(byte* name, nuint length);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int IoctlNative(int fd, nuint request, byte* argument);
+
+    [LibraryImport("libc", EntryPoint = "sync")]
+    private static partial void Sync();
+
+    [LibraryImport("libc", EntryPoint = "reboot", SetLastError = true)]
+    private static partial int RebootNative(int command);
+
+    [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
+    private static partial int WaitPid(int pid, int* status, int options);
+}
