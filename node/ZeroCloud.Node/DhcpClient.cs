@@ -67,6 +67,8 @@ internal static class DhcpClient
         w.WriteHeader(DhcpPacket.BootRequest, 1, 6, 0, xid, 0, DhcpPacket.BroadcastFlag, 0, 0, 0, 0, chaddr, null, null);
         w.AddOption(DhcpOption.MessageType, (byte)type);
         w.AddOption(DhcpOption.VendorClassIdentifier, "ZeroCloud:node");
+        // Client id 1 + MAC, as iPXE sends it: the server sees the firmware and the booted node as one client.
+        w.AddOption(DhcpOption.ClientIdentifier, [1, .. chaddr.AsSpan(0, 6)]);
         if (requested is { } address)
         {
             w.AddOption(DhcpOption.RequestedIpAddress, address);

@@ -66,6 +66,15 @@ internal sealed class NetnsLab : IAsyncDisposable
 
     public Task AddressAsync(string host, string cidr) => Ip("-n", Namespace(host), "addr", "add", cidr, "dev", "eth0");
 
+    /// <summary>A tap device on the lab's bridge, for a QEMU started in the switch namespace ("sw").</summary>
+    public async Task TapAsync(string name)
+    {
+        await Ip("-n", Namespace("sw"), "tuntap", "add", name, "mode", "tap");
+        await Ip("-n", Namespace("sw"), "link", "set", name, "master", "br0", "up");
+    }
+
+    public string Id => _id;
+
     public Task MacAsync(string host, string mac) => Ip("-n", Namespace(host), "link", "set", "eth0", "address", mac);
 
     public string PathOf(string name) => Path.Combine(Directory, name);

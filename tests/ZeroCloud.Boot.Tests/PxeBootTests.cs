@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
+using ZeroCloud.Netboot.Tests.Lab;
+
+namespace ZeroCloud.Boot.Tests;
+
+/// <summary>
+/// The real boot: a QEMU machine whose iPXE ROM PXE-boots from zc-dhcp and zc-netboot in a namespace lab, runs
+/// the node image's kernel and initramfs, and zc-node as PID 1 says hello with its inventory.
+/// </summary>
+public sealed partial class PxeBootTests(ITestOutputHelper output)
+{
+    private const string Mac = "52:54:00:00:00:01";
+    private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(4);
+
+    [Fact]
+    public async Task A_qemu_machine_pxe_boots_into_zc_node_and_says_hello()
+    {
+        var id = "";
+        var console = "";
+        await using (var lab = await NetnsLab.CreateAsync("srv"))
+        {
+            id = lab.Id;
+            await lab.AddressAsync("srv", "10.77.0.2/24");
+            await lab.TapAsync("tap0");
+
+            // The node image, built as `zc image build node` does: zc-node published with NativeAOT, then packed.
+            var clock = Stopwatch.StartNew();
+            var publish = lab.PathOf("publish");
+            var (code, log) = await lab.RunAsync("srv", TimeSpan.FromMinutes(5), "dotnet", "publish", RepoPath("node", "ZeroCloud.Node"), "-c", "Release", "-r", "linux-x64", "-o", publish, "-nologo", "-v", "q");
+            Assert.True(code == 0, log);
+            var (kernel, modules) = ImageBuilder.DistroKernel();
+            var root = lab.PathOf("root");
+            var manifest = ImageBuilder.Build(new ImageSpec("node", Path.Combine(publish, "zc-node"), kernel, modules, "test", "console=ttyS0"), Path.Combine(root, "images", "node"));
+            output.WriteLine($"image built in {clock.Elapsed.TotalSeconds:0.0} s: vmlinuz {manifest.Files[0].Size:N0} bytes, initrd {manifest.Files[1].Size:N0} bytes, zc-node {manifest.BinarySize:N0} bytes");
+
+            var config = lab.PathOf("cluster.yaml");
+            await File.WriteAllTextAsync(config, $$"""
+                apiVersion: zerocloud.io/v1
+                kind: Cluster
+                metadata: { name: lab }
+                spec:
+                  network: { interface: eth0, subnet: 10.77.0.0/24, gateway: 10.77.0.1, dhcp: { range: 10.77.0.100-10.77.0.150 } }
+                  nodes:
+                    enroll: known
+                    known: [ { mac: "{{Mac}}", name: node-01 } ]
+                """);
+            var dhcp = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--data", lab.PathOf("dhcp"));
+            var netboot = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", config, "--root", root, "--join", "http://10.77.0.2:8080", "--token", "t0ken");
+            await dhcp.WaitForLineAsync(l => l.Contains("dhcp: full mode on eth0", StringComparison.Ordinal), Deadline, what: "the DHCP server");
+            await netboot.WaitForLineAsync(l => l.Contains("http: serving", StringComparison.Ordinal), Deadline, what: "the netboot server");
+
+            console = lab.PathOf("console.log");
+            var started = DateTime.Now;
+            lab.Start("sw", "qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-m", "512", "-display", "none", "-no-reboot",
+                "-serial", $"file:{console}", "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+                "-device", $"virtio-net-pci,netdev=n0,mac={Mac}", "-boot", "n");
+            try
+            {
+                await netboot.WaitForLineAsync(l => l.Contains($"nodes: hello from node-01 ({Mac})", StringComparison.Ordinal), Deadline, what: "the machine's hello");
+            }
+            catch (TimeoutException ex)
+            {
+                Assert.Fail($"{ex.Message}\n--- the machine's console ---\n{(File.Exists(console) ? await File.ReadAllTextAsync(console) : "(none)")}");
+            }
+
+            var (_, nodes) = await lab.RunAsync("srv", Deadline, "curl", "-sS", "http://10.77.0.2:8080/v1/nodes");
+            Assert.Contains($"\"mac\": \"{Mac}\"", nodes, StringComparison.Ordinal);
+            Assert.Contains("\"name\": \"node-01\"", nodes, StringComparison.Ordinal);
+            Assert.Contains("\"cpus\": 1", nodes, StringComparison.Ordinal);
+            Assert.Matches("\"memoryBytes\": [1-9][0-9]{8}", nodes);
+            Assert.Contains("\"name\": \"eth0\"", nodes, StringComparison.Ordinal);
+            Assert.Contains("\"kernelToInit\"", nodes, StringComparison.Ordinal);
+            Assert.DoesNotContain("t0ken", nodes, StringComparison.Ordinal);
+
+            // The phases, from the servers' own log lines (their clock is this machine's).
+            DateTime At(LabProcess p, string text) => DateTime.ParseExact(p.Output.Split('\n').First(l => l.Contains(text, StringComparison.Ordinal))[..12], "HH:mm:ss.fff", CultureInfo.InvariantCulture);
+            var script = At(netboot, "GET /boot/");
+            var initrd = At(netboot, "GET /images/node/initrd.img");
+            var hello = At(netboot, "nodes: hello from");
+            var consoleText = await File.ReadAllTextAsync(console);
+            var toInit = KernelToInit().Match(consoleText);
+            output.WriteLine($"QEMU start to script request (firmware, iPXE, DHCP): {(script - started).TotalSeconds:0.0} s");
+            output.WriteLine($"script to initrd fetched (kernel + initrd over HTTP): {(initrd - script).TotalSeconds:0.0} s");
+            output.WriteLine($"initrd fetched to hello (kernel boot, PID 1, DHCP, hello): {(hello - initrd).TotalSeconds:0.0} s; the guest's clock: /init at {(toInit.Success ? toInit.Groups[1].Value : "?")} s");
+            output.WriteLine($"QEMU start to hello: {(hello - started).TotalSeconds:0.0} s");
+        }
+
+        // Nothing of the lab is left: no namespace, no tap or bridge (they lived in the switch namespace), no QEMU.
+        var (_, namespaces) = await RunAsync("ip", "netns", "list");
+        Assert.DoesNotContain(id, namespaces, StringComparison.Ordinal);
+        var (_, processes) = await RunAsync("pgrep", "-af", "qemu-system");
+        Assert.DoesNotContain(console, processes, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int, string)> RunAsync(string file, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var p = Process.Start(info)!;
+        var text = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, text);
+    }
+
+    private static string RepoPath(params string[] parts)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ZeroCloud.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return Path.Combine([dir?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found"), .. parts]);
+    }
+
+    [GeneratedRegex(@"is PID 1 \(([\d.]+) s after the kernel started\)")]
+    private static partial Regex KernelToInit();
+}
