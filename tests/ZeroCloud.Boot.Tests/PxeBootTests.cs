@@ -10,6 +10,7 @@ namespace ZeroCloud.Boot.Tests;
 /// The real boot: a QEMU machine whose iPXE ROM PXE-boots from zc-dhcp and zc-netboot in a namespace lab, runs
 /// the node image's kernel and initramfs, and zc-node as PID 1 says hello with its inventory.
 /// </summary>
+[Collection("lab")]
 public sealed partial class PxeBootTests(ITestOutputHelper output)
 {
     private const string Mac = "52:54:00:00:00:01";

@@ -79,8 +79,8 @@ internal sealed class NetnsLab : IAsyncDisposable
 
     public string PathOf(string name) => Path.Combine(Directory, name);
 
-    /// <summary>The built service binary (zc-dhcp, zc-netboot) of the same configuration as these tests.</summary>
-    public static string ServiceBinary(string project, string assembly)
+    /// <summary>The built service binary (zc-dhcp, zc-netboot, zc-node) of the same configuration as these tests.</summary>
+    public static string ServiceBinary(string project, string assembly, string folder = "netboot")
     {
         var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')); // tests/X/bin/<Configuration>/<tfm>
         var configuration = testOutput.Parent!.Name;
@@ -91,7 +91,7 @@ internal sealed class NetnsLab : IAsyncDisposable
             repo = repo.Parent;
         }
 
-        var path = Path.Combine(repo?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found above the test folder"), "netboot", project, "bin", configuration, framework, assembly);
+        var path = Path.Combine(repo?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found above the test folder"), folder, project, "bin", configuration, framework, assembly);
         return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built (dotnet build ZeroCloud.sln)");
     }
 
