@@ -104,6 +104,7 @@ public static class NetbootHost
         {
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
+            o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled; // consoles of images, logs of tests
         });
         builder.Logging.SetMinimumLevel(settings.LogLevel);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning); // our own log line per request replaces Kestrel's two

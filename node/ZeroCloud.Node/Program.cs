@@ -1,10 +1,11 @@
+using ZeroCloud.Init;
 using ZeroCloud.Model.Api;
 using ZeroCloud.Node;
 
 // zc-node: PID 1 of the node image, or a plain process on an existing Linux host.
-if (Environment.ProcessId == 1)
+if (SystemInit.IsPid1)
 {
-    return Pid1.Run();
+    return SystemInit.Run("node", NodeAgent.RunAsync);
 }
 
 string? join = null, token = null, name = null;

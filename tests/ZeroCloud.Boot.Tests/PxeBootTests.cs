@@ -110,7 +110,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
         return (p.ExitCode, text);
     }
 
-    private static string RepoPath(params string[] parts)
+    internal static string RepoPath(params string[] parts)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ZeroCloud.sln")))

@@ -134,6 +134,22 @@ public readonly record struct Ipv4Subnet
     }
 
     public override string ToString() => $"{Network}/{PrefixLength}";
+
+    /// <summary>Parses a host address with its prefix, <c>10.77.0.5/24</c> (host bits allowed).</summary>
+    public static bool TryParseHost(string text, out uint address, out int prefixLength)
+    {
+        address = 0;
+        prefixLength = 0;
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0 || !Ipv4.TryParse(text.AsSpan(0, slash), out var ip) ||
+            !int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out prefixLength) || prefixLength is < 1 or > 32)
+        {
+            return false;
+        }
+
+        address = Ipv4.ToUInt32(ip);
+        return true;
+    }
 }
 
 /// <summary>An inclusive range of IPv4 addresses.</summary>

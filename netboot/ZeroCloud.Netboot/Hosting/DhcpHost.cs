@@ -97,6 +97,7 @@ public static class DhcpHost
         {
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
+            o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled; // consoles of images, logs of tests
         });
         builder.Logging.SetMinimumLevel(settings.LogLevel);
         builder.Services.AddSingleton(TimeProvider.System);

@@ -3,10 +3,10 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace ZeroCloud.Node;
+namespace ZeroCloud.Init;
 
 /// <summary>The Linux calls PID 1 needs that .NET does not offer.</summary>
-internal static unsafe partial class Linux
+public static unsafe partial class Linux
 {
     private const long SysFinitModule = 313; // x86-64
     private const uint SiocGetFlags = 0x8913;

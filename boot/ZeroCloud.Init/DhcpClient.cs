@@ -4,17 +4,17 @@ using System.Text;
 using ZeroCloud.Model.Net;
 using ZeroCloud.Netboot.Dhcp;
 
-namespace ZeroCloud.Node;
+namespace ZeroCloud.Init;
 
 /// <summary>The address a DHCP server gave: the lease and the options the node uses.</summary>
-internal sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Server, IReadOnlyList<uint> Dns, string? Domain, string? HostName, TimeSpan LeaseTime);
+public sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Server, IReadOnlyList<uint> Dns, string? Domain, string? HostName, TimeSpan LeaseTime);
 
 /// <summary>
 /// The node's own DHCP client (the netboot codec, the other way round): DISCOVER, OFFER, REQUEST, ACK on a UDP
 /// socket bound to the interface. The broadcast flag is set, so replies reach a host that has no address yet
 /// without a raw socket. Retries with backoff until the deadline.
 /// </summary>
-internal static class DhcpClient
+public static class DhcpClient
 {
     public static DhcpLease Acquire(string ifname, MacAddress mac, string? hostName, TimeSpan deadline)
     {

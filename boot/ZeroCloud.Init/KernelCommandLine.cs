@@ -1,7 +1,7 @@
-namespace ZeroCloud.Node;
+namespace ZeroCloud.Init;
 
 /// <summary>The <c>zc.*</c> parameters from /proc/cmdline: <c>zc.join=</c>, <c>zc.token=</c>, <c>zc.name=</c>, <c>zc.mac=</c>, <c>zc.cluster=</c>.</summary>
-internal sealed record KernelCommandLine(IReadOnlyDictionary<string, string> Values)
+public sealed record KernelCommandLine(IReadOnlyDictionary<string, string> Values)
 {
     public string? this[string key] => Values.GetValueOrDefault(key);
 
