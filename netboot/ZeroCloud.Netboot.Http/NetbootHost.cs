@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using ZeroCloud.Model.Config;
 using ZeroCloud.Netboot.Hosting;
 using ZeroCloud.Netboot.Tftp;
 
@@ -63,35 +62,13 @@ public static class NetbootHost
 
     public static async Task<int> RunAsync(NetbootHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
     {
-        ClusterConfigResult result;
-        try
+        var (context, exitCode) = await ServiceStartup.PrepareAsync(settings.ConfigPath, settings.Interface, stderr).ConfigureAwait(false);
+        if (context is null)
         {
-            result = ClusterConfigLoader.LoadFile(settings.ConfigPath, settings.ConfigPath);
-        }
-        catch (IOException ex)
-        {
-            await stderr.WriteLineAsync($"zc: cannot read {settings.ConfigPath}: {ex.Message}").ConfigureAwait(false);
-            return 2;
+            return exitCode;
         }
 
-        if (!result.IsValid)
-        {
-            foreach (var d in result.Diagnostics)
-            {
-                await stderr.WriteLineAsync(d.ToString()).ConfigureAwait(false);
-            }
-
-            return 1;
-        }
-
-        var config = result.Config!;
-        var ifname = settings.Interface.Length > 0 ? settings.Interface : config.Spec.Network.Interface;
-        if (DhcpHost.FindAddress(ifname, config.Spec.Network.Subnet, out var problem) is not { } address)
-        {
-            await stderr.WriteLineAsync($"zc: {problem}").ConfigureAwait(false);
-            return 2;
-        }
-
+        var (config, _, address) = context;
         if (!Directory.Exists(settings.Root))
         {
             await stderr.WriteLineAsync($"zc: --root {settings.Root}: no such folder").ConfigureAwait(false);
@@ -99,15 +76,7 @@ public static class NetbootHost
         }
 
         var root = new TftpRoot(settings.Root, settings.IpxeDirectory is { } dir && Directory.Exists(dir) ? dir : null);
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled; // consoles of images, logs of tests
-        });
-        builder.Logging.SetMinimumLevel(settings.LogLevel);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning); // our own log line per request replaces Kestrel's two
+        var builder = ServiceStartup.CreateBuilder(settings.LogLevel);
         builder.Services.AddSingleton(new TftpServerOptions { Address = address, Port = settings.TftpPort });
         builder.Services.AddSingleton(root);
         builder.Services.AddSingleton<TftpServer>();

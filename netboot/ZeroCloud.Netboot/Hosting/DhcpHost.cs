@@ -5,7 +5,6 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using ZeroCloud.Model.Config;
 using ZeroCloud.Model.Net;
 using ZeroCloud.Netboot.Dhcp;
 
@@ -56,35 +55,13 @@ public static class DhcpHost
 
     public static async Task<int> RunAsync(DhcpHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
     {
-        ClusterConfigResult result;
-        try
+        var (context, exitCode) = await ServiceStartup.PrepareAsync(settings.ConfigPath, settings.Interface, stderr).ConfigureAwait(false);
+        if (context is null)
         {
-            result = ClusterConfigLoader.LoadFile(settings.ConfigPath, settings.ConfigPath);
-        }
-        catch (IOException ex)
-        {
-            await stderr.WriteLineAsync($"zc: cannot read {settings.ConfigPath}: {ex.Message}").ConfigureAwait(false);
-            return 2;
+            return exitCode;
         }
 
-        if (!result.IsValid)
-        {
-            foreach (var d in result.Diagnostics)
-            {
-                await stderr.WriteLineAsync(d.ToString()).ConfigureAwait(false);
-            }
-
-            return 1;
-        }
-
-        var config = result.Config!;
-        var ifname = settings.Interface.Length > 0 ? settings.Interface : config.Spec.Network.Interface;
-        if (FindAddress(ifname, config.Spec.Network.Subnet, out var problem) is not { } address)
-        {
-            await stderr.WriteLineAsync($"zc: {problem}").ConfigureAwait(false);
-            return 2;
-        }
-
+        var (config, ifname, address) = context;
         var boot = new BootSettings
         {
             NextServer = Ipv4.ToUInt32(settings.NextServer ?? address),
@@ -92,14 +69,7 @@ public static class DhcpHost
         };
         var options = DhcpServerOptions.FromCluster(config, Ipv4.ToUInt32(address), boot);
 
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled; // consoles of images, logs of tests
-        });
-        builder.Logging.SetMinimumLevel(settings.LogLevel);
+        var builder = ServiceStartup.CreateBuilder(settings.LogLevel);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<ILeaseStore>(sp => new FileLeaseStore(Path.Combine(settings.DataDirectory, "leases.log"), sp.GetRequiredService<ILogger<FileLeaseStore>>()));
