@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -215,17 +216,22 @@ public sealed partial class BootHttpServer : IAsyncDisposable
         var record = new NodeRecord(hello with { Token = null }, context.Connection.RemoteIpAddress?.ToString() ?? "", DateTimeOffset.UtcNow);
         _nodes[mac.ToString()] = record;
         LogHello(_logger, hello.Name, mac, context.Connection.RemoteIpAddress, hello.Inventory.Cpus, hello.Inventory.MemoryBytes >> 20);
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        await context.Response.WriteAsJsonAsync(record, ApiJsonContext.Default.NodeRecord, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        await Json(context, StatusCodes.Status200OK, JsonSerializer.SerializeToUtf8Bytes(record, ApiJsonContext.Default.NodeRecord)).ConfigureAwait(false);
     }
 
     private Task ListNodesAsync(HttpContext context) =>
-        context.Response.WriteAsJsonAsync(_nodes.Values.OrderBy(n => n.Hello.Mac, StringComparer.Ordinal).ToList(), ApiJsonContext.Default.ListNodeRecord, cancellationToken: context.RequestAborted);
+        Json(context, StatusCodes.Status200OK, JsonSerializer.SerializeToUtf8Bytes(_nodes.Values.OrderBy(n => n.Hello.Mac, StringComparer.Ordinal).ToList(), ApiJsonContext.Default.ListNodeRecord));
 
-    private static Task Error(HttpContext context, int status, string code, string message)
+    private static Task Error(HttpContext context, int status, string code, string message) =>
+        Json(context, status, JsonSerializer.SerializeToUtf8Bytes(new ApiError(code, message), ApiJsonContext.Default.ApiError));
+
+    /// <summary>JSON with its Content-Length, so that clients and the request log see the size.</summary>
+    private static Task Json(HttpContext context, int status, byte[] body)
     {
         context.Response.StatusCode = status;
-        return context.Response.WriteAsJsonAsync(new ApiError(code, message), ApiJsonContext.Default.ApiError);
+        context.Response.ContentType = "application/json; charset=utf-8";
+        context.Response.ContentLength = body.Length;
+        return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
     }
 
     private Task ByDigest(HttpContext context)
