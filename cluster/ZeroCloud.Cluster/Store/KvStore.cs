@@ -1,0 +1,278 @@
+using System.Text;
+
+namespace ZeroCloud.Cluster.Store;
+
+/// <summary>A key's current value and its revisions (etcd's mvccpb.KeyValue, kept small).</summary>
+public sealed record KeyValue(string Key, byte[] Value, long CreateRevision, long ModRevision, long Version);
+
+public enum EventType : byte
+{
+    Put = 1,
+    Delete = 2,
+}
+
+/// <summary>A change, as watches deliver it: for a delete, <see cref="Value"/> is the last value.</summary>
+public sealed record KvEvent(long Revision, EventType Type, string Key, byte[] Value);
+
+/// <summary>The outcome of a transaction: which branch ran and the revision the store is at afterwards.</summary>
+public sealed record TxnResult(bool Succeeded, long Revision, IReadOnlyList<KvEvent> Events);
+
+/// <summary>Why a watch cannot start: the history it asks for has been compacted away.</summary>
+public sealed class CompactedException(long requested, long compacted)
+    : Exception($"revision {requested} has been compacted (history starts after {compacted}); watch from {compacted + 1} or later, after reading the current state")
+{
+    public long CompactedRevision { get; } = compacted;
+}
+
+/// <summary>
+/// The replicated state machine's data: a revisioned key/value store in the etcd model. Every transaction that
+/// changes something bumps the global revision once; keys keep create/mod revisions and a version; the change
+/// history feeds watches from any revision after the last compaction. Deterministic: the same transactions in
+/// the same order give the same state and history on every member. Not thread-safe: the Raft apply loop owns it.
+/// </summary>
+public sealed class KvStore
+{
+    public const int MaxKeyBytes = 1024;
+    public const int MaxValueBytes = 1 << 20;
+
+    private readonly SortedDictionary<string, KeyValue> _keys = new(StringComparer.Ordinal);
+    private readonly List<KvEvent> _history = [];
+
+    public long Revision { get; private set; }
+
+    /// <summary>History at or below this revision is gone.</summary>
+    public long CompactedRevision { get; private set; }
+
+    public int Count => _keys.Count;
+
+    /// <summary>What is wrong with a transaction before it is proposed, or null: bad keys, oversized values, bad comparisons.</summary>
+    public static string? Validate(KvTxn txn)
+    {
+        foreach (var c in txn.Compares)
+        {
+            if (KeyProblem(c.Key) is { } problem)
+            {
+                return $"compare: {problem}";
+            }
+
+            if (!Enum.IsDefined(c.Target) || !Enum.IsDefined(c.Op))
+            {
+                return $"compare on \"{c.Key}\": unknown target or operator";
+            }
+
+            if (c.Target == CompareTarget.Value && c.Value is null)
+            {
+                return $"compare on \"{c.Key}\": a value comparison needs a value";
+            }
+
+            if (c.Target == CompareTarget.Value && c.Op is CompareOp.Less or CompareOp.Greater)
+            {
+                return $"compare on \"{c.Key}\": values compare with = or != only";
+            }
+        }
+
+        foreach (var op in txn.Success.Concat(txn.Failure))
+        {
+            if (KeyProblem(op.Key) is { } problem && !(op is DeleteOp { Prefix: true } && op.Key.Length == 0))
+            {
+                return problem;
+            }
+
+            if (op is PutOp put && put.Value.Length > MaxValueBytes)
+            {
+                return $"the value of \"{op.Key}\" is {put.Value.Length} bytes; at most {MaxValueBytes} are allowed";
+            }
+        }
+
+        return null;
+    }
+
+    public static string? KeyProblem(string key)
+    {
+        if (key.Length == 0)
+        {
+            return "the key is empty";
+        }
+
+        if (Encoding.UTF8.GetByteCount(key) > MaxKeyBytes)
+        {
+            return $"the key is longer than {MaxKeyBytes} bytes";
+        }
+
+        return key.Any(char.IsControl) ? $"the key \"{key.Replace("\0", "\\0", StringComparison.Ordinal)}\" holds a control character" : null;
+    }
+
+    public KeyValue? Get(string key) => _keys.GetValueOrDefault(key);
+
+    /// <summary>Keys starting with <paramref name="prefix"/>, in key order, at most <paramref name="limit"/> (0: all).</summary>
+    public IReadOnlyList<KeyValue> Range(string prefix, int limit = 0)
+    {
+        var result = new List<KeyValue>();
+        foreach (var (key, value) in _keys)
+        {
+            if (string.CompareOrdinal(key, prefix) < 0)
+            {
+                continue;
+            }
+
+            if (!key.StartsWith(prefix, StringComparison.Ordinal) || (limit > 0 && result.Count == limit))
+            {
+                break;
+            }
+
+            result.Add(value);
+        }
+
+        return result;
+    }
+
+    public TxnResult Apply(KvTxn txn)
+    {
+        var succeeded = txn.Compares.All(Holds);
+        var ops = succeeded ? txn.Success : txn.Failure;
+        var next = Revision + 1;
+        var events = new List<KvEvent>();
+        foreach (var op in ops)
+        {
+            switch (op)
+            {
+                case PutOp put:
+                    {
+                        var old = _keys.GetValueOrDefault(put.Key);
+                        _keys[put.Key] = new KeyValue(put.Key, put.Value, old?.CreateRevision ?? next, next, (old?.Version ?? 0) + 1);
+                        events.Add(new KvEvent(next, EventType.Put, put.Key, put.Value));
+                        break;
+                    }
+
+                case DeleteOp { Prefix: false } delete:
+                    if (_keys.Remove(delete.Key, out var removed))
+                    {
+                        events.Add(new KvEvent(next, EventType.Delete, delete.Key, removed.Value));
+                    }
+
+                    break;
+                case DeleteOp delete:
+                    foreach (var kv in Range(delete.Key))
+                    {
+                        _keys.Remove(kv.Key);
+                        events.Add(new KvEvent(next, EventType.Delete, kv.Key, kv.Value));
+                    }
+
+                    break;
+            }
+        }
+
+        if (events.Count > 0)
+        {
+            Revision = next;
+            _history.AddRange(events);
+        }
+
+        return new TxnResult(succeeded, Revision, events);
+    }
+
+    private bool Holds(Compare c)
+    {
+        var kv = _keys.GetValueOrDefault(c.Key);
+        if (c.Target == CompareTarget.Value)
+        {
+            var equal = kv is not null && kv.Value.AsSpan().SequenceEqual(c.Value);
+            return c.Op == CompareOp.Equal ? equal : !equal;
+        }
+
+        var actual = c.Target switch
+        {
+            CompareTarget.Version => kv?.Version ?? 0,
+            CompareTarget.CreateRevision => kv?.CreateRevision ?? 0,
+            _ => kv?.ModRevision ?? 0,
+        };
+        return c.Op switch
+        {
+            CompareOp.Equal => actual == c.Number,
+            CompareOp.NotEqual => actual != c.Number,
+            CompareOp.Less => actual < c.Number,
+            _ => actual > c.Number,
+        };
+    }
+
+    /// <summary>Changes under <paramref name="prefix"/> from <paramref name="fromRevision"/> on, in order.</summary>
+    public IReadOnlyList<KvEvent> History(string prefix, long fromRevision)
+    {
+        if (fromRevision <= CompactedRevision && CompactedRevision > 0)
+        {
+            throw new CompactedException(fromRevision, CompactedRevision);
+        }
+
+        // The history is ordered by revision: find the first event at or after fromRevision.
+        int lo = 0, hi = _history.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (_history[mid].Revision < fromRevision)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return [.. _history.Skip(lo).Where(e => e.Key.StartsWith(prefix, StringComparison.Ordinal))];
+    }
+
+    /// <summary>Drops the history at and below <paramref name="revision"/> (the current values stay).</summary>
+    public void Compact(long revision)
+    {
+        revision = Math.Min(revision, Revision);
+        if (revision <= CompactedRevision)
+        {
+            return;
+        }
+
+        _history.RemoveAll(e => e.Revision <= revision);
+        CompactedRevision = revision;
+    }
+
+    /// <summary>The whole state as bytes: the revision, the compaction point, every key (a Raft snapshot). History is not kept.</summary>
+    public byte[] Snapshot()
+    {
+        using var stream = new MemoryStream();
+        using var w = new BinaryWriter(stream, Encoding.UTF8);
+        w.Write((byte)1);
+        w.Write(Revision);
+        w.Write(Revision); // after a restore, history starts after the snapshot's revision
+        w.Write7BitEncodedInt(_keys.Count);
+        foreach (var kv in _keys.Values)
+        {
+            w.Write(kv.Key);
+            w.Write7BitEncodedInt(kv.Value.Length);
+            w.Write(kv.Value);
+            w.Write(kv.CreateRevision);
+            w.Write(kv.ModRevision);
+            w.Write(kv.Version);
+        }
+
+        w.Flush();
+        return stream.ToArray();
+    }
+
+    public static KvStore Restore(ReadOnlySpan<byte> snapshot)
+    {
+        using var r = new BinaryReader(new MemoryStream(snapshot.ToArray()), Encoding.UTF8);
+        if (r.ReadByte() != 1)
+        {
+            throw new InvalidDataException("unknown snapshot format");
+        }
+
+        var store = new KvStore { Revision = r.ReadInt64(), CompactedRevision = r.ReadInt64() };
+        for (var n = r.Read7BitEncodedInt(); n > 0; n--)
+        {
+            var key = r.ReadString();
+            var value = r.ReadBytes(r.Read7BitEncodedInt());
+            store._keys[key] = new KeyValue(key, value, r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
+        }
+
+        return store;
+    }
+}

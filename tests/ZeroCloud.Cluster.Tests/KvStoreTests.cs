@@ -1,0 +1,148 @@
+using System.Text;
+using CsCheck;
+using ZeroCloud.Cluster.Store;
+
+namespace ZeroCloud.Cluster.Tests;
+
+public class KvStoreTests
+{
+    private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public void Puts_bump_the_revision_and_keep_create_mod_and_version()
+    {
+        var store = new KvStore();
+        Assert.Equal(1, store.Apply(KvTxn.Put("/a", B("1"))).Revision);
+        Assert.Equal(2, store.Apply(KvTxn.Put("/b", B("2"))).Revision);
+        Assert.Equal(3, store.Apply(KvTxn.Put("/a", B("3"))).Revision);
+        Assert.Equal(new KeyValue("/a", B("3"), 1, 3, 2) with { Value = store.Get("/a")!.Value }, store.Get("/a"));
+        Assert.Equal("3", Encoding.UTF8.GetString(store.Get("/a")!.Value));
+        Assert.Equal((2L, 2L, 1L), (store.Get("/b")!.CreateRevision, store.Get("/b")!.ModRevision, store.Get("/b")!.Version));
+    }
+
+    [Fact]
+    public void Deleting_nothing_does_not_bump_the_revision()
+    {
+        var store = new KvStore();
+        store.Apply(KvTxn.Put("/a", B("1")));
+        var result = store.Apply(KvTxn.Delete("/missing"));
+        Assert.Equal(1, result.Revision);
+        Assert.Empty(result.Events);
+    }
+
+    [Fact]
+    public void Range_and_prefix_delete()
+    {
+        var store = new KvStore();
+        foreach (var key in new[] { "/nodes/a", "/nodes/b", "/nodesx", "/services/a", "/n" })
+        {
+            store.Apply(KvTxn.Put(key, B(key)));
+        }
+
+        Assert.Equal(["/nodes/a", "/nodes/b"], store.Range("/nodes/").Select(k => k.Key));
+        Assert.Equal(["/nodes/a"], store.Range("/nodes/", limit: 1).Select(k => k.Key));
+        var result = store.Apply(KvTxn.Delete("/nodes/", prefix: true));
+        Assert.Equal(2, result.Events.Count);
+        Assert.All(result.Events, e => Assert.Equal(6, e.Revision)); // one revision for the whole transaction
+        Assert.Equal(["/n", "/nodesx", "/services/a"], store.Range("/").Select(k => k.Key));
+    }
+
+    [Fact]
+    public void Compare_and_swap_on_mod_revision()
+    {
+        var store = new KvStore();
+        var rev = store.Apply(KvTxn.Put("/lease/10.77.0.100", B("mac-a"))).Revision;
+        var swap = new KvTxn([new Compare("/lease/10.77.0.100", CompareTarget.ModRevision, CompareOp.Equal, rev)], [new PutOp("/lease/10.77.0.100", B("mac-b"))], []);
+        Assert.True(store.Apply(swap).Succeeded);
+        var stale = store.Apply(swap); // the same compare, now stale
+        Assert.False(stale.Succeeded);
+        Assert.Empty(stale.Events);
+        Assert.Equal("mac-b", Encoding.UTF8.GetString(store.Get("/lease/10.77.0.100")!.Value));
+    }
+
+    [Fact]
+    public void Create_only_if_absent_and_failure_branch()
+    {
+        var store = new KvStore();
+        var create = new KvTxn([new Compare("/k", CompareTarget.Version, CompareOp.Equal, 0)], [new PutOp("/k", B("first"))], [new PutOp("/conflicts", B("1"))]);
+        Assert.True(store.Apply(create).Succeeded);
+        Assert.False(store.Apply(create).Succeeded);
+        Assert.Equal("first", Encoding.UTF8.GetString(store.Get("/k")!.Value));
+        Assert.NotNull(store.Get("/conflicts"));
+        var byValue = new KvTxn([new Compare("/k", CompareTarget.Value, CompareOp.Equal, Value: B("first"))], [new DeleteOp("/k")], []);
+        Assert.True(store.Apply(byValue).Succeeded);
+        Assert.Null(store.Get("/k"));
+    }
+
+    [Fact]
+    public void Watch_history_from_a_revision_and_after_compaction()
+    {
+        var store = new KvStore();
+        for (var i = 1; i <= 5; i++)
+        {
+            store.Apply(KvTxn.Put($"/w/{i}", B($"{i}")));
+        }
+
+        store.Apply(KvTxn.Delete("/w/2"));
+        Assert.Equal([3L, 4, 5, 6], store.History("/w/", 3).Select(e => e.Revision));
+        var delete = store.History("/w/2", 1)[^1];
+        Assert.Equal((EventType.Delete, "2"), (delete.Type, Encoding.UTF8.GetString(delete.Value)));
+        store.Compact(4);
+        Assert.Equal([5L, 6], store.History("/w/", 5).Select(e => e.Revision));
+        var ex = Assert.Throws<CompactedException>(() => store.History("/w/", 3));
+        Assert.Equal(4, ex.CompactedRevision);
+        Assert.Contains("has been compacted", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("", "the key is empty")]
+    [InlineData("/a\u0000b", "control character")]
+    public void Bad_keys_are_refused_before_anything_is_applied(string key, string problem)
+    {
+        Assert.Contains(problem, KvStore.Validate(KvTxn.Put(key, [])), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Oversized_values_and_bad_comparisons_are_refused()
+    {
+        Assert.Contains("at most 1048576", KvStore.Validate(KvTxn.Put("/big", new byte[(1 << 20) + 1])), StringComparison.Ordinal);
+        Assert.Contains("needs a value", KvStore.Validate(new KvTxn([new Compare("/k", CompareTarget.Value, CompareOp.Equal)], [], [])), StringComparison.Ordinal);
+        Assert.Contains("= or != only", KvStore.Validate(new KvTxn([new Compare("/k", CompareTarget.Value, CompareOp.Less, Value: [])], [], [])), StringComparison.Ordinal);
+        Assert.Contains("unknown target", KvStore.Validate(new KvTxn([new Compare("/k", (CompareTarget)9, CompareOp.Equal)], [], [])), StringComparison.Ordinal);
+        Assert.Contains("longer than 1024", KvStore.Validate(KvTxn.Put(new string('k', 1025), [])), StringComparison.Ordinal);
+        Assert.Null(KvStore.Validate(KvTxn.Put("/ok", B("v"))));
+    }
+
+    private static readonly Gen<KvTxn> Txns =
+        Gen.Int[0, 7].Select(i => $"/k/{i}").SelectMany(key =>
+            Gen.OneOf(
+                Gen.Byte.Array[0, 8].Select(v => KvTxn.Put(key, v)),
+                Gen.Bool.Select(prefix => KvTxn.Delete(prefix ? "/k/" : key, prefix)),
+                Gen.Long[0, 12].SelectMany(rev => Gen.Byte.Array[0, 4].Select(v =>
+                    new KvTxn([new Compare(key, CompareTarget.ModRevision, CompareOp.Equal, rev)], [new PutOp(key, v)], [new DeleteOp(key)])))));
+
+    [Fact]
+    public void Same_transactions_give_the_same_state_and_encodings_round_trip()
+    {
+        Txns.Array[1, 40].Sample(txns =>
+        {
+            var a = new KvStore();
+            var b = new KvStore();
+            foreach (var txn in txns)
+            {
+                // What a follower applies is what the leader encoded into the log.
+                Assert.Equal(a.Apply(txn).Revision, b.Apply(KvTxn.Decode(txn.Encode())).Revision);
+            }
+
+            Assert.Equal(a.Snapshot(), b.Snapshot());
+            var restored = KvStore.Restore(a.Snapshot());
+            Assert.Equal(a.Snapshot(), restored.Snapshot());
+            Assert.Equal(a.Range("/").Select(k => (k.Key, k.ModRevision, k.Version)), restored.Range("/").Select(k => (k.Key, k.ModRevision, k.Version)));
+            // The history replays to the same keys: every surviving key's last event is its current value.
+            foreach (var kv in a.Range("/"))
+            {
+                Assert.Equal(kv.Value, a.History(kv.Key, 1).Last(e => e.Key == kv.Key).Value);
+            }
+        }, iter: 2000);
+    }
+}
