@@ -15,6 +15,7 @@ internal static class ImageCommand
         ["node"] = ("node/ZeroCloud.Node", "zc-node"),
         ["dhcp"] = ("netboot/ZeroCloud.Dhcp.Service", "zc-dhcp"),
         ["netboot"] = ("netboot/ZeroCloud.Netboot.Service", "zc-netboot"),
+        ["hello"] = ("node/ZeroCloud.Hello", "zc-hello"),
     };
 
     public const string DefaultCommandLine = "console=tty0 console=ttyS0,115200 panic=10";
