@@ -66,44 +66,9 @@ public sealed partial class TftpServer : IDisposable
     {
         _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         _socket.Bind(new IPEndPoint(_options.Address, _options.Port));
-        _listener = new Thread(Listen) { IsBackground = true, Name = "tftp-listener" };
-        _listener.Start();
-        LogStarted(_logger, LocalEndPoint, _root.Path);
-    }
-
-    private void Listen()
-    {
-        var buffer = new byte[1024];
         var reply = new byte[600];
-        EndPoint from = new IPEndPoint(IPAddress.Any, 0);
-        while (!_stopping.IsCancellationRequested)
-        {
-            int length;
-            try
-            {
-                length = _socket.ReceiveFrom(buffer, SocketFlags.None, ref from);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
-            {
-                continue;
-            }
-            catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
-            {
-                break;
-            }
-
-            var client = (IPEndPoint)from;
-            try
-            {
-                Accept(buffer.AsSpan(0, length), client, reply);
-            }
-#pragma warning disable CA1031 // one bad request must not stop the listener
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                LogRequestFailed(_logger, client, ex);
-            }
-        }
+        _listener = UdpListener.Start("tftp-listener", _socket, (request, client) => Accept(request, client, reply), (client, ex) => LogRequestFailed(_logger, client, ex), _stopping.Token);
+        LogStarted(_logger, LocalEndPoint, _root.Path);
     }
 
     private void Accept(ReadOnlySpan<byte> packet, IPEndPoint client, byte[] reply)
