@@ -135,7 +135,7 @@ public sealed partial class TftpServer : IDisposable
         if (ok)
         {
             Interlocked.Increment(ref _completed);
-            LogTransfer(_logger, transfer.Client, transfer.Request.FileName, transfer.BytesSent, transfer.Elapsed.TotalMilliseconds, transfer.BlockSize, transfer.WindowSize, transfer.Retransmissions);
+            LogTransfer(_logger, transfer.Client, transfer.Request.FileName, transfer.BytesSent, transfer.Elapsed.TotalMilliseconds, transfer.BlockSize, transfer.WindowSize, transfer.Retransmissions, transfer.FinalAckMissing ? "; the client closed before its final ACK reached us" : "");
         }
         else
         {
@@ -160,8 +160,8 @@ public sealed partial class TftpServer : IDisposable
     [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "tftp: {Client} asked for \"{Name}\": refused, {Reason}")]
     private static partial void LogRefused(ILogger logger, IPEndPoint client, string name, string reason);
 
-    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "tftp: {Client} {Name} {Bytes} bytes in {Milliseconds:0} ms (blksize {BlockSize}, windowsize {Window}, {Retransmissions} retransmissions)")]
-    private static partial void LogTransfer(ILogger logger, IPEndPoint client, string name, long bytes, double milliseconds, int blockSize, int window, long retransmissions);
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "tftp: {Client} {Name} {Bytes} bytes in {Milliseconds:0} ms (blksize {BlockSize}, windowsize {Window}, {Retransmissions} retransmissions{Note})")]
+    private static partial void LogTransfer(ILogger logger, IPEndPoint client, string name, long bytes, double milliseconds, int blockSize, int window, long retransmissions, string note);
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "tftp: {Client} {Name} failed after {Bytes} bytes: {Reason}")]
     private static partial void LogTransferFailed(ILogger logger, IPEndPoint client, string name, string reason, long bytes);

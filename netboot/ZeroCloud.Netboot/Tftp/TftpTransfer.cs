@@ -41,6 +41,14 @@ internal sealed class TftpTransfer
 
     public long Retransmissions { get; private set; }
 
+    /// <summary>
+    /// The last block went out, then the client closed its port before its final ACK reached us (lost, or never
+    /// sent): the client has every block, so the transfer counts as complete.
+    /// </summary>
+    public bool FinalAckMissing { get; private set; }
+
+    private bool _lastBlockSent;
+
     public TimeSpan Elapsed => _clock.Elapsed;
 
     public void Run()
@@ -103,10 +111,19 @@ internal sealed class TftpTransfer
             {
                 var length = TftpCodec.WriteOptionAck(buffer, oack);
                 var acked = false;
-                for (var attempt = 0; !acked; attempt++)
+                var send = true;
+                var sentAt = TimeSpan.Zero;
+                while (!acked)
                 {
-                    SendLossy(socket, buffer.AsSpan(0, length));
-                    switch (Await(socket, receive, rto, out var packet))
+                    if (send)
+                    {
+                        SendLossy(socket, buffer.AsSpan(0, length));
+                        sentAt = _clock.Elapsed;
+                        send = false;
+                    }
+
+                    // Anything but the ACK of the options leaves the retransmission timer running.
+                    switch (Await(socket, receive, rto - (_clock.Elapsed - sentAt), out var packet))
                     {
                         case Wait.Packet when TftpCodec.TryParseAck(packet, out var block) && block == 0:
                             acked = true;
@@ -123,6 +140,7 @@ internal sealed class TftpTransfer
                             }
 
                             rto = Backoff(rto, timeoutBase);
+                            send = true;
                             break;
                     }
                 }
@@ -143,16 +161,31 @@ internal sealed class TftpTransfer
                 if (sentBlocks == ackedBlocks)
                 {
                     var last = Math.Min(ackedBlocks + WindowSize, total);
-                    for (var block = ackedBlocks + 1; block <= last; block++)
+                    try
                     {
-                        SendBlock(socket, buffer, block, size, handle, netascii);
+                        for (var block = ackedBlocks + 1; block <= last; block++)
+                        {
+                            SendBlock(socket, buffer, block, size, handle, netascii);
+                        }
                     }
+                    catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused)
+                    {
+                        return ClientGone(size); // an ICMP port unreachable, reported on this send
+                    }
+
+                    _lastBlockSent |= last == total;
 
                     sentBlocks = last;
                     windowSentAt = _clock.Elapsed;
                 }
 
-                switch (Await(socket, receive, rto, out var packet))
+                if (_clock.Elapsed - lastProgress > _server.Options.TransferTimeout)
+                {
+                    return $"no progress past block {ackedBlocks} for {_server.Options.TransferTimeout.TotalSeconds:0} s";
+                }
+
+                // The timer runs from when the window went out: duplicate or stale ACKs do not hold it back.
+                switch (Await(socket, receive, rto - (_clock.Elapsed - windowSentAt), out var packet))
                 {
                     case Wait.Timeout:
                         if (_clock.Elapsed - lastProgress > _server.Options.TransferTimeout)
@@ -166,7 +199,7 @@ internal sealed class TftpTransfer
                         sentBlocks = ackedBlocks; // the window goes again
                         break;
                     case Wait.Gone:
-                        return "the client went away (port unreachable)";
+                        return ClientGone(size);
                     case Wait.Packet when TftpCodec.TryParseAck(packet, out var block):
                         var ahead = (ushort)(block - (ushort)ackedBlocks);
                         if (ahead == 0 || ahead > sentBlocks - ackedBlocks)
@@ -194,6 +227,18 @@ internal sealed class TftpTransfer
             BytesSent = size;
             return null;
         }
+    }
+
+    private string? ClientGone(long size)
+    {
+        if (!_lastBlockSent)
+        {
+            return "the client went away (port unreachable)";
+        }
+
+        FinalAckMissing = true;
+        BytesSent = size;
+        return null;
     }
 
     private List<KeyValuePair<string, string>> Negotiate(long size, ref TimeSpan timeout)
@@ -288,6 +333,11 @@ internal sealed class TftpTransfer
     private Wait Await(Socket socket, byte[] buffer, TimeSpan timeout, out ReadOnlySpan<byte> packet)
     {
         packet = default;
+        if (timeout <= TimeSpan.Zero)
+        {
+            return Wait.Timeout;
+        }
+
         // setsockopt only when the timeout moves by more than a fifth: the round-trip estimate wobbles on every ACK,
         // and a lock-step block should cost one sendto and one recvfrom, nothing more.
         var ms = Math.Max(1, (int)Math.Ceiling(timeout.TotalMilliseconds));
