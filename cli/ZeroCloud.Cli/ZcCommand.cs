@@ -17,6 +17,10 @@ public static class ZcCommand
         root.Subcommands.Add(ValidateCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
         root.Subcommands.Add(ImageCommand.Build());
+        foreach (var command in ClusterCommands.Build())
+        {
+            root.Subcommands.Add(command);
+        }
 
         // The default prints the entry assembly's version, which is the test host's under a test runner.
         foreach (var option in root.Options.OfType<VersionOption>())

@@ -35,6 +35,9 @@ public sealed class KvStore
     public const int MaxKeyBytes = 1024;
     public const int MaxValueBytes = 1 << 20;
 
+    /// <summary>How many events of history are kept by default; beyond that the oldest half is compacted away.</summary>
+    public const int DefaultHistoryLimit = 100_000;
+
     private readonly SortedDictionary<string, KeyValue> _keys = new(StringComparer.Ordinal);
     private readonly List<KvEvent> _history = [];
 
@@ -44,6 +47,12 @@ public sealed class KvStore
     public long CompactedRevision { get; private set; }
 
     public int Count => _keys.Count;
+
+    /// <summary>
+    /// Events of history kept: when the history grows past this, the oldest revisions are compacted so that half of
+    /// it remains. The rule depends only on the applied transactions, so every member compacts at the same revision.
+    /// </summary>
+    public int HistoryLimit { get; init; } = DefaultHistoryLimit;
 
     /// <summary>What is wrong with a transaction before it is proposed, or null: bad keys, oversized values, bad comparisons.</summary>
     public static string? Validate(KvTxn txn)
@@ -166,6 +175,11 @@ public sealed class KvStore
         {
             Revision = next;
             _history.AddRange(events);
+            if (_history.Count > HistoryLimit)
+            {
+                // Compact whole revisions only: up to the revision of the event that leaves half the limit.
+                Compact(_history[_history.Count - (HistoryLimit / 2) - 1].Revision);
+            }
         }
 
         return new TxnResult(succeeded, Revision, events);
@@ -234,14 +248,17 @@ public sealed class KvStore
         CompactedRevision = revision;
     }
 
-    /// <summary>The whole state as bytes: the revision, the compaction point, every key (a Raft snapshot). History is not kept.</summary>
+    /// <summary>
+    /// The whole state as bytes (a Raft snapshot): the revision, the compaction point, every key and the kept history,
+    /// so a member restored from it serves the same watches and history as the one that wrote it.
+    /// </summary>
     public byte[] Snapshot()
     {
         using var stream = new MemoryStream();
         using var w = new BinaryWriter(stream, Encoding.UTF8);
-        w.Write((byte)1);
+        w.Write((byte)2);
         w.Write(Revision);
-        w.Write(Revision); // after a restore, history starts after the snapshot's revision
+        w.Write(CompactedRevision);
         w.Write7BitEncodedInt(_keys.Count);
         foreach (var kv in _keys.Values)
         {
@@ -253,24 +270,50 @@ public sealed class KvStore
             w.Write(kv.Version);
         }
 
+        w.Write7BitEncodedInt(_history.Count);
+        foreach (var e in _history)
+        {
+            w.Write(e.Revision);
+            w.Write((byte)e.Type);
+            w.Write(e.Key);
+            w.Write7BitEncodedInt(e.Value.Length);
+            w.Write(e.Value);
+        }
+
         w.Flush();
         return stream.ToArray();
     }
 
-    public static KvStore Restore(ReadOnlySpan<byte> snapshot)
+    public static KvStore Restore(ReadOnlySpan<byte> snapshot, int historyLimit = DefaultHistoryLimit)
     {
         using var r = new BinaryReader(new MemoryStream(snapshot.ToArray()), Encoding.UTF8);
-        if (r.ReadByte() != 1)
+        var format = r.ReadByte();
+        if (format is not (1 or 2))
         {
-            throw new InvalidDataException("unknown snapshot format");
+            throw new InvalidDataException($"unknown snapshot format {format}");
         }
 
-        var store = new KvStore { Revision = r.ReadInt64(), CompactedRevision = r.ReadInt64() };
+        var store = new KvStore { Revision = r.ReadInt64(), CompactedRevision = r.ReadInt64(), HistoryLimit = historyLimit };
         for (var n = r.Read7BitEncodedInt(); n > 0; n--)
         {
             var key = r.ReadString();
             var value = r.ReadBytes(r.Read7BitEncodedInt());
             store._keys[key] = new KeyValue(key, value, r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
+        }
+
+        if (format == 1)
+        {
+            // Format 1 kept no history: it starts after the snapshot's revision.
+            store.CompactedRevision = store.Revision;
+            return store;
+        }
+
+        for (var n = r.Read7BitEncodedInt(); n > 0; n--)
+        {
+            var revision = r.ReadInt64();
+            var type = (EventType)r.ReadByte();
+            var key = r.ReadString();
+            store._history.Add(new KvEvent(revision, type, key, r.ReadBytes(r.Read7BitEncodedInt())));
         }
 
         return store;

@@ -1,0 +1,256 @@
+using System.CommandLine;
+using System.Text.Json;
+using ZeroCloud.Cluster.Api;
+
+namespace ZeroCloud.Cli;
+
+/// <summary>Commands that talk to a running control plane: status, get, kv, watch, apply, members.</summary>
+internal static class ClusterCommands
+{
+    private static Option<string> ServerOption() => new("--server", "-s")
+    {
+        Description = "A control-plane member's API URL (default: $ZC_SERVER or http://127.0.0.1:7070).",
+        DefaultValueFactory = _ => ControlClient.DefaultServer,
+        HelpName = "url",
+    };
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "Print the API's JSON." };
+
+    public static IEnumerable<Command> Build()
+    {
+        yield return Status();
+        yield return Get();
+        yield return Kv();
+        yield return Watch();
+        yield return Apply();
+        yield return Member();
+    }
+
+    private static Command Status()
+    {
+        var server = ServerOption();
+        var json = JsonOption();
+        var command = new Command("status", "Show the control plane: leader, term, commit index, revision and each member's health.") { server, json };
+        command.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var status = await client.StatusAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(status, ControlJsonContext.Default.StatusResponse)).ConfigureAwait(false);
+                return ZcCommand.Ok;
+            }
+
+            await stdout.WriteLineAsync($"member     {status.Id}{(status.Name is null ? "" : $" ({status.Name})")}, {status.Role}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"leader     {status.Leader ?? "none"}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"term       {status.Term}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"commit     {status.CommitIndex} (last {status.LastIndex}, snapshot {status.SnapshotIndex})").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"revision   {status.Revision} (history from {status.CompactedRevision + 1}), {status.Keys} keys").ConfigureAwait(false);
+            await stdout.WriteLineAsync().ConfigureAwait(false);
+            await PrintMembersAsync(stdout, status.Members).ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Get()
+    {
+        var get = new Command("get", "List objects of the running cluster.");
+        var server = ServerOption();
+        var json = JsonOption();
+        var members = new Command("members", "The control plane's Raft members and their health.") { server, json };
+        members.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var response = await client.MembersAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(response, ControlJsonContext.Default.MembersResponse)).ConfigureAwait(false);
+            }
+            else
+            {
+                await PrintMembersAsync(stdout, response.Members).ConfigureAwait(false);
+            }
+
+            return ZcCommand.Ok;
+        }));
+        get.Subcommands.Add(members);
+        return get;
+    }
+
+    private static Command Member()
+    {
+        var member = new Command("member", "Change the control plane's membership (one change at a time, through the leader).");
+        var server = ServerOption();
+        var address = new Argument<string>("raft-address") { Description = "The member's Raft address (ip:port)." };
+        var add = new Command("add", "Add a fresh member (started without --bootstrap) by its Raft address.") { server, address };
+        add.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var response = await client.AddMemberAsync(parse.GetValue(address)!, ct).ConfigureAwait(false);
+            await PrintMembersAsync(stdout, response.Members).ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        var id = new Argument<string>("member") { Description = "The member's Raft address or name." };
+        var server2 = ServerOption();
+        var remove = new Command("remove", "Remove a member (a dead one included).") { server2, id };
+        remove.SetAction((parse, ct) => RunAsync(parse, server2, async (client, stdout) =>
+        {
+            var response = await client.RemoveMemberAsync(parse.GetValue(id)!, ct).ConfigureAwait(false);
+            await PrintMembersAsync(stdout, response.Members).ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        member.Subcommands.Add(add);
+        member.Subcommands.Add(remove);
+        return member;
+    }
+
+    private static Command Kv()
+    {
+        var kv = new Command("kv", "Read and write the control plane's key/value store (keys start with /).");
+
+        var server = ServerOption();
+        var key = new Argument<string>("key");
+        var prefix = new Option<bool>("--prefix") { Description = "Every key that starts with the given one." };
+        var stale = new Option<bool>("--stale") { Description = "Read this member's copy without asking the leader." };
+        var get = new Command("get", "Print a key's value, or keys and values under a prefix.") { server, key, prefix, stale };
+        get.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var k = parse.GetValue(key)!;
+            if (parse.GetValue(prefix))
+            {
+                var range = await client.RangeAsync(k, parse.GetValue(stale), 0, ct).ConfigureAwait(false);
+                foreach (var item in range.Kvs)
+                {
+                    await stdout.WriteLineAsync($"{item.Key}\t{item.Value}").ConfigureAwait(false);
+                }
+
+                return ZcCommand.Ok;
+            }
+
+            if (await client.GetAsync(k, parse.GetValue(stale), ct).ConfigureAwait(false) is not { } found)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: no key {k}").ConfigureAwait(false);
+                return ZcCommand.Failed;
+            }
+
+            await stdout.WriteLineAsync(found.Value).ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+
+        var server2 = ServerOption();
+        var key2 = new Argument<string>("key");
+        var value = new Argument<string>("value");
+        var put = new Command("put", "Set a key (committed on a majority before it returns).") { server2, key2, value };
+        put.SetAction((parse, ct) => RunAsync(parse, server2, async (client, stdout) =>
+        {
+            var result = await client.PutAsync(parse.GetValue(key2)!, parse.GetValue(value)!, null, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"revision {result.Revision}").ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+
+        var server3 = ServerOption();
+        var key3 = new Argument<string>("key");
+        var prefix3 = new Option<bool>("--prefix") { Description = "Delete every key that starts with the given one." };
+        var del = new Command("del", "Delete a key, or every key under a prefix.") { server3, key3, prefix3 };
+        del.SetAction((parse, ct) => RunAsync(parse, server3, async (client, stdout) =>
+        {
+            var result = await client.DeleteAsync(parse.GetValue(key3)!, parse.GetValue(prefix3), ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"deleted {result.Changed} at revision {result.Revision}").ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+
+        kv.Subcommands.Add(get);
+        kv.Subcommands.Add(put);
+        kv.Subcommands.Add(del);
+        return kv;
+    }
+
+    private static Command Watch()
+    {
+        var server = ServerOption();
+        var prefix = new Argument<string>("prefix") { Description = "Watch keys that start with this (/ for all).", DefaultValueFactory = _ => "/" };
+        var from = new Option<long>("--from") { Description = "Start at this revision (default: changes from now on).", HelpName = "revision" };
+        var command = new Command("watch", "Print changes as they are committed, one JSON line each, until Ctrl-C.") { server, prefix, from };
+        command.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            try
+            {
+                await foreach (var e in client.WatchAsync(parse.GetValue(prefix)!, parse.GetValue(from), ct).ConfigureAwait(false))
+                {
+                    await stdout.WriteLineAsync(JsonSerializer.Serialize(e, ControlJsonContext.Default.EventDto)).ConfigureAwait(false);
+                    await stdout.FlushAsync(ct).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return ZcCommand.Ok;
+            }
+
+            return ZcCommand.Ok;
+        }));
+        return command;
+    }
+
+    private static Command Apply()
+    {
+        var server = ServerOption();
+        var file = new Option<string>("--file", "-f") { Description = "The cluster.yaml to apply.", DefaultValueFactory = _ => "cluster.yaml", HelpName = "path" };
+        var command = new Command("apply", "Validate a cluster.yaml and make it the cluster's desired state.") { server, file };
+        command.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var path = parse.GetValue(file)!;
+            byte[] yaml;
+            try
+            {
+                yaml = await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: cannot read {path}: {ex.Message}").ConfigureAwait(false);
+                return ZcCommand.UsageError;
+            }
+
+            var result = await client.ApplyAsync(yaml, path, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync(result.Changed
+                ? $"{path}: applied cluster {result.Cluster} ({result.Services} services, {result.Nodes} known nodes) at revision {result.Revision}"
+                : $"{path}: unchanged (cluster {result.Cluster}, revision {result.Revision})").ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        return command;
+    }
+
+    private static async Task PrintMembersAsync(TextWriter stdout, IReadOnlyList<MemberDto> members)
+    {
+        await stdout.WriteLineAsync($"{"ID",-22} {"NAME",-12} {"API",-28} {"STATUS",-12} ROLE").ConfigureAwait(false);
+        foreach (var m in members)
+        {
+            var role = m.Leader ? "leader" : "follower";
+            await stdout.WriteLineAsync($"{m.Id,-22} {m.Name ?? "-",-12} {m.Api ?? "-",-28} {m.Status,-12} {role}{(m.Self ? " (answering)" : "")}").ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, Option<string> server, Func<ControlClient, TextWriter, Task<int>> action)
+    {
+        var stderr = parse.InvocationConfiguration.Error;
+        var url = parse.GetValue(server)!;
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            await stderr.WriteLineAsync($"zc: --server: \"{url}\" is not an http:// URL").ConfigureAwait(false);
+            return ZcCommand.UsageError;
+        }
+
+        using var client = new ControlClient(uri);
+        try
+        {
+            return await action(client, parse.InvocationConfiguration.Output).ConfigureAwait(false);
+        }
+        catch (ControlApiException ex)
+        {
+            foreach (var d in ex.Diagnostics)
+            {
+                await parse.InvocationConfiguration.Output.WriteLineAsync($"{d.File}:{d.Line}:{d.Column}: {(d.Path.Length > 0 ? d.Path + ": " : "")}{d.Message}").ConfigureAwait(false);
+            }
+
+            await stderr.WriteLineAsync($"zc: {ex.Message}").ConfigureAwait(false);
+            return ex.Status is 0 or >= 500 ? ZcCommand.UsageError : ZcCommand.Failed;
+        }
+    }
+}

@@ -1,0 +1,618 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Cluster.Raft;
+using ZeroCloud.Cluster.Store;
+using ZeroCloud.Model.Config;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>
+/// The control plane's HTTP/JSON API, served by every member: key/value reads (linearizable unless
+/// <c>?stale=true</c>), writes and transactions (forwarded to the leader from followers), watches streamed as
+/// NDJSON, membership, status, and <c>/v1/apply</c> for cluster.yaml. Errors are JSON: <c>{"code","message"}</c>.
+/// </summary>
+public sealed partial class ControlApi : IAsyncDisposable
+{
+    /// <summary>Set on forwarded requests, so a request is forwarded at most once.</summary>
+    public const string ForwardedHeader = "X-ZC-Forwarded-By";
+
+    /// <summary>The key the applied cluster.yaml is stored under.</summary>
+    public const string SpecKey = "/zc/spec";
+
+    private const int MaxBodyBytes = 8 << 20;
+    private static readonly TimeSpan ProposalTimeout = TimeSpan.FromSeconds(15);
+
+    private readonly ControlNode _node;
+    private readonly IPEndPoint _listen;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly HttpClient _forwarder = new(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false }) { Timeout = TimeSpan.FromSeconds(30) };
+    private WebApplication? _app;
+
+    public ControlApi(ControlNode node, IPEndPoint listen, ILoggerFactory loggerFactory)
+    {
+        _node = node;
+        _listen = listen;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<ControlApi>();
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_loggerFactory);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(_listen);
+            k.Limits.MaxRequestBodySize = MaxBodyBytes;
+            k.AddServerHeader = false;
+        });
+        var app = builder.Build();
+        app.MapGet("/v1/kv/{**key}", GetKvAsync);
+        app.MapPut("/v1/kv/{**key}", PutKvAsync);
+        app.MapDelete("/v1/kv/{**key}", DeleteKvAsync);
+        app.MapPost("/v1/txn", TxnAsync);
+        app.MapGet("/v1/watch", WatchAsync);
+        app.MapGet("/v1/members", GetMembersAsync);
+        app.MapPost("/v1/members", AddMemberAsync);
+        app.MapDelete("/v1/members/{id}", RemoveMemberAsync);
+        app.MapGet("/v1/status", StatusAsync);
+        app.MapPost("/v1/apply", ApplyAsync);
+        app.MapFallback(ctx => ErrorAsync(ctx, 404, "not_found", $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _app = app;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is { } app)
+        {
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            _app = null;
+        }
+
+        _forwarder.Dispose();
+    }
+
+    // ---- key/value ----
+
+    private async Task GetKvAsync(HttpContext ctx, string? key)
+    {
+        var query = ctx.Request.Query;
+        var prefix = IsTrue(query["prefix"]);
+        var k = "/" + (key ?? "");
+        if (!prefix && KvStore.KeyProblem(k) is { } problem)
+        {
+            await ErrorAsync(ctx, 400, "invalid_key", problem).ConfigureAwait(false);
+            return;
+        }
+
+        var limit = 0;
+        if (query["limit"] is { Count: > 0 } limitText && (!int.TryParse(limitText, out limit) || limit < 0))
+        {
+            await ErrorAsync(ctx, 400, "invalid_argument", $"limit: \"{limitText}\" is not a whole number ≥ 0").ConfigureAwait(false);
+            return;
+        }
+
+        if (!IsTrue(query["stale"]) && !await BarrierAsync(ctx).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var (revision, kvs) = _node.Read(s => (s.Revision, prefix ? s.Range(k, limit) : s.Get(k) is { } kv ? [kv] : []));
+        if (!prefix && kvs.Count == 0)
+        {
+            await ErrorAsync(ctx, 404, "key_not_found", $"no key \"{k}\" (at revision {revision})").ConfigureAwait(false);
+            return;
+        }
+
+        await JsonAsync(ctx, 200, new RangeResponse(revision, [.. kvs.Select(ToDto)]), ControlJsonContext.Default.RangeResponse).ConfigureAwait(false);
+    }
+
+    private async Task PutKvAsync(HttpContext ctx, string? key)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var k = "/" + (key ?? "");
+        var request = Parse(ctx, body, ControlJsonContext.Default.PutRequest, out var error);
+        if (request is null)
+        {
+            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            return;
+        }
+
+        if (request.Value is null)
+        {
+            await ErrorAsync(ctx, 400, "invalid_argument", "the body needs a \"value\" (a string)").ConfigureAwait(false);
+            return;
+        }
+
+        List<Compare> compares = request.IfModRevision is { } rev ? [new Compare(k, CompareTarget.ModRevision, CompareOp.Equal, rev)] : [];
+        var txn = new KvTxn(compares, [new PutOp(k, Encoding.UTF8.GetBytes(request.Value))], []);
+        var result = await CommitAsync(ctx, txn, body).ConfigureAwait(false);
+        if (result is null)
+        {
+            return;
+        }
+
+        if (!result.Succeeded)
+        {
+            await ErrorAsync(ctx, 409, "revision_mismatch", $"\"{k}\" is not at revision {request.IfModRevision}; nothing was written (store at revision {result.Revision})").ConfigureAwait(false);
+            return;
+        }
+
+        await JsonAsync(ctx, 200, new WriteResponse(result.Revision, true, result.Events.Count), ControlJsonContext.Default.WriteResponse).ConfigureAwait(false);
+    }
+
+    private async Task DeleteKvAsync(HttpContext ctx, string? key)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var k = "/" + (key ?? "");
+        var txn = KvTxn.Delete(k, IsTrue(ctx.Request.Query["prefix"]));
+        if (KvStore.Validate(txn) is { } problem)
+        {
+            await ErrorAsync(ctx, 400, "invalid_key", problem).ConfigureAwait(false);
+            return;
+        }
+
+        var result = await CommitAsync(ctx, txn, body).ConfigureAwait(false);
+        if (result is not null)
+        {
+            await JsonAsync(ctx, 200, new WriteResponse(result.Revision, true, result.Events.Count), ControlJsonContext.Default.WriteResponse).ConfigureAwait(false);
+        }
+    }
+
+    private async Task TxnAsync(HttpContext ctx)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var request = Parse(ctx, body, ControlJsonContext.Default.TxnRequest, out var error);
+        if (request is null)
+        {
+            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            return;
+        }
+
+        if (TxnMapper.ToTxn(request, out var problem) is not { } txn)
+        {
+            await ErrorAsync(ctx, 400, "invalid_txn", problem).ConfigureAwait(false);
+            return;
+        }
+
+        var result = await CommitAsync(ctx, txn, body).ConfigureAwait(false);
+        if (result is not null)
+        {
+            await JsonAsync(ctx, 200, new TxnResponse(result.Succeeded, result.Revision, [.. result.Events.Select(ToDto)]), ControlJsonContext.Default.TxnResponse).ConfigureAwait(false);
+        }
+    }
+
+    // ---- watch ----
+
+    private async Task WatchAsync(HttpContext ctx)
+    {
+        var query = ctx.Request.Query;
+        var prefix = query["prefix"].ToString();
+        if (prefix.Length > 0 && KvStore.KeyProblem(prefix) is { } problem)
+        {
+            await ErrorAsync(ctx, 400, "invalid_key", problem).ConfigureAwait(false);
+            return;
+        }
+
+        long from = 0;
+        if (query["from"] is { Count: > 0 } fromText && (!long.TryParse(fromText, out from) || from < 0))
+        {
+            await ErrorAsync(ctx, 400, "invalid_argument", $"from: \"{fromText}\" is not a revision (a whole number ≥ 0)").ConfigureAwait(false);
+            return;
+        }
+
+        KvStateMachine.Watcher watcher;
+        try
+        {
+            watcher = _node.Machine.Watch(prefix, from);
+        }
+        catch (CompactedException ex)
+        {
+            await ErrorAsync(ctx, 410, "compacted", ex.Message).ConfigureAwait(false);
+            return;
+        }
+
+        using (watcher)
+        {
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "application/x-ndjson";
+            await ctx.Response.StartAsync(ctx.RequestAborted).ConfigureAwait(false);
+            var reader = watcher.Events;
+            var output = ctx.Response.BodyWriter;
+            try
+            {
+                while (await reader.WaitToReadAsync(ctx.RequestAborted).ConfigureAwait(false))
+                {
+                    while (reader.TryRead(out var e))
+                    {
+                        output.Write(JsonSerializer.SerializeToUtf8Bytes(ToDto(e), ControlJsonContext.Default.EventDto));
+                        output.Write("\n"u8);
+                    }
+
+                    await output.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+            {
+                // the client went away
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or CompactedException)
+            {
+                var code = ex is CompactedException ? "compacted" : "watch_lagging";
+                output.Write(JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse(code, ex.Message), ControlJsonContext.Default.ErrorResponse));
+                output.Write("\n"u8);
+                await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // ---- membership and status ----
+
+    private async Task GetMembersAsync(HttpContext ctx)
+    {
+        var members = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
+        await JsonAsync(ctx, 200, new MembersResponse([.. members.Select(ToDto)]), ControlJsonContext.Default.MembersResponse).ConfigureAwait(false);
+    }
+
+    private async Task AddMemberAsync(HttpContext ctx)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var request = Parse(ctx, body, ControlJsonContext.Default.AddMemberRequest, out var error);
+        if (request is null)
+        {
+            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            return;
+        }
+
+        if (!IPEndPoint.TryParse(request.Address ?? "", out var address) || address.Port == 0)
+        {
+            await ErrorAsync(ctx, 400, "invalid_argument", $"address: \"{request.Address}\" is not a Raft address (ip:port)").ConfigureAwait(false);
+            return;
+        }
+
+        if (!_node.IsLeader)
+        {
+            await ForwardAsync(ctx, body).ConfigureAwait(false);
+            return;
+        }
+
+        if (_node.HasMember(address))
+        {
+            await GetMembersAsync(ctx).ConfigureAwait(false);
+            return;
+        }
+
+        LogAdding(ControlNode.Format(address));
+        bool added;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted))
+        {
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            try
+            {
+                added = await _node.AddMemberAsync(address, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Raft.NotLeaderException ex)
+            {
+                await ErrorAsync(ctx, 503, "leader_changed", $"{ex.Message}; retry").ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
+            {
+                added = false;
+            }
+        }
+
+        if (!added)
+        {
+            await ErrorAsync(ctx, 503, "member_not_added", $"{ControlNode.Format(address)} did not catch up or could not be committed; is a fresh member (`zc serve control` without --bootstrap) listening there?").ConfigureAwait(false);
+            return;
+        }
+
+        ctx.Response.StatusCode = 201;
+        var members = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
+        await JsonAsync(ctx, 201, new MembersResponse([.. members.Select(ToDto)]), ControlJsonContext.Default.MembersResponse).ConfigureAwait(false);
+    }
+
+    private async Task RemoveMemberAsync(HttpContext ctx, string id)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        if (!_node.IsLeader)
+        {
+            await ForwardAsync(ctx, body).ConfigureAwait(false);
+            return;
+        }
+
+        var members = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
+        var member = members.FirstOrDefault(m => m.Id == id) ?? members.FirstOrDefault(m => m.Name == id);
+        if (member is null || !IPEndPoint.TryParse(member.Id, out var address))
+        {
+            await ErrorAsync(ctx, 404, "member_not_found", $"no member \"{id}\" (members: {string.Join(", ", members.Select(m => m.Id))})").ConfigureAwait(false);
+            return;
+        }
+
+        if (members.Count == 1)
+        {
+            await ErrorAsync(ctx, 409, "last_member", "the last member cannot be removed").ConfigureAwait(false);
+            return;
+        }
+
+        LogRemoving(member.Id);
+        bool removed;
+        try
+        {
+            removed = await _node.RemoveMemberAsync(address, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Raft.NotLeaderException ex)
+        {
+            await ErrorAsync(ctx, 503, "leader_changed", $"{ex.Message}; retry").ConfigureAwait(false);
+            return;
+        }
+
+        if (!removed)
+        {
+            await ErrorAsync(ctx, 503, "member_not_removed", $"the removal of {member.Id} could not be committed; retry").ConfigureAwait(false);
+            return;
+        }
+
+        var after = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
+        await JsonAsync(ctx, 200, new MembersResponse([.. after.Select(ToDto)]), ControlJsonContext.Default.MembersResponse).ConfigureAwait(false);
+    }
+
+    private async Task StatusAsync(HttpContext ctx)
+    {
+        var members = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
+        var (revision, compacted, keys) = _node.Read(s => (s.Revision, s.CompactedRevision, s.Count));
+        var status = new StatusResponse(
+            _node.Id,
+            _node.Options.Name.Length > 0 ? _node.Options.Name : null,
+            _node.Options.ApiUrl,
+            _node.Role,
+            members.FirstOrDefault(m => m.IsLeader)?.Id,
+            _node.Term,
+            _node.CommitIndex,
+            _node.LastIndex,
+            _node.SnapshotIndex,
+            revision,
+            compacted,
+            keys,
+            [.. members.Select(ToDto)]);
+        await JsonAsync(ctx, 200, status, ControlJsonContext.Default.StatusResponse).ConfigureAwait(false);
+    }
+
+    // ---- cluster.yaml ----
+
+    private async Task ApplyAsync(HttpContext ctx)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var file = ctx.Request.Query["file"] is { Count: > 0 } f ? f.ToString() : "cluster.yaml";
+        var result = ClusterConfigLoader.Load(body, file);
+        if (!result.IsValid)
+        {
+            var diagnostics = result.Diagnostics.Select(d => new DiagnosticDto(d.File, d.Position.Line, d.Position.Column, d.Path, d.Message)).ToList();
+            var message = $"{file} has {diagnostics.Count} problem{(diagnostics.Count == 1 ? "" : "s")}; nothing was applied";
+            await JsonAsync(ctx, 400, new ErrorResponse("invalid_spec", message, diagnostics), ControlJsonContext.Default.ErrorResponse).ConfigureAwait(false);
+            return;
+        }
+
+        var config = result.Config!;
+        var txn = new KvTxn([new Compare(SpecKey, CompareTarget.Value, CompareOp.NotEqual, Value: body)], [new PutOp(SpecKey, body)], []);
+        var committed = await CommitAsync(ctx, txn, body).ConfigureAwait(false);
+        if (committed is not null)
+        {
+            var response = new ApplyResponse(committed.Revision, config.Metadata.Name, config.Spec.Nodes.Known.Length, config.Spec.Services.Length, committed.Succeeded);
+            await JsonAsync(ctx, 200, response, ControlJsonContext.Default.ApplyResponse).ConfigureAwait(false);
+        }
+    }
+
+    // ---- plumbing ----
+
+    /// <summary>Commits on the leader, or forwards the request there; null when a response has been written already.</summary>
+    private async Task<TxnResult?> CommitAsync(HttpContext ctx, KvTxn txn, byte[] body)
+    {
+        if (KvStore.Validate(txn) is { } problem)
+        {
+            var code = problem.Contains("bytes; at most", StringComparison.Ordinal) ? 413 : 400;
+            await ErrorAsync(ctx, code, code == 413 ? "value_too_large" : "invalid_request", problem).ConfigureAwait(false);
+            return null;
+        }
+
+        if (!_node.IsLeader)
+        {
+            await ForwardAsync(ctx, body).ConfigureAwait(false);
+            return null;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+        timeout.CancelAfter(ProposalTimeout);
+        try
+        {
+            return await _node.ProposeAsync(txn, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Raft.NotLeaderException ex)
+        {
+            await ErrorAsync(ctx, 503, "leader_changed", $"{ex.Message}; retry").ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
+        {
+            await ErrorAsync(ctx, 504, "timeout", $"the write did not commit within {ProposalTimeout.TotalSeconds:0}s (is a majority of members up?); its outcome is unknown").ConfigureAwait(false);
+        }
+
+        return null;
+    }
+
+    private async Task<bool> BarrierAsync(HttpContext ctx)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _node.ReadBarrierAsync(timeout.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or DotNext.Net.Cluster.Consensus.Raft.QuorumUnreachableException or InvalidOperationException && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            await ErrorAsync(ctx, 503, "no_quorum", "a linearizable read needs the leader and a majority, and none answered within 5s; add ?stale=true to read this member's copy").ConfigureAwait(false);
+            return false;
+        }
+    }
+
+    private async Task ForwardAsync(HttpContext ctx, byte[] body)
+    {
+        if (ctx.Request.Headers.TryGetValue(ForwardedHeader, out var forwardedBy))
+        {
+            await ErrorAsync(ctx, 503, "not_leader", $"forwarded here by {forwardedBy}, but this member is not the leader either (an election is under way); retry").ConfigureAwait(false);
+            return;
+        }
+
+        var leader = await _node.LeaderApiAsync(TimeSpan.FromSeconds(5), ctx.RequestAborted).ConfigureAwait(false);
+        if (leader is null || leader == _node.Options.ApiUrl)
+        {
+            await ErrorAsync(ctx, 503, "no_leader", "no leader has been elected within 5s (is a majority of members up?); retry").ConfigureAwait(false);
+            return;
+        }
+
+        using var request = new HttpRequestMessage(new HttpMethod(ctx.Request.Method), leader.TrimEnd('/') + ctx.Request.Path + ctx.Request.QueryString);
+        if (body.Length > 0 || HttpMethods.IsPost(ctx.Request.Method) || HttpMethods.IsPut(ctx.Request.Method))
+        {
+            request.Content = new ByteArrayContent(body);
+            if (ctx.Request.ContentType is { } type)
+            {
+                request.Content.Headers.TryAddWithoutValidation("Content-Type", type);
+            }
+        }
+
+        request.Headers.TryAddWithoutValidation(ForwardedHeader, _node.Id);
+        try
+        {
+            using var response = await _forwarder.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ctx.RequestAborted).ConfigureAwait(false);
+            ctx.Response.StatusCode = (int)response.StatusCode;
+            if (response.Content.Headers.ContentType is { } contentType)
+            {
+                ctx.Response.ContentType = contentType.ToString();
+            }
+
+            await response.Content.CopyToAsync(ctx.Response.Body, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            await ErrorAsync(ctx, 503, "leader_unreachable", $"the leader at {leader} did not answer ({ex.Message}); retry").ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<byte[]?> ReadBodyAsync(HttpContext ctx)
+    {
+        if (ctx.Request.ContentLength > MaxBodyBytes)
+        {
+            await ErrorAsync(ctx, 413, "body_too_large", $"the body is {ctx.Request.ContentLength} bytes; at most {MaxBodyBytes} are accepted").ConfigureAwait(false);
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        try
+        {
+            await ctx.Request.Body.CopyToAsync(buffer, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
+        {
+            await ErrorAsync(ctx, 413, "body_too_large", $"the body is larger than {MaxBodyBytes} bytes").ConfigureAwait(false);
+            return null;
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static T? Parse<T>(HttpContext ctx, byte[] body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, out string error)
+        where T : class
+    {
+        error = "";
+        if (body.Length == 0)
+        {
+            error = $"{ctx.Request.Method} {ctx.Request.Path} needs a JSON body";
+            return null;
+        }
+
+        try
+        {
+            var value = JsonSerializer.Deserialize(body, type);
+            if (value is null)
+            {
+                error = "the body is JSON null; an object was expected";
+            }
+
+            return value;
+        }
+        catch (JsonException ex)
+        {
+            var where = ex.LineNumber is { } line ? $" at line {line + 1}, byte {ex.BytePositionInLine + 1}" : "";
+            var what = ex.Message.Split(" Path:", 2)[0];
+            error = $"malformed JSON{where}{(ex.Path is { Length: > 1 } path ? $" ({path})" : "")}: {what}";
+            return null;
+        }
+    }
+
+    private static bool IsTrue(Microsoft.Extensions.Primitives.StringValues value) =>
+        value.Count > 0 && (value[0] is "" or "true" or "1" or "yes");
+
+    private static KvDto ToDto(KeyValue kv) => new(kv.Key, Encoding.UTF8.GetString(kv.Value), kv.CreateRevision, kv.ModRevision, kv.Version);
+
+    private static EventDto ToDto(KvEvent e) => new(e.Revision, e.Type == EventType.Put ? "put" : "delete", e.Key, Encoding.UTF8.GetString(e.Value));
+
+    private static MemberDto ToDto(MemberView m) => new(m.Id, m.Name, m.Api, m.Status, m.IsLeader, m.IsSelf);
+
+    private static async Task JsonAsync<T>(HttpContext ctx, int status, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        await JsonSerializer.SerializeAsync(ctx.Response.Body, value, type, ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    internal static Task ErrorAsync(HttpContext ctx, int status, string code, string message) =>
+        JsonAsync(ctx, status, new ErrorResponse(code, message), ControlJsonContext.Default.ErrorResponse);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "adding member {Address}")]
+    private partial void LogAdding(string address);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "removing member {Address}")]
+    private partial void LogRemoving(string address);
+}

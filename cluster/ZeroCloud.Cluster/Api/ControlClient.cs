@@ -1,0 +1,153 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>A refused or failed API call: the server's code and message, or why no answer came.</summary>
+public sealed class ControlApiException(int status, string code, string message, IReadOnlyList<DiagnosticDto>? diagnostics = null) : Exception(message)
+{
+    public int Status { get; } = status;
+
+    public string Code { get; } = code;
+
+    public IReadOnlyList<DiagnosticDto> Diagnostics { get; } = diagnostics ?? [];
+}
+
+/// <summary>The control plane's API from a client: the CLI, agents and tests. Any member will do; followers forward writes.</summary>
+public sealed class ControlClient(Uri server, HttpClient? http = null) : IDisposable
+{
+    /// <summary>The default server: $ZC_SERVER, else a member on this machine.</summary>
+    public static string DefaultServer => Environment.GetEnvironmentVariable("ZC_SERVER") is { Length: > 0 } s ? s : "http://127.0.0.1:7070";
+
+    private readonly HttpClient _http = http ?? new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+    private readonly bool _ownsHttp = http is null;
+
+    public Uri Server { get; } = server;
+
+    public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/status", null, ControlJsonContext.Default.StatusResponse, ct);
+
+    public Task<MembersResponse> MembersAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/members", null, ControlJsonContext.Default.MembersResponse, ct);
+
+    public Task<MembersResponse> AddMemberAsync(string raftAddress, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/v1/members", JsonContent.Create(new AddMemberRequest(raftAddress), ControlJsonContext.Default.AddMemberRequest), ControlJsonContext.Default.MembersResponse, ct);
+
+    public Task<MembersResponse> RemoveMemberAsync(string id, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Delete, $"/v1/members/{Uri.EscapeDataString(id)}", null, ControlJsonContext.Default.MembersResponse, ct);
+
+    public Task<WriteResponse> PutAsync(string key, string value, long? ifModRevision = null, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Put, KvPath(key), JsonContent.Create(new PutRequest(value, ifModRevision), ControlJsonContext.Default.PutRequest), ControlJsonContext.Default.WriteResponse, ct);
+
+    public Task<WriteResponse> DeleteAsync(string key, bool prefix = false, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Delete, KvPath(key) + (prefix ? "?prefix=true" : ""), null, ControlJsonContext.Default.WriteResponse, ct);
+
+    /// <summary>A key's value, or null when there is no such key.</summary>
+    public async Task<KvDto?> GetAsync(string key, bool stale = false, CancellationToken ct = default)
+    {
+        try
+        {
+            var response = await SendAsync(HttpMethod.Get, KvPath(key) + (stale ? "?stale=true" : ""), null, ControlJsonContext.Default.RangeResponse, ct).ConfigureAwait(false);
+            return response.Kvs.Count > 0 ? response.Kvs[0] : null;
+        }
+        catch (ControlApiException ex) when (ex.Code == "key_not_found")
+        {
+            return null;
+        }
+    }
+
+    public Task<RangeResponse> RangeAsync(string prefix, bool stale = false, int limit = 0, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, KvPath(prefix) + $"?prefix=true{(stale ? "&stale=true" : "")}{(limit > 0 ? $"&limit={limit}" : "")}", null, ControlJsonContext.Default.RangeResponse, ct);
+
+    public Task<TxnResponse> TxnAsync(TxnRequest txn, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/v1/txn", JsonContent.Create(txn, ControlJsonContext.Default.TxnRequest), ControlJsonContext.Default.TxnResponse, ct);
+
+    public Task<ApplyResponse> ApplyAsync(byte[] yaml, string fileName, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, $"/v1/apply?file={Uri.EscapeDataString(fileName)}", new ByteArrayContent(yaml), ControlJsonContext.Default.ApplyResponse, ct);
+
+    /// <summary>Streams changes under <paramref name="prefix"/> from <paramref name="fromRevision"/> (0: from now on).</summary>
+    public async IAsyncEnumerable<EventDto> WatchAsync(string prefix, long fromRevision, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Server, $"/v1/watch?prefix={Uri.EscapeDataString(prefix)}&from={fromRevision}"));
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ErrorAsync(response, ct).ConfigureAwait(false);
+        }
+
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false));
+        while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            if (line.Contains("\"code\"", StringComparison.Ordinal) && JsonSerializer.Deserialize(line, ControlJsonContext.Default.ErrorResponse) is { } error)
+            {
+                throw new ControlApiException(200, error.Code, error.Message);
+            }
+
+            yield return JsonSerializer.Deserialize(line, ControlJsonContext.Default.EventDto)!;
+        }
+    }
+
+    private static string KvPath(string key) =>
+        "/v1/kv/" + string.Join('/', key.TrimStart('/').Split('/').Select(Uri.EscapeDataString));
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> type, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(Server, path)) { Content = content };
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new ControlApiException(0, "unreachable", $"cannot reach the control plane at {Server}: {ex.Message}");
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new ControlApiException(0, "timeout", $"the control plane at {Server} did not answer within {_http.Timeout.TotalSeconds:0}s");
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await ErrorAsync(response, ct).ConfigureAwait(false);
+            }
+
+            return await response.Content.ReadFromJsonAsync(type, ct).ConfigureAwait(false)
+                ?? throw new ControlApiException((int)response.StatusCode, "empty", $"{method} {path} answered with no body");
+        }
+    }
+
+    private static async Task<ControlApiException> ErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (JsonSerializer.Deserialize(text, ControlJsonContext.Default.ErrorResponse) is { } error)
+            {
+                return new ControlApiException((int)response.StatusCode, error.Code, error.Message, error.Diagnostics);
+            }
+        }
+        catch (JsonException)
+        {
+            // not ours: report the raw answer
+        }
+
+        return new ControlApiException((int)response.StatusCode, "http_" + (int)response.StatusCode, $"HTTP {(int)response.StatusCode}: {text}");
+    }
+
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+    }
+}

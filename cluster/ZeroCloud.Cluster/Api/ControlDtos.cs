@@ -1,0 +1,72 @@
+using System.Text.Json.Serialization;
+using ZeroCloud.Model.Api;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>PUT /v1/kv/{key}: the new value (UTF-8 text); with <see cref="IfModRevision"/>, only if the key is at that revision (0: absent).</summary>
+public sealed record PutRequest(string? Value, long? IfModRevision = null);
+
+public sealed record KvDto(string Key, string Value, long CreateRevision, long ModRevision, long Version);
+
+public sealed record RangeResponse(long Revision, IReadOnlyList<KvDto> Kvs);
+
+public sealed record WriteResponse(long Revision, bool Succeeded, int Changed);
+
+/// <summary>One comparison of a transaction. Target: mod, create, version or value; result: =, !=, &lt; or &gt;.</summary>
+public sealed record CompareDto(string Key, string Target, string Result, long? Number = null, string? Value = null);
+
+/// <summary>One operation of a transaction: op put (key, value) or delete (key, prefix).</summary>
+public sealed record OpDto(string Op, string Key, string? Value = null, bool Prefix = false);
+
+public sealed record TxnRequest(IReadOnlyList<CompareDto>? Compare, IReadOnlyList<OpDto>? Success, IReadOnlyList<OpDto>? Failure);
+
+public sealed record EventDto(long Revision, string Type, string Key, string Value);
+
+public sealed record TxnResponse(bool Succeeded, long Revision, IReadOnlyList<EventDto> Events);
+
+public sealed record MemberDto(string Id, string? Name, string? Api, string Status, bool Leader, bool Self);
+
+public sealed record MembersResponse(IReadOnlyList<MemberDto> Members);
+
+/// <summary>POST /v1/members: the Raft address (ip:port) of the member to add.</summary>
+public sealed record AddMemberRequest(string Address);
+
+public sealed record StatusResponse(
+    string Id,
+    string? Name,
+    string Api,
+    string Role,
+    string? Leader,
+    long Term,
+    long CommitIndex,
+    long LastIndex,
+    long SnapshotIndex,
+    long Revision,
+    long CompactedRevision,
+    int Keys,
+    IReadOnlyList<MemberDto> Members);
+
+public sealed record DiagnosticDto(string File, int Line, int Column, string Path, string Message);
+
+/// <summary>A refused request: a code for programs, a message for people, and cluster.yaml problems where there were some.</summary>
+public sealed record ErrorResponse(string Code, string Message, IReadOnlyList<DiagnosticDto>? Diagnostics = null);
+
+public sealed record ApplyResponse(long Revision, string Cluster, int Nodes, int Services, bool Changed);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(PutRequest))]
+[JsonSerializable(typeof(RangeResponse))]
+[JsonSerializable(typeof(WriteResponse))]
+[JsonSerializable(typeof(TxnRequest))]
+[JsonSerializable(typeof(TxnResponse))]
+[JsonSerializable(typeof(EventDto))]
+[JsonSerializable(typeof(MembersResponse))]
+[JsonSerializable(typeof(AddMemberRequest))]
+[JsonSerializable(typeof(StatusResponse))]
+[JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(ApplyResponse))]
+[JsonSerializable(typeof(ApiError))]
+public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -1,0 +1,319 @@
+using System.Net;
+using DotNext.Buffers;
+using DotNext.Net;
+using DotNext.Net.Cluster;
+using DotNext.Net.Cluster.Consensus.Raft;
+using DotNext.Net.Cluster.Consensus.Raft.Membership;
+using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Cluster.Store;
+
+namespace ZeroCloud.Cluster.Raft;
+
+/// <summary>How one control-plane member runs.</summary>
+public sealed record ControlNodeOptions
+{
+    /// <summary>Folder for the write-ahead log, snapshots and the membership file; the member's identity lives here.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>Where Raft peers reach this member (TCP).</summary>
+    public required IPEndPoint RaftEndPoint { get; init; }
+
+    /// <summary>The base URL of this member's HTTP API, as other members and clients reach it.</summary>
+    public required string ApiUrl { get; init; }
+
+    public string Name { get; init; } = "";
+
+    /// <summary>Cold-start a one-member cluster when this member has no membership yet.</summary>
+    public bool Bootstrap { get; init; }
+
+    /// <summary>Lower and upper bounds of the randomised election timeout, in milliseconds.</summary>
+    public int ElectionTimeoutLow { get; init; } = 200;
+
+    public int ElectionTimeoutHigh { get; init; } = 400;
+
+    /// <summary>Applied entries between snapshots; older log entries are dropped once a snapshot covers them.</summary>
+    public int SnapshotEvery { get; init; } = 10_000;
+
+    public int HistoryLimit { get; init; } = KvStore.DefaultHistoryLimit;
+}
+
+/// <summary>Why a proposal could not be committed here: this member is not the leader (the caller forwards).</summary>
+public sealed class NotLeaderException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A member of the cluster as the API lists it.</summary>
+public sealed record MemberView(string Id, string? Name, string? Api, string Status, bool IsLeader, bool IsSelf);
+
+/// <summary>
+/// One control-plane member: DotNext's Raft (TCP transport, pre-vote, persistent write-ahead log and membership)
+/// around the <see cref="KvStateMachine"/>. Proposals are committed on a majority, applied, and flushed to this
+/// member's disk before they are acknowledged.
+/// </summary>
+public sealed partial class ControlNode : IAsyncDisposable
+{
+    private readonly ControlNodeOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _membership = new(1, 1);
+    private KvStateMachine? _machine;
+    private WriteAheadLog? _wal;
+    private RaftCluster? _cluster;
+
+    public ControlNode(ControlNodeOptions options, ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<ControlNode>();
+    }
+
+    public ControlNodeOptions Options => _options;
+
+    internal KvStateMachine Machine => _machine ?? throw new InvalidOperationException("the member is not started");
+
+    private RaftCluster Cluster => _cluster ?? throw new InvalidOperationException("the member is not started");
+
+    public string Id => Format(_options.RaftEndPoint);
+
+    public bool IsLeader => _cluster is { } c && !c.LeadershipToken.IsCancellationRequested;
+
+    /// <summary>True when this member holds no membership yet (a fresh member waiting to be added).</summary>
+    public bool IsUnjoined => Cluster.Members.Count == 0;
+
+    public long Term => Cluster.Term;
+
+    public long CommitIndex => _wal?.LastCommittedEntryIndex ?? 0;
+
+    public long LastIndex => _wal?.LastEntryIndex ?? 0;
+
+    public long SnapshotIndex => Machine.SnapshotIndex;
+
+    public string Role => _cluster switch
+    {
+        null => "stopped",
+        { Standby: true } => "standby",
+        var c when !c.LeadershipToken.IsCancellationRequested => "leader",
+        { Members.Count: 0 } => "unjoined",
+        var c when c.Leader is not null => "follower",
+        _ => "candidate",
+    };
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var root = Path.GetFullPath(_options.DataDirectory);
+        Directory.CreateDirectory(root);
+        _machine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), _options.SnapshotEvery, _options.HistoryLimit, _loggerFactory.CreateLogger<KvStateMachine>());
+        await _machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
+        _wal = new WriteAheadLog(new WriteAheadLog.Options { Location = Path.Combine(root, "wal") }, _machine);
+        await _wal.InitializeAsync(cancellationToken).ConfigureAwait(false);
+
+        var configuration = new RaftCluster.TcpConfiguration(_options.RaftEndPoint)
+        {
+            ColdStart = _options.Bootstrap,
+            ConfigurationStorage = new MembershipFile(Path.Combine(root, "members")),
+            LowerElectionTimeout = _options.ElectionTimeoutLow,
+            UpperElectionTimeout = _options.ElectionTimeoutHigh,
+            RequestTimeout = TimeSpan.FromMilliseconds(_options.ElectionTimeoutHigh),
+            ConnectTimeout = TimeSpan.FromMilliseconds(_options.ElectionTimeoutLow),
+            TransmissionBlockSize = 65536,
+            LoggerFactory = _loggerFactory,
+        };
+        configuration.Metadata[MetadataApi] = _options.ApiUrl;
+        configuration.Metadata[MetadataName] = _options.Name;
+        _cluster = new RaftCluster(configuration) { AuditTrail = _wal };
+        _cluster.LeaderChanged += OnLeaderChanged;
+        await _cluster.StartAsync(cancellationToken).ConfigureAwait(false);
+        LogStarted(Id, _options.ApiUrl, _cluster.Members.Count, _machine.Read(s => s.Revision));
+    }
+
+    private const string MetadataApi = "zc.api";
+    private const string MetadataName = "zc.name";
+
+    private void OnLeaderChanged(ICluster cluster, IClusterMember? leader)
+    {
+        if (leader is null)
+        {
+            LogNoLeader(Id);
+        }
+        else
+        {
+            LogLeader(Format(leader.EndPoint), Term);
+        }
+    }
+
+    /// <summary>
+    /// Commits <paramref name="txn"/> through Raft and returns its outcome once it is applied here and this member's
+    /// log is flushed to disk. Throws <see cref="NotLeaderException"/> when this member is not (or stops being) the leader.
+    /// </summary>
+    public async Task<TxnResult> ProposeAsync(KvTxn txn, CancellationToken cancellationToken)
+    {
+        var cluster = Cluster;
+        if (cluster.LeadershipToken.IsCancellationRequested)
+        {
+            throw new NotLeaderException("this member is not the leader");
+        }
+
+        var context = new ApplyContext();
+        var payload = txn.Encode();
+        try
+        {
+            await cluster.ReplicateAsync(new BinaryLogEntry { Content = payload, Term = cluster.Term, Context = context }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DotNext.Net.Cluster.Consensus.Raft.NotLeaderException ex)
+        {
+            throw new NotLeaderException("leadership was lost before the write committed; its outcome is unknown", ex);
+        }
+
+        await _wal!.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return context.Result ?? throw new InvalidOperationException("the entry was committed but its result was not recorded");
+    }
+
+    /// <summary>Waits until this member has applied everything committed before the call (a linearizable read point).</summary>
+    public async Task ReadBarrierAsync(CancellationToken cancellationToken) =>
+        await ((IRaftCluster)Cluster).ApplyReadBarrierAsync(cancellationToken).ConfigureAwait(false);
+
+    public T Read<T>(Func<KvStore, T> read) => Machine.Read(read);
+
+    /// <summary>The leader's API URL, waiting up to <paramref name="wait"/> for one to be elected; null when none.</summary>
+    public async Task<string?> LeaderApiAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var cluster = Cluster;
+        var leader = cluster.Leader;
+        if (leader is null)
+        {
+            try
+            {
+                leader = await cluster.WaitForLeaderAsync(wait, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return null;
+            }
+        }
+
+        if (!leader.IsRemote)
+        {
+            return _options.ApiUrl;
+        }
+
+        try
+        {
+            var metadata = await ((IClusterMember)leader).GetMetadataAsync(false, cancellationToken).ConfigureAwait(false);
+            return metadata.GetValueOrDefault(MetadataApi);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    public async Task<IReadOnlyList<MemberView>> MembersAsync(CancellationToken cancellationToken)
+    {
+        var cluster = Cluster;
+        var leader = cluster.Leader;
+        var views = new List<MemberView>();
+        foreach (var member in cluster.Members)
+        {
+            IReadOnlyDictionary<string, string>? metadata = null;
+            if (!member.IsRemote)
+            {
+                metadata = new Dictionary<string, string> { [MetadataApi] = _options.ApiUrl, [MetadataName] = _options.Name };
+            }
+            else if (member.Status != ClusterMemberStatus.Unavailable)
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(1));
+                try
+                {
+                    metadata = await ((IClusterMember)member).GetMetadataAsync(false, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    metadata = null;
+                }
+            }
+
+            views.Add(new MemberView(
+                Format(member.EndPoint),
+                metadata?.GetValueOrDefault(MetadataName) is { Length: > 0 } name ? name : null,
+                metadata?.GetValueOrDefault(MetadataApi),
+                member.IsRemote ? member.Status.ToString().ToLowerInvariant() : "available",
+                leader is not null && Equals(leader.EndPoint, member.EndPoint),
+                !member.IsRemote));
+        }
+
+        return [.. views.OrderBy(v => v.Id, StringComparer.Ordinal)];
+    }
+
+    /// <summary>Adds a member (leader only): DotNext catches it up, then commits the new membership. One change at a time.</summary>
+    public Task<bool> AddMemberAsync(IPEndPoint address, CancellationToken cancellationToken) =>
+        ChangeMembershipAsync(c => c.AddMemberAsync(address, cancellationToken), cancellationToken);
+
+    public Task<bool> RemoveMemberAsync(IPEndPoint address, CancellationToken cancellationToken) =>
+        ChangeMembershipAsync(c => c.RemoveMemberAsync(address, cancellationToken), cancellationToken);
+
+    private async Task<bool> ChangeMembershipAsync(Func<RaftCluster, Task<bool>> change, CancellationToken cancellationToken)
+    {
+        await _membership.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await change(Cluster).ConfigureAwait(false);
+        }
+        catch (DotNext.Net.Cluster.Consensus.Raft.NotLeaderException ex)
+        {
+            throw new NotLeaderException("this member is not the leader", ex);
+        }
+        finally
+        {
+            _membership.Release();
+        }
+    }
+
+    public bool HasMember(IPEndPoint address) => Cluster.Members.Any(m => Equals(m.EndPoint, address));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_cluster is { } cluster)
+        {
+            cluster.LeaderChanged -= OnLeaderChanged;
+            await cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await cluster.DisposeAsync().ConfigureAwait(false);
+            _cluster = null;
+        }
+
+        if (_wal is { } wal)
+        {
+            await wal.DisposeAsync().ConfigureAwait(false);
+            _wal = null;
+        }
+
+        if (_machine is { } machine)
+        {
+            await machine.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _membership.Dispose();
+    }
+
+    public static string Format(EndPoint endPoint) => endPoint switch
+    {
+        IPEndPoint ip => $"{ip.Address}:{ip.Port}",
+        _ => endPoint.ToString() ?? "",
+    };
+
+    /// <summary>The membership, kept in a file so a restarted member knows its cluster.</summary>
+    private sealed class MembershipFile(string path) : PersistentClusterConfigurationStorage<EndPoint>(path)
+    {
+        protected override void Encode(EndPoint address, ref BufferWriterSlim<byte> writer) => writer.WriteEndPoint(address);
+
+        protected override EndPoint Decode(ref SequenceReader reader) => reader.ReadEndPoint();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "member {Id} started (api {Api}); {Members} members known; revision {Revision}")]
+    private partial void LogStarted(string id, string api, int members, long revision);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "leader is {Leader} (term {Term})")]
+    private partial void LogLeader(string leader, long term);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "member {Id} sees no leader")]
+    private partial void LogNoLeader(string id);
+}

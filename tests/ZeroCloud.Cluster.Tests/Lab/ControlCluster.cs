@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ZeroCloud.Cluster.Api;
+
+namespace ZeroCloud.Cluster.Tests.Lab;
+
+/// <summary>One `zc serve control` process on loopback, with its own data folder; it can be killed and restarted.</summary>
+internal sealed class ControlMember : IAsyncDisposable
+{
+    private readonly StringBuilder _output = new();
+    private readonly string[] _extraArgs;
+    private Process? _process;
+
+    public ControlMember(string name, string dataDirectory, string[] extraArgs)
+    {
+        Name = name;
+        DataDirectory = dataDirectory;
+        ApiPort = ControlCluster.FreePort();
+        RaftPort = ControlCluster.FreePort();
+        _extraArgs = extraArgs;
+        Client = new ControlClient(new Uri(Api), new HttpClient { Timeout = TimeSpan.FromSeconds(20) });
+    }
+
+    public string Name { get; }
+
+    public string DataDirectory { get; }
+
+    public int ApiPort { get; }
+
+    public int RaftPort { get; }
+
+    public string Api => $"http://127.0.0.1:{ApiPort}";
+
+    public string RaftId => $"127.0.0.1:{RaftPort}";
+
+    public ControlClient Client { get; }
+
+    public bool IsRunning => _process is { HasExited: false };
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts the process (again) with the same identity, data and first arguments.</summary>
+    public void Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, .. _extraArgs, .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        var process = new Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Append(Name).Append(": ").AppendLine(line);
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+        Client.Dispose();
+    }
+}
+
+/// <summary>A control plane of separate processes on loopback, for tests; everything it made goes away on dispose.</summary>
+internal sealed class ControlCluster : IAsyncDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("zc-control-").FullName;
+    private readonly string[] _memberArgs;
+
+    public ControlCluster(params string[] memberArgs) => _memberArgs = memberArgs;
+
+    public List<ControlMember> Members { get; } = [];
+
+    public static string ZcDll { get; } = FindZc();
+
+    /// <summary>Starts a member: the first with --bootstrap, the others with --peers pointing at the running ones.</summary>
+    public ControlMember Add(string? name = null, bool bootstrap = false)
+    {
+        name ??= $"m{Members.Count + 1}";
+        var member = new ControlMember(name, Path.Combine(_root, name), _memberArgs);
+        var running = Members.Where(m => m.IsRunning).Select(m => m.Api).ToList();
+        if (bootstrap || running.Count == 0)
+        {
+            member.Start("--bootstrap");
+        }
+        else
+        {
+            member.Start("--peers", string.Join(',', running));
+        }
+
+        Members.Add(member);
+        return member;
+    }
+
+    public static async Task<ControlCluster> StartAsync(int size, params string[] memberArgs)
+    {
+        var cluster = new ControlCluster(memberArgs);
+        cluster.Add(bootstrap: true);
+        await cluster.WaitForAsync(async () => (await cluster.Members[0].Client.StatusAsync()).Role == "leader", "the first member to lead");
+        for (var i = 1; i < size; i++)
+        {
+            cluster.Add();
+            await cluster.WaitForMembersAsync(i + 1);
+        }
+
+        return cluster;
+    }
+
+    public async Task WaitForMembersAsync(int count, ControlMember? via = null)
+    {
+        await WaitForAsync(
+            async () =>
+            {
+                var members = await (via ?? Leader()).Client.MembersAsync();
+                return members.Members.Count == count && members.Members.All(m => m.Status == "available");
+            },
+            $"{count} available members");
+    }
+
+    /// <summary>The running member that says it leads (the first one that answers so).</summary>
+    public ControlMember Leader()
+    {
+        foreach (var m in Members.Where(m => m.IsRunning))
+        {
+            try
+            {
+                if (m.Client.StatusAsync().GetAwaiter().GetResult().Role == "leader")
+                {
+                    return m;
+                }
+            }
+            catch (ControlApiException)
+            {
+                // not up yet
+            }
+        }
+
+        throw new InvalidOperationException("no running member leads");
+    }
+
+    public async Task<ControlMember> WaitForLeaderAsync(ControlMember? notThis = null)
+    {
+        ControlMember? leader = null;
+        await WaitForAsync(
+            () =>
+            {
+                try
+                {
+                    leader = Leader();
+                    return Task.FromResult(leader != notThis);
+                }
+                catch (InvalidOperationException)
+                {
+                    return Task.FromResult(false);
+                }
+            },
+            "a leader");
+        return leader!;
+    }
+
+    public async Task WaitForAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        Exception? last = null;
+        while (deadline.Elapsed < (timeout ?? TimeSpan.FromSeconds(30)))
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is ControlApiException or HttpRequestException or InvalidOperationException)
+            {
+                last = ex;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"waited {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds:0}s for {what}; last error: {last?.Message}\n{Logs()}");
+    }
+
+    public string Logs() => string.Join("\n", Members.Select(m => m.Output));
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string FindZc()
+    {
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')); // tests/X/bin/<Configuration>/<tfm>
+        var configuration = testOutput.Parent!.Name;
+        var framework = testOutput.Name;
+        var repo = testOutput;
+        while (repo is not null && !File.Exists(Path.Combine(repo.FullName, "ZeroCloud.sln")))
+        {
+            repo = repo.Parent;
+        }
+
+        var path = Path.Combine(repo?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found above the test folder"), "cli", "ZeroCloud.Cli", "bin", configuration, framework, "zc.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built (dotnet build ZeroCloud.sln)");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var m in Members)
+        {
+            await m.DisposeAsync();
+        }
+
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // a file still held; the temp folder is cleaned by the OS
+        }
+    }
+}
