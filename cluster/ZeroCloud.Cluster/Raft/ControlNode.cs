@@ -55,6 +55,7 @@ public sealed partial class ControlNode : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _membership = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, string>> _metadata = new(StringComparer.Ordinal);
     private KvStateMachine? _machine;
     private WriteAheadLog? _wal;
     private RaftCluster? _cluster;
@@ -103,6 +104,8 @@ public sealed partial class ControlNode : IAsyncDisposable
         Directory.CreateDirectory(root);
         _machine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), _options.SnapshotEvery, _options.HistoryLimit, _loggerFactory.CreateLogger<KvStateMachine>());
         await _machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
+        // DotNext 6.12's WAL flushes entries to disk before it advances the commit index (a checkpoint on every
+        // commit), so a proposal that has been applied on the leader is on a majority's logs and on the leader's disk.
         _wal = new WriteAheadLog(new WriteAheadLog.Options { Location = Path.Combine(root, "wal") }, _machine);
         await _wal.InitializeAsync(cancellationToken).ConfigureAwait(false);
 
@@ -141,8 +144,8 @@ public sealed partial class ControlNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// Commits <paramref name="txn"/> through Raft and returns its outcome once it is applied here and this member's
-    /// log is flushed to disk. Throws <see cref="NotLeaderException"/> when this member is not (or stops being) the leader.
+    /// Commits <paramref name="txn"/> through Raft and returns its outcome once it is committed (on a majority's logs,
+    /// and flushed to this member's disk by the WAL before it commits) and applied here. Throws <see cref="NotLeaderException"/> when this member is not (or stops being) the leader.
     /// </summary>
     public async Task<TxnResult> ProposeAsync(KvTxn txn, CancellationToken cancellationToken)
     {
@@ -163,7 +166,6 @@ public sealed partial class ControlNode : IAsyncDisposable
             throw new NotLeaderException("leadership was lost before the write committed; its outcome is unknown", ex);
         }
 
-        await _wal!.FlushAsync(cancellationToken).ConfigureAwait(false);
         return context.Result ?? throw new InvalidOperationException("the entry was committed but its result was not recorded");
     }
 
@@ -225,12 +227,16 @@ public sealed partial class ControlNode : IAsyncDisposable
                 try
                 {
                     metadata = await ((IClusterMember)member).GetMetadataAsync(false, timeout.Token).ConfigureAwait(false);
+                    _metadata[Format(member.EndPoint)] = metadata;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
                     metadata = null;
                 }
             }
+
+            // A member that is down keeps the name and API it had when it was last seen.
+            metadata ??= _metadata.GetValueOrDefault(Format(member.EndPoint));
 
             views.Add(new MemberView(
                 Format(member.EndPoint),
@@ -246,17 +252,29 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     /// <summary>Adds a member (leader only): DotNext catches it up, then commits the new membership. One change at a time.</summary>
     public Task<bool> AddMemberAsync(IPEndPoint address, CancellationToken cancellationToken) =>
-        ChangeMembershipAsync(c => c.AddMemberAsync(address, cancellationToken), cancellationToken);
+        ChangeMembershipAsync(c => c.AddMemberAsync(address, cancellationToken), () => HasMember(address), cancellationToken);
 
     public Task<bool> RemoveMemberAsync(IPEndPoint address, CancellationToken cancellationToken) =>
-        ChangeMembershipAsync(c => c.RemoveMemberAsync(address, cancellationToken), cancellationToken);
+        ChangeMembershipAsync(c => c.RemoveMemberAsync(address, cancellationToken), () => !HasMember(address), cancellationToken);
 
-    private async Task<bool> ChangeMembershipAsync(Func<RaftCluster, Task<bool>> change, CancellationToken cancellationToken)
+    private async Task<bool> ChangeMembershipAsync(Func<RaftCluster, Task<bool>> change, Func<bool> visible, CancellationToken cancellationToken)
     {
         await _membership.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await change(Cluster).ConfigureAwait(false);
+            if (!await change(Cluster).ConfigureAwait(false))
+            {
+                return false;
+            }
+
+            // DotNext applies a committed membership to its member list from a background loop: wait for it, so
+            // the caller (and the next change) sees the new membership.
+            for (var i = 0; i < 100 && !visible(); i++)
+            {
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
         }
         catch (DotNext.Net.Cluster.Consensus.Raft.NotLeaderException ex)
         {
@@ -292,6 +310,7 @@ public sealed partial class ControlNode : IAsyncDisposable
         }
 
         _membership.Dispose();
+
     }
 
     public static string Format(EndPoint endPoint) => endPoint switch
