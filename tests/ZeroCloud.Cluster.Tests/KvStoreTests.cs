@@ -145,4 +145,46 @@ public class KvStoreTests
             }
         }, iter: 2000);
     }
+
+    [Fact]
+    public void History_past_its_limit_is_compacted_at_the_same_revision_everywhere_and_travels_with_snapshots()
+    {
+        var a = new KvStore { HistoryLimit = 10 };
+        var b = new KvStore { HistoryLimit = 10 };
+        for (var i = 1; i <= 25; i++)
+        {
+            var txn = KvTxn.Put($"/h/{i % 4}", B($"{i}"));
+            a.Apply(txn);
+            b.Apply(txn);
+        }
+
+        Assert.True(a.CompactedRevision > 0);
+        Assert.Equal(a.CompactedRevision, b.CompactedRevision);
+        Assert.Throws<CompactedException>(() => a.History("/h/", 1));
+        var kept = a.History("/h/", a.CompactedRevision + 1);
+        Assert.InRange(kept.Count, 5, 10);
+        Assert.Equal(25, kept[^1].Revision);
+
+        var restored = KvStore.Restore(a.Snapshot(), historyLimit: 10);
+        Assert.Equal((a.Revision, a.CompactedRevision), (restored.Revision, restored.CompactedRevision));
+        Assert.Equal(kept, restored.History("/h/", a.CompactedRevision + 1), new KvEventComparer());
+        Assert.Equal(4, restored.Count);
+    }
+
+    [Fact]
+    public void A_corrupt_snapshot_is_refused_with_its_format()
+    {
+        var bytes = new KvStore().Snapshot();
+        bytes[0] = 9;
+        var ex = Assert.Throws<InvalidDataException>(() => KvStore.Restore(bytes));
+        Assert.Contains("format 9", ex.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class KvEventComparer : IEqualityComparer<KvEvent>
+    {
+        public bool Equals(KvEvent? x, KvEvent? y) =>
+            x is not null && y is not null && (x.Revision, x.Type, x.Key) == (y.Revision, y.Type, y.Key) && x.Value.AsSpan().SequenceEqual(y.Value);
+
+        public int GetHashCode(KvEvent obj) => HashCode.Combine(obj.Revision, obj.Key);
+    }
 }

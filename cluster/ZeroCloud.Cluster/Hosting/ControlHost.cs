@@ -33,8 +33,8 @@ public static partial class ControlHost
         var name = new Option<string>("--name") { Description = "A name for this member (default: its Raft address).", HelpName = "name" };
         var bootstrap = new Option<bool>("--bootstrap") { Description = "Start a new cluster with this member as its only one (once, on the first member)." };
         var peers = new Option<string[]>("--peers") { Description = "API URLs of existing members; a fresh member asks them to add it.", AllowMultipleArgumentsPerToken = true, HelpName = "url" };
-        var election = new Option<int>("--election-timeout") { Description = "Lower election timeout in ms (the upper is twice it).", DefaultValueFactory = _ => 200, HelpName = "ms" };
-        var snapshotEvery = new Option<int>("--snapshot-every") { Description = "Log entries between snapshots (older entries are dropped).", DefaultValueFactory = _ => 10_000, HelpName = "n" };
+        var election = new Option<int>("--election-timeout") { Description = "Lower election timeout in ms (the upper is twice it).", DefaultValueFactory = _ => 150, HelpName = "ms" };
+        var snapshotEvery = new Option<int>("--snapshot-every") { Description = "Log entries between snapshots (older entries are dropped), as etcd's --snapshot-count.", DefaultValueFactory = _ => 100_000, HelpName = "n" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging, Raft's included." };
         foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose })
         {

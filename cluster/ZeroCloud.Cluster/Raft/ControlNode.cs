@@ -28,12 +28,12 @@ public sealed record ControlNodeOptions
     public bool Bootstrap { get; init; }
 
     /// <summary>Lower and upper bounds of the randomised election timeout, in milliseconds.</summary>
-    public int ElectionTimeoutLow { get; init; } = 200;
+    public int ElectionTimeoutLow { get; init; } = 150;
 
-    public int ElectionTimeoutHigh { get; init; } = 400;
+    public int ElectionTimeoutHigh { get; init; } = 300;
 
     /// <summary>Applied entries between snapshots; older log entries are dropped once a snapshot covers them.</summary>
-    public int SnapshotEvery { get; init; } = 10_000;
+    public int SnapshotEvery { get; init; } = 100_000;
 
     public int HistoryLimit { get; init; } = KvStore.DefaultHistoryLimit;
 }
