@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using ZeroCloud.Cluster.Api;
+using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Cli;
 

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Tests.Lab;
+using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Cluster.Tests;
 

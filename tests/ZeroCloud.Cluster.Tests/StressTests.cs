@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Tests.Lab;
+using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Cluster.Tests;
 

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ZeroCloud.Cluster.Raft;
 using ZeroCloud.Cluster.Store;
+using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Config;
 
 namespace ZeroCloud.Cluster.Api;

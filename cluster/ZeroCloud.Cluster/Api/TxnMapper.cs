@@ -1,5 +1,6 @@
 using System.Text;
 using ZeroCloud.Cluster.Store;
+using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Cluster.Api;
 

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Raft;
+using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Cluster.Hosting;
 

@@ -62,6 +62,12 @@ public sealed partial class DhcpServer : IAsyncDisposable
         var leases = await _store.LoadAsync(cancellationToken).ConfigureAwait(false);
         _engine = new DhcpEngine(_options, leases);
         _stopping = new CancellationTokenSource();
+        if (_store is ISharedLeaseStore shared)
+        {
+            // Leases other replicas commit reach this pool, so it never offers what they hold.
+            shared.Follow(OnSharedLease, _stopping.Token);
+        }
+
         var ports = _options.Mode == DhcpMode.Proxy ? new[] { DhcpPorts.Server, DhcpPorts.PxeBootServer } : [DhcpPorts.Server];
         foreach (var port in ports)
         {
@@ -165,11 +171,30 @@ public sealed partial class DhcpServer : IAsyncDisposable
         }
     }
 
+    private void OnSharedLease(Lease lease)
+    {
+        lock (_engineLock)
+        {
+            var mine = _engine!.Pool.GetLease(lease.Address);
+            if (mine is null || mine.ClientKey != lease.ClientKey || mine.Expires <= lease.Expires)
+            {
+                _engine.Pool.Apply(lease);
+            }
+        }
+    }
+
     private async Task CommitThenSendAsync(Socket socket, Lease lease, byte[]? bytes, DhcpDecision decision, IPEndPoint from)
     {
         try
         {
             await _store.CommitAsync(lease, _stopping!.Token).ConfigureAwait(false);
+        }
+        catch (LeaseConflictException ex)
+        {
+            // Another replica holds the address: learn its lease and send nothing; the client's retry gets another address.
+            OnSharedLease(ex.Held);
+            LogConflict(_logger, Ipv4.FromUInt32(lease.Address), lease.ClientKey, ex.Held.ClientKey);
+            return;
         }
 #pragma warning disable CA1031 // a failed commit means no ACK; the client retries
         catch (Exception ex)
@@ -257,6 +282,9 @@ public sealed partial class DhcpServer : IAsyncDisposable
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "dhcp: could not make the lease of {Address} durable; no ACK sent")]
     private static partial void LogCommitFailed(ILogger logger, IPAddress address, Exception exception);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "dhcp: {Address} for {Client} is held by {Holder} in the shared store (another replica); no ACK, the client will get another address")]
+    private static partial void LogConflict(ILogger logger, IPAddress address, string client, string holder);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "dhcp: {Mac} declined {Address} (in use by another host); quarantined")]
     private static partial void LogDeclined(ILogger logger, IPAddress address, MacAddress mac);

@@ -53,3 +53,17 @@ public sealed class InMemoryLeaseStore : ILeaseStore
         return Task.CompletedTask;
     }
 }
+
+/// <summary>The address is leased to another client in the shared store (another DHCP replica leased it first).</summary>
+public sealed class LeaseConflictException(Lease held)
+    : Exception($"{ZeroCloud.Model.Net.Ipv4.FromUInt32(held.Address)} is leased to {held.ClientKey} until {held.Expires:u} (by another DHCP replica)")
+{
+    public Lease Held { get; } = held;
+}
+
+/// <summary>A store shared by several servers: it reports leases the others commit, so each server's pool stays current.</summary>
+public interface ISharedLeaseStore : ILeaseStore
+{
+    /// <summary>Starts reporting leases committed elsewhere (after <see cref="ILeaseStore.LoadAsync"/>) until the token is cancelled.</summary>
+    void Follow(Action<Lease> onLease, CancellationToken cancellationToken);
+}

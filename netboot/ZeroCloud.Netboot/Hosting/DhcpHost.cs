@@ -11,7 +11,7 @@ using ZeroCloud.Netboot.Dhcp;
 namespace ZeroCloud.Netboot.Hosting;
 
 /// <summary>How the dhcp service is started: from `zc serve dhcp` or the standalone zc-dhcp binary.</summary>
-public sealed record DhcpHostSettings(string ConfigPath, string Interface, string DataDirectory, IPAddress? NextServer, string? HttpBase, LogLevel LogLevel = LogLevel.Information);
+public sealed record DhcpHostSettings(string ConfigPath, string Interface, string DataDirectory, IPAddress? NextServer, string? HttpBase, LogLevel LogLevel = LogLevel.Information, Uri? Store = null);
 
 /// <summary>Runs the DHCP server in a Generic Host: config validated first, Ctrl-C or SIGTERM stops it cleanly.</summary>
 public static class DhcpHost
@@ -25,7 +25,9 @@ public static class DhcpHost
         var nextServer = new Option<string>("--next-server") { Description = "TFTP server for boot files (default: this server's address).", HelpName = "ip" };
         var httpBase = new Option<string>("--http-base") { Description = "Base URL of the HTTP boot server (default: http://<this server's address>:8080).", HelpName = "url" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every decision (debug level)." };
+        var store = new Option<string>("--store") { Description = "Keep leases in the control plane at this API URL (shared by every dhcp replica) instead of --data.", HelpName = "url" };
         command.Options.Add(file);
+        command.Options.Add(store);
         command.Options.Add(iface);
         command.Options.Add(data);
         command.Options.Add(nextServer);
@@ -41,13 +43,21 @@ public static class DhcpHost
                 return 2;
             }
 
+            Uri? storeUri = null;
+            if (parse.GetValue(store) is { } storeText && (!Uri.TryCreate(storeText, UriKind.Absolute, out storeUri) || storeUri.Scheme != "http"))
+            {
+                await stderr.WriteLineAsync($"zc: --store: \"{storeText}\" is not the http:// URL of a control-plane member").ConfigureAwait(false);
+                return 2;
+            }
+
             var settings = new DhcpHostSettings(
                 parse.GetValue(file)!,
                 parse.GetValue(iface) ?? "",
                 parse.GetValue(data)!,
                 next,
                 parse.GetValue(httpBase),
-                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
+                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
+                storeUri);
             return await RunAsync(settings, stderr, cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -72,7 +82,9 @@ public static class DhcpHost
         var builder = ServiceStartup.CreateBuilder(settings.LogLevel);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<ILeaseStore>(sp => new FileLeaseStore(Path.Combine(settings.DataDirectory, "leases.log"), sp.GetRequiredService<ILogger<FileLeaseStore>>()));
+        builder.Services.AddSingleton<ILeaseStore>(sp => settings.Store is { } store
+            ? new ClusterLeaseStore(new ZeroCloud.Model.Api.ControlClient(store), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterLeaseStore>>())
+            : new FileLeaseStore(Path.Combine(settings.DataDirectory, "leases.log"), sp.GetRequiredService<ILogger<FileLeaseStore>>()));
         builder.Services.AddSingleton(sp => new DhcpServer(options, sp.GetRequiredService<ILeaseStore>(), ifname, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DhcpServer>>()));
         builder.Services.AddHostedService<DhcpHostedService>();
         var host = builder.Build();
@@ -83,6 +95,11 @@ public static class DhcpHost
         catch (SocketException ex)
         {
             await stderr.WriteLineAsync($"zc: cannot listen for DHCP on {ifname}: {ex.Message} (the DHCP ports need root, and nothing else may hold them)").ConfigureAwait(false);
+            return 2;
+        }
+        catch (ZeroCloud.Model.Api.ControlApiException ex)
+        {
+            await stderr.WriteLineAsync($"zc: cannot load the leases from the control plane at {settings.Store}: {ex.Message}").ConfigureAwait(false);
             return 2;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

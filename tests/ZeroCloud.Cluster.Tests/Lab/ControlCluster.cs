@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using ZeroCloud.Cluster.Api;
+using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Cluster.Tests.Lab;
 

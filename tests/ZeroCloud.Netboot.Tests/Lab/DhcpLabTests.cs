@@ -259,6 +259,53 @@ public sealed partial class DhcpLabTests
 
     [GeneratedRegex(@"^bound to (\S+)")]
     private static partial Regex BoundAddress();
+
+    [Fact]
+    public async Task Two_replicas_sharing_the_cluster_store_never_lease_one_address_to_two_clients()
+    {
+        await using var lab = await NetnsLab.CreateAsync("srv1", "srv2", "cl");
+        await lab.AddressAsync("srv1", "10.77.0.2/16");
+        await lab.AddressAsync("srv2", "10.77.0.3/16");
+        await lab.AddressAsync("cl", "10.77.0.9/16");
+
+        // A one-member control plane in srv1; both replicas keep their leases there.
+        var control = lab.Start("srv1", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Cli", "zc.dll", "cli"), "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.77.0.2:7070", "--bootstrap");
+        await control.WaitForLineAsync(l => l.Contains("serving the API", StringComparison.Ordinal), Long, what: "the control plane");
+        var config = lab.PathOf("cluster.yaml");
+        await File.WriteAllTextAsync(config, Cluster("10.77.0.0/16", "10.77.1.1-10.77.1.250"));
+        var replicas = new List<LabProcess>();
+        foreach (var host in new[] { "srv1", "srv2" })
+        {
+            var replica = lab.Start(host, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--interface", "eth0", "--store", "http://10.77.0.2:7070");
+            await replica.WaitForLineAsync(l => l.Contains(" mode on eth0 as ", StringComparison.Ordinal), Long, what: $"the {host} replica");
+            replicas.Add(replica);
+        }
+
+        var capture = lab.PathOf("acks.pcap");
+        var tcpdump = lab.Start("cl", "tcpdump", "--immediate-mode", "-Z", "root", "-i", "eth0", "-n", "-U", "-w", capture, "udp", "port", "67");
+        await tcpdump.WaitForLineAsync(l => l.Contains("listening on", StringComparison.Ordinal), Long, what: "tcpdump to listen");
+        var (_, output) = await lab.RunAsync("cl", Long, "perfdhcp", "-4", "-l", "eth0", "-r", "100", "-R", "200", "-n", "200", "-W", "2000000");
+        await Task.Delay(500);
+        await tcpdump.StopAsync();
+
+        // Every ACK on the wire, from either replica: one client per address.
+        var acks = Pcap.ReadUdp(capture).Where(d => d.SourcePort == 67 && d.Source.ToString() is "10.77.0.2" or "10.77.0.3").Select(d => (d.Source.ToString(), Packet: Packets.Parse(d.Payload)))
+            .Where(r => r.Packet.MessageType == DhcpMessageType.Ack).ToList();
+        Assert.True(acks.Count >= 100, $"{acks.Count} ACKs:\n{output}");
+        var owners = acks.GroupBy(a => a.Packet.YourAddress).ToDictionary(g => g.Key, g => g.Select(a => a.Packet.Mac).Distinct().ToList());
+        var shared = owners.Where(o => o.Value.Count > 1).Select(o => $"{o.Key} to {string.Join(" and ", o.Value)}").ToList();
+        Assert.True(shared.Count == 0, $"addresses ACKed to two clients: {string.Join("; ", shared)}");
+        Assert.Equal(2, acks.Select(a => a.Item1).Distinct().Count());
+
+        // The store holds one lease per ACKed address, with the client that got it.
+        var (_, json) = await lab.RunAsync("srv1", Long, "curl", "-s", "-m", "10", "http://10.77.0.2:7070/v1/kv/zc/leases/?prefix=true");
+        var stored = System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("kvs").EnumerateArray()
+            .Select(kv => ClusterLeaseStore.Decode(kv.GetProperty("value").GetString()!)!).ToDictionary(l => l.Address);
+        foreach (var (address, macs) in owners)
+        {
+            Assert.Equal(macs[0], stored[address].Mac);
+        }
+    }
 }
 
 /// <summary>The figures from a perfdhcp report.</summary>

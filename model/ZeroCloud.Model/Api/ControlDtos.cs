@@ -1,7 +1,6 @@
 using System.Text.Json.Serialization;
-using ZeroCloud.Model.Api;
 
-namespace ZeroCloud.Cluster.Api;
+namespace ZeroCloud.Model.Api;
 
 /// <summary>PUT /v1/kv/{key}: the new value (UTF-8 text); with <see cref="IfModRevision"/>, only if the key is at that revision (0: absent).</summary>
 public sealed record PutRequest(string? Value, long? IfModRevision = null);

@@ -2,7 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
-namespace ZeroCloud.Cluster.Api;
+namespace ZeroCloud.Model.Api;
 
 /// <summary>A refused or failed API call: the server's code and message, or why no answer came.</summary>
 public sealed class ControlApiException(int status, string code, string message, IReadOnlyList<DiagnosticDto>? diagnostics = null) : Exception(message)

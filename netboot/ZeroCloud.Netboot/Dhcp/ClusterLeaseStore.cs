@@ -1,0 +1,150 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Net;
+
+namespace ZeroCloud.Netboot.Dhcp;
+
+/// <summary>A lease as the control plane stores it, under <c>/zc/leases/&lt;address&gt;</c>.</summary>
+public sealed record LeaseRecord(string Address, string Mac, string ClientKey, DateTimeOffset Expires, string State, string? HostName);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(LeaseRecord))]
+public sealed partial class LeaseJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// Leases kept in the control plane's Raft store, so several DHCP replicas share one pool. A commit is a
+/// compare-and-swap on the address's key: it succeeds only if the key is unchanged since it was read and not held by
+/// another client, so two replicas can never both lease an address; the loser gets <see cref="LeaseConflictException"/>.
+/// Other replicas' leases arrive through a watch on the prefix.
+/// </summary>
+public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
+{
+    public const string Prefix = "/zc/leases/";
+
+    private readonly ControlClient _client;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private long _loadedRevision;
+
+    public ClusterLeaseStore(ControlClient client, TimeProvider time, ILogger<ClusterLeaseStore> logger)
+    {
+        _client = client;
+        _time = time;
+        _logger = logger;
+    }
+
+    public static string Key(uint address) => Prefix + Ipv4.FromUInt32(address);
+
+    public async Task<IReadOnlyList<Lease>> LoadAsync(CancellationToken cancellationToken)
+    {
+        var range = await _client.RangeAsync(Prefix, ct: cancellationToken).ConfigureAwait(false);
+        _loadedRevision = range.Revision;
+        var leases = new List<Lease>();
+        foreach (var kv in range.Kvs)
+        {
+            if (Decode(kv.Value) is { } lease)
+            {
+                leases.Add(lease);
+            }
+            else
+            {
+                LogUnreadable(kv.Key);
+            }
+        }
+
+        return leases;
+    }
+
+    public async Task CommitAsync(Lease lease, CancellationToken cancellationToken)
+    {
+        var key = Key(lease.Address);
+        var value = Encode(lease);
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await _client.GetAsync(key, ct: cancellationToken).ConfigureAwait(false);
+            if (current is not null && Decode(current.Value) is { } held && held.ClientKey != lease.ClientKey && held.HoldsAddress(_time.GetUtcNow()))
+            {
+                throw new LeaseConflictException(held);
+            }
+
+            var txn = new TxnRequest(
+                [current is null ? new CompareDto(key, "version", "=", Number: 0) : new CompareDto(key, "mod", "=", Number: current.ModRevision)],
+                [new OpDto("put", key, value)],
+                []);
+            if ((await _client.TxnAsync(txn, cancellationToken).ConfigureAwait(false)).Succeeded)
+            {
+                return;
+            }
+
+            if (attempt == 5)
+            {
+                throw new IOException($"{key} kept changing under this replica's commit; giving up after {attempt + 1} tries");
+            }
+        }
+    }
+
+    public void Follow(Action<Lease> onLease, CancellationToken cancellationToken) =>
+        _ = Task.Run(() => FollowAsync(onLease, cancellationToken), cancellationToken);
+
+    private async Task FollowAsync(Action<Lease> onLease, CancellationToken cancellationToken)
+    {
+        var from = _loadedRevision + 1;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var e in _client.WatchAsync(Prefix, from, cancellationToken).ConfigureAwait(false))
+                {
+                    from = e.Revision + 1;
+                    if (e.Type == "put" && Decode(e.Value) is { } lease)
+                    {
+                        onLease(lease);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is ControlApiException or HttpRequestException or IOException or JsonException)
+            {
+                LogWatchBroken(ex.Message);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    public static string Encode(Lease lease) => JsonSerializer.Serialize(
+        new LeaseRecord(Ipv4.FromUInt32(lease.Address).ToString(), lease.Mac.ToString(), lease.ClientKey, lease.Expires, lease.State.ToString().ToLowerInvariant(), lease.HostName),
+        LeaseJsonContext.Default.LeaseRecord);
+
+    public static Lease? Decode(string json)
+    {
+        try
+        {
+            var r = JsonSerializer.Deserialize(json, LeaseJsonContext.Default.LeaseRecord);
+            if (r is null || !Ipv4.TryParse(r.Address, out var address) || !MacAddress.TryParse(r.Mac, out var mac) ||
+                !Enum.TryParse<LeaseState>(r.State, ignoreCase: true, out var state))
+            {
+                return null;
+            }
+
+            return new Lease(Ipv4.ToUInt32(address), mac, r.ClientKey, r.Expires, state, r.HostName);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => _client.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "dhcp: the lease under {Key} cannot be read; ignored")]
+    private partial void LogUnreadable(string key);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "dhcp: the watch on the shared leases broke ({Problem}); resuming")]
+    private partial void LogWatchBroken(string problem);
+}
