@@ -68,6 +68,7 @@ public sealed partial class ControlApi : IAsyncDisposable
         app.MapGet("/v1/status", StatusAsync);
         app.MapPost("/v1/apply", ApplyAsync);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, "not_found", $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
+        app.Lifetime.ApplicationStopping.Register(() => LogApiStopping(Environment.StackTrace));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _app = app;
     }
@@ -610,6 +611,9 @@ public sealed partial class ControlApi : IAsyncDisposable
 
     internal static Task ErrorAsync(HttpContext ctx, int status, string code, string message) =>
         JsonAsync(ctx, status, new ErrorResponse(code, message), ControlJsonContext.Default.ErrorResponse);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the API is stopping: {Trace}")]
+    private partial void LogApiStopping(string trace);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "adding member {Address}")]
     private partial void LogAdding(string address);

@@ -115,7 +115,10 @@ public sealed partial class ControlNode : IAsyncDisposable
             ConfigurationStorage = new MembershipFile(Path.Combine(root, "members")),
             LowerElectionTimeout = _options.ElectionTimeoutLow,
             UpperElectionTimeout = _options.ElectionTimeoutHigh,
-            RequestTimeout = TimeSpan.FromMilliseconds(_options.ElectionTimeoutHigh),
+            // Long enough for a snapshot to be sent and installed on a busy machine: when an InstallSnapshot request
+            // times out on the leader after the follower has installed it, DotNext 6.12 never gets that follower
+            // back (every retry is refused and the follower campaigns forever), seen under CPU load in tests.
+            RequestTimeout = TimeSpan.FromSeconds(5),
             ConnectTimeout = TimeSpan.FromMilliseconds(_options.ElectionTimeoutLow),
             TransmissionBlockSize = 65536,
             LoggerFactory = _loggerFactory,

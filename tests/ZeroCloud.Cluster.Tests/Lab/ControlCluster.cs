@@ -39,6 +39,8 @@ internal sealed class ControlMember : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
+    public int? Pid => _process is { HasExited: false } p ? p.Id : null;
+
     public string Output
     {
         get
@@ -65,7 +67,8 @@ internal sealed class ControlMember : IAsyncDisposable
         }
 
         psi.Environment["DOTNET_NOLOGO"] = "1";
-        var process = new Process { StartInfo = psi };
+        var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        process.Exited += (_, _) => Append($"[process exited with code {process.ExitCode}]");
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
         process.Start();
@@ -226,7 +229,24 @@ internal sealed class ControlCluster : IAsyncDisposable
         throw new TimeoutException($"waited {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds:0}s for {what}; last error: {last?.Message}\n{Logs()}");
     }
 
-    public string Logs() => string.Join("\n", Members.Select(m => m.Output));
+    public string Logs()
+    {
+        var states = Members.Select(m => $"{m.Name}: pid {m.Pid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}, api {m.ApiPort}, raft {m.RaftPort}, " +
+            (m.Pid is { } pid && File.Exists($"/proc/{pid}/status") ? File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("State", StringComparison.Ordinal)) : "gone"));
+        string sockets;
+        try
+        {
+            using var ss = Process.Start(new ProcessStartInfo("ss", "-ltnp") { RedirectStandardOutput = true })!;
+            sockets = ss.StandardOutput.ReadToEnd();
+            ss.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            sockets = ex.Message;
+        }
+
+        return string.Join("\n", states) + "\n" + sockets + "\n" + string.Join("\n", Members.Select(m => m.Output));
+    }
 
     public static int FreePort()
     {
