@@ -24,7 +24,7 @@ now_ms() { date +%s%3N; }
 declare -A zc_pid
 start_zc() { # name api-port extra-args...
   local n=$1 port=$2; shift 2
-  "${zc[@]}" serve control --data "$work/zc-$n" --listen "127.0.0.1:$port" --name "$n" "$@" >"$work/zc-$n.log" 2>&1 &
+  "${zc[@]}" serve control --data "$work/zc-$n" --listen "127.0.0.1:$port" --name "$n" --no-silo "$@" >"$work/zc-$n.log" 2>&1 &
   zc_pid[$n]=$!; pids+=($!); disown $!
 }
 wait_http() { for _ in $(seq 100); do curl -sf -m 1 "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }

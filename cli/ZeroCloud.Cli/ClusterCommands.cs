@@ -47,6 +47,16 @@ internal static class ClusterCommands
             await stdout.WriteLineAsync($"revision   {status.Revision} (history from {status.CompactedRevision + 1}), {status.Keys} keys").ConfigureAwait(false);
             await stdout.WriteLineAsync().ConfigureAwait(false);
             await PrintMembersAsync(stdout, status.Members).ConfigureAwait(false);
+            if (status.Silos is { Count: > 0 } silos)
+            {
+                await stdout.WriteLineAsync().ConfigureAwait(false);
+                await stdout.WriteLineAsync($"{"SILO",-28} {"NAME",-12} {"STATUS",-14} I-AM-ALIVE").ConfigureAwait(false);
+                foreach (var s in silos)
+                {
+                    await stdout.WriteLineAsync($"{s.Address,-28} {s.Name ?? "-",-12} {s.Status,-14} {s.IAmAlive:HH:mm:ss}").ConfigureAwait(false);
+                }
+            }
+
             return ZcCommand.Ok;
         }));
         return command;

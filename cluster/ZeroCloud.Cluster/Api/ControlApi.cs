@@ -413,8 +413,40 @@ public sealed partial class ControlApi : IAsyncDisposable
             revision,
             compacted,
             keys,
-            [.. members.Select(ToDto)]);
+            [.. members.Select(ToDto)],
+            Silos());
         await JsonAsync(ctx, 200, status, ControlJsonContext.Default.StatusResponse).ConfigureAwait(false);
+    }
+
+    /// <summary>The Orleans silos in the membership table, from this member's copy.</summary>
+    private List<SiloDto> Silos()
+    {
+        var rows = _node.Read(s => s.Range("/zc/orleans/zc/silos/"));
+        var silos = new List<SiloDto>();
+        foreach (var kv in rows)
+        {
+            try
+            {
+                var row = JsonSerializer.Deserialize(kv.Value, ZeroCloud.Orleans.OrleansJsonContext.Default.SiloRow)!;
+                var status = row.Status switch
+                {
+                    1 => "created",
+                    2 => "joining",
+                    3 => "active",
+                    4 => "shutting-down",
+                    5 => "stopping",
+                    6 => "dead",
+                    _ => "none",
+                };
+                silos.Add(new SiloDto(row.Address, row.SiloName, status, row.IAmAliveTime));
+            }
+            catch (JsonException)
+            {
+                // not a row we wrote
+            }
+        }
+
+        return silos;
     }
 
     // ---- cluster.yaml ----

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Raft;
 using ZeroCloud.Model.Api;
+using ZeroCloud.Orleans;
 
 namespace ZeroCloud.Cluster.Hosting;
 
@@ -20,7 +21,9 @@ public sealed record ControlHostSettings(
     IReadOnlyList<string> Peers,
     int ElectionTimeoutMs,
     int SnapshotEvery,
-    LogLevel LogLevel = LogLevel.Information);
+    LogLevel LogLevel = LogLevel.Information,
+    int SiloPort = 0,
+    int GatewayPort = 0);
 
 /// <summary>Runs one control-plane member in the foreground: the Raft member first, then its API; Ctrl-C or SIGTERM stops both.</summary>
 public static partial class ControlHost
@@ -37,7 +40,10 @@ public static partial class ControlHost
         var election = new Option<int>("--election-timeout") { Description = "Lower election timeout in ms (the upper is twice it).", DefaultValueFactory = _ => 150, HelpName = "ms" };
         var snapshotEvery = new Option<int>("--snapshot-every") { Description = "Log entries between snapshots (older entries are dropped), as etcd's --snapshot-count.", DefaultValueFactory = _ => 100_000, HelpName = "n" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging, Raft's included." };
-        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose })
+        var siloPort = new Option<int>("--silo-port") { Description = "The Orleans silo's port (default: the API's port + 2; 0 with --no-silo).", HelpName = "port" };
+        var gatewayPort = new Option<int>("--gateway-port") { Description = "The Orleans gateway's port (default: the API's port + 3).", HelpName = "port" };
+        var noSilo = new Option<bool>("--no-silo") { Description = "Run the Raft member and API only, without the Orleans silo." };
+        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo })
         {
             command.Options.Add(option);
         }
@@ -123,7 +129,9 @@ public static partial class ControlHost
                 peerList,
                 electionMs,
                 every,
-                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
+                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
+                parse.GetValue(noSilo) ? 0 : parse.GetValue(siloPort) is > 0 and var sp ? sp : listenAt.Port + 2,
+                parse.GetValue(noSilo) ? 0 : parse.GetValue(gatewayPort) is > 0 and var gp ? gp : listenAt.Port + 3);
             return await RunAsync(settings, stderr, cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -131,13 +139,14 @@ public static partial class ControlHost
 
     public static async Task<int> RunAsync(ControlHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
     {
-        using var loggerFactory = LoggerFactory.Create(b =>
+        void Logging(ILoggingBuilder b)
         {
             b.SetMinimumLevel(settings.LogLevel);
             if (settings.LogLevel > LogLevel.Debug)
             {
                 b.AddFilter("DotNext", LogLevel.Error);
                 b.AddFilter("Microsoft", LogLevel.Warning);
+                b.AddFilter("Orleans", LogLevel.Warning);
             }
 
             b.AddSimpleConsole(o =>
@@ -146,7 +155,9 @@ public static partial class ControlHost
                 o.TimestampFormat = "HH:mm:ss.fff ";
                 o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled;
             });
-        });
+        }
+
+        using var loggerFactory = LoggerFactory.Create(Logging);
         var logger = loggerFactory.CreateLogger("ZeroCloud.Control");
         var options = new ControlNodeOptions
         {
@@ -178,6 +189,18 @@ public static partial class ControlHost
         }
 
         LogServing(logger, settings.Advertise, ControlNode.Format(settings.Raft), node.Role);
+
+        // The silo comes after the store (its membership and grain state live there) and goes before it.
+        ControlSilo? silo = null;
+        if (settings.SiloPort > 0)
+        {
+            silo = new ControlSilo(
+                new ControlSiloOptions(settings.Raft.Address, settings.SiloPort, settings.GatewayPort, new Uri(settings.Advertise), settings.Name.Length > 0 ? settings.Name : ControlNode.Format(settings.Raft)),
+                Logging);
+            _ = Task.Run(() => StartSiloAsync(silo, logger, settings, cancellationToken), cancellationToken);
+        }
+
+        await using var siloLifetime = new SiloLifetime(silo);
         if (node.IsUnjoined)
         {
             if (settings.Peers.Count == 0)
@@ -201,6 +224,50 @@ public static partial class ControlHost
 
         return 0;
     }
+
+    /// <summary>Starts the silo once this member belongs to a cluster with a leader (its membership table needs the store).</summary>
+    private static async Task StartSiloAsync(ControlSilo silo, ILogger logger, ControlHostSettings settings, CancellationToken cancellationToken)
+    {
+        using var client = new ControlClient(new Uri(settings.Advertise));
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if ((await client.StatusAsync(cancellationToken).ConfigureAwait(false)).Leader is not null)
+                {
+                    break;
+                }
+            }
+            catch (ControlApiException)
+            {
+                // not ready yet
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await silo.StartAsync(cancellationToken).ConfigureAwait(false);
+            LogSilo(logger, settings.SiloPort, settings.GatewayPort);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogSiloFailed(logger, ex.Message);
+        }
+    }
+
+    /// <summary>Disposes the silo first when the member stops.</summary>
+    private sealed class SiloLifetime(ControlSilo? silo) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => silo?.DisposeAsync() ?? ValueTask.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Orleans silo started on port {Silo} (gateway {Gateway})")]
+    private static partial void LogSilo(ILogger logger, int silo, int gateway);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "the Orleans silo did not start: {Problem}")]
+    private static partial void LogSiloFailed(ILogger logger, string problem);
 
     /// <summary>Asks the peers to add this fresh member, one after another, until one of them has.</summary>
     private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, ILogger logger, CancellationToken cancellationToken)

@@ -43,7 +43,11 @@ public sealed record StatusResponse(
     long Revision,
     long CompactedRevision,
     int Keys,
-    IReadOnlyList<MemberDto> Members);
+    IReadOnlyList<MemberDto> Members,
+    IReadOnlyList<SiloDto>? Silos = null);
+
+/// <summary>An Orleans silo of the control plane, as its membership table row says.</summary>
+public sealed record SiloDto(string Address, string? Name, string Status, DateTime IAmAlive);
 
 public sealed record DiagnosticDto(string File, int Line, int Column, string Path, string Message);
 

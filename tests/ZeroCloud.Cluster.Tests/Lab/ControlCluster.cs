@@ -19,6 +19,8 @@ internal sealed class ControlMember : IAsyncDisposable
         DataDirectory = dataDirectory;
         ApiPort = ControlCluster.FreePort();
         RaftPort = ControlCluster.FreePort();
+        SiloPort = ControlCluster.FreePort();
+        GatewayPort = ControlCluster.FreePort();
         _extraArgs = extraArgs;
         Client = new ControlClient(new Uri(Api), new HttpClient { Timeout = TimeSpan.FromSeconds(20) });
     }
@@ -30,6 +32,10 @@ internal sealed class ControlMember : IAsyncDisposable
     public int ApiPort { get; }
 
     public int RaftPort { get; }
+
+    public int SiloPort { get; }
+
+    public int GatewayPort { get; }
 
     public string Api => $"http://127.0.0.1:{ApiPort}";
 
@@ -61,7 +67,7 @@ internal sealed class ControlMember : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, .. _extraArgs, .. args])
+        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, "--silo-port", $"{SiloPort}", "--gateway-port", $"{GatewayPort}", .. _extraArgs, .. args])
         {
             psi.ArgumentList.Add(a);
         }
