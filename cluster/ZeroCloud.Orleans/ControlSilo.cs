@@ -10,7 +10,13 @@ using ZeroCloud.Model.Api;
 namespace ZeroCloud.Orleans;
 
 /// <summary>Where a control member's silo listens and how it reaches its own member's API.</summary>
-public sealed record ControlSiloOptions(IPAddress Address, int SiloPort, int GatewayPort, Uri LocalApi, string Name, string ClusterId = "zc");
+public sealed record ControlSiloOptions(IPAddress Address, int SiloPort, int GatewayPort, Uri LocalApi, string Name, string ClusterId = "zc")
+{
+    /// <summary>A node silent this long is Suspect, and Down after <see cref="DownAfter"/> (spec.nodes.downAfter).</summary>
+    public TimeSpan SuspectAfter { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan DownAfter { get; init; } = TimeSpan.FromSeconds(15);
+}
 
 /// <summary>
 /// The Orleans silo beside a control-plane member: membership through <see cref="RaftMembershipTable"/>, grain
@@ -46,6 +52,8 @@ public sealed class ControlSilo : IAsyncDisposable
                 o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
             });
             silo.Services.AddSingleton(_ => new ControlClient(options.LocalApi));
+            silo.Services.AddSingleton(TimeProvider.System);
+            silo.Services.AddSingleton(new Grains.NodeLiveness(options.SuspectAfter, options.DownAfter));
             silo.Services.AddSingleton<IMembershipTable>(sp => new RaftMembershipTable(sp.GetRequiredService<ControlClient>(), options.ClusterId, sp.GetRequiredService<ILogger<RaftMembershipTable>>()));
             silo.Services.AddGrainStorage(StorageName, (sp, _) => new RaftGrainStorage(sp.GetRequiredService<ControlClient>(), sp.GetRequiredService<IGrainStorageSerializer>()));
         });
@@ -53,6 +61,8 @@ public sealed class ControlSilo : IAsyncDisposable
     }
 
     public IServiceProvider Services => _host.Services;
+
+    public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
 
     public Task StartAsync(CancellationToken cancellationToken) => _host.StartAsync(cancellationToken);
 

@@ -57,4 +57,61 @@ public class SiloTests
         // Keep the figures in the test output.
         Console.WriteLine($"silo declared dead after SIGKILL: {deadAfter.TotalSeconds:0.0}s, after SIGSTOP: {hungDeadAfter.TotalSeconds:0.0}s");
     }
+
+    [Fact]
+    public async Task A_node_grain_keeps_heartbeats_in_memory_commits_transitions_and_reactivates_elsewhere_with_its_state()
+    {
+        await using var cluster = await ControlCluster.StartAsync(3);
+        var first = cluster.Members[0];
+        await cluster.WaitForAsync(
+            async () => (await SilosAsync(first)).Count(s => s.Status == "active") == 3,
+            "three active silos",
+            TimeSpan.FromSeconds(60));
+
+        NodeStatusDto? ready = null;
+        await cluster.WaitForAsync(
+            async () => (ready = await first.Client.HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status == "Ready",
+            "the first heartbeat");
+        Assert.Equal((8, 16L << 30, 1L), (ready!.Cpus, ready.MemoryBytes, ready.Transitions));
+
+        // Heartbeats of a Ready node write nothing: the grain's key keeps its revision.
+        var key = (await first.Client.RangeAsync("/zc/grains/node/")).Kvs.Single();
+        for (var i = 0; i < 20; i++)
+        {
+            await cluster.Members[i % 3].Client.HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30));
+        }
+
+        Assert.Equal(key.ModRevision, (await first.Client.RangeAsync("/zc/grains/node/")).Kvs.Single().ModRevision);
+
+        // Kill the member whose silo holds the grain: it comes back on another silo with its state from the store.
+        var holder = cluster.Members.Single(m => ready.Silo.Contains($":{m.SiloPort}", StringComparison.Ordinal));
+        await holder.KillAsync();
+        var survivor = cluster.Members.First(m => m != holder);
+        NodeStatusDto? moved = null;
+        await cluster.WaitForAsync(
+            async () =>
+            {
+                try
+                {
+                    moved = await survivor.Client.NodeAsync("n1");
+                    return !moved.Silo.Contains($":{holder.SiloPort}", StringComparison.Ordinal);
+                }
+                catch (ControlApiException)
+                {
+                    return false;
+                }
+            },
+            "the node grain to reactivate on another silo",
+            TimeSpan.FromSeconds(60));
+        Assert.Equal((8, 16L << 30), (moved!.Cpus, moved.MemoryBytes));
+        Assert.True(moved.Status is "Ready" or "Suspect" or "Down", moved.Status);
+
+        // Silent: Suspect, then Down (5 s and 15 s by default), each transition committed once.
+        await cluster.WaitForAsync(async () => (await survivor.Client.NodeAsync("n1")).Status == "Down", "the silent node to be Down", TimeSpan.FromSeconds(60));
+        var down = await survivor.Client.NodeAsync("n1");
+        Assert.True(down.Transitions >= 3, $"{down.Transitions} transitions");
+
+        // It comes back: Ready again.
+        Assert.Equal("Ready", (await survivor.Client.HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status);
+    }
 }

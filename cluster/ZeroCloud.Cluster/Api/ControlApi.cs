@@ -45,6 +45,9 @@ public sealed partial class ControlApi : IAsyncDisposable
         _logger = loggerFactory.CreateLogger<ControlApi>();
     }
 
+    /// <summary>The silo's grain factory once the silo is up; node calls answer 503 before that.</summary>
+    public IGrainFactory? Grains { get; set; }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -67,6 +70,8 @@ public sealed partial class ControlApi : IAsyncDisposable
         app.MapDelete("/v1/members/{id}", RemoveMemberAsync);
         app.MapGet("/v1/status", StatusAsync);
         app.MapPost("/v1/apply", ApplyAsync);
+        app.MapPost("/v1/nodes/{name}/heartbeat", HeartbeatAsync);
+        app.MapGet("/v1/nodes/{name}", NodeAsync);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, "not_found", $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
         app.Lifetime.ApplicationStopping.Register(() => LogApiStopping(Environment.StackTrace));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -447,6 +452,59 @@ public sealed partial class ControlApi : IAsyncDisposable
         }
 
         return silos;
+    }
+
+    // ---- nodes (grains) ----
+
+    private async Task HeartbeatAsync(HttpContext ctx, string name)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var beat = Parse(ctx, body, ControlJsonContext.Default.HeartbeatRequest, out var error);
+        if (beat is null)
+        {
+            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            return;
+        }
+
+        if (beat.Cpus < 0 || beat.MemoryBytes < 0)
+        {
+            await ErrorAsync(ctx, 400, "invalid_argument", "cpus and memoryBytes cannot be negative").ConfigureAwait(false);
+            return;
+        }
+
+        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new ZeroCloud.Orleans.Grains.NodeBeat(beat.Cpus, beat.MemoryBytes))).ConfigureAwait(false);
+    }
+
+    private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());
+
+    private async Task NodeCallAsync(HttpContext ctx, string name, Func<ZeroCloud.Orleans.Grains.INodeGrain, Task<ZeroCloud.Orleans.Grains.NodeView>> call)
+    {
+        if (name.Length == 0 || name.Length > 253 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_')))
+        {
+            await ErrorAsync(ctx, 400, "invalid_name", $"\"{name}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
+            return;
+        }
+
+        if (Grains is not { } grains)
+        {
+            await ErrorAsync(ctx, 503, "silo_not_ready", "this member's Orleans silo is not running yet; retry, or ask another member").ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            var v = await call(grains.GetGrain<ZeroCloud.Orleans.Grains.INodeGrain>(name)).ConfigureAwait(false);
+            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
+        {
+            await ErrorAsync(ctx, 503, "grain_unavailable", $"node {name}'s grain did not answer ({ex.Message}); retry").ConfigureAwait(false);
+        }
     }
 
     // ---- cluster.yaml ----

@@ -197,7 +197,15 @@ public static partial class ControlHost
             silo = new ControlSilo(
                 new ControlSiloOptions(settings.Raft.Address, settings.SiloPort, settings.GatewayPort, new Uri(settings.Advertise), settings.Name.Length > 0 ? settings.Name : ControlNode.Format(settings.Raft)),
                 Logging);
-            _ = Task.Run(() => StartSiloAsync(silo, logger, settings, cancellationToken), cancellationToken);
+            _ = Task.Run(
+                async () =>
+                {
+                    if (await StartSiloAsync(silo, logger, settings, cancellationToken).ConfigureAwait(false))
+                    {
+                        api.Grains = silo.Grains;
+                    }
+                },
+                cancellationToken);
         }
 
         await using var siloLifetime = new SiloLifetime(silo);
@@ -226,7 +234,7 @@ public static partial class ControlHost
     }
 
     /// <summary>Starts the silo once this member belongs to a cluster with a leader (its membership table needs the store).</summary>
-    private static async Task StartSiloAsync(ControlSilo silo, ILogger logger, ControlHostSettings settings, CancellationToken cancellationToken)
+    private static async Task<bool> StartSiloAsync(ControlSilo silo, ILogger logger, ControlHostSettings settings, CancellationToken cancellationToken)
     {
         using var client = new ControlClient(new Uri(settings.Advertise));
         while (!cancellationToken.IsCancellationRequested)
@@ -250,10 +258,12 @@ public static partial class ControlHost
         {
             await silo.StartAsync(cancellationToken).ConfigureAwait(false);
             LogSilo(logger, settings.SiloPort, settings.GatewayPort);
+            return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogSiloFailed(logger, ex.Message);
+            return false;
         }
     }
 

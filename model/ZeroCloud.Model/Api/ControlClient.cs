@@ -63,6 +63,12 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IDispos
     public Task<TxnResponse> TxnAsync(TxnRequest txn, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, "/v1/txn", JsonContent.Create(txn, ControlJsonContext.Default.TxnRequest), ControlJsonContext.Default.TxnResponse, ct);
 
+    public Task<NodeStatusDto> HeartbeatAsync(string node, HeartbeatRequest beat, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, $"/v1/nodes/{Uri.EscapeDataString(node)}/heartbeat", JsonContent.Create(beat, ControlJsonContext.Default.HeartbeatRequest), ControlJsonContext.Default.NodeStatusDto, ct);
+
+    public Task<NodeStatusDto> NodeAsync(string node, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, $"/v1/nodes/{Uri.EscapeDataString(node)}", null, ControlJsonContext.Default.NodeStatusDto, ct);
+
     public Task<ApplyResponse> ApplyAsync(byte[] yaml, string fileName, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, $"/v1/apply?file={Uri.EscapeDataString(fileName)}", new ByteArrayContent(yaml), ControlJsonContext.Default.ApplyResponse, ct);
 

@@ -56,6 +56,12 @@ public sealed record ErrorResponse(string Code, string Message, IReadOnlyList<Di
 
 public sealed record ApplyResponse(long Revision, string Cluster, int Nodes, int Services, bool Changed);
 
+/// <summary>POST /v1/nodes/{name}/heartbeat: what the agent reports.</summary>
+public sealed record HeartbeatRequest(int Cpus, long MemoryBytes);
+
+/// <summary>A node as its grain sees it: status (Ready, Suspect, Down), inventory, and the silo holding the grain.</summary>
+public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo);
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -72,4 +78,6 @@ public sealed record ApplyResponse(long Revision, string Cluster, int Nodes, int
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(ApplyResponse))]
 [JsonSerializable(typeof(ApiError))]
+[JsonSerializable(typeof(HeartbeatRequest))]
+[JsonSerializable(typeof(NodeStatusDto))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;
