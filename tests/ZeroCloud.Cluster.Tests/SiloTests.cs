@@ -13,7 +13,7 @@ public class SiloTests
     [Fact]
     public async Task Silos_form_a_cluster_through_the_store_a_killed_or_hung_one_is_declared_dead_and_a_restarted_one_rejoins()
     {
-        await using var cluster = await ControlCluster.StartAsync(3);
+        await using var cluster = await ControlCluster.StartWithSilosAsync(3);
         var observer = cluster.Members[0];
         await cluster.WaitForAsync(
             async () => (await SilosAsync(observer)).Count(s => s.Status == "active") == 3,
@@ -61,7 +61,7 @@ public class SiloTests
     [Fact]
     public async Task A_node_grain_keeps_heartbeats_in_memory_commits_transitions_and_reactivates_elsewhere_with_its_state()
     {
-        await using var cluster = await ControlCluster.StartAsync(3);
+        await using var cluster = await ControlCluster.StartWithSilosAsync(3);
         var first = cluster.Members[0];
         await cluster.WaitForAsync(
             async () => (await SilosAsync(first)).Count(s => s.Status == "active") == 3,

@@ -67,7 +67,7 @@ internal sealed class ControlMember : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, "--silo-port", $"{SiloPort}", "--gateway-port", $"{GatewayPort}", .. _extraArgs, .. args])
+        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, .. (_extraArgs.Contains("--no-silo") ? (string[])[] : ["--silo-port", $"{SiloPort}", "--gateway-port", $"{GatewayPort}"]), .. _extraArgs, .. args])
         {
             psi.ArgumentList.Add(a);
         }
@@ -145,7 +145,12 @@ internal sealed class ControlCluster : IAsyncDisposable
         return member;
     }
 
-    public static async Task<ControlCluster> StartAsync(int size, params string[] memberArgs)
+    /// <summary>A cluster of Raft members and APIs only (no Orleans silos: less to start, less CPU).</summary>
+    public static Task<ControlCluster> StartAsync(int size, params string[] memberArgs) =>
+        StartWithSilosAsync(size, [.. memberArgs, "--no-silo"]);
+
+    /// <summary>A cluster whose members also host Orleans silos.</summary>
+    public static async Task<ControlCluster> StartWithSilosAsync(int size, params string[] memberArgs)
     {
         var cluster = new ControlCluster(memberArgs);
         cluster.Add(bootstrap: true);
