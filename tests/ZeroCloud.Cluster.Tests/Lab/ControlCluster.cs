@@ -259,11 +259,24 @@ internal sealed class ControlCluster : IAsyncDisposable
         return string.Join("\n", states) + "\n" + sockets + "\n" + string.Join("\n", Members.Select(m => m.Output));
     }
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>A port nothing listens on, never the same one twice in a test run (the kernel may hand one out again).</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (HandedOut)
+        {
+            while (true)
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+                if (HandedOut.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
     }
 
     private static string FindZc()
