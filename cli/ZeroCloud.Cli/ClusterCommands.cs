@@ -220,7 +220,7 @@ internal static class ClusterCommands
 
             var result = await client.ApplyAsync(yaml, path, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync(result.Changed
-                ? $"{path}: applied cluster {result.Cluster} ({result.Services} services, {result.Nodes} known nodes) at revision {result.Revision}"
+                ? $"{path}: applied cluster {result.Cluster} ({result.Services} service{(result.Services == 1 ? "" : "s")}, {result.Nodes} known node{(result.Nodes == 1 ? "" : "s")}) at revision {result.Revision}"
                 : $"{path}: unchanged (cluster {result.Cluster}, revision {result.Revision})").ConfigureAwait(false);
             return ZcCommand.Ok;
         }));
