@@ -214,7 +214,7 @@ public class ControlPlaneTests
     {
         await using var cluster = await ControlCluster.StartAsync(1);
         var client = cluster.Members[0].Client;
-        var example = await File.ReadAllBytesAsync(Path.Combine(RepoRoot(), "cluster.yaml"));
+        var example = await File.ReadAllBytesAsync(Path.Combine(ZeroCloud.Netboot.Tests.Lab.NetnsLab.RepoRoot(), "cluster.yaml"));
 
         var applied = await client.ApplyAsync(example, "cluster.yaml");
         Assert.True(applied.Changed);
@@ -233,16 +233,5 @@ public class ControlPlaneTests
         Assert.True(d.Line > 0 && d.Column > 0);
         Assert.Contains("replicas", d.Path, StringComparison.Ordinal);
         Assert.Equal(applied.Revision, (await client.StatusAsync()).Revision);
-    }
-
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ZeroCloud.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir!.FullName;
     }
 }

@@ -346,7 +346,6 @@ public sealed partial class ControlApi : IAsyncDisposable
             return;
         }
 
-        ctx.Response.StatusCode = 201;
         var members = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
         await JsonAsync(ctx, 201, new MembersResponse([.. members.Select(ToDto)]), ControlJsonContext.Default.MembersResponse).ConfigureAwait(false);
     }

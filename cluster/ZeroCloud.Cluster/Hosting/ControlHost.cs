@@ -200,7 +200,7 @@ public static partial class ControlHost
             _ = Task.Run(
                 async () =>
                 {
-                    if (await StartSiloAsync(silo, logger, settings, cancellationToken).ConfigureAwait(false))
+                    if (await StartSiloAsync(silo, node, logger, settings, cancellationToken).ConfigureAwait(false))
                     {
                         api.Grains = silo.Grains;
                     }
@@ -234,23 +234,10 @@ public static partial class ControlHost
     }
 
     /// <summary>Starts the silo once this member belongs to a cluster with a leader (its membership table needs the store).</summary>
-    private static async Task<bool> StartSiloAsync(ControlSilo silo, ILogger logger, ControlHostSettings settings, CancellationToken cancellationToken)
+    private static async Task<bool> StartSiloAsync(ControlSilo silo, ControlNode node, ILogger logger, ControlHostSettings settings, CancellationToken cancellationToken)
     {
-        using var client = new ControlClient(new Uri(settings.Advertise));
-        while (!cancellationToken.IsCancellationRequested)
+        while (node.Role is not ("leader" or "follower"))
         {
-            try
-            {
-                if ((await client.StatusAsync(cancellationToken).ConfigureAwait(false)).Leader is not null)
-                {
-                    break;
-                }
-            }
-            catch (ControlApiException)
-            {
-                // not ready yet
-            }
-
             await Task.Delay(200, cancellationToken).ConfigureAwait(false);
         }
 

@@ -124,7 +124,7 @@ internal sealed class ControlCluster : IAsyncDisposable
 
     public List<ControlMember> Members { get; } = [];
 
-    public static string ZcDll { get; } = FindZc();
+    public static string ZcDll { get; } = ZeroCloud.Netboot.Tests.Lab.NetnsLab.ServiceBinary("ZeroCloud.Cli", "zc.dll", "cli");
 
     /// <summary>Starts a member: the first with --bootstrap, the others with --peers pointing at the running ones.</summary>
     public ControlMember Add(string? name = null, bool bootstrap = false)
@@ -277,21 +277,6 @@ internal sealed class ControlCluster : IAsyncDisposable
                 }
             }
         }
-    }
-
-    private static string FindZc()
-    {
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')); // tests/X/bin/<Configuration>/<tfm>
-        var configuration = testOutput.Parent!.Name;
-        var framework = testOutput.Name;
-        var repo = testOutput;
-        while (repo is not null && !File.Exists(Path.Combine(repo.FullName, "ZeroCloud.sln")))
-        {
-            repo = repo.Parent;
-        }
-
-        var path = Path.Combine(repo?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found above the test folder"), "cli", "ZeroCloud.Cli", "bin", configuration, framework, "zc.dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built (dotnet build ZeroCloud.sln)");
     }
 
     public async ValueTask DisposeAsync()

@@ -79,19 +79,23 @@ internal sealed class NetnsLab : IAsyncDisposable
 
     public string PathOf(string name) => Path.Combine(Directory, name);
 
-    /// <summary>The built service binary (zc-dhcp, zc-netboot, zc-node) of the same configuration as these tests.</summary>
-    public static string ServiceBinary(string project, string assembly, string folder = "netboot")
+    /// <summary>The repository's root: the folder above the tests that holds ZeroCloud.sln.</summary>
+    public static string RepoRoot()
     {
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')); // tests/X/bin/<Configuration>/<tfm>
-        var configuration = testOutput.Parent!.Name;
-        var framework = testOutput.Name;
-        var repo = testOutput;
+        var repo = new DirectoryInfo(AppContext.BaseDirectory);
         while (repo is not null && !File.Exists(Path.Combine(repo.FullName, "ZeroCloud.sln")))
         {
             repo = repo.Parent;
         }
 
-        var path = Path.Combine(repo?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found above the test folder"), folder, project, "bin", configuration, framework, assembly);
+        return repo?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found above the test folder");
+    }
+
+    /// <summary>The built binary (zc-dhcp, zc-netboot, zc-node, zc) of the same configuration as these tests.</summary>
+    public static string ServiceBinary(string project, string assembly, string folder = "netboot")
+    {
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')); // tests/X/bin/<Configuration>/<tfm>
+        var path = Path.Combine(RepoRoot(), folder, project, "bin", testOutput.Parent!.Name, testOutput.Name, assembly);
         return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built (dotnet build ZeroCloud.sln)");
     }
 
