@@ -12,10 +12,13 @@ namespace ZeroCloud.Orleans;
 /// <summary>Where a control member's silo listens and how it reaches its own member's API.</summary>
 public sealed record ControlSiloOptions(IPAddress Address, int SiloPort, int GatewayPort, Uri LocalApi, string Name, string ClusterId = "zc")
 {
-    /// <summary>A node silent this long is Suspect, and Down after <see cref="DownAfter"/> (spec.nodes.downAfter).</summary>
-    public TimeSpan SuspectAfter { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Until a cluster.yaml is applied, a node silent this long is Suspect, and Down after <see cref="DownAfter"/>
+    /// (cluster.yaml's defaults: heartbeat 1 s, downAfter 5 s); afterwards the spec's nodes.heartbeat and nodes.downAfter rule.
+    /// </summary>
+    public TimeSpan SuspectAfter { get; init; } = TimeSpan.FromSeconds(2.5);
 
-    public TimeSpan DownAfter { get; init; } = TimeSpan.FromSeconds(15);
+    public TimeSpan DownAfter { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -54,6 +57,8 @@ public sealed class ControlSilo : IAsyncDisposable
             silo.Services.AddSingleton(_ => new ControlClient(options.LocalApi));
             silo.Services.AddSingleton(TimeProvider.System);
             silo.Services.AddSingleton(new Grains.NodeLiveness(options.SuspectAfter, options.DownAfter));
+            silo.Services.AddSingleton<ClusterSpecCache>();
+            silo.Services.AddHostedService<ClusterReconciler>();
             silo.Services.AddSingleton<IMembershipTable>(sp => new RaftMembershipTable(sp.GetRequiredService<ControlClient>(), options.ClusterId, sp.GetRequiredService<ILogger<RaftMembershipTable>>()));
             silo.Services.AddGrainStorage(StorageName, (sp, _) => new RaftGrainStorage(sp.GetRequiredService<ControlClient>(), sp.GetRequiredService<IGrainStorageSerializer>()));
         });

@@ -75,13 +75,13 @@ public class SiloTests
         Assert.Equal((8, 16L << 30, 1L), (ready!.Cpus, ready.MemoryBytes, ready.Transitions));
 
         // Heartbeats of a Ready node write nothing: the grain's key keeps its revision.
-        var key = (await first.Client.RangeAsync("/zc/grains/node/")).Kvs.Single();
+        var key = (await first.Client.RangeAsync("/zc/nodes/")).Kvs.Single();
         for (var i = 0; i < 20; i++)
         {
             await cluster.Members[i % 3].Client.HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30));
         }
 
-        Assert.Equal(key.ModRevision, (await first.Client.RangeAsync("/zc/grains/node/")).Kvs.Single().ModRevision);
+        Assert.Equal(key.ModRevision, (await first.Client.RangeAsync("/zc/nodes/")).Kvs.Single().ModRevision);
 
         // Kill the member whose silo holds the grain: it comes back on another silo with its state from the store.
         var holder = cluster.Members.Single(m => ready.Silo.Contains($":{m.SiloPort}", StringComparison.Ordinal));
@@ -106,7 +106,7 @@ public class SiloTests
         Assert.Equal((8, 16L << 30), (moved!.Cpus, moved.MemoryBytes));
         Assert.True(moved.Status is "Ready" or "Suspect" or "Down", moved.Status);
 
-        // Silent: Suspect, then Down (5 s and 15 s by default), each transition committed once.
+        // Silent: Suspect, then Down (2.5 s and 5 s before a spec says otherwise), each transition committed once.
         await cluster.WaitForAsync(async () => (await survivor.Client.NodeAsync("n1")).Status == "Down", "the silent node to be Down", TimeSpan.FromSeconds(60));
         var down = await survivor.Client.NodeAsync("n1");
         Assert.True(down.Transitions >= 3, $"{down.Transitions} transitions");

@@ -25,7 +25,7 @@ public sealed partial class ControlApi : IAsyncDisposable
     public const string ForwardedHeader = "X-ZC-Forwarded-By";
 
     /// <summary>The key the applied cluster.yaml is stored under.</summary>
-    public const string SpecKey = "/zc/spec";
+    public const string SpecKey = StoreKeys.Spec;
 
     private const int MaxBodyBytes = 8 << 20;
     private static readonly TimeSpan ProposalTimeout = TimeSpan.FromSeconds(15);
@@ -72,6 +72,9 @@ public sealed partial class ControlApi : IAsyncDisposable
         app.MapPost("/v1/apply", ApplyAsync);
         app.MapPost("/v1/nodes/{name}/heartbeat", HeartbeatAsync);
         app.MapGet("/v1/nodes/{name}", NodeAsync);
+        app.MapGet("/v1/nodes", NodesAsync);
+        app.MapGet("/v1/instances", InstancesAsync);
+        app.MapGet("/v1/services", ServicesAsync);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, "not_found", $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
         app.Lifetime.ApplicationStopping.Register(() => LogApiStopping(Environment.StackTrace));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -470,13 +473,13 @@ public sealed partial class ControlApi : IAsyncDisposable
             return;
         }
 
-        if (beat.Cpus < 0 || beat.MemoryBytes < 0)
+        if (HeartbeatProblem(beat) is { } problem)
         {
-            await ErrorAsync(ctx, 400, "invalid_argument", "cpus and memoryBytes cannot be negative").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, "invalid_argument", problem).ConfigureAwait(false);
             return;
         }
 
-        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new ZeroCloud.Orleans.Grains.NodeBeat(beat.Cpus, beat.MemoryBytes))).ConfigureAwait(false);
+        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new ZeroCloud.Orleans.Grains.NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes))).ConfigureAwait(false);
     }
 
     private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());

@@ -1,11 +1,18 @@
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Orleans.Grains;
 
 /// <summary>What an agent reports with each heartbeat.</summary>
 [GenerateSerializer]
 [Immutable]
-public sealed record NodeBeat([property: Id(0)] int Cpus, [property: Id(1)] long MemoryBytes);
+public sealed record NodeBeat(
+    [property: Id(0)] int Cpus,
+    [property: Id(1)] long MemoryBytes,
+    [property: Id(2)] string? Address = null,
+    [property: Id(3)] IReadOnlyDictionary<string, string>? Labels = null,
+    [property: Id(4)] IReadOnlyList<string>? Runtimes = null);
 
 /// <summary>A machine as its grain sees it, and which silo holds the grain.</summary>
 [GenerateSerializer]
@@ -19,61 +26,64 @@ public sealed record NodeView(
     [property: Id(5)] long Transitions,
     [property: Id(6)] string Silo);
 
-/// <summary>The durable part of a node: its status and inventory; heartbeats themselves are not stored.</summary>
-[GenerateSerializer]
-public sealed class NodeState
-{
-    [Id(0)]
-    public string Status { get; set; } = "Unknown";
-
-    [Id(1)]
-    public int Cpus { get; set; }
-
-    [Id(2)]
-    public long MemoryBytes { get; set; }
-
-    [Id(3)]
-    public long Transitions { get; set; }
-}
-
 public interface INodeGrain : IGrainWithStringKey
 {
     Task<NodeView> HeartbeatAsync(NodeBeat beat);
 
     Task<NodeView> GetAsync();
+
+    /// <summary>Does nothing; calling it activates the grain, whose timer then watches the node's silence.</summary>
+    Task WakeAsync();
 }
 
-/// <summary>How long a node may be silent before it is Suspect, and then Down.</summary>
+/// <summary>How long a node may be silent before it is Suspect, and then Down (used until a spec is applied).</summary>
 public sealed record NodeLiveness(TimeSpan SuspectAfter, TimeSpan DownAfter);
 
 /// <summary>
-/// One machine. Heartbeats land in memory; only transitions (Ready, Suspect, Down) and inventory changes are written
-/// to the store, so a steady cluster writes nothing per heartbeat. The state survives the silo that held it.
+/// One machine. Heartbeats land in memory; only transitions (Ready, Suspect, Down) and changes of what the agent
+/// reports are written to the node's record (<c>/zc/nodes/&lt;name&gt;</c>, a compare-and-swap on its revision), so a
+/// steady cluster writes nothing per heartbeat. The record outlives the silo that held the grain; a grain activated
+/// elsewhere reads it and starts counting the silence from then. Timings come from the applied spec
+/// (<c>nodes.heartbeat</c>, <c>nodes.downAfter</c>). Ready and Down ask the scheduler to plan.
 /// </summary>
-public sealed partial class NodeGrain(
-    [PersistentState("node", ControlSilo.StorageName)] IPersistentState<NodeState> state,
-    NodeLiveness liveness,
-    TimeProvider time,
-    ILogger<NodeGrain> logger) : Grain, INodeGrain
+public sealed partial class NodeGrain(ControlClient client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, ILogger<NodeGrain> logger) : Grain, INodeGrain
 {
+    private NodeDto? _record;
+    private long _revision;
     private DateTime? _lastSeen;
     private IGrainTimer? _timer;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _timer = this.RegisterGrainTimer(CheckAsync, new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)) { KeepAlive = true });
-        return Task.CompletedTask;
+        await ReadAsync().ConfigureAwait(true);
+        // One-shot timer, re-armed for the next moment the node could change state: about one tick per
+        // SuspectAfter per node, however often it heartbeats.
+        _timer = this.RegisterGrainTimer(CheckAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { KeepAlive = true });
+        Arm();
     }
 
     public async Task<NodeView> HeartbeatAsync(NodeBeat beat)
     {
         _lastSeen = time.GetUtcNow().UtcDateTime;
-        var s = state.State;
-        if (s.Status != "Ready" || s.Cpus != beat.Cpus || s.MemoryBytes != beat.MemoryBytes)
+        var r = _record;
+        var wasWatched = r is { Status: "Ready" or "Suspect" };
+        if (r is null || r.Status != "Ready" || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
+            || (beat.Address is not null && beat.Address != r.Address)
+            || (beat.Labels is not null && !SameLabels(beat.Labels, r.Labels))
+            || (beat.Runtimes is not null && !(r.Runtimes ?? []).SequenceEqual(beat.Runtimes)))
         {
-            s.Cpus = beat.Cpus;
-            s.MemoryBytes = beat.MemoryBytes;
-            await TransitionAsync("Ready").ConfigureAwait(true);
+            await WriteAsync(old => (old ?? Empty()) with
+            {
+                Cpus = beat.Cpus,
+                MemoryBytes = beat.MemoryBytes,
+                Address = beat.Address ?? old?.Address,
+                Labels = beat.Labels ?? old?.Labels,
+                Runtimes = beat.Runtimes ?? old?.Runtimes,
+            }, "Ready").ConfigureAwait(true);
+            if (!wasWatched)
+            {
+                Arm();
+            }
         }
 
         return View();
@@ -81,34 +91,104 @@ public sealed partial class NodeGrain(
 
     public Task<NodeView> GetAsync() => Task.FromResult(View());
 
+    public Task WakeAsync() => Task.CompletedTask;
+
     private async Task CheckAsync(CancellationToken cancellationToken)
     {
-        if (state.State.Status is "Unknown" or "Down")
+        if (_record is not { Status: "Ready" or "Suspect" } r)
         {
             return;
         }
 
-        // A grain reactivated elsewhere has not heard from its node yet: the silence starts now.
-        _lastSeen ??= time.GetUtcNow().UtcDateTime;
-        var silent = time.GetUtcNow().UtcDateTime - _lastSeen.Value;
-        var next = silent >= liveness.DownAfter ? "Down" : silent >= liveness.SuspectAfter ? "Suspect" : state.State.Status;
-        if (next != state.State.Status)
+        var now = time.GetUtcNow().UtcDateTime;
+        _lastSeen ??= now;
+        var liveness = spec.Liveness(fallback);
+        var silent = now - _lastSeen.Value;
+        var next = silent >= liveness.DownAfter ? "Down" : silent >= liveness.SuspectAfter ? "Suspect" : r.Status;
+        try
         {
-            await TransitionAsync(next).ConfigureAwait(true);
+            if (next != r.Status)
+            {
+                await WriteAsync(old => old ?? r, next).ConfigureAwait(true);
+            }
+        }
+        finally
+        {
+            Arm();
         }
     }
 
-    private async Task TransitionAsync(string status)
+    /// <summary>Sets the timer for when the node, if it stays silent, becomes Suspect or Down; Down and unknown nodes need none.</summary>
+    private void Arm()
     {
-        var from = state.State.Status;
-        state.State.Status = status;
-        state.State.Transitions++;
-        await state.WriteStateAsync().ConfigureAwait(true);
-        LogTransition(this.GetPrimaryKeyString(), from, status);
+        if (_record is not { Status: "Ready" or "Suspect" } r)
+        {
+            return;
+        }
+
+        // A grain activated elsewhere has not heard from its node yet: the silence starts now.
+        var now = time.GetUtcNow().UtcDateTime;
+        _lastSeen ??= now;
+        var liveness = spec.Liveness(fallback);
+        var at = _lastSeen.Value + (r.Status == "Ready" ? liveness.SuspectAfter : liveness.DownAfter);
+        var due = at - now;
+        _timer?.Change(due > TimeSpan.FromMilliseconds(20) ? due : TimeSpan.FromMilliseconds(20), Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>Writes the record with <paramref name="status"/>; when another writer got there first, re-reads and applies the change again.</summary>
+    private async Task WriteAsync(Func<NodeDto?, NodeDto> change, string status)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var from = _record?.Status ?? "Unknown";
+            var next = change(_record);
+            if (status != from)
+            {
+                next = next with { Status = status, Since = time.GetUtcNow().UtcDateTime, Transitions = next.Transitions + 1 };
+            }
+
+            var key = StoreKeys.Node(this.GetPrimaryKeyString());
+            var result = await client.PutAsync(key, JsonSerializer.Serialize(next, ControlJsonContext.Default.NodeDto), _revision).ConfigureAwait(true);
+            if (result.Succeeded)
+            {
+                _record = next;
+                _revision = result.Revision;
+                if (status != from)
+                {
+                    LogTransition(next.Name, from, status);
+                    if (status is "Ready" or "Down")
+                    {
+                        // Not awaited: the scheduler may be busy, and a heartbeat must not wait for a plan.
+                        GrainFactory.GetGrain<ISchedulerGrain>(SchedulerGrain.Key).PlanAsync($"node {next.Name} {status}").Ignore();
+                    }
+                }
+
+                return;
+            }
+
+            if (attempt >= 3)
+            {
+                throw new InvalidOperationException($"node {this.GetPrimaryKeyString()}: its record kept changing under this grain");
+            }
+
+            await ReadAsync().ConfigureAwait(true);
+        }
+    }
+
+    private async Task ReadAsync()
+    {
+        var kv = await client.GetAsync(StoreKeys.Node(this.GetPrimaryKeyString())).ConfigureAwait(true);
+        _record = kv is null ? null : JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto);
+        _revision = kv?.ModRevision ?? 0;
+    }
+
+    private NodeDto Empty() => new(this.GetPrimaryKeyString(), "Unknown", time.GetUtcNow().UtcDateTime, 0, 0, null, null, null, 0);
+
+    private static bool SameLabels(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string>? b) =>
+        b is not null && a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
     private NodeView View() => new(
-        this.GetPrimaryKeyString(), state.State.Status, _lastSeen, state.State.Cpus, state.State.MemoryBytes, state.State.Transitions, RuntimeIdentity);
+        this.GetPrimaryKeyString(), _record?.Status ?? "Unknown", _lastSeen, _record?.Cpus ?? 0, _record?.MemoryBytes ?? 0, _record?.Transitions ?? 0, RuntimeIdentity);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

@@ -69,6 +69,15 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IDispos
     public Task<NodeStatusDto> NodeAsync(string node, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, $"/v1/nodes/{Uri.EscapeDataString(node)}", null, ControlJsonContext.Default.NodeStatusDto, ct);
 
+    public Task<NodesResponse> NodesAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/nodes", null, ControlJsonContext.Default.NodesResponse, ct);
+
+    public Task<InstancesResponse> InstancesAsync(string? node = null, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/instances" + (node is null ? "" : $"?node={Uri.EscapeDataString(node)}"), null, ControlJsonContext.Default.InstancesResponse, ct);
+
+    public Task<ServicesResponse> ServicesAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/services", null, ControlJsonContext.Default.ServicesResponse, ct);
+
     public Task<ApplyResponse> ApplyAsync(byte[] yaml, string fileName, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, $"/v1/apply?file={Uri.EscapeDataString(fileName)}", new ByteArrayContent(yaml), ControlJsonContext.Default.ApplyResponse, ct);
 

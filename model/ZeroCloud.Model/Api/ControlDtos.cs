@@ -56,8 +56,72 @@ public sealed record ErrorResponse(string Code, string Message, IReadOnlyList<Di
 
 public sealed record ApplyResponse(long Revision, string Cluster, int Nodes, int Services, bool Changed);
 
-/// <summary>POST /v1/nodes/{name}/heartbeat: what the agent reports.</summary>
-public sealed record HeartbeatRequest(int Cpus, long MemoryBytes);
+/// <summary>
+/// POST /v1/nodes/{name}/heartbeat: what the agent reports. Address, labels and runtimes are optional; a change in
+/// any reported field is written to the node's record, an unchanged heartbeat writes nothing.
+/// </summary>
+public sealed record HeartbeatRequest(
+    int Cpus,
+    long MemoryBytes,
+    string? Address = null,
+    IReadOnlyDictionary<string, string>? Labels = null,
+    IReadOnlyList<string>? Runtimes = null);
+
+/// <summary>
+/// A node as the store holds it (<c>/zc/nodes/&lt;name&gt;</c>), written by its grain on transitions and inventory
+/// changes only. Status: Ready, Suspect or Down; <see cref="Since"/> is when it entered that status.
+/// </summary>
+public sealed record NodeDto(
+    string Name,
+    string Status,
+    DateTime Since,
+    int Cpus,
+    long MemoryBytes,
+    string? Address,
+    IReadOnlyDictionary<string, string>? Labels,
+    IReadOnlyList<string>? Runtimes,
+    long Transitions);
+
+/// <summary>
+/// A placement (<c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>), written by the scheduler: what the node's agent must run.
+/// <see cref="SpecRevision"/> is the revision of the applied cluster.yaml it was planned from.
+/// </summary>
+public sealed record InstanceDto(
+    string Id,
+    string Service,
+    string Node,
+    string Image,
+    long CpuMillis,
+    long MemoryBytes,
+    long SpecRevision,
+    IReadOnlyList<int>? Ports = null,
+    IReadOnlyList<string>? Args = null,
+    IReadOnlyDictionary<string, string>? Env = null,
+    HealthDto? Health = null);
+
+/// <summary>An instance's health check: HTTP GET of Path on Port (2xx/3xx healthy), or a TCP connect when Path is null.</summary>
+public sealed record HealthDto(string? Path, int Port, double IntervalSeconds, double TimeoutSeconds, int FailureThreshold);
+
+/// <summary>
+/// What a node's agent reports about an instance (<c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c>): Pending, Starting,
+/// Running, Failed or Stopped, whether its health check passes, and how often it was restarted.
+/// </summary>
+public sealed record InstanceStateDto(string Id, string Node, string State, bool Healthy, int Restarts, DateTime Since, string? Detail = null);
+
+/// <summary>GET /v1/instances: each placement with the state its node reported (none yet: Pending).</summary>
+public sealed record InstanceView(InstanceDto Instance, InstanceStateDto? State);
+
+public sealed record InstancesResponse(long Revision, IReadOnlyList<InstanceView> Instances);
+
+public sealed record NodesResponse(long Revision, IReadOnlyList<NodeDto> Nodes);
+
+/// <summary>GET /v1/services: each service of the applied spec, its replicas wanted, placed, running and healthy.</summary>
+public sealed record ServiceDto(string Name, string Image, int Desired, int Placed, int Running, int Healthy);
+
+/// <summary>The scheduler's last decision (<c>/zc/scheduler</c>): why it planned, what changed, what it could not place.</summary>
+public sealed record SchedulerDto(string Reason, DateTime At, long SpecRevision, int Added, int Removed, IReadOnlyList<string> Unplaced);
+
+public sealed record ServicesResponse(long Revision, long SpecRevision, IReadOnlyList<ServiceDto> Services, SchedulerDto? Scheduler = null);
 
 /// <summary>A node as its grain sees it: status (Ready, Suspect, Down), inventory, and the silo holding the grain.</summary>
 public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo);
@@ -80,4 +144,11 @@ public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSee
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(HeartbeatRequest))]
 [JsonSerializable(typeof(NodeStatusDto))]
+[JsonSerializable(typeof(NodeDto))]
+[JsonSerializable(typeof(InstanceDto))]
+[JsonSerializable(typeof(InstanceStateDto))]
+[JsonSerializable(typeof(InstancesResponse))]
+[JsonSerializable(typeof(NodesResponse))]
+[JsonSerializable(typeof(ServicesResponse))]
+[JsonSerializable(typeof(SchedulerDto))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -1,0 +1,98 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Config;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>The typed objects of the cluster, read from the store: nodes, placed instances, services.</summary>
+public sealed partial class ControlApi
+{
+    private static readonly string[] KnownRuntimes = ["process", "vm"];
+
+    private async Task NodesAsync(HttpContext ctx)
+    {
+        if (!IsTrue(ctx.Request.Query["stale"]) && !await BarrierAsync(ctx).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var (revision, kvs) = _node.Read(s => (s.Revision, s.Range(StoreKeys.Nodes, 0)));
+        var nodes = kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!).ToList();
+        await JsonAsync(ctx, 200, new NodesResponse(revision, nodes), ControlJsonContext.Default.NodesResponse).ConfigureAwait(false);
+    }
+
+    private async Task InstancesAsync(HttpContext ctx)
+    {
+        if (!IsTrue(ctx.Request.Query["stale"]) && !await BarrierAsync(ctx).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var node = ctx.Request.Query["node"] is { Count: > 0 } n ? n.ToString() : null;
+        var (revision, placements, states) = ReadInstances(node);
+        var stateOf = states.ToDictionary(s => (s.Node, s.Id));
+        var views = placements.Select(p => new InstanceView(p, stateOf.GetValueOrDefault((p.Node, p.Id)))).ToList();
+        await JsonAsync(ctx, 200, new InstancesResponse(revision, views), ControlJsonContext.Default.InstancesResponse).ConfigureAwait(false);
+    }
+
+    private async Task ServicesAsync(HttpContext ctx)
+    {
+        if (!IsTrue(ctx.Request.Query["stale"]) && !await BarrierAsync(ctx).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var (revision, spec, scheduler) = _node.Read(s => (s.Revision, s.Get(StoreKeys.Spec), s.Get(StoreKeys.Scheduler)));
+        var (_, placements, states) = ReadInstances(null);
+        if (spec is null)
+        {
+            await JsonAsync(ctx, 200, new ServicesResponse(revision, 0, []), ControlJsonContext.Default.ServicesResponse).ConfigureAwait(false);
+            return;
+        }
+
+        var config = ClusterConfigLoader.Load(spec.Value, StoreKeys.Spec).Config;
+        var services = ServiceCounts.Compute(config?.Spec.Services ?? [], placements, states);
+        var decision = scheduler is null ? null : JsonSerializer.Deserialize(scheduler.Value, ControlJsonContext.Default.SchedulerDto);
+        await JsonAsync(ctx, 200, new ServicesResponse(revision, spec.ModRevision, services, decision), ControlJsonContext.Default.ServicesResponse).ConfigureAwait(false);
+    }
+
+    private (long Revision, List<InstanceDto> Placements, List<InstanceStateDto> States) ReadInstances(string? node)
+    {
+        var suffix = node is null ? "" : node + "/";
+        var (revision, placed, reported) = _node.Read(s => (s.Revision, s.Range(StoreKeys.Instances + suffix, 0), s.Range(StoreKeys.InstanceStates + suffix, 0)));
+        return (
+            revision,
+            placed.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!).ToList(),
+            reported.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceStateDto)!).ToList());
+    }
+
+    private static string? HeartbeatProblem(HeartbeatRequest beat)
+    {
+        if (beat.Cpus < 0 || beat.MemoryBytes < 0)
+        {
+            return "cpus and memoryBytes cannot be negative";
+        }
+
+        if (beat.Address is { } address && !IPAddress.TryParse(address, out _))
+        {
+            return $"address: \"{address}\" is not an IP address";
+        }
+
+        foreach (var (k, v) in beat.Labels ?? new Dictionary<string, string>())
+        {
+            if (k.Length is 0 or > 63 || v.Length > 63 || k.Any(char.IsControl) || v.Any(char.IsControl))
+            {
+                return $"labels: \"{k}\": \"{v}\" is not a label (a key of 1 to 63 characters, a value of at most 63, no control characters)";
+            }
+        }
+
+        if (beat.Runtimes?.FirstOrDefault(r => !KnownRuntimes.Contains(r)) is { } runtime)
+        {
+            return $"runtimes: \"{runtime}\" is not a runtime (process, vm)";
+        }
+
+        return null;
+    }
+}

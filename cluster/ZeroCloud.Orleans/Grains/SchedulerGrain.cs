@@ -1,0 +1,131 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Orleans.Scheduling;
+
+namespace ZeroCloud.Orleans.Grains;
+
+/// <summary>What one planning round did.</summary>
+[GenerateSerializer]
+[Immutable]
+public sealed record PlanOutcome([property: Id(0)] long Revision, [property: Id(1)] int Added, [property: Id(2)] int Removed, [property: Id(3)] IReadOnlyList<string> Unplaced);
+
+public interface ISchedulerGrain : IGrainWithStringKey
+{
+    /// <summary>Reads the spec, the nodes and the placements, and commits whatever <see cref="Planner"/> decides.</summary>
+    Task<PlanOutcome> PlanAsync(string reason);
+
+    /// <summary>Called every couple of seconds by every silo: keeps the one activation alive, plans now and then, and wakes node grains.</summary>
+    Task TickAsync();
+}
+
+/// <summary>
+/// The cluster's one scheduler: a single grain ("cluster"), so placement decisions are made in one place, one at a
+/// time (Orleans runs a grain's calls one by one). Orleans can, for a moment during a membership change, have two
+/// activations of one grain; so every commit also compares the revision of <c>/zc/scheduler</c> and of the spec it
+/// read, and a planner that lost the race re-reads and plans again. Two silos can therefore never place the same
+/// instance twice.
+/// </summary>
+public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCache cache, NodeLiveness fallback, TimeProvider time, ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
+{
+    public const string Key = "cluster";
+
+    /// <summary>A full plan at least this often even when nothing asked for one (level-triggered backstop).</summary>
+    private static readonly TimeSpan PlanEvery = TimeSpan.FromSeconds(10);
+
+    private DateTime _lastPlan = DateTime.MinValue;
+    private DateTime _lastSweep = DateTime.MinValue;
+
+    public async Task<PlanOutcome> PlanAsync(string reason)
+    {
+        _lastPlan = time.GetUtcNow().UtcDateTime;
+        for (var attempt = 1; ; attempt++)
+        {
+            var specKv = await client.GetAsync(StoreKeys.Spec).ConfigureAwait(true);
+            cache.Update(specKv);
+            if (specKv is null || cache.Current is not { } spec || spec.Revision != specKv.ModRevision)
+            {
+                return new PlanOutcome(0, 0, 0, ["no cluster.yaml applied yet"]);
+            }
+
+            var last = await client.GetAsync(StoreKeys.Scheduler).ConfigureAwait(true);
+            var nodes = (await client.RangeAsync(StoreKeys.Nodes).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!).ToList();
+            var placed = (await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!).ToList();
+            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed);
+            var previous = last is null ? null : JsonSerializer.Deserialize(last.Value, ControlJsonContext.Default.SchedulerDto);
+            if (plan.IsEmpty && previous is not null && previous.SpecRevision == spec.Revision && previous.Unplaced.SequenceEqual(plan.Unplaced))
+            {
+                return new PlanOutcome(last!.ModRevision, 0, 0, plan.Unplaced);
+            }
+
+            var decision = new SchedulerDto(reason, time.GetUtcNow().UtcDateTime, spec.Revision, plan.Add.Count, plan.Remove.Count, plan.Unplaced);
+            var ops = new List<OpDto>();
+            foreach (var r in plan.Remove)
+            {
+                ops.Add(new OpDto("delete", StoreKeys.Instance(r.Node, r.Id)));
+                ops.Add(new OpDto("delete", StoreKeys.InstanceState(r.Node, r.Id)));
+            }
+
+            ops.AddRange(plan.Add.Select(a => new OpDto("put", StoreKeys.Instance(a.Node, a.Id), JsonSerializer.Serialize(a, ControlJsonContext.Default.InstanceDto))));
+            ops.Add(new OpDto("put", StoreKeys.Scheduler, JsonSerializer.Serialize(decision, ControlJsonContext.Default.SchedulerDto)));
+            CompareDto[] compare =
+            [
+                last is null ? new CompareDto(StoreKeys.Scheduler, "version", "=", Number: 0) : new CompareDto(StoreKeys.Scheduler, "mod", "=", Number: last.ModRevision),
+                new CompareDto(StoreKeys.Spec, "mod", "=", Number: specKv.ModRevision),
+            ];
+            var result = await client.TxnAsync(new TxnRequest(compare, ops, [])).ConfigureAwait(true);
+            if (result.Succeeded)
+            {
+                LogPlanned(reason, plan.Summary, result.Revision);
+                return new PlanOutcome(result.Revision, plan.Add.Count, plan.Remove.Count, plan.Unplaced);
+            }
+
+            if (attempt >= 5)
+            {
+                throw new InvalidOperationException($"the placements changed under the scheduler {attempt} times in a row ({reason}); giving up this round");
+            }
+        }
+    }
+
+    public async Task TickAsync()
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        if (cache.Current is not null && now - _lastPlan >= PlanEvery)
+        {
+            await PlanAsync("periodic").ConfigureAwait(true);
+        }
+
+        // A node grain lives only while something calls it. If a silo died with a node's grain and the node died too,
+        // nothing would call that grain again: wake every grain whose node the store says is alive, and its timer
+        // starts counting the silence.
+        var liveness = cache.Liveness(fallback);
+        if (now - _lastSweep >= liveness.DownAfter)
+        {
+            _lastSweep = now;
+            var nodes = await client.RangeAsync(StoreKeys.Nodes, stale: true).ConfigureAwait(true);
+            var wakes = new List<Task>();
+            foreach (var kv in nodes.Kvs)
+            {
+                var node = JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!;
+                if (node.Status is "Ready" or "Suspect")
+                {
+                    wakes.Add(GrainFactory.GetGrain<INodeGrain>(node.Name).WakeAsync());
+                }
+            }
+
+            await Task.WhenAll(wakes).ConfigureAwait(true);
+        }
+    }
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        LogActivated(RuntimeIdentity);
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "scheduler active on {Silo}")]
+    private partial void LogActivated(string silo);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "planned ({Reason}): {Summary}; revision {Revision}")]
+    private partial void LogPlanned(string reason, string summary, long revision);
+}

@@ -1,0 +1,158 @@
+using System.Globalization;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Config;
+
+namespace ZeroCloud.Orleans.Scheduling;
+
+/// <summary>What the planner decided: placements to remove and to add, and services it could not complete.</summary>
+public sealed record Plan(IReadOnlyList<InstanceDto> Remove, IReadOnlyList<InstanceDto> Add, IReadOnlyList<string> Unplaced)
+{
+    public bool IsEmpty => Remove.Count == 0 && Add.Count == 0;
+
+    public string Summary => $"{Add.Count} to place, {Remove.Count} to remove" + (Unplaced.Count > 0 ? $"; {string.Join("; ", Unplaced)}" : "");
+}
+
+/// <summary>
+/// The placement function: applied spec + nodes + current placements → the changes. Pure and deterministic (the same
+/// inputs give the same plan: everything is visited in ordinal name order), so it can be tested on its own and two
+/// planners given the same store contents agree.
+/// <list type="bullet">
+/// <item>Placements stay where they are unless their node is Down or gone, their service is gone, or what they run
+/// (image, resources, ports, arguments, environment, health check) or where they may run (node selector) changed.</item>
+/// <item>New placements go to Ready nodes that match the service's node selector (labels from the agent, overridden by
+/// <c>nodes.known</c>) and have the CPU (millicores, 1000 per core) and memory free; memory and CPU are never
+/// over-committed.</item>
+/// <item>Among those, <c>spread: node</c> prefers the node with the fewest replicas of the service (so two replicas share
+/// a node only when no other node has room); then the node with the most free memory; then the name.</item>
+/// <item>Instance ids are <c>&lt;service&gt;-&lt;n&gt;</c> with the lowest free n; surplus replicas go highest n first.</item>
+/// </list>
+/// </summary>
+public static class Planner
+{
+    public static Plan Compute(ClusterConfig spec, long specRevision, IReadOnlyList<NodeDto> nodes, IReadOnlyList<InstanceDto> placements)
+    {
+        var known = spec.Spec.Nodes.Known.ToDictionary(k => k.Name, k => k.Labels, StringComparer.Ordinal);
+        var byName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
+        var services = spec.Spec.Services.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var free = new SortedDictionary<string, (long Cpu, long Memory)>(StringComparer.Ordinal);
+        foreach (var n in nodes.Where(n => n.Status == "Ready").OrderBy(n => n.Name, StringComparer.Ordinal))
+        {
+            free[n.Name] = (n.Cpus * 1000L, n.MemoryBytes);
+        }
+
+        var remove = new List<InstanceDto>();
+        var kept = new List<InstanceDto>();
+        foreach (var p in placements.OrderBy(p => p.Node, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal))
+        {
+            var stays = services.TryGetValue(p.Service, out var service)
+                && byName.TryGetValue(p.Node, out var node)
+                && node.Status != "Down"
+                && Matches(service, Labels(node, known))
+                && Same(p, Template(service, p.Id, p.Node, p.SpecRevision));
+            (stays ? kept : remove).Add(p);
+            if (stays && free.TryGetValue(p.Node, out var f))
+            {
+                free[p.Node] = (f.Cpu - p.CpuMillis, f.Memory - p.MemoryBytes);
+            }
+        }
+
+        var add = new List<InstanceDto>();
+        var unplaced = new List<string>();
+        foreach (var service in spec.Spec.Services.OrderBy(s => s.Name, StringComparer.Ordinal))
+        {
+            var mine = kept.Where(p => p.Service == service.Name).OrderBy(p => Ordinal(p.Id)).ToList();
+            foreach (var surplus in mine.Skip(service.Replicas).ToList())
+            {
+                kept.Remove(surplus);
+                remove.Add(surplus);
+                mine.Remove(surplus);
+                if (free.TryGetValue(surplus.Node, out var f))
+                {
+                    free[surplus.Node] = (f.Cpu + surplus.CpuMillis, f.Memory + surplus.MemoryBytes);
+                }
+            }
+
+            var used = mine.Select(p => Ordinal(p.Id)).ToHashSet();
+            var perNode = mine.GroupBy(p => p.Node).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+            var missing = service.Replicas - mine.Count;
+            for (var i = 0; i < missing; i++)
+            {
+                var candidates = free
+                    .Where(kv => Matches(service, Labels(byName[kv.Key], known)))
+                    .ToList();
+                var fits = candidates.Where(kv => kv.Value.Cpu >= service.Resources.CpuMillis && kv.Value.Memory >= service.Resources.MemoryBytes).ToList();
+                if (fits.Count == 0)
+                {
+                    unplaced.Add(candidates.Count == 0
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}"
+                        : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");
+                    break;
+                }
+
+                var best = fits
+                    .OrderBy(kv => service.Spread == SpreadPolicy.Node ? perNode.GetValueOrDefault(kv.Key) : 0)
+                    .ThenByDescending(kv => kv.Value.Memory)
+                    .ThenBy(kv => kv.Key, StringComparer.Ordinal)
+                    .First();
+                var ordinal = 0;
+                while (used.Contains(ordinal))
+                {
+                    ordinal++;
+                }
+
+                used.Add(ordinal);
+                var placed = Template(service, $"{service.Name}-{ordinal.ToString(CultureInfo.InvariantCulture)}", best.Key, specRevision);
+                add.Add(placed);
+                perNode[best.Key] = perNode.GetValueOrDefault(best.Key) + 1;
+                free[best.Key] = (best.Value.Cpu - placed.CpuMillis, best.Value.Memory - placed.MemoryBytes);
+            }
+        }
+
+        return new Plan(remove, add, unplaced);
+    }
+
+    /// <summary>The placement a service asks for, on a node.</summary>
+    public static InstanceDto Template(ServiceSpec s, string id, string node, long specRevision) => new(
+        id,
+        s.Name,
+        node,
+        s.Image,
+        s.Resources.CpuMillis,
+        s.Resources.MemoryBytes,
+        specRevision,
+        s.Ports.Length > 0 ? [.. s.Ports] : null,
+        s.Args.Length > 0 ? [.. s.Args] : null,
+        s.Env.Count > 0 ? s.Env : null,
+        s.Health is { } h ? new HealthDto(h.HttpPath, h.Port, h.Interval.TotalSeconds, h.Timeout.TotalSeconds, h.FailureThreshold) : null);
+
+    private static bool Same(InstanceDto a, InstanceDto b) =>
+        a.Image == b.Image
+        && a.CpuMillis == b.CpuMillis
+        && a.MemoryBytes == b.MemoryBytes
+        && (a.Ports ?? []).SequenceEqual(b.Ports ?? [])
+        && (a.Args ?? []).SequenceEqual(b.Args ?? [])
+        && (a.Env ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal).SequenceEqual((b.Env ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        && a.Health == b.Health;
+
+    private static int Ordinal(string id) =>
+        id.LastIndexOf('-') is var dash and >= 0 && int.TryParse(id.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue;
+
+    private static IReadOnlyDictionary<string, string> Labels(NodeDto node, Dictionary<string, System.Collections.Immutable.ImmutableSortedDictionary<string, string>> known)
+    {
+        if (!known.TryGetValue(node.Name, out var fromSpec) || fromSpec.Count == 0)
+        {
+            return node.Labels ?? new Dictionary<string, string>();
+        }
+
+        var merged = new Dictionary<string, string>(node.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        foreach (var (k, v) in fromSpec)
+        {
+            merged[k] = v;
+        }
+
+        return merged;
+    }
+
+    private static bool Matches(ServiceSpec service, IReadOnlyDictionary<string, string> labels) =>
+        service.NodeSelector.All(kv => labels.TryGetValue(kv.Key, out var v) && v == kv.Value);
+}

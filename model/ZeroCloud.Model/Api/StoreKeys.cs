@@ -1,0 +1,26 @@
+namespace ZeroCloud.Model.Api;
+
+/// <summary>Where the typed objects of a cluster live in the control plane's store. Every value is JSON.</summary>
+public static class StoreKeys
+{
+    /// <summary>The applied cluster.yaml (its text).</summary>
+    public const string Spec = "/zc/spec";
+
+    /// <summary><c>/zc/nodes/&lt;name&gt;</c>: <see cref="NodeDto"/>, written by the node's grain.</summary>
+    public const string Nodes = "/zc/nodes/";
+
+    /// <summary><c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>: <see cref="InstanceDto"/>, written by the scheduler only.</summary>
+    public const string Instances = "/zc/instances/";
+
+    /// <summary><c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c>: <see cref="InstanceStateDto"/>, written by the node's agent.</summary>
+    public const string InstanceStates = "/zc/instance-state/";
+
+    /// <summary>The scheduler's last decision; every placement change compares its revision, so two planners never interleave.</summary>
+    public const string Scheduler = "/zc/scheduler";
+
+    public static string Node(string name) => Nodes + name;
+
+    public static string Instance(string node, string id) => $"{Instances}{node}/{id}";
+
+    public static string InstanceState(string node, string id) => $"{InstanceStates}{node}/{id}";
+}

@@ -1,0 +1,171 @@
+using CsCheck;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Config;
+using ZeroCloud.Orleans.Scheduling;
+
+namespace ZeroCloud.Cluster.Tests;
+
+/// <summary>The placement function on its own: fit, spread, selectors, evacuation, changes, determinism.</summary>
+public class PlannerTests
+{
+    private static ClusterConfig Spec(string services, string known = "")
+    {
+        var yaml = $"""
+            apiVersion: zerocloud.io/v1
+            kind: Cluster
+            metadata: {"{ name: t }"}
+            spec:
+              network: {"{ subnet: 10.0.0.0/24, gateway: 10.0.0.1 }"}
+            {known}
+              services:
+            {services}
+            """;
+        var result = ClusterConfigLoader.Load(yaml, "t.yaml");
+        Assert.True(result.IsValid, string.Join("\n", result.Diagnostics));
+        return result.Config!;
+    }
+
+    private static NodeDto Node(string name, int cpus = 4, long memoryMi = 4096, string status = "Ready", Dictionary<string, string>? labels = null) =>
+        new(name, status, DateTime.UnixEpoch, cpus, memoryMi << 20, "10.0.0.9", labels, ["process"], 1);
+
+    private static List<InstanceDto> Apply(IEnumerable<InstanceDto> placed, Plan plan) =>
+        [.. placed.Where(p => !plan.Remove.Contains(p)).Concat(plan.Add)];
+
+    [Fact]
+    public void Spread_node_puts_one_replica_per_node_while_nodes_have_room_then_doubles_up()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 5, spread: node, resources: { cpu: 100m, memory: 32Mi } }
+            """);
+        var nodes = new[] { Node("a"), Node("b"), Node("c") };
+        var plan = Planner.Compute(spec, 7, nodes, []);
+        Assert.Empty(plan.Remove);
+        Assert.Equal(["web-0", "web-1", "web-2", "web-3", "web-4"], plan.Add.Select(p => p.Id));
+        Assert.Equal(3, plan.Add.Take(3).Select(p => p.Node).Distinct().Count());
+        Assert.All(plan.Add.GroupBy(p => p.Node), g => Assert.InRange(g.Count(), 1, 2));
+        Assert.All(plan.Add, p => Assert.Equal(7, p.SpecRevision));
+
+        // Applied, the same inputs plan nothing more.
+        Assert.True(Planner.Compute(spec, 7, nodes, plan.Add).IsEmpty);
+
+        // Uneven nodes: spread still goes wide; without it, the roomiest node takes them all.
+        var uneven = new[] { Node("big", memoryMi: 16384), Node("small1", memoryMi: 1024), Node("small2", memoryMi: 1024) };
+        Assert.Equal(3, Planner.Compute(spec, 7, uneven, []).Add.Take(3).Select(p => p.Node).Distinct().Count());
+        var packed = Spec("""
+                - { name: web, image: builtin/hello, replicas: 3, resources: { cpu: 100m, memory: 32Mi } }
+            """);
+        Assert.All(Planner.Compute(packed, 7, uneven, []).Add, p => Assert.Equal("big", p.Node));
+    }
+
+    [Fact]
+    public void Memory_and_cpu_are_never_over_committed_and_what_does_not_fit_is_named()
+    {
+        var spec = Spec("""
+                - { name: big, image: builtin/hello, replicas: 3, resources: { cpu: 1, memory: 3Gi } }
+                - { name: huge, image: builtin/hello, replicas: 1, resources: { cpu: 100m, memory: 64Gi } }
+            """);
+        var plan = Planner.Compute(spec, 1, [Node("a"), Node("b")], []);
+        Assert.Equal(2, plan.Add.Count(p => p.Service == "big"));
+        Assert.Equal(["a", "b"], plan.Add.Where(p => p.Service == "big").Select(p => p.Node).Order());
+        Assert.DoesNotContain(plan.Add, p => p.Service == "huge");
+        Assert.Contains(plan.Unplaced, u => u.StartsWith("big: 1 of 3 replicas unplaced: no Ready node has 1000m CPU and 3072Mi memory free", StringComparison.Ordinal));
+        Assert.Contains(plan.Unplaced, u => u.StartsWith("huge: 1 of 1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Node_selectors_use_agent_labels_and_the_known_machines_labels()
+    {
+        var spec = Spec(
+            """
+                - { name: edge, image: builtin/hello, replicas: 2, nodeSelector: { rack: r2 } }
+                - { name: nowhere, image: builtin/hello, replicas: 1, nodeSelector: { rack: r9 } }
+            """,
+            """
+              nodes:
+                known:
+                  - { mac: "52:54:00:00:00:01", name: a, labels: { rack: r2 } }
+            """);
+        var plan = Planner.Compute(spec, 1, [Node("a"), Node("b", labels: new() { ["rack"] = "r2" }), Node("c", labels: new() { ["rack"] = "r1" })], []);
+        Assert.Equal(["a", "b"], plan.Add.Where(p => p.Service == "edge").Select(p => p.Node).Order());
+        Assert.Contains("nowhere: 1 of 1 replicas unplaced: no Ready node matches its nodeSelector", plan.Unplaced);
+    }
+
+    [Fact]
+    public void A_down_node_is_evacuated_a_suspect_one_keeps_its_instances_but_gets_no_new_ones()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 3, spread: node }
+            """);
+        var placed = Planner.Compute(spec, 1, [Node("a"), Node("b"), Node("c")], []).Add;
+        var onA = placed.Single(p => p.Node == "a");
+
+        var down = Planner.Compute(spec, 1, [Node("a", status: "Down"), Node("b"), Node("c"), Node("d")], placed);
+        Assert.Equal([onA], down.Remove);
+        var moved = Assert.Single(down.Add);
+        Assert.Equal(("d", onA.Id), (moved.Node, moved.Id));
+
+        var suspect = Planner.Compute(spec, 1, [Node("a", status: "Suspect"), Node("b"), Node("c"), Node("d")], placed);
+        Assert.True(suspect.IsEmpty);
+    }
+
+    [Fact]
+    public void Scaling_down_removes_the_highest_ordinals_and_a_changed_image_replaces_every_replica()
+    {
+        var three = Spec("""
+                - { name: web, image: builtin/hello, replicas: 3 }
+            """);
+        var nodes = new[] { Node("a"), Node("b") };
+        var placed = Planner.Compute(three, 1, nodes, []).Add;
+        var one = Spec("""
+                - { name: web, image: builtin/hello, replicas: 1 }
+            """);
+        var down = Planner.Compute(one, 2, nodes, placed);
+        Assert.Equal(["web-1", "web-2"], down.Remove.Select(p => p.Id).Order());
+        Assert.Empty(down.Add);
+
+        var other = Spec("""
+                - { name: web, image: builtin/storage, replicas: 3 }
+            """);
+        var changed = Planner.Compute(other, 3, nodes, placed);
+        Assert.Equal(3, changed.Remove.Count);
+        Assert.Equal(3, changed.Add.Count);
+        Assert.All(changed.Add, p => Assert.Equal(("builtin/storage", 3L), (p.Image, p.SpecRevision)));
+
+        var gone = Planner.Compute(Spec("""
+                - { name: other, image: builtin/hello, replicas: 0 }
+            """), 4, nodes, placed);
+        Assert.Equal(3, gone.Remove.Count);
+    }
+
+    [Fact]
+    public void Plans_are_deterministic_whatever_the_order_of_the_inputs_and_never_exceed_a_node()
+    {
+        var spec = Spec("""
+                - { name: a, image: builtin/hello, replicas: 7, spread: node, resources: { cpu: 500m, memory: 700Mi } }
+                - { name: b, image: builtin/hello, replicas: 5, resources: { cpu: 1, memory: 1Gi } }
+                - { name: c, image: builtin/hello, replicas: 9, spread: node, resources: { cpu: 250m, memory: 100Mi } }
+            """);
+        var gen = Gen.Select(Gen.Int[1, 6], Gen.Int[1, 8], Gen.Int[512, 8192], Gen.Int[0, 1000])
+            .Select((count, cpus, memory, seed) => (Nodes: Enumerable.Range(0, count).Select(i => Node($"n{i}", cpus, memory + (i * 97 % 300))).ToList(), Seed: seed));
+        gen.Sample(t =>
+        {
+            var plan = Planner.Compute(spec, 1, t.Nodes, []);
+            var shuffled = t.Nodes.OrderBy(n => HashCode.Combine(n.Name, t.Seed)).ToList();
+            Assert.Equal(plan.Add, Planner.Compute(spec, 1, shuffled, []).Add);
+            foreach (var node in t.Nodes)
+            {
+                var mine = plan.Add.Where(p => p.Node == node.Name).ToList();
+                Assert.True(mine.Sum(p => p.MemoryBytes) <= node.MemoryBytes, $"{node.Name} memory over-committed");
+                Assert.True(mine.Sum(p => p.CpuMillis) <= node.Cpus * 1000L, $"{node.Name} CPU over-committed");
+            }
+
+            // Spread ("a" is planned first, so only its own replicas use room): a node holds two replicas only when
+            // no node without one could have taken it.
+            var perNode = t.Nodes.ToDictionary(n => n.Name, n => plan.Add.Count(p => p.Service == "a" && p.Node == n.Name));
+            if (perNode.Values.Any(v => v > 1))
+            {
+                Assert.All(t.Nodes.Where(n => perNode[n.Name] == 0), n => Assert.True(n.MemoryBytes < 700L << 20, $"a doubled up while {n.Name} was empty"));
+            }
+        });
+    }
+}
