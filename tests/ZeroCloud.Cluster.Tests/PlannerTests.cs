@@ -58,6 +58,23 @@ public class PlannerTests
     }
 
     [Fact]
+    public void Spread_replicas_placed_before_other_nodes_joined_move_to_them_once_they_are_ready()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 3, spread: node }
+            """);
+        var packed = Planner.Compute(spec, 1, [Node("a")], []).Add;
+        Assert.All(packed, p => Assert.Equal("a", p.Node));
+
+        var joined = Planner.Compute(spec, 1, [Node("a"), Node("b"), Node("c")], packed);
+        var after = Apply(packed, joined);
+        Assert.Equal(["a", "b", "c"], after.Select(p => p.Node).Order());
+        Assert.Equal(["web-0", "web-1", "web-2"], after.Select(p => p.Id).Order());
+        Assert.Equal(2, joined.Remove.Count);
+        Assert.True(Planner.Compute(spec, 1, [Node("a"), Node("b"), Node("c")], after).IsEmpty);
+    }
+
+    [Fact]
     public void Memory_and_cpu_are_never_over_committed_and_what_does_not_fit_is_named()
     {
         var spec = Spec("""

@@ -103,12 +103,74 @@ public static class Planner
                 used.Add(ordinal);
                 var placed = Template(service, $"{service.Name}-{ordinal.ToString(CultureInfo.InvariantCulture)}", best.Key, specRevision);
                 add.Add(placed);
+                mine.Add(placed);
                 perNode[best.Key] = perNode.GetValueOrDefault(best.Key) + 1;
                 free[best.Key] = (best.Value.Cpu - placed.CpuMillis, best.Value.Memory - placed.MemoryBytes);
+            }
+
+            if (service.Spread == SpreadPolicy.Node)
+            {
+                Respread(service, mine, perNode, free, n => Matches(service, Labels(byName[n], known)), remove, add, specRevision);
             }
         }
 
         return new Plan(remove, add, unplaced);
+    }
+
+    /// <summary>
+    /// <c>spread: node</c> once nodes joined after the replicas were placed: while a node holds two or more replicas and
+    /// a Ready node that matches holds none and has room, the highest-numbered replica on the most crowded node moves
+    /// there (same id, new node). One move per replica per plan; nothing moves when spreading is already as wide as it can be.
+    /// </summary>
+    private static void Respread(
+        ServiceSpec service,
+        List<InstanceDto> mine,
+        Dictionary<string, int> perNode,
+        SortedDictionary<string, (long Cpu, long Memory)> free,
+        Func<string, bool> matches,
+        List<InstanceDto> remove,
+        List<InstanceDto> add,
+        long specRevision)
+    {
+        while (true)
+        {
+            var crowded = perNode.Where(kv => kv.Value >= 2).OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key).FirstOrDefault();
+            if (crowded is null)
+            {
+                return;
+            }
+
+            var empty = free
+                .Where(kv => perNode.GetValueOrDefault(kv.Key) == 0 && matches(kv.Key) && kv.Value.Cpu >= service.Resources.CpuMillis && kv.Value.Memory >= service.Resources.MemoryBytes)
+                .OrderByDescending(kv => kv.Value.Memory)
+                .ThenBy(kv => kv.Key, StringComparer.Ordinal)
+                .Select(kv => kv.Key)
+                .FirstOrDefault();
+            if (empty is null)
+            {
+                return;
+            }
+
+            var moving = mine.Where(p => p.Node == crowded).OrderByDescending(p => Ordinal(p.Id)).First();
+            if (!add.Remove(moving))
+            {
+                remove.Add(moving);
+            }
+
+            var moved = Template(service, moving.Id, empty, specRevision);
+            mine.Remove(moving);
+            mine.Add(moved);
+            add.Add(moved);
+            perNode[crowded]--;
+            perNode[empty] = 1;
+            if (free.TryGetValue(crowded, out var c))
+            {
+                free[crowded] = (c.Cpu + moving.CpuMillis, c.Memory + moving.MemoryBytes);
+            }
+
+            var e = free[empty];
+            free[empty] = (e.Cpu - moved.CpuMillis, e.Memory - moved.MemoryBytes);
+        }
     }
 
     /// <summary>The placement a service asks for, on a node.</summary>

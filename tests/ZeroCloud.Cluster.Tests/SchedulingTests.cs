@@ -1,0 +1,139 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using ZeroCloud.Cluster.Tests.Lab;
+using ZeroCloud.Model.Api;
+
+namespace ZeroCloud.Cluster.Tests;
+
+/// <summary>The scheduler and service grains on a real three-member control plane, fed by heartbeats through any member.</summary>
+[Collection("control")]
+public class SchedulingTests
+{
+    private static string Spec(int hello) => $$"""
+        apiVersion: zerocloud.io/v1
+        kind: Cluster
+        metadata: { name: sched }
+        spec:
+          network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }
+          nodes: { heartbeat: 500ms, downAfter: 3s }
+          services:
+            - { name: hello, image: builtin/hello, replicas: {{hello}}, spread: node, resources: { cpu: 100m, memory: 32Mi } }
+            - { name: edge, image: builtin/hello, replicas: 2, nodeSelector: { rack: r2 } }
+            - { name: huge, image: builtin/hello, replicas: 1, resources: { memory: 64Gi } }
+        """;
+
+    [Fact]
+    public async Task Applied_services_are_placed_across_ready_nodes_and_moved_off_a_node_that_goes_down_even_after_a_member_dies()
+    {
+        await using var cluster = await ControlCluster.StartWithSilosAsync(3);
+        await cluster.WaitForAsync(
+            async () => ((await cluster.Members[0].Client.StatusAsync()).Silos ?? []).Count(s => s.Status == "active") == 3,
+            "three active silos",
+            TimeSpan.FromSeconds(60));
+
+        // Four agents heartbeat every 300 ms, each beat through the next member.
+        string[] names = ["n1", "n2", "n3", "n4"];
+        var silent = new ConcurrentDictionary<string, bool>();
+        using var stop = new CancellationTokenSource();
+        var beats = Task.Run(async () =>
+        {
+            var i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var name in names.Where(n => !silent.ContainsKey(n)))
+                {
+                    var via = cluster.Members[i++ % 3];
+                    if (!via.IsRunning)
+                    {
+                        via = cluster.Members.First(m => m.IsRunning);
+                    }
+
+                    try
+                    {
+                        var labels = new Dictionary<string, string> { ["rack"] = name is "n3" or "n4" ? "r2" : "r1" };
+                        await via.Client.HeartbeatAsync(name, new HeartbeatRequest(2, 2L << 30, "10.0.0.10", labels, ["process"]), stop.Token);
+                    }
+                    catch (Exception ex) when (ex is ControlApiException or OperationCanceledException)
+                    {
+                        // a member going away: the next beat goes elsewhere
+                    }
+                }
+
+                try
+                {
+                    await Task.Delay(300, stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+
+        var client = cluster.Members[1].Client;
+        await client.ApplyAsync(Encoding.UTF8.GetBytes(Spec(4)), "sched.yaml");
+        await cluster.WaitForAsync(
+            async () => (await client.ServicesAsync()).Services.Where(s => s.Name is "hello" or "edge").All(s => s.Placed == s.Desired),
+            "hello and edge to be placed",
+            TimeSpan.FromSeconds(60));
+        var instances = (await client.InstancesAsync()).Instances.Select(v => v.Instance).ToList();
+        Assert.Equal(names, instances.Where(p => p.Service == "hello").Select(p => p.Node).Order());
+        Assert.All(instances.Where(p => p.Service == "edge"), p => Assert.Contains(p.Node, (string[])["n3", "n4"]));
+        Assert.DoesNotContain(instances, p => p.Service == "huge");
+        var services = await client.ServicesAsync();
+        Assert.Contains(services.Scheduler!.Unplaced, u => u.StartsWith("huge: 1 of 1 replicas unplaced", StringComparison.Ordinal));
+        Assert.Equal(0, services.Services.Single(s => s.Name == "huge").Placed);
+
+        // Each service's grain keeps its observations in the store through grain storage.
+        await cluster.WaitForAsync(async () => (await client.RangeAsync("/zc/grains/service/")).Kvs.Count >= 3, "service grain state in the store");
+
+        // n4 goes silent: Down after spec.nodes.downAfter (3 s), its instances move to the other nodes.
+        silent["n4"] = true;
+        var quiet = Stopwatch.StartNew();
+        await cluster.WaitForAsync(async () => (await client.NodesAsync()).Nodes.Single(n => n.Name == "n4").Status == "Down", "n4 to be Down", TimeSpan.FromSeconds(30));
+        var downAfter = quiet.Elapsed;
+        await cluster.WaitForAsync(
+            async () =>
+            {
+                var now = (await client.InstancesAsync()).Instances.Select(v => v.Instance).ToList();
+                return now.All(p => p.Node != "n4") && now.Count(p => p.Service == "hello") == 4 && now.Count(p => p.Service == "edge") == 2;
+            },
+            "n4's instances to be placed elsewhere",
+            TimeSpan.FromSeconds(30));
+        var moved = quiet.Elapsed;
+        instances = [.. (await client.InstancesAsync()).Instances.Select(v => v.Instance)];
+        Assert.Equal(instances.Count, instances.Select(p => p.Id).Distinct().Count());
+        Assert.All(instances.Where(p => p.Service == "hello").GroupBy(p => p.Node), g => Assert.InRange(g.Count(), 1, 2));
+        Assert.All(instances.Where(p => p.Service == "edge"), p => Assert.Equal("n3", p.Node));
+
+        // A member dies (its silo with whatever grains it held): a spec change is still planned, by one scheduler.
+        await cluster.Members[0].KillAsync();
+        client = cluster.Members[2].Client;
+        await cluster.WaitForAsync(
+            async () =>
+            {
+                try
+                {
+                    await client.ApplyAsync(Encoding.UTF8.GetBytes(Spec(2)), "sched.yaml");
+                    return true;
+                }
+                catch (ControlApiException)
+                {
+                    return false;
+                }
+            },
+            "the spec change to be accepted");
+        await cluster.WaitForAsync(
+            async () => (await client.InstancesAsync()).Instances.Count(v => v.Instance.Service == "hello") == 2,
+            "hello scaled to 2",
+            TimeSpan.FromSeconds(60));
+        var hello = (await client.InstancesAsync()).Instances.Where(v => v.Instance.Service == "hello").Select(v => v.Instance).ToList();
+        Assert.Equal(["hello-0", "hello-1"], hello.Select(p => p.Id).Order());
+        Assert.Equal(2, hello.Select(p => p.Node).Distinct().Count());
+
+        await stop.CancelAsync();
+        await beats;
+        Console.WriteLine($"n4 Down {downAfter.TotalSeconds:0.0}s after its last heartbeat; its instances placed elsewhere after {moved.TotalSeconds:0.0}s");
+    }
+}
