@@ -22,7 +22,14 @@ internal static class NodeAgent
         var url = await Hello.SendAsync(join, hello, TimeSpan.FromMinutes(10), SystemInit.Log).ConfigureAwait(false);
         SystemInit.Log($"hello accepted by {url} ({inventory.Cpus} CPUs, {inventory.MemoryBytes >> 20} MiB, {inventory.Nics.Count} NICs, {inventory.Disks.Count} disks; {SystemInit.Uptime():0.00} s since the kernel started)");
 
-        // The agent's later duties (heartbeats, instances) come with the control plane; PID 1 stays up.
+        // Heartbeats to the control plane when the command line names its members (zc.control=); PID 1 stays up.
+        var control = (init.CommandLine["control"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        if (control.Length > 0)
+        {
+            var heartbeat = new Heartbeat(control, hello.Name, () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, hello.Address, null, ["process"]), SystemInit.Log);
+            await heartbeat.RunAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
         await Task.Delay(Timeout.Infinite).ConfigureAwait(false);
         return 0;
     }

@@ -8,7 +8,8 @@ if (SystemInit.IsPid1)
     return SystemInit.Run("node", NodeAgent.RunAsync);
 }
 
-string? join = null, token = null, name = null;
+string? join = null, token = null, name = null, control = null;
+var labels = new Dictionary<string, string>();
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -22,8 +23,21 @@ for (var i = 0; i < args.Length; i++)
         case "--name" when i + 1 < args.Length:
             name = args[++i];
             break;
+        case "--control" when i + 1 < args.Length:
+            control = args[++i];
+            break;
+        case "--label" when i + 1 < args.Length:
+            var label = args[++i].Split('=', 2);
+            if (label.Length != 2 || label[0].Length == 0)
+            {
+                Console.Error.WriteLine($"zc-node: --label {args[i]}: write key=value");
+                return 2;
+            }
+
+            labels[label[0]] = label[1];
+            break;
         case "--help" or "-h":
-            Console.WriteLine("zc-node --join <http://endpoint[,http://...]> [--token <token>] [--name <name>]\n  As PID 1 it reads zc.join=, zc.token=, zc.name= from the kernel command line instead.");
+            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) until stopped.\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
             return 0;
         default:
             Console.Error.WriteLine($"zc-node: unknown argument '{args[i]}' (see --help)");
@@ -31,23 +45,50 @@ for (var i = 0; i < args.Length; i++)
     }
 }
 
-if (join is null)
+if (join is null && control is null)
 {
-    Console.Error.WriteLine("zc-node: --join <endpoint> is required when not running as PID 1");
+    Console.Error.WriteLine("zc-node: --join <endpoint> or --control <member> is required when not running as PID 1");
     return 2;
 }
 
 var inventory = Inventory.Collect();
-var nic = inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null);
-var hello = new NodeHello(nic?.Mac ?? "", name ?? inventory.Hostname, token, null, inventory, new Dictionary<string, double>());
-try
+name ??= inventory.Hostname;
+if (join is not null)
 {
-    var url = await Hello.SendAsync(join.Split(','), hello, TimeSpan.FromSeconds(30), m => Console.Error.WriteLine($"zc-node: {m}")).ConfigureAwait(false);
-    Console.WriteLine($"zc-node: hello accepted by {url} as {hello.Name} ({hello.Mac})");
+    var nic = inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null);
+    var hello = new NodeHello(nic?.Mac ?? "", name, token, null, inventory, new Dictionary<string, double>());
+    try
+    {
+        var url = await Hello.SendAsync(join.Split(','), hello, TimeSpan.FromSeconds(30), m => Console.Error.WriteLine($"zc-node: {m}")).ConfigureAwait(false);
+        Console.WriteLine($"zc-node: hello accepted by {url} as {hello.Name} ({hello.Mac})");
+    }
+    catch (Exception ex) when (ex is TimeoutException or UnauthorizedAccessException)
+    {
+        Console.Error.WriteLine($"zc-node: {ex.Message}");
+        return 1;
+    }
+}
+
+if (control is null)
+{
     return 0;
 }
-catch (Exception ex) when (ex is TimeoutException or UnauthorizedAccessException)
+
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
 {
-    Console.Error.WriteLine($"zc-node: {ex.Message}");
-    return 1;
-}
+    e.Cancel = true;
+    stop.Cancel();
+};
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+{
+    c.Cancel = true;
+    stop.Cancel();
+});
+var heartbeat = new Heartbeat(
+    control.Split(',', StringSplitOptions.RemoveEmptyEntries),
+    name,
+    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, null, labels.Count > 0 ? labels : null, ["process"]),
+    m => Console.Error.WriteLine($"zc-node: {m}"));
+await heartbeat.RunAsync(stop.Token).ConfigureAwait(false);
+return 0;

@@ -501,7 +501,7 @@ public sealed partial class ControlApi : IAsyncDisposable
         try
         {
             var v = await call(grains.GetGrain<ZeroCloud.Orleans.Grains.INodeGrain>(name)).ConfigureAwait(false);
-            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
         {

@@ -24,7 +24,8 @@ public sealed record NodeView(
     [property: Id(3)] int Cpus,
     [property: Id(4)] long MemoryBytes,
     [property: Id(5)] long Transitions,
-    [property: Id(6)] string Silo);
+    [property: Id(6)] string Silo,
+    [property: Id(7)] double HeartbeatSeconds);
 
 public interface INodeGrain : IGrainWithStringKey
 {
@@ -188,7 +189,7 @@ public sealed partial class NodeGrain(ControlClient client, ClusterSpecCache spe
         b is not null && a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
 
     private NodeView View() => new(
-        this.GetPrimaryKeyString(), _record?.Status ?? "Unknown", _lastSeen, _record?.Cpus ?? 0, _record?.MemoryBytes ?? 0, _record?.Transitions ?? 0, RuntimeIdentity);
+        this.GetPrimaryKeyString(), _record?.Status ?? "Unknown", _lastSeen, _record?.Cpus ?? 0, _record?.MemoryBytes ?? 0, _record?.Transitions ?? 0, RuntimeIdentity, (spec.Current?.Config.Spec.Nodes.Heartbeat ?? TimeSpan.FromSeconds(1)).TotalSeconds);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

@@ -123,8 +123,11 @@ public sealed record SchedulerDto(string Reason, DateTime At, long SpecRevision,
 
 public sealed record ServicesResponse(long Revision, long SpecRevision, IReadOnlyList<ServiceDto> Services, SchedulerDto? Scheduler = null);
 
-/// <summary>A node as its grain sees it: status (Ready, Suspect, Down), inventory, and the silo holding the grain.</summary>
-public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo);
+/// <summary>
+/// A node as its grain sees it: status (Ready, Suspect, Down), inventory, the silo holding the grain, and how often
+/// the agent should heartbeat (the applied spec's nodes.heartbeat).
+/// </summary>
+public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1);
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
