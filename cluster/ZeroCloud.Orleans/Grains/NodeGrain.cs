@@ -45,8 +45,10 @@ public sealed record NodeLiveness(TimeSpan SuspectAfter, TimeSpan DownAfter);
 /// reports are written to the node's record (<c>/zc/nodes/&lt;name&gt;</c>, a compare-and-swap on its revision), so a
 /// steady cluster writes nothing per heartbeat. The record outlives the silo that held the grain; a grain activated
 /// elsewhere reads it and starts counting the silence from then. Timings come from the applied spec
-/// (<c>nodes.heartbeat</c>, <c>nodes.downAfter</c>). Ready and Down ask the scheduler to plan.
+/// (<c>nodes.heartbeat</c>, <c>nodes.downAfter</c>). Ready and Down ask the scheduler to plan. Placed on the silo of
+/// the member the agent first talks to (an agent keeps its member until that one fails), so a heartbeat is a local call.
 /// </summary>
+[global::Orleans.Placement.PreferLocalPlacement]
 public sealed partial class NodeGrain(ControlClient client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, ILogger<NodeGrain> logger) : Grain, INodeGrain
 {
     private NodeDto? _record;
@@ -160,7 +162,7 @@ public sealed partial class NodeGrain(ControlClient client, ClusterSpecCache spe
                     if (status is "Ready" or "Down")
                     {
                         // Not awaited: the scheduler may be busy, and a heartbeat must not wait for a plan.
-                        GrainFactory.GetGrain<ISchedulerGrain>(SchedulerGrain.Key).PlanAsync($"node {next.Name} {status}").Ignore();
+                        GrainFactory.GetGrain<ISchedulerGrain>(SchedulerGrain.Key).RequestAsync($"node {next.Name} {status}").Ignore();
                     }
                 }
 

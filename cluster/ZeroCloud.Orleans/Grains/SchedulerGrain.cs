@@ -15,6 +15,9 @@ public interface ISchedulerGrain : IGrainWithStringKey
     /// <summary>Reads the spec, the nodes and the placements, and commits whatever <see cref="Planner"/> decides.</summary>
     Task<PlanOutcome> PlanAsync(string reason);
 
+    /// <summary>Asks for a plan soon: requests within <see cref="SchedulerGrain.Debounce"/> are planned together, in one round.</summary>
+    Task RequestAsync(string reason);
+
     /// <summary>Called every couple of seconds by every silo: keeps the one activation alive, plans now and then, and wakes node grains.</summary>
     Task TickAsync();
 }
@@ -24,17 +27,51 @@ public interface ISchedulerGrain : IGrainWithStringKey
 /// time (Orleans runs a grain's calls one by one). Orleans can, for a moment during a membership change, have two
 /// activations of one grain; so every commit also compares the revision of <c>/zc/scheduler</c> and of the spec it
 /// read, and a planner that lost the race re-reads and plans again. Two silos can therefore never place the same
-/// instance twice.
+/// instance twice. Node transitions ask through <see cref="RequestAsync"/>, which gathers requests for
+/// <see cref="Debounce"/> into one plan.
 /// </summary>
-public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCache cache, NodeLiveness fallback, TimeProvider time, ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
+public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCache cache, TimeProvider time, ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
 {
     public const string Key = "cluster";
 
     /// <summary>A full plan at least this often even when nothing asked for one (level-triggered backstop).</summary>
     private static readonly TimeSpan PlanEvery = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a requested plan waits for more requests (a thousand nodes turning Ready is one plan, not a thousand).</summary>
+    public static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Node grains are woken at least this often, and at once when the set of silos changes.</summary>
+    private static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(30);
+
+    private readonly List<string> _requested = [];
+    private IGrainTimer? _pending;
     private DateTime _lastPlan = DateTime.MinValue;
     private DateTime _lastSweep = DateTime.MinValue;
+    private string _silos = "";
+
+    public Task RequestAsync(string reason)
+    {
+        if (_requested.Count < 20)
+        {
+            _requested.Add(reason);
+        }
+        else if (_requested.Count == 20)
+        {
+            _requested.Add("...");
+        }
+
+        _pending ??= this.RegisterGrainTimer(
+            async _ =>
+            {
+                _pending?.Dispose();
+                _pending = null;
+                var reasons = string.Join(", ", _requested);
+                _requested.Clear();
+                await PlanAsync(reasons).ConfigureAwait(true);
+            },
+            new GrainTimerCreationOptions(Debounce, Timeout.InfiniteTimeSpan));
+        return Task.CompletedTask;
+    }
 
     public async Task<PlanOutcome> PlanAsync(string reason)
     {
@@ -98,9 +135,11 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
         // A node grain lives only while something calls it. If a silo died with a node's grain and the node died too,
         // nothing would call that grain again: wake every grain whose node the store says is alive, and its timer
         // starts counting the silence.
-        var liveness = cache.Liveness(fallback);
-        if (now - _lastSweep >= liveness.DownAfter)
+        var hosts = await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).ConfigureAwait(true);
+        var silos = string.Join(",", hosts.Keys.Select(k => k.ToString()).Order(StringComparer.Ordinal));
+        if (now - _lastSweep >= SweepEvery || silos != _silos)
         {
+            _silos = silos;
             _lastSweep = now;
             var nodes = await client.RangeAsync(StoreKeys.Nodes, stale: true).ConfigureAwait(true);
             var wakes = new List<Task>();

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+
+// Open-loop heartbeat load: N simulated nodes, each beating once a second, spread evenly over the second, node i
+// always through member i % members. Latency is measured from when a beat was due (not when it was sent), so a
+// server that falls behind shows it. Prints one line of key=value figures for the steady window.
+// heartbeat-load --urls http://a,http://b --nodes 10000 --warmup 15 --seconds 60 [--mode zc|etcd] [--connections 64]
+var urls = new List<string>();
+int nodes = 10000, warmup = 15, seconds = 60, connections = 64;
+var mode = "zc";
+for (var i = 0; i < args.Length - 1; i += 2)
+{
+    switch (args[i])
+    {
+        case "--urls": urls.AddRange(args[i + 1].Split(',', StringSplitOptions.RemoveEmptyEntries)); break;
+        case "--nodes": nodes = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--warmup": warmup = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--seconds": seconds = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--connections": connections = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--mode": mode = args[i + 1]; break;
+        default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
+    }
+}
+
+if (urls.Count == 0 || mode is not ("zc" or "etcd"))
+{
+    Console.Error.WriteLine("usage: heartbeat-load --urls url[,url...] [--nodes N] [--warmup s] [--seconds s] [--mode zc|etcd] [--connections C]");
+    return 2;
+}
+
+var clients = urls.Select(u => new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections, UseProxy = false, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
+{
+    BaseAddress = new Uri(u),
+    Timeout = TimeSpan.FromSeconds(10),
+}).ToArray();
+var paths = new string[nodes];
+var bodies = new byte[nodes][];
+for (var n = 0; n < nodes; n++)
+{
+    var name = $"sim-{n:D5}";
+    if (mode == "zc")
+    {
+        paths[n] = $"/v1/nodes/{name}/heartbeat";
+        bodies[n] = Encoding.UTF8.GetBytes("{\"cpus\":4,\"memoryBytes\":8589934592,\"runtimes\":[\"process\"]}");
+    }
+    else
+    {
+        // What a Kubernetes kubelet does through the API server: renew the node's Lease object, a write per beat.
+        paths[n] = "/v3/kv/put";
+        var key = Convert.ToBase64String(Encoding.UTF8.GetBytes($"/leases/{name}"));
+        var value = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{{\"holder\":\"{name}\",\"renew\":\"2026-11-27T00:00:00Z\",\"duration\":40}}"));
+        bodies[n] = Encoding.UTF8.GetBytes($"{{\"key\":\"{key}\",\"value\":\"{value}\"}}");
+    }
+}
+
+var total = warmup + seconds;
+var latencies = new double[(long)nodes * seconds];
+var measured = 0L;
+long ok = 0, failed = 0, late = 0;
+var inflight = new List<Task>();
+var clock = Stopwatch.StartNew();
+long sent = 0;
+var totalBeats = (long)nodes * total;
+var json = new MediaTypeHeaderValue("application/json");
+var errors = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+
+async Task BeatAsync(long index, double dueMs)
+{
+    var node = (int)(index % nodes);
+    var client = clients[node % clients.Length];
+    using var content = new ByteArrayContent(bodies[node]);
+    content.Headers.ContentType = json;
+    try
+    {
+        using var response = await client.PostAsync(paths[node], content).ConfigureAwait(false);
+        var ms = clock.Elapsed.TotalMilliseconds - dueMs;
+        if (!response.IsSuccessStatusCode)
+        {
+            Interlocked.Increment(ref failed);
+            errors.AddOrUpdate(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture) + (dueMs >= warmup * 1000.0 ? "" : "(warm-up)"), 1, (_, c) => c + 1);
+            return;
+        }
+
+        Interlocked.Increment(ref ok);
+        if (dueMs >= warmup * 1000.0)
+        {
+            latencies[Interlocked.Increment(ref measured) - 1] = ms;
+        }
+    }
+    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+    {
+        Interlocked.Increment(ref failed);
+        errors.AddOrUpdate(ex.GetType().Name + (dueMs >= warmup * 1000.0 ? "" : "(warm-up)"), 1, (_, c) => c + 1);
+    }
+}
+
+var tasks = new List<Task>(capacity: 1 << 16);
+while (sent < totalBeats)
+{
+    var now = clock.Elapsed.TotalMilliseconds;
+    var due = Math.Min(totalBeats, (long)(now / 1000.0 * nodes));
+    if (due - sent > nodes)
+    {
+        late++;
+    }
+
+    for (; sent < due; sent++)
+    {
+        tasks.Add(BeatAsync(sent, sent * 1000.0 / nodes));
+    }
+
+    if (tasks.Count > 50_000)
+    {
+        tasks.RemoveAll(t => t.IsCompleted);
+    }
+
+    await Task.Delay(2).ConfigureAwait(false);
+}
+
+await Task.WhenAll(tasks).ConfigureAwait(false);
+var steady = latencies.AsSpan(0, (int)Math.Min(measured, latencies.Length)).ToArray();
+Array.Sort(steady);
+double P(double q) => steady.Length == 0 ? double.NaN : steady[Math.Min(steady.Length - 1, (int)(q * steady.Length))];
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"mode={mode} nodes={nodes} seconds={seconds} served_per_s={steady.Length / (double)seconds:0} ok={ok} failed={failed} p50_ms={P(0.50):0.0} p90_ms={P(0.90):0.0} p99_ms={P(0.99):0.0} max_ms={(steady.Length > 0 ? steady[^1] : double.NaN):0.0} generator_behind_ticks={late} errors={(errors.IsEmpty ? "none" : string.Join(",", errors.Select(e => $"{e.Key}:{e.Value}")))}"));
+return 0;
