@@ -51,15 +51,15 @@ measure() {
   wait "$gen" || true
   writes=$(python3 -c "print(f'{($r1 - $r0) / $secs:.2f}')")
   cores=$(python3 -c "print(f'{($c1 - $c0) / $tck / $secs:.2f}')")
-  echo "$label writes_per_s=$writes server_cores=$cores server_rss_mib=$rss $(cat "$work/$label.out")"
+  line="$label writes_per_s=$writes server_cores=$cores server_rss_mib=$rss $(tail -1 "$work/$label.out")"
 }
 
 echo "ours: $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
 dotnet "$work/load/heartbeat-load.dll" --urls http://127.0.0.1:7270,http://127.0.0.1:7280,http://127.0.0.1:7290 \
   --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc >"$work/zerocloud.out" 2>&1 &
 gen=$!
-zc_line=$(measure zerocloud "revision 7270" "${zc_pids[@]}")
-ready=$(curl -sf "http://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; print(sum(1 for n in d if n["status"]=="Ready"), len(d))')
+measure zerocloud "revision 7270" "${zc_pids[@]}"; zc_line=$line
+ready=$(curl -sf "http://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))')
 for p in "${zc_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 
 # ---- etcd ----
@@ -78,12 +78,12 @@ echo "etcd: $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
 dotnet "$work/load/heartbeat-load.dll" --urls http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
   --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode etcd >"$work/etcd.out" 2>&1 &
 gen=$!
-etcd_line=$(measure etcd "etcd_revision" "${etcd_pids[@]}")
+measure etcd "etcd_revision" "${etcd_pids[@]}"; etcd_line=$line
 
 echo
 echo "heartbeats: $nodes nodes x 1/s, ${secs}s steady window after ${warm}s, 3 members each, loopback, this machine (generator on the same 2 cores)"
 echo "$zc_line"
-echo "  nodes Ready at the end: $ready (Ready total)"
+echo "  at the end: $ready"
 echo "$etcd_line"
 get() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 python3 - "$(get "$zc_line" served_per_s)" "$(get "$etcd_line" served_per_s)" "$(get "$zc_line" p99_ms)" "$(get "$etcd_line" p99_ms)" \

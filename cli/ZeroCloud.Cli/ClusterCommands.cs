@@ -83,7 +83,78 @@ internal static class ClusterCommands
             return ZcCommand.Ok;
         }));
         get.Subcommands.Add(members);
+        get.Subcommands.Add(GetList("nodes", "Machines: status, since when, CPUs, memory, address, labels.", async (client, stdout, asJson, ct) =>
+        {
+            var r = await client.NodesAsync(ct).ConfigureAwait(false);
+            if (asJson)
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(r, ControlJsonContext.Default.NodesResponse)).ConfigureAwait(false);
+                return;
+            }
+
+            await stdout.WriteLineAsync($"{"NAME",-20} {"STATUS",-8} {"SINCE",-9} {"CPUS",4} {"MEMORY",9} {"ADDRESS",-15} LABELS").ConfigureAwait(false);
+            foreach (var n in r.Nodes)
+            {
+                var labels = n.Labels is { Count: > 0 } l ? string.Join(",", l.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}")) : "-";
+                await stdout.WriteLineAsync($"{n.Name,-20} {n.Status,-8} {n.Since.ToLocalTime():HH:mm:ss}  {n.Cpus,4} {n.MemoryBytes >> 20,7}Mi {n.Address ?? "-",-15} {labels}").ConfigureAwait(false);
+            }
+        }));
+        get.Subcommands.Add(GetList("instances", "Placed instances: service, node, and the state their node reported.", async (client, stdout, asJson, ct) =>
+        {
+            var r = await client.InstancesAsync(null, ct).ConfigureAwait(false);
+            if (asJson)
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(r, ControlJsonContext.Default.InstancesResponse)).ConfigureAwait(false);
+                return;
+            }
+
+            await stdout.WriteLineAsync($"{"ID",-20} {"SERVICE",-14} {"NODE",-20} {"STATE",-9} {"HEALTHY",-7} RESTARTS").ConfigureAwait(false);
+            foreach (var v in r.Instances.OrderBy(v => v.Instance.Service, StringComparer.Ordinal).ThenBy(v => v.Instance.Id, StringComparer.Ordinal))
+            {
+                var st = v.State;
+                await stdout.WriteLineAsync($"{v.Instance.Id,-20} {v.Instance.Service,-14} {v.Instance.Node,-20} {st?.State ?? "Pending",-9} {(st is null ? "-" : st.Healthy ? "yes" : "no"),-7} {st?.Restarts ?? 0}").ConfigureAwait(false);
+            }
+        }));
+        get.Subcommands.Add(GetList("services", "Services of the applied cluster.yaml: replicas wanted, placed, running, healthy.", async (client, stdout, asJson, ct) =>
+        {
+            var r = await client.ServicesAsync(ct).ConfigureAwait(false);
+            if (asJson)
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(r, ControlJsonContext.Default.ServicesResponse)).ConfigureAwait(false);
+                return;
+            }
+
+            if (r.SpecRevision == 0)
+            {
+                await stdout.WriteLineAsync("no cluster.yaml applied yet (zc apply -f cluster.yaml)").ConfigureAwait(false);
+                return;
+            }
+
+            await stdout.WriteLineAsync($"{"NAME",-14} {"IMAGE",-20} {"WANTED",6} {"PLACED",6} {"RUNNING",7} {"HEALTHY",7}").ConfigureAwait(false);
+            foreach (var s in r.Services)
+            {
+                await stdout.WriteLineAsync($"{s.Name,-14} {s.Image,-20} {s.Desired,6} {s.Placed,6} {s.Running,7} {s.Healthy,7}").ConfigureAwait(false);
+            }
+
+            foreach (var u in r.Scheduler?.Unplaced ?? [])
+            {
+                await stdout.WriteLineAsync($"unplaced: {u}").ConfigureAwait(false);
+            }
+        }));
         return get;
+    }
+
+    private static Command GetList(string name, string description, Func<ControlClient, TextWriter, bool, CancellationToken, Task> print)
+    {
+        var server = ServerOption();
+        var json = JsonOption();
+        var command = new Command(name, description) { server, json };
+        command.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            await print(client, stdout, parse.GetValue(json), ct).ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        return command;
     }
 
     private static Command Member()

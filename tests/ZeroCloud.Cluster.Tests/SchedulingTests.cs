@@ -23,6 +23,21 @@ public class SchedulingTests
             - { name: huge, image: builtin/hello, replicas: 1, resources: { memory: 64Gi } }
         """;
 
+    private static async Task<(int Code, string Output)> ZcAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[ControlCluster.ZcDll, .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
     [Fact]
     public async Task Applied_services_are_placed_across_ready_nodes_and_moved_off_a_node_that_goes_down_even_after_a_member_dies()
     {
@@ -84,6 +99,18 @@ public class SchedulingTests
         var services = await client.ServicesAsync();
         Assert.Contains(services.Scheduler!.Unplaced, u => u.StartsWith("huge: 1 of 1 replicas unplaced", StringComparison.Ordinal));
         Assert.Equal(0, services.Services.Single(s => s.Name == "huge").Placed);
+
+        // The same through the CLI.
+        var (code, shown) = await ZcAsync("get", "services", "--server", cluster.Members[1].Api);
+        Assert.Equal(0, code);
+        Assert.Matches(@"hello\s+builtin/hello\s+4\s+4\s+0\s+0", shown);
+        Assert.Contains("unplaced: huge: 1 of 1 replicas unplaced: no Ready node has 100m CPU and 65536Mi memory free", shown, StringComparison.Ordinal);
+        (code, shown) = await ZcAsync("get", "instances", "--server", cluster.Members[1].Api);
+        Assert.Equal(0, code);
+        Assert.Matches(@"edge-0\s+edge\s+n[34]\s+Pending", shown);
+        (code, shown) = await ZcAsync("get", "nodes", "--server", cluster.Members[1].Api);
+        Assert.Equal(0, code);
+        Assert.Matches(@"n3\s+Ready\s+\S+\s+2\s+2048Mi\s+10\.0\.0\.10\s+rack=r2", shown);
 
         // Each service's grain keeps its observations in the store through grain storage.
         await cluster.WaitForAsync(async () => (await client.RangeAsync("/zc/grains/service/")).Kvs.Count >= 3, "service grain state in the store");
