@@ -1,6 +1,7 @@
 using ZeroCloud.Init;
 using ZeroCloud.Model.Api;
 using ZeroCloud.Node;
+using ZeroCloud.Node.Runtime;
 
 // zc-node: PID 1 of the node image, or a plain process on an existing Linux host.
 if (SystemInit.IsPid1)
@@ -10,6 +11,9 @@ if (SystemInit.IsPid1)
 
 string? join = null, token = null, name = null, control = null;
 var labels = new Dictionary<string, string>();
+var imagePaths = new Dictionary<string, string>(StringComparer.Ordinal);
+var imageFolders = new List<string>();
+string? data = null;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -26,6 +30,22 @@ for (var i = 0; i < args.Length; i++)
         case "--control" when i + 1 < args.Length:
             control = args[++i];
             break;
+        case "--data" when i + 1 < args.Length:
+            data = args[++i];
+            break;
+        case "--images" when i + 1 < args.Length:
+            imageFolders.Add(args[++i]);
+            break;
+        case "--image" when i + 1 < args.Length:
+            var mapping = args[++i].Split('=', 2);
+            if (mapping.Length != 2 || mapping[0].Length == 0 || !File.Exists(mapping[1]))
+            {
+                Console.Error.WriteLine($"zc-node: --image {args[i]}: write image=path to an existing binary (e.g. builtin/hello=/opt/zc/zc-hello)");
+                return 2;
+            }
+
+            imagePaths[mapping[0]] = Path.GetFullPath(mapping[1]);
+            break;
         case "--label" when i + 1 < args.Length:
             var label = args[++i].Split('=', 2);
             if (label.Length != 2 || label[0].Length == 0)
@@ -37,7 +57,7 @@ for (var i = 0; i < args.Length; i++)
             labels[label[0]] = label[1];
             break;
         case "--help" or "-h":
-            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) until stopped.\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
+            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--data dir] [--images dir] [--image name=path]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  (process runtime; binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images, default: beside zc-node).\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
             return 0;
         default:
             Console.Error.WriteLine($"zc-node: unknown argument '{args[i]}' (see --help)");
@@ -90,5 +110,13 @@ var heartbeat = new Heartbeat(
     name,
     () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, null, labels.Count > 0 ? labels : null, ["process"]),
     m => Console.Error.WriteLine($"zc-node: {m}"));
-await heartbeat.RunAsync(stop.Token).ConfigureAwait(false);
+data ??= Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
+Directory.CreateDirectory(data);
+if (imageFolders.Count == 0)
+{
+    imageFolders.Add(AppContext.BaseDirectory);
+}
+
+var agent = new InstanceAgent(control.Split(',', StringSplitOptions.RemoveEmptyEntries), name, new Images(imagePaths, imageFolders), data, m => Console.Error.WriteLine($"zc-node: {m}"));
+await Task.WhenAll(heartbeat.RunAsync(stop.Token), agent.RunAsync(stop.Token)).ConfigureAwait(false);
 return 0;

@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using ZeroCloud.Model.Api;
+
+namespace ZeroCloud.Node.Runtime;
+
+/// <summary>
+/// Runs what the scheduler placed on this node: every second it reads the node's placements
+/// (<c>GET /v1/instances?node=</c> from a control-plane member, the next one when a member fails), starts what is
+/// new, stops what is no longer placed (also what a node that was Down still ran: the control plane placed it
+/// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
+/// </summary>
+internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node, Images images, string dataDirectory, Action<string> log)
+{
+    private readonly Dictionary<string, ProcessInstance> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+    private int _current;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var clients = endpoints.Select(e => new ControlClient(new Uri(e), new HttpClient { Timeout = TimeSpan.FromSeconds(5) })).ToList();
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var client = clients[_current];
+                try
+                {
+                    var placed = (await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance).ToList();
+                    await ReconcileAsync(placed).ConfigureAwait(false);
+                    await ReportAsync(client, placed, ct).ConfigureAwait(false);
+                }
+                catch (ControlApiException ex) when (!ct.IsCancellationRequested)
+                {
+                    log($"instances via {client.Server}: {ex.Message}");
+                    _current = (_current + 1) % clients.Count;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // stopping
+        }
+        finally
+        {
+            foreach (var instance in _running.Values)
+            {
+                await instance.DisposeAsync().ConfigureAwait(false);
+            }
+
+            foreach (var c in clients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    private async Task ReconcileAsync(List<InstanceDto> placed)
+    {
+        var wanted = placed.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        foreach (var (id, instance) in _running.ToList())
+        {
+            if (!wanted.TryGetValue(id, out var want) || !Same(want, instance.Instance))
+            {
+                log($"stopping {id} ({(want is null ? "no longer placed here" : "its placement changed")})");
+                _running.Remove(id);
+                _dirty.TryRemove(id, out _);
+                await instance.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        foreach (var p in placed.Where(p => !_running.ContainsKey(p.Id)))
+        {
+            if (images.Resolve(p.Image, out var problem) is not { } command)
+            {
+                if (_refused.Add(p.Id + "\n" + p.SpecRevision))
+                {
+                    log(problem!);
+                    _dirty[p.Id] = new InstanceStateDto(p.Id, node, "Failed", false, 0, DateTime.UtcNow, problem);
+                }
+
+                continue;
+            }
+
+            log($"starting {p.Id} ({p.Image})");
+            _running[p.Id] = new ProcessInstance(p, command, dataDirectory, s => _dirty[s.Id] = s);
+        }
+    }
+
+    private async Task ReportAsync(ControlClient client, List<InstanceDto> placed, CancellationToken ct)
+    {
+        var ids = placed.Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var (id, state) in _dirty.ToList())
+        {
+            if (!ids.Contains(id))
+            {
+                _dirty.TryRemove(id, out _);
+                continue;
+            }
+
+            // Only while the placement exists: a state written after the scheduler removed it would be left behind.
+            var txn = new TxnRequest(
+                [new CompareDto(StoreKeys.Instance(node, id), "version", ">", Number: 0)],
+                [new OpDto("put", StoreKeys.InstanceState(node, id), JsonSerializer.Serialize(state, ControlJsonContext.Default.InstanceStateDto))],
+                []);
+            await client.TxnAsync(txn, ct).ConfigureAwait(false);
+            _dirty.TryRemove(new KeyValuePair<string, InstanceStateDto>(id, state));
+        }
+    }
+
+    private static bool Same(InstanceDto a, InstanceDto b) =>
+        a.Image == b.Image && a.SpecRevision == b.SpecRevision && a.CpuMillis == b.CpuMillis && a.MemoryBytes == b.MemoryBytes;
+}
