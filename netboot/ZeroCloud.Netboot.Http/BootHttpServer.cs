@@ -67,7 +67,11 @@ public sealed partial class BootHttpServer : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         IndexDigests();
-        var builder = WebApplication.CreateSlimBuilder();
+        // Empty, not slim: the slim builder watches the content root (the working directory, recursively) for
+        // appsettings.json changes, and every file written below it (a member's WAL) wakes a FileSystemWatcher.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(_loggerFactory);
         builder.WebHost.ConfigureKestrel(k => k.Listen(_options.Address, _options.Port));

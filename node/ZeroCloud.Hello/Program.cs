@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ZeroCloud.Init;
@@ -14,7 +15,11 @@ var file = new Option<string>("--file", "-f") { Description = "Ignored: accepted
 var root = new RootCommand("zc-hello — a tiny HTTP service to show user workloads.") { port, iface, file };
 root.SetAction(async (parse, cancellationToken) =>
 {
-    var builder = WebApplication.CreateSlimBuilder();
+    // Empty, not slim: the slim builder watches the content root (the working directory, recursively) for
+    // appsettings.json changes, and every file written below it (a member's WAL) wakes a FileSystemWatcher.
+    var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+    builder.WebHost.UseKestrelCore();
+    builder.Services.AddRoutingCore();
     builder.Logging.ClearProviders();
     builder.WebHost.ConfigureKestrel(k => k.ListenAnyIP(parse.GetValue(port)));
     var app = builder.Build();

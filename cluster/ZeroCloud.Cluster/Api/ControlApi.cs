@@ -50,7 +50,11 @@ public sealed partial class ControlApi : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // Empty, not slim: the slim builder watches the content root (the working directory, recursively) for
+        // appsettings.json changes, and every file written below it (a member's WAL) wakes a FileSystemWatcher.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(_loggerFactory);
         builder.WebHost.ConfigureKestrel(k =>
