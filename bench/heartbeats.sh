@@ -37,6 +37,7 @@ for _ in $(seq 300); do
 done
 [ "$(curl -sf http://127.0.0.1:7270/v1/status | grep -o '"status":"active"' | wc -l)" = 3 ] || { echo "the three silos did not form a cluster; logs in $work" >&2; trap - EXIT; exit 1; }
 curl -sf -X POST --data-binary @"$root/cluster.yaml" "http://127.0.0.1:7270/v1/apply?file=cluster.yaml" >/dev/null
+token=$(curl -sf http://127.0.0.1:7270/v1/tokens | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
 revision() { curl -sf "http://127.0.0.1:$1/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 
 # measure <label> <revision-fn> <pids...>: runs the generator (already started as $gen) and samples the steady window
@@ -56,7 +57,7 @@ measure() {
 
 echo "ours: $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
 dotnet "$work/load/heartbeat-load.dll" --urls http://127.0.0.1:7270,http://127.0.0.1:7280,http://127.0.0.1:7290 \
-  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc >"$work/zerocloud.out" 2>&1 &
+  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc --token "$token" >"$work/zerocloud.out" 2>&1 &
 gen=$!
 measure zerocloud "revision 7270" "${zc_pids[@]}"; zc_line=$line
 ready=$(curl -sf "http://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))')

@@ -6,10 +6,11 @@ using System.Text;
 // Open-loop heartbeat load: N simulated nodes, each beating once a second, spread evenly over the second, node i
 // always through member i % members. Latency is measured from when a beat was due (not when it was sent), so a
 // server that falls behind shows it. Prints one line of key=value figures for the steady window.
-// heartbeat-load --urls http://a,http://b --nodes 10000 --warmup 15 --seconds 60 [--mode zc|etcd] [--connections 64]
+// heartbeat-load --urls http://a,http://b --nodes 10000 --warmup 15 --seconds 60 [--mode zc|etcd] [--connections 64] [--token id.secret]
 var urls = new List<string>();
 int nodes = 10000, warmup = 15, seconds = 60, connections = 64;
 var mode = "zc";
+string? token = null;
 for (var i = 0; i < args.Length - 1; i += 2)
 {
     switch (args[i])
@@ -20,6 +21,7 @@ for (var i = 0; i < args.Length - 1; i += 2)
         case "--seconds": seconds = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--connections": connections = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--mode": mode = args[i + 1]; break;
+        case "--token": token = args[i + 1]; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
@@ -35,6 +37,11 @@ var clients = urls.Select(u => new HttpClient(new SocketsHttpHandler { MaxConnec
     BaseAddress = new Uri(u),
     Timeout = TimeSpan.FromSeconds(10),
 }).ToArray();
+foreach (var c in clients.Where(_ => token is not null))
+{
+    c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+}
+
 var paths = new string[nodes];
 var bodies = new byte[nodes][];
 for (var n = 0; n < nodes; n++)

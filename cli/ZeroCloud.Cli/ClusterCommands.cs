@@ -24,6 +24,7 @@ internal static class ClusterCommands
         yield return Watch();
         yield return Apply();
         yield return Member();
+        yield return Token();
     }
 
     private static Command Status()
@@ -141,7 +142,51 @@ internal static class ClusterCommands
                 await stdout.WriteLineAsync($"unplaced: {u}").ConfigureAwait(false);
             }
         }));
+        get.Subcommands.Add(GetList("tokens", "Join tokens: nodes send one with their heartbeats (zc-node --token).", async (client, stdout, asJson, ct) =>
+        {
+            var r = await client.TokensAsync(ct).ConfigureAwait(false);
+            if (asJson)
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(r, ControlJsonContext.Default.TokensResponse)).ConfigureAwait(false);
+                return;
+            }
+
+            await stdout.WriteLineAsync($"{"TOKEN",-24} {"CREATED",-20} {"EXPIRES",-20} DESCRIPTION").ConfigureAwait(false);
+            foreach (var t in r.Tokens)
+            {
+                await stdout.WriteLineAsync($"{t.Id + "." + t.Secret,-24} {t.Created:yyyy-MM-dd HH:mm:ss}  {(t.Expires is { } e ? e.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) : "never"),-20} {t.Description ?? ""}").ConfigureAwait(false);
+            }
+        }));
         return get;
+    }
+
+    private static Command Token()
+    {
+        var token = new Command("token", "Join tokens.");
+        var server = ServerOption();
+        var ttl = new Option<string?>("--ttl") { Description = "How long it is valid (a duration such as 24h or 30m; default: until deleted).", HelpName = "duration" };
+        var description = new Option<string?>("--description") { Description = "What it is for." };
+        var create = new Command("create", "Make a new join token and print it.") { server, ttl, description };
+        create.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            TimeSpan? validFor = null;
+            if (parse.GetValue(ttl) is { } text)
+            {
+                if (!ZeroCloud.Model.Config.Durations.TryParse(text, out var d) || d <= TimeSpan.Zero)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: --ttl: \"{text}\" is not a duration (such as 30m, 24h)").ConfigureAwait(false);
+                    return ZcCommand.UsageError;
+                }
+
+                validFor = d;
+            }
+
+            var t = await client.CreateTokenAsync(parse.GetValue(description), validFor, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"{t.Id}.{t.Secret}").ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        token.Subcommands.Add(create);
+        return token;
     }
 
     private static Command GetList(string name, string description, Func<ControlClient, TextWriter, bool, CancellationToken, Task> print)

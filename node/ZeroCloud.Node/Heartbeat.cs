@@ -7,7 +7,7 @@ namespace ZeroCloud.Node;
 /// answer says how often); when a member does not answer, the next one in the list, so a lost member costs one
 /// beat. Inventory goes with every beat; the node's grain writes only what changed.
 /// </summary>
-internal sealed class Heartbeat(IReadOnlyList<string> endpoints, string name, Func<HeartbeatRequest> report, Action<string> log)
+internal sealed class Heartbeat(IReadOnlyList<string> endpoints, string name, string? token, Func<HeartbeatRequest> report, Action<string> log)
 {
     private int _current;
 
@@ -15,7 +15,7 @@ internal sealed class Heartbeat(IReadOnlyList<string> endpoints, string name, Fu
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var clients = endpoints.Select(e => new ControlClient(new Uri(e), new HttpClient { Timeout = TimeSpan.FromSeconds(3) })).ToList();
+        var clients = endpoints.Select(e => new ControlClient(new Uri(e), new HttpClient { Timeout = TimeSpan.FromSeconds(3) }) { Token = token }).ToList();
         var interval = TimeSpan.FromSeconds(1);
         string? lastStatus = null;
         try
@@ -38,6 +38,11 @@ internal sealed class Heartbeat(IReadOnlyList<string> endpoints, string name, Fu
                         }
 
                         break;
+                    }
+                    catch (ControlApiException ex) when (ex.Status is 401 or 403)
+                    {
+                        // A refusal is final: a wrong token or a machine the cluster does not enroll.
+                        throw new UnauthorizedAccessException($"{client.Server} refused this node: {ex.Message}");
                     }
                     catch (ControlApiException ex) when (!ct.IsCancellationRequested)
                     {

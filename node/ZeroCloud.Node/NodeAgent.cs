@@ -26,7 +26,7 @@ internal static class NodeAgent
         var control = (init.CommandLine["control"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (control.Length > 0)
         {
-            var heartbeat = new Heartbeat(control, hello.Name, () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, hello.Address, null, ["process"]), SystemInit.Log);
+            var heartbeat = new Heartbeat(control, hello.Name, hello.Token, () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, hello.Address, null, ["process"], hello.Mac), SystemInit.Log);
             await heartbeat.RunAsync(CancellationToken.None).ConfigureAwait(false);
         }
 

@@ -105,10 +105,12 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
     c.Cancel = true;
     stop.Cancel();
 });
+var mac = (inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null))?.Mac;
 var heartbeat = new Heartbeat(
     control.Split(',', StringSplitOptions.RemoveEmptyEntries),
     name,
-    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, null, labels.Count > 0 ? labels : null, ["process"]),
+    token,
+    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, null, labels.Count > 0 ? labels : null, ["process"], mac),
     m => Console.Error.WriteLine($"zc-node: {m}"));
 data ??= Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
 Directory.CreateDirectory(data);
@@ -117,6 +119,19 @@ if (imageFolders.Count == 0)
     imageFolders.Add(AppContext.BaseDirectory);
 }
 
-var agent = new InstanceAgent(control.Split(',', StringSplitOptions.RemoveEmptyEntries), name, new Images(imagePaths, imageFolders), data, m => Console.Error.WriteLine($"zc-node: {m}"));
-await Task.WhenAll(heartbeat.RunAsync(stop.Token), agent.RunAsync(stop.Token)).ConfigureAwait(false);
+var agent = new InstanceAgent(control.Split(',', StringSplitOptions.RemoveEmptyEntries), name, token, new Images(imagePaths, imageFolders), data, m => Console.Error.WriteLine($"zc-node: {m}"));
+var running = agent.RunAsync(stop.Token);
+try
+{
+    await heartbeat.RunAsync(stop.Token).ConfigureAwait(false);
+}
+catch (UnauthorizedAccessException ex)
+{
+    Console.Error.WriteLine($"zc-node: {ex.Message}");
+    await stop.CancelAsync().ConfigureAwait(false);
+    await running.ConfigureAwait(false);
+    return 1;
+}
+
+await running.ConfigureAwait(false);
 return 0;

@@ -18,6 +18,78 @@ public class AgentTests
           nodes: { heartbeat: 400ms, downAfter: 2s }
         """;
 
+    private static ProcessStartInfo AgentStart(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[ZeroCloud.Netboot.Tests.Lab.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return psi;
+    }
+
+    private static async Task<(int Code, string Output)> RunAgentAsync(params string[] args)
+    {
+        using var p = Process.Start(AgentStart(args))!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(timeout.Token);
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
+    [Fact]
+    public async Task With_enroll_known_only_listed_MACs_join_under_their_listed_names()
+    {
+        await using var cluster = await ControlCluster.StartWithSilosAsync(1);
+        var client = cluster.Members[0].Client;
+        await cluster.WaitForAsync(async () => ((await client.StatusAsync()).Silos ?? []).Any(s => s.Status == "active"), "the silo", TimeSpan.FromSeconds(60));
+        await client.ApplyAsync(Encoding.UTF8.GetBytes("""
+            apiVersion: zerocloud.io/v1
+            kind: Cluster
+            metadata: { name: known }
+            spec:
+              network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }
+              nodes:
+                enroll: known
+                known:
+                  - { mac: "52:54:00:00:00:01", name: rack1-a }
+            """), "known.yaml");
+        var node = ControlCluster.NodeClient(cluster.Members[0], await cluster.JoinTokenAsync());
+        await cluster.WaitForAsync(
+            async () =>
+            {
+                try
+                {
+                    await node.HeartbeatAsync("stranger", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:99"));
+                    return false;
+                }
+                catch (ControlApiException ex) when (ex.Status == 403)
+                {
+                    Assert.Equal("node stranger refused: nodes.enroll is known, and 52:54:00:00:00:99 is not in nodes.known", ex.Message);
+                    return true;
+                }
+            },
+            "the spec to reach the grains");
+        var wrongName = await Assert.ThrowsAsync<ControlApiException>(() => node.HeartbeatAsync("impostor", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
+        Assert.Equal((403, "node impostor refused: 52:54:00:00:00:01 is in nodes.known as rack1-a, not impostor"), (wrongName.Status, wrongName.Message));
+        var noMac = await Assert.ThrowsAsync<ControlApiException>(() => node.HeartbeatAsync("anon", new HeartbeatRequest(2, 1L << 30)));
+        Assert.Contains("sent no MAC address", noMac.Message, StringComparison.Ordinal);
+        Assert.Equal("Ready", (await node.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        Assert.Equal(["rack1-a"], (await client.NodesAsync()).Nodes.Select(n => n.Name));
+
+        // Tokens: a new one works, an expired one is refused.
+        var fresh = await client.CreateTokenAsync("test", TimeSpan.FromMilliseconds(1500));
+        var withFresh = ControlCluster.NodeClient(cluster.Members[0], $"{fresh.Id}.{fresh.Secret}");
+        Assert.Equal("Ready", (await withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        await Task.Delay(2000);
+        var expired = await Assert.ThrowsAsync<ControlApiException>(() => withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
+        Assert.Equal(401, expired.Status);
+        Assert.Contains($"join token {fresh.Id}.… expired at", expired.Message, StringComparison.Ordinal);
+        Assert.Equal(2, (await client.TokensAsync()).Tokens.Count);
+    }
+
     [Fact]
     public async Task An_agent_heartbeats_through_any_member_writes_nothing_while_Ready_survives_a_member_loss_and_is_Down_once_killed()
     {
@@ -29,13 +101,20 @@ public class AgentTests
             TimeSpan.FromSeconds(60));
         await observer.ApplyAsync(Encoding.UTF8.GetBytes(Spec), "agents.yaml");
 
+        // A wrong token: refused on both sides, clearly, and the agent gives up.
+        var token = await cluster.JoinTokenAsync();
+        var (badCode, badOutput) = await RunAgentAsync("--control", cluster.Members[0].Api, "--name", "intruder", "--token", token[..7] + "xxxxxxxxxxxxxxxx");
+        Assert.Equal(1, badCode);
+        Assert.Contains($"refused this node: node intruder refused: join token {token[..6]}.… has the wrong secret", badOutput, StringComparison.Ordinal);
+        (badCode, badOutput) = await RunAgentAsync("--control", cluster.Members[0].Api, "--name", "intruder");
+        Assert.Equal(1, badCode);
+        Assert.Contains("no join token", badOutput, StringComparison.Ordinal);
+        Assert.Contains("node intruder refused", cluster.Members[0].Output, StringComparison.Ordinal);
+        Assert.DoesNotContain((await observer.NodesAsync()).Nodes, n => n.Name == "intruder");
+
         // The first endpoint answers nothing: the agent moves on to the next.
         var nowhere = $"http://127.0.0.1:{ControlCluster.FreePort()}";
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[ZeroCloud.Netboot.Tests.Lab.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", $"{nowhere},{cluster.Members[0].Api},{cluster.Members[1].Api}", "--name", "agent-1", "--label", "rack=r9"])
-        {
-            psi.ArgumentList.Add(a);
-        }
+        var psi = AgentStart("--control", $"{nowhere},{cluster.Members[0].Api},{cluster.Members[1].Api}", "--name", "agent-1", "--label", "rack=r9", "--token", token);
 
         var output = new StringBuilder();
         using var agent = Process.Start(psi)!;

@@ -53,15 +53,17 @@ public class ProcessRuntimeTests
         var (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
         Assert.True(code == 0, output);
 
-        var hello = NetnsLab.ServiceBinary("ZeroCloud.Hello", "zc-hello.dll", "node");
-        var agents = nodes.ToDictionary(n => n, n => lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/hello={hello}"));
-
         async Task<T> GetAsync<T>(string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
         {
             var (c, o) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "get", what, "--json", "--server", server);
             Assert.True(c == 0, o);
             return JsonSerializer.Deserialize(o, type)!;
         }
+
+        var tokens = await GetAsync("tokens", ControlJsonContext.Default.TokensResponse);
+        var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
+        var hello = NetnsLab.ServiceBinary("ZeroCloud.Hello", "zc-hello.dll", "node");
+        var agents = nodes.ToDictionary(n => n, n => lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/hello={hello}", "--token", token));
 
         async Task WaitAsync(Func<Task<bool>> condition, string what)
         {

@@ -48,6 +48,7 @@ public class SchedulingTests
             TimeSpan.FromSeconds(60));
 
         // Four agents heartbeat every 300 ms, each beat through the next member.
+        var token = await cluster.JoinTokenAsync();
         string[] names = ["n1", "n2", "n3", "n4"];
         var silent = new ConcurrentDictionary<string, bool>();
         using var stop = new CancellationTokenSource();
@@ -67,7 +68,7 @@ public class SchedulingTests
                     try
                     {
                         var labels = new Dictionary<string, string> { ["rack"] = name is "n3" or "n4" ? "r2" : "r1" };
-                        await via.Client.HeartbeatAsync(name, new HeartbeatRequest(2, 2L << 30, "10.0.0.10", labels, ["process"]), stop.Token);
+                        await ControlCluster.NodeClient(via, token).HeartbeatAsync(name, new HeartbeatRequest(2, 2L << 30, "10.0.0.10", labels, ["process"]), stop.Token);
                     }
                     catch (Exception ex) when (ex is ControlApiException or OperationCanceledException)
                     {
@@ -92,6 +93,12 @@ public class SchedulingTests
             async () => (await client.ServicesAsync()).Services.Where(s => s.Name is "hello" or "edge").All(s => s.Placed == s.Desired),
             "hello and edge to be placed",
             TimeSpan.FromSeconds(60));
+
+        // Replicas placed before every node was Ready spread out to the others once they are.
+        await cluster.WaitForAsync(
+            async () => (await client.InstancesAsync()).Instances.Where(v => v.Instance.Service == "hello").Select(v => v.Instance.Node).Distinct().Count() == 4,
+            "hello on four distinct nodes",
+            TimeSpan.FromSeconds(30));
         var instances = (await client.InstancesAsync()).Instances.Select(v => v.Instance).ToList();
         Assert.Equal(names, instances.Where(p => p.Service == "hello").Select(p => p.Node).Order());
         Assert.All(instances.Where(p => p.Service == "edge"), p => Assert.Contains(p.Node, (string[])["n3", "n4"]));

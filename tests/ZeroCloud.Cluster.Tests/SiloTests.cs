@@ -68,9 +68,10 @@ public class SiloTests
             "three active silos",
             TimeSpan.FromSeconds(60));
 
+        var token = await cluster.JoinTokenAsync();
         NodeStatusDto? ready = null;
         await cluster.WaitForAsync(
-            async () => (ready = await first.Client.HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status == "Ready",
+            async () => (ready = await ControlCluster.NodeClient(first, token).HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status == "Ready",
             "the first heartbeat");
         Assert.Equal((8, 16L << 30, 1L), (ready!.Cpus, ready.MemoryBytes, ready.Transitions));
 
@@ -78,7 +79,7 @@ public class SiloTests
         var key = (await first.Client.RangeAsync("/zc/nodes/")).Kvs.Single();
         for (var i = 0; i < 20; i++)
         {
-            await cluster.Members[i % 3].Client.HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30));
+            await ControlCluster.NodeClient(cluster.Members[i % 3], token).HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30));
         }
 
         Assert.Equal(key.ModRevision, (await first.Client.RangeAsync("/zc/nodes/")).Kvs.Single().ModRevision);
@@ -112,6 +113,6 @@ public class SiloTests
         Assert.True(down.Transitions >= 3, $"{down.Transitions} transitions");
 
         // It comes back: Ready again.
-        Assert.Equal("Ready", (await survivor.Client.HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status);
+        Assert.Equal("Ready", (await ControlCluster.NodeClient(survivor, token).HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status);
     }
 }

@@ -79,6 +79,8 @@ public sealed partial class ControlApi : IAsyncDisposable
         app.MapGet("/v1/nodes", NodesAsync);
         app.MapGet("/v1/instances", InstancesAsync);
         app.MapGet("/v1/services", ServicesAsync);
+        app.MapGet("/v1/tokens", TokensAsync);
+        app.MapPost("/v1/tokens", CreateTokenAsync);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, "not_found", $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
         app.Lifetime.ApplicationStopping.Register(() => LogApiStopping(Environment.StackTrace));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -470,6 +472,13 @@ public sealed partial class ControlApi : IAsyncDisposable
             return;
         }
 
+        if (TokenProblem(ctx) is { } refused)
+        {
+            LogRefused(name, refused);
+            await ErrorAsync(ctx, 401, "invalid_token", $"node {name} refused: {refused}").ConfigureAwait(false);
+            return;
+        }
+
         var beat = Parse(ctx, body, ControlJsonContext.Default.HeartbeatRequest, out var error);
         if (beat is null)
         {
@@ -483,7 +492,7 @@ public sealed partial class ControlApi : IAsyncDisposable
             return;
         }
 
-        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new ZeroCloud.Orleans.Grains.NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes))).ConfigureAwait(false);
+        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new ZeroCloud.Orleans.Grains.NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac))).ConfigureAwait(false);
     }
 
     private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());
@@ -505,6 +514,13 @@ public sealed partial class ControlApi : IAsyncDisposable
         try
         {
             var v = await call(grains.GetGrain<ZeroCloud.Orleans.Grains.INodeGrain>(name)).ConfigureAwait(false);
+            if (v.Refused is { } refused)
+            {
+                LogRefused(name, refused);
+                await ErrorAsync(ctx, 403, "not_enrolled", $"node {name} refused: {refused}").ConfigureAwait(false);
+                return;
+            }
+
             await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
@@ -716,4 +732,7 @@ public sealed partial class ControlApi : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "removing member {Address}")]
     private partial void LogRemoving(string address);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} refused: {Reason}")]
+    private partial void LogRefused(string node, string reason);
 }

@@ -209,6 +209,11 @@ public static partial class ControlHost
         }
 
         await using var siloLifetime = new SiloLifetime(silo);
+        if (settings.Bootstrap)
+        {
+            _ = Task.Run(() => EnsureJoinTokenAsync(settings.Advertise, logger, cancellationToken), cancellationToken);
+        }
+
         if (node.IsUnjoined)
         {
             if (settings.Peers.Count == 0)
@@ -265,6 +270,33 @@ public static partial class ControlHost
 
     [LoggerMessage(Level = LogLevel.Error, Message = "the Orleans silo did not start: {Problem}")]
     private static partial void LogSiloFailed(ILogger logger, string problem);
+
+    /// <summary>A bootstrapped cluster has a join token from the start (kubeadm init's way): made once, printed, listed by zc get tokens.</summary>
+    private static async Task EnsureJoinTokenAsync(string api, ILogger logger, CancellationToken cancellationToken)
+    {
+        using var client = new ControlClient(new Uri(api));
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var tokens = await client.TokensAsync(cancellationToken).ConfigureAwait(false);
+                if (tokens.Tokens.Count == 0)
+                {
+                    var token = await client.CreateTokenAsync("made at bootstrap", null, cancellationToken).ConfigureAwait(false);
+                    LogToken(logger, $"{token.Id}.{token.Secret}");
+                }
+
+                return;
+            }
+            catch (ControlApiException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "join token: {Token} (nodes join with it; zc get tokens lists the tokens)")]
+    private static partial void LogToken(ILogger logger, string token);
 
     /// <summary>Asks the peers to add this fresh member, one after another, until one of them has.</summary>
     private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, ILogger logger, CancellationToken cancellationToken)

@@ -12,7 +12,8 @@ public sealed record NodeBeat(
     [property: Id(1)] long MemoryBytes,
     [property: Id(2)] string? Address = null,
     [property: Id(3)] IReadOnlyDictionary<string, string>? Labels = null,
-    [property: Id(4)] IReadOnlyList<string>? Runtimes = null);
+    [property: Id(4)] IReadOnlyList<string>? Runtimes = null,
+    [property: Id(5)] string? Mac = null);
 
 /// <summary>A machine as its grain sees it, and which silo holds the grain.</summary>
 [GenerateSerializer]
@@ -25,7 +26,8 @@ public sealed record NodeView(
     [property: Id(4)] long MemoryBytes,
     [property: Id(5)] long Transitions,
     [property: Id(6)] string Silo,
-    [property: Id(7)] double HeartbeatSeconds);
+    [property: Id(7)] double HeartbeatSeconds,
+    [property: Id(8)] string? Refused = null);
 
 public interface INodeGrain : IGrainWithStringKey
 {
@@ -67,8 +69,13 @@ public sealed partial class NodeGrain(ControlClient client, ClusterSpecCache spe
 
     public async Task<NodeView> HeartbeatAsync(NodeBeat beat)
     {
-        _lastSeen = time.GetUtcNow().UtcDateTime;
         var r = _record;
+        if (r is null && EnrollProblem(beat) is { } refused)
+        {
+            return View() with { Refused = refused };
+        }
+
+        _lastSeen = time.GetUtcNow().UtcDateTime;
         var wasWatched = r is { Status: "Ready" or "Suspect" };
         if (r is null || r.Status != "Ready" || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
             || (beat.Address is not null && beat.Address != r.Address)
@@ -93,6 +100,29 @@ public sealed partial class NodeGrain(ControlClient client, ClusterSpecCache spe
     }
 
     public Task<NodeView> GetAsync() => Task.FromResult(View());
+
+    /// <summary>
+    /// A node joins with its first heartbeat. With <c>nodes.enroll: known</c> only a machine listed under
+    /// <c>nodes.known</c> joins, by its MAC and under the name given there.
+    /// </summary>
+    private string? EnrollProblem(NodeBeat beat)
+    {
+        if (spec.Current?.Config.Spec.Nodes is not { Enroll: ZeroCloud.Model.Config.EnrollMode.Known } nodes)
+        {
+            return null;
+        }
+
+        var name = this.GetPrimaryKeyString();
+        if (beat.Mac is null || !ZeroCloud.Model.Net.MacAddress.TryParse(beat.Mac, out var mac))
+        {
+            return "nodes.enroll is known, and this node sent no MAC address";
+        }
+
+        var known = nodes.Known.FirstOrDefault(k => k.Mac == mac);
+        return known is null
+            ? $"nodes.enroll is known, and {mac} is not in nodes.known"
+            : known.Name != name ? $"{mac} is in nodes.known as {known.Name}, not {name}" : null;
+    }
 
     public Task WakeAsync() => Task.CompletedTask;
 

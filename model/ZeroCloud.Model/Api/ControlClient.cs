@@ -25,6 +25,15 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IDispos
 
     public Uri Server { get; } = server;
 
+    /// <summary>The join token sent with node calls (heartbeats) as <c>Authorization: Bearer</c>.</summary>
+    public string? Token { get; init; }
+
+    public Task<TokensResponse> TokensAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/tokens", null, ControlJsonContext.Default.TokensResponse, ct);
+
+    public Task<TokenDto> CreateTokenAsync(string? description = null, TimeSpan? ttl = null, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/v1/tokens", JsonContent.Create(new CreateTokenRequest(description, ttl?.TotalSeconds), ControlJsonContext.Default.CreateTokenRequest), ControlJsonContext.Default.TokenDto, ct);
+
     public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/status", null, ControlJsonContext.Default.StatusResponse, ct);
 
@@ -114,6 +123,11 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IDispos
     private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> type, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, new Uri(Server, path)) { Content = content };
+        if (Token is { } token)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
         HttpResponseMessage response;
         try
         {

@@ -65,7 +65,8 @@ public sealed record HeartbeatRequest(
     long MemoryBytes,
     string? Address = null,
     IReadOnlyDictionary<string, string>? Labels = null,
-    IReadOnlyList<string>? Runtimes = null);
+    IReadOnlyList<string>? Runtimes = null,
+    string? Mac = null);
 
 /// <summary>
 /// A node as the store holds it (<c>/zc/nodes/&lt;name&gt;</c>), written by its grain on transitions and inventory
@@ -118,6 +119,17 @@ public sealed record NodesResponse(long Revision, IReadOnlyList<NodeDto> Nodes);
 /// <summary>GET /v1/services: each service of the applied spec, its replicas wanted, placed, running and healthy.</summary>
 public sealed record ServiceDto(string Name, string Image, int Desired, int Placed, int Running, int Healthy);
 
+/// <summary>
+/// A join token (<c>/zc/tokens/&lt;id&gt;</c>): agents send <c>&lt;id&gt;.&lt;secret&gt;</c> as <c>Authorization: Bearer</c> with
+/// every heartbeat (the first one is the node's join). One is made when the control plane is bootstrapped.
+/// </summary>
+public sealed record TokenDto(string Id, string Secret, DateTime Created, DateTime? Expires = null, string? Description = null);
+
+public sealed record TokensResponse(IReadOnlyList<TokenDto> Tokens);
+
+/// <summary>POST /v1/tokens: a new join token, valid for <see cref="TtlSeconds"/> (none: until deleted).</summary>
+public sealed record CreateTokenRequest(string? Description = null, double? TtlSeconds = null);
+
 /// <summary>The scheduler's last decision (<c>/zc/scheduler</c>): why it planned, what changed, what it could not place.</summary>
 public sealed record SchedulerDto(string Reason, DateTime At, long SpecRevision, int Added, int Removed, IReadOnlyList<string> Unplaced);
 
@@ -154,4 +166,7 @@ public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSee
 [JsonSerializable(typeof(NodesResponse))]
 [JsonSerializable(typeof(ServicesResponse))]
 [JsonSerializable(typeof(SchedulerDto))]
+[JsonSerializable(typeof(TokenDto))]
+[JsonSerializable(typeof(TokensResponse))]
+[JsonSerializable(typeof(CreateTokenRequest))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -18,7 +18,12 @@ public static class StoreKeys
     /// <summary>The scheduler's last decision; every placement change compares its revision, so two planners never interleave.</summary>
     public const string Scheduler = "/zc/scheduler";
 
+    /// <summary><c>/zc/tokens/&lt;id&gt;</c>: <see cref="TokenDto"/>, join tokens.</summary>
+    public const string Tokens = "/zc/tokens/";
+
     public static string Node(string name) => Nodes + name;
+
+    public static string Token(string id) => Tokens + id;
 
     public static string Instance(string node, string id) => $"{Instances}{node}/{id}";
 

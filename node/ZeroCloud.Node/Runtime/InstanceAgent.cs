@@ -10,7 +10,7 @@ namespace ZeroCloud.Node.Runtime;
 /// new, stops what is no longer placed (also what a node that was Down still ran: the control plane placed it
 /// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
 /// </summary>
-internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node, Images images, string dataDirectory, Action<string> log)
+internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node, string? token, Images images, string dataDirectory, Action<string> log)
 {
     private readonly Dictionary<string, ProcessInstance> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
@@ -19,7 +19,7 @@ internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var clients = endpoints.Select(e => new ControlClient(new Uri(e), new HttpClient { Timeout = TimeSpan.FromSeconds(5) })).ToList();
+        var clients = endpoints.Select(e => new ControlClient(new Uri(e), new HttpClient { Timeout = TimeSpan.FromSeconds(5) }) { Token = token }).ToList();
         try
         {
             while (!ct.IsCancellationRequested)

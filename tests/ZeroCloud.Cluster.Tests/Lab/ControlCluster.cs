@@ -216,6 +216,27 @@ internal sealed class ControlCluster : IAsyncDisposable
         return leader!;
     }
 
+    /// <summary>The join token made at bootstrap (waits for it).</summary>
+    public async Task<string> JoinTokenAsync()
+    {
+        string? token = null;
+        await WaitForAsync(
+            async () =>
+            {
+                var tokens = await Members.First(m => m.IsRunning).Client.TokensAsync();
+                token = tokens.Tokens.Count > 0 ? $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}" : null;
+                return token is not null;
+            },
+            "the bootstrap join token");
+        return token!;
+    }
+
+    /// <summary>A client of <paramref name="via"/> that sends the join token, as an agent does.</summary>
+    public static ControlClient NodeClient(ControlMember via, string token) =>
+        new(new Uri(via.Api), NodeHttp) { Token = token };
+
+    private static readonly HttpClient NodeHttp = new() { Timeout = TimeSpan.FromSeconds(20) };
+
     public async Task WaitForAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {
         var deadline = Stopwatch.StartNew();
