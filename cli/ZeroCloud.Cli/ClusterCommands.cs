@@ -319,7 +319,8 @@ internal static class ClusterCommands
     {
         var server = ServerOption();
         var file = new Option<string>("--file", "-f") { Description = "The cluster.yaml to apply.", DefaultValueFactory = _ => "cluster.yaml", HelpName = "path" };
-        var command = new Command("apply", "Validate a cluster.yaml and make it the cluster's desired state.") { server, file };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Show what would change, apply nothing." };
+        var command = new Command("apply", "Validate a cluster.yaml and make it the cluster's desired state; shows what changes.") { server, file, dryRun };
         command.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
         {
             var path = parse.GetValue(file)!;
@@ -332,6 +333,34 @@ internal static class ClusterCommands
             {
                 await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: cannot read {path}: {ex.Message}").ConfigureAwait(false);
                 return ZcCommand.UsageError;
+            }
+
+            // The diff against what is applied now, from this side: the server validates again and has the last word.
+            var mine = ZeroCloud.Model.Config.ClusterConfigLoader.Load(yaml, path);
+            if (mine.IsValid)
+            {
+                var current = await client.GetAsync(StoreKeys.Spec, ct: ct).ConfigureAwait(false);
+                var before = current is null ? null : ZeroCloud.Model.Config.ClusterConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(current.Value), StoreKeys.Spec).Config;
+                var changes = ZeroCloud.Model.Config.SpecDiff.Describe(before, mine.Config!);
+                foreach (var line in changes)
+                {
+                    await stdout.WriteLineAsync(line).ConfigureAwait(false);
+                }
+
+                if (parse.GetValue(dryRun))
+                {
+                    await stdout.WriteLineAsync(changes.Count == 0 ? $"{path}: no changes (dry run)" : $"{path}: {changes.Count} change{(changes.Count == 1 ? "" : "s")}; nothing applied (dry run)").ConfigureAwait(false);
+                    return ZcCommand.Ok;
+                }
+            }
+            else if (parse.GetValue(dryRun))
+            {
+                foreach (var d in mine.Diagnostics)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync(d.ToString()).ConfigureAwait(false);
+                }
+
+                return 1;
             }
 
             var result = await client.ApplyAsync(yaml, path, ct).ConfigureAwait(false);

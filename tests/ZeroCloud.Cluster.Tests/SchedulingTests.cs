@@ -141,6 +141,16 @@ public class SchedulingTests
         Assert.All(instances.Where(p => p.Service == "hello").GroupBy(p => p.Node), g => Assert.InRange(g.Count(), 1, 2));
         Assert.All(instances.Where(p => p.Service == "edge"), p => Assert.Equal("n3", p.Node));
 
+        // zc apply shows what it will change; --dry-run stops there.
+        var twoFile = Path.Combine(Path.GetTempPath(), $"sched-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(twoFile, Spec(2));
+        (code, shown) = await ZcAsync("apply", "-f", twoFile, "--dry-run", "--server", cluster.Members[1].Api);
+        File.Delete(twoFile);
+        Assert.True(code == 0, shown);
+        Assert.Contains("~ service hello: replicas 4 → 2", shown, StringComparison.Ordinal);
+        Assert.Contains("1 change; nothing applied (dry run)", shown, StringComparison.Ordinal);
+        Assert.Equal(4, (await client.InstancesAsync()).Instances.Count(v => v.Instance.Service == "hello"));
+
         // A member dies (its silo with whatever grains it held): a spec change is still planned, by one scheduler.
         await cluster.Members[0].KillAsync();
         client = cluster.Members[2].Client;
