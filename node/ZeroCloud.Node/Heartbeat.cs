@@ -4,29 +4,28 @@ namespace ZeroCloud.Node;
 
 /// <summary>
 /// The agent's heartbeat: POST /v1/nodes/{name}/heartbeat to a control-plane member every nodes.heartbeat (the
-/// answer says how often); when a member does not answer, the next one in the list, so a lost member costs one
-/// beat. Inventory goes with every beat; the node's grain writes only what changed.
+/// answer says how often); when a member does not answer, the next one, so a lost member costs one beat. Every
+/// 10 s it also refreshes the list of members. Inventory goes with every beat; the node's grain writes only what
+/// changed. A refusal (401 token, 403 enrollment) ends it with <see cref="UnauthorizedAccessException"/>.
 /// </summary>
-internal sealed class Heartbeat(IReadOnlyList<string> endpoints, string name, string? token, Func<HeartbeatRequest> report, Action<string> log)
+internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, Action<string> log)
 {
-    private int _current;
-
     public NodeStatusDto? Last { get; private set; }
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var clients = endpoints.Select(e => new ControlClient(new Uri(e), new HttpClient { Timeout = TimeSpan.FromSeconds(3) }) { Token = token }).ToList();
         var interval = TimeSpan.FromSeconds(1);
         string? lastStatus = null;
+        var lastRefresh = DateTime.MinValue;
         try
         {
             while (!ct.IsCancellationRequested)
             {
                 var started = DateTime.UtcNow;
                 var beat = report();
-                for (var tried = 0; tried < clients.Count; tried++)
+                for (var tried = 0; tried < endpoints.Count; tried++)
                 {
-                    var client = clients[_current];
+                    var client = endpoints.Current;
                     try
                     {
                         Last = await client.HeartbeatAsync(name, beat, ct).ConfigureAwait(false);
@@ -47,7 +46,21 @@ internal sealed class Heartbeat(IReadOnlyList<string> endpoints, string name, st
                     catch (ControlApiException ex) when (!ct.IsCancellationRequested)
                     {
                         log($"heartbeat via {client.Server}: {ex.Message}");
-                        _current = (_current + 1) % clients.Count;
+                        endpoints.Failed(client);
+                    }
+                }
+
+                if (DateTime.UtcNow - lastRefresh > TimeSpan.FromSeconds(10))
+                {
+                    lastRefresh = DateTime.UtcNow;
+                    try
+                    {
+                        var members = await endpoints.Current.MembersAsync(ct).ConfigureAwait(false);
+                        endpoints.Update(members.Members.Where(m => m.Status == "available" && m.Api is not null).Select(m => m.Api!));
+                    }
+                    catch (ControlApiException)
+                    {
+                        // next time
                     }
                 }
 
@@ -61,13 +74,6 @@ internal sealed class Heartbeat(IReadOnlyList<string> endpoints, string name, st
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             // stopping
-        }
-        finally
-        {
-            foreach (var c in clients)
-            {
-                c.Dispose();
-            }
         }
     }
 }

@@ -26,7 +26,8 @@ internal static class NodeAgent
         var control = (init.CommandLine["control"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (control.Length > 0)
         {
-            var heartbeat = new Heartbeat(control, hello.Name, hello.Token, () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, hello.Address, null, ["process"], hello.Mac), SystemInit.Log);
+            using var endpoints = new ControlEndpoints(control, hello.Token, TimeSpan.FromSeconds(5));
+            var heartbeat = new Heartbeat(endpoints, hello.Name, () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, hello.Address, null, ["process"], hello.Mac), SystemInit.Log);
             await heartbeat.RunAsync(CancellationToken.None).ConfigureAwait(false);
         }
 

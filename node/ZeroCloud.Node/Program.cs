@@ -13,7 +13,7 @@ string? join = null, token = null, name = null, control = null;
 var labels = new Dictionary<string, string>();
 var imagePaths = new Dictionary<string, string>(StringComparer.Ordinal);
 var imageFolders = new List<string>();
-string? data = null;
+string? data = null, address = null;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -29,6 +29,15 @@ for (var i = 0; i < args.Length; i++)
             break;
         case "--control" when i + 1 < args.Length:
             control = args[++i];
+            break;
+        case "--address" when i + 1 < args.Length:
+            address = args[++i];
+            if (!System.Net.IPAddress.TryParse(address, out _))
+            {
+                Console.Error.WriteLine($"zc-node: --address {address}: not an IP address");
+                return 2;
+            }
+
             break;
         case "--data" when i + 1 < args.Length:
             data = args[++i];
@@ -57,7 +66,7 @@ for (var i = 0; i < args.Length; i++)
             labels[label[0]] = label[1];
             break;
         case "--help" or "-h":
-            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--data dir] [--images dir] [--image name=path]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  (process runtime; binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images, default: beside zc-node).\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
+            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--address ip] [--data dir] [--images dir] [--image name=path]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  (process runtime; binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images, default: beside zc-node).\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
             return 0;
         default:
             Console.Error.WriteLine($"zc-node: unknown argument '{args[i]}' (see --help)");
@@ -106,11 +115,19 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
     stop.Cancel();
 });
 var mac = (inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null))?.Mac;
+
+// The address instances of this node are reached at (and control members listen on): --address, else the first
+// IPv4 address of an interface that is up.
+address ??= System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+    .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up && n.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+    .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+    .Select(a => a.Address)
+    .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)?.ToString();
+using var endpoints = new ControlEndpoints(control.Split(',', StringSplitOptions.RemoveEmptyEntries), token, TimeSpan.FromSeconds(5));
 var heartbeat = new Heartbeat(
-    control.Split(',', StringSplitOptions.RemoveEmptyEntries),
+    endpoints,
     name,
-    token,
-    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, null, labels.Count > 0 ? labels : null, ["process"], mac),
+    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, labels.Count > 0 ? labels : null, ["process"], mac),
     m => Console.Error.WriteLine($"zc-node: {m}"));
 data ??= Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
 Directory.CreateDirectory(data);
@@ -119,7 +136,7 @@ if (imageFolders.Count == 0)
     imageFolders.Add(AppContext.BaseDirectory);
 }
 
-var agent = new InstanceAgent(control.Split(',', StringSplitOptions.RemoveEmptyEntries), name, token, new Images(imagePaths, imageFolders), data, m => Console.Error.WriteLine($"zc-node: {m}"));
+var agent = new InstanceAgent(endpoints, name, address, new Images(imagePaths, imageFolders), data, m => Console.Error.WriteLine($"zc-node: {m}"));
 var running = agent.RunAsync(stop.Token);
 try
 {

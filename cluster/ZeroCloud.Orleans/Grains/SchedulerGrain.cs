@@ -88,7 +88,8 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
             var last = await client.GetAsync(StoreKeys.Scheduler).ConfigureAwait(true);
             var nodes = (await client.RangeAsync(StoreKeys.Nodes).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!).ToList();
             var placed = (await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!).ToList();
-            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed);
+            var staticVoters = await ControlPlaneAsync(nodes, placed).ConfigureAwait(true);
+            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters);
             var previous = last is null ? null : JsonSerializer.Deserialize(last.Value, ControlJsonContext.Default.SchedulerDto);
             if (plan.IsEmpty && previous is not null && previous.SpecRevision == spec.Revision && previous.Unplaced.SequenceEqual(plan.Unplaced))
             {
@@ -123,6 +124,45 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
             }
         }
     }
+
+    /// <summary>
+    /// The control plane manages itself when its Raft members are named after nodes (a seed started as a node):
+    /// members whose node is Down are removed (their replacement is then placed as a <c>control</c> instance), and the
+    /// nodes whose member runs outside any instance are returned. Null when no member is a node: the control plane
+    /// runs outside the cluster and nothing of it is placed.
+    /// </summary>
+    private async Task<IReadOnlySet<string>?> ControlPlaneAsync(List<NodeDto> nodes, List<InstanceDto> placed)
+    {
+        var byName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
+        var members = (await client.MembersAsync().ConfigureAwait(true)).Members;
+        var onNodes = members.Where(m => m.Name is not null && byName.ContainsKey(m.Name)).ToList();
+        if (onNodes.Count == 0)
+        {
+            return null;
+        }
+
+        foreach (var m in onNodes.Where(m => byName[m.Name!].Status == "Down" && !m.Self))
+        {
+            try
+            {
+                await client.RemoveMemberAsync(m.Id).ConfigureAwait(true);
+                LogRemovedVoter(m.Name!, m.Id);
+            }
+            catch (ControlApiException ex)
+            {
+                LogRemoveFailed(m.Name!, ex.Message);
+            }
+        }
+
+        var controlNodes = placed.Where(p => p.Service == Planner.ControlService).Select(p => p.Node).ToHashSet(StringComparer.Ordinal);
+        return onNodes.Where(m => byName[m.Name!].Status != "Down" && !controlNodes.Contains(m.Name!)).Select(m => m.Name!).ToHashSet(StringComparer.Ordinal);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "control plane: node {Node} is Down; removed its Raft member {Member}")]
+    private partial void LogRemovedVoter(string node, string member);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "control plane: could not remove the member of Down node {Node}: {Problem}")]
+    private partial void LogRemoveFailed(string node, string problem);
 
     public async Task TickAsync()
     {

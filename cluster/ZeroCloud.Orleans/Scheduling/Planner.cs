@@ -29,11 +29,45 @@ public sealed record Plan(IReadOnlyList<InstanceDto> Remove, IReadOnlyList<Insta
 /// </summary>
 public static class Planner
 {
-    public static Plan Compute(ClusterConfig spec, long specRevision, IReadOnlyList<NodeDto> nodes, IReadOnlyList<InstanceDto> placements)
+    /// <summary>The service that runs Raft voters when the control plane manages itself.</summary>
+    public const string ControlService = "control";
+
+    public const int ControlPort = 7070;
+
+    /// <summary>
+    /// The voters the control plane wants as instances: <c>controlPlane.replicas</c> less the members that run outside
+    /// any instance on a node (<paramref name="staticVoters"/>: the seed), on distinct nodes that host no member yet.
+    /// </summary>
+    public static ServiceSpec ControlSpec(ClusterConfig spec, int staticVoters) => new(
+        ControlService,
+        "builtin/control",
+        Math.Max(0, spec.Spec.ControlPlane.Replicas - staticVoters),
+        new ResourceSpec(250, 256L << 20),
+        SpreadPolicy.Node,
+        [ControlPort],
+        new HealthCheckSpec(null, ControlPort, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1), 3),
+        System.Collections.Immutable.ImmutableSortedDictionary<string, string>.Empty,
+        System.Collections.Immutable.ImmutableSortedDictionary<string, string>.Empty,
+        [],
+        System.Collections.Immutable.ImmutableSortedDictionary<string, string>.Empty);
+
+    /// <summary>
+    /// <paramref name="staticVoterNodes"/>: null when the control plane runs outside the cluster's nodes (nothing of
+    /// it is placed); else the nodes whose Raft member runs outside an instance (the seed), and the plan also places
+    /// <see cref="ControlSpec"/> voters, strictly one per node, never beside a static one.
+    /// </summary>
+    public static Plan Compute(ClusterConfig spec, long specRevision, IReadOnlyList<NodeDto> nodes, IReadOnlyList<InstanceDto> placements, IReadOnlySet<string>? staticVoterNodes = null)
     {
         var known = spec.Spec.Nodes.Known.ToDictionary(k => k.Name, k => k.Labels, StringComparer.Ordinal);
         var byName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
-        var services = spec.Spec.Services.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var all = spec.Spec.Services;
+        if (staticVoterNodes is not null && all.All(s => s.Name != ControlService))
+        {
+            var staticReady = staticVoterNodes.Count(n => byName.TryGetValue(n, out var node) && node.Status != "Down");
+            all = all.Add(ControlSpec(spec, staticReady));
+        }
+
+        var services = all.ToDictionary(s => s.Name, StringComparer.Ordinal);
         var free = new SortedDictionary<string, (long Cpu, long Memory)>(StringComparer.Ordinal);
         foreach (var n in nodes.Where(n => n.Status == "Ready").OrderBy(n => n.Name, StringComparer.Ordinal))
         {
@@ -58,7 +92,7 @@ public static class Planner
 
         var add = new List<InstanceDto>();
         var unplaced = new List<string>();
-        foreach (var service in spec.Spec.Services.OrderBy(s => s.Name, StringComparer.Ordinal))
+        foreach (var service in all.OrderBy(s => s.Name, StringComparer.Ordinal))
         {
             var mine = kept.Where(p => p.Service == service.Name).OrderBy(p => Ordinal(p.Id)).ToList();
             foreach (var surplus in mine.Skip(service.Replicas).ToList())
@@ -79,6 +113,7 @@ public static class Planner
             {
                 var candidates = free
                     .Where(kv => Matches(service, Labels(byName[kv.Key], known)))
+                    .Where(kv => service.Name != ControlService || staticVoterNodes is null || (!staticVoterNodes.Contains(kv.Key) && perNode.GetValueOrDefault(kv.Key) == 0))
                     .ToList();
                 var fits = candidates.Where(kv => kv.Value.Cpu >= service.Resources.CpuMillis && kv.Value.Memory >= service.Resources.MemoryBytes).ToList();
                 if (fits.Count == 0)

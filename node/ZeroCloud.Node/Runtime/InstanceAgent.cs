@@ -10,21 +10,18 @@ namespace ZeroCloud.Node.Runtime;
 /// new, stops what is no longer placed (also what a node that was Down still ran: the control plane placed it
 /// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
 /// </summary>
-internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node, string? token, Images images, string dataDirectory, Action<string> log)
+internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, string dataDirectory, Action<string> log)
 {
     private readonly Dictionary<string, ProcessInstance> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
-    private int _current;
-
     public async Task RunAsync(CancellationToken ct)
     {
-        var clients = endpoints.Select(e => new ControlClient(new Uri(e), new HttpClient { Timeout = TimeSpan.FromSeconds(5) }) { Token = token }).ToList();
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                var client = clients[_current];
+                var client = endpoints.Current;
                 try
                 {
                     var placed = (await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance).ToList();
@@ -34,7 +31,7 @@ internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node
                 catch (ControlApiException ex) when (!ct.IsCancellationRequested)
                 {
                     log($"instances via {client.Server}: {ex.Message}");
-                    _current = (_current + 1) % clients.Count;
+                    endpoints.Failed(client);
                 }
 
                 await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
@@ -50,17 +47,29 @@ internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node
             {
                 await instance.DisposeAsync().ConfigureAwait(false);
             }
-
-            foreach (var c in clients)
-            {
-                c.Dispose();
-            }
         }
     }
+
+    private bool _swept;
 
     private async Task ReconcileAsync(List<InstanceDto> placed)
     {
         var wanted = placed.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        if (!_swept)
+        {
+            // What this node ran before it stopped and is no longer placed here: its data goes (a Raft member's
+            // identity included: that member was removed, and a voter placed here later must start fresh).
+            _swept = true;
+            foreach (var folder in Directory.Exists(Path.Combine(dataDirectory, "instances")) ? Directory.GetDirectories(Path.Combine(dataDirectory, "instances")) : [])
+            {
+                if (!wanted.ContainsKey(Path.GetFileName(folder)))
+                {
+                    log($"removing the data of {Path.GetFileName(folder)} (no longer placed here)");
+                    Directory.Delete(folder, recursive: true);
+                }
+            }
+        }
+
         foreach (var (id, instance) in _running.ToList())
         {
             if (!wanted.TryGetValue(id, out var want) || !Same(want, instance.Instance))
@@ -69,6 +78,17 @@ internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node
                 _running.Remove(id);
                 _dirty.TryRemove(id, out _);
                 await instance.DisposeAsync().ConfigureAwait(false);
+                if (want is null)
+                {
+                    try
+                    {
+                        Directory.Delete(Path.Combine(dataDirectory, "instances", id), recursive: true);
+                    }
+                    catch (DirectoryNotFoundException)
+                    {
+                        // never started
+                    }
+                }
             }
         }
 
@@ -86,7 +106,7 @@ internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node
             }
 
             log($"starting {p.Id} ({p.Image})");
-            _running[p.Id] = new ProcessInstance(p, command, dataDirectory, s => _dirty[s.Id] = s);
+            _running[p.Id] = new ProcessInstance(p, WithNodeArguments(p, command), dataDirectory, address ?? "127.0.0.1", s => _dirty[s.Id] = s);
         }
     }
 
@@ -109,6 +129,21 @@ internal sealed class InstanceAgent(IReadOnlyList<string> endpoints, string node
             await client.TxnAsync(txn, ct).ConfigureAwait(false);
             _dirty.TryRemove(new KeyValuePair<string, InstanceStateDto>(id, state));
         }
+    }
+
+    /// <summary>
+    /// The control image is a Raft voter of this cluster: it needs this node's address, its name, where its data goes,
+    /// and the members to ask to join (the ones the agent knows). Other images run with the spec's arguments.
+    /// </summary>
+    private (string File, string[] Prefix) WithNodeArguments(InstanceDto p, (string File, string[] Prefix) command)
+    {
+        if (p.Image != "builtin/control")
+        {
+            return command;
+        }
+
+        var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
+        return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{address ?? "127.0.0.1"}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All)]);
     }
 
     private static bool Same(InstanceDto a, InstanceDto b) =>

@@ -22,8 +22,11 @@ internal sealed class ProcessInstance : IAsyncDisposable
     private Process? _process;
     private InstanceStateDto _state;
 
-    public ProcessInstance(InstanceDto instance, (string File, string[] Prefix) command, string dataDirectory, Action<InstanceStateDto> report)
+    private readonly string _probeHost;
+
+    public ProcessInstance(InstanceDto instance, (string File, string[] Prefix) command, string dataDirectory, string probeHost, Action<InstanceStateDto> report)
     {
+        _probeHost = probeHost;
         Instance = instance;
         _command = command;
         _folder = Path.Combine(dataDirectory, "instances", instance.Id);
@@ -148,7 +151,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
         var first = true;
         while (!ct.IsCancellationRequested)
         {
-            var ok = await ProbeAsync(h, timeout, ct).ConfigureAwait(false);
+            var ok = await ProbeAsync(_probeHost, h, timeout, ct).ConfigureAwait(false);
             if (ct.IsCancellationRequested)
             {
                 return;
@@ -176,7 +179,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
         }
     }
 
-    private static async Task<bool> ProbeAsync(HealthDto h, TimeSpan timeout, CancellationToken ct)
+    private static async Task<bool> ProbeAsync(string host, HealthDto h, TimeSpan timeout, CancellationToken ct)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
@@ -184,12 +187,12 @@ internal sealed class ProcessInstance : IAsyncDisposable
         {
             if (h.Path is { } path)
             {
-                using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{h.Port}{path}"), cts.Token).ConfigureAwait(false);
+                using var response = await Http.GetAsync(new Uri($"http://{host}:{h.Port}{path}"), cts.Token).ConfigureAwait(false);
                 return (int)response.StatusCode is >= 200 and < 400;
             }
 
             using var tcp = new TcpClient();
-            await tcp.ConnectAsync("127.0.0.1", h.Port, cts.Token).ConfigureAwait(false);
+            await tcp.ConnectAsync(host, h.Port, cts.Token).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is HttpRequestException or SocketException or OperationCanceledException)

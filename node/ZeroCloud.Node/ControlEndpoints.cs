@@ -1,0 +1,90 @@
+using ZeroCloud.Model.Api;
+
+namespace ZeroCloud.Node;
+
+/// <summary>
+/// The control-plane members an agent talks to: one at a time, the next when it fails. The list starts with the
+/// command line's and follows the membership (<c>GET /v1/members</c>, every 10 s), so an agent keeps reaching the
+/// control plane after the members it was started with are gone.
+/// </summary>
+internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? token, TimeSpan timeout) : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, ControlClient> _clients = new(StringComparer.Ordinal);
+    private readonly HttpClient _http = new() { Timeout = timeout };
+    private List<string> _urls = [.. initial];
+    private int _current;
+
+    public IReadOnlyList<string> All
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _urls];
+            }
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _urls.Count;
+            }
+        }
+    }
+
+    public ControlClient Current
+    {
+        get
+        {
+            lock (_lock)
+            {
+                var url = _urls[_current % _urls.Count];
+                if (!_clients.TryGetValue(url, out var client))
+                {
+                    client = new ControlClient(new Uri(url), _http) { Token = token };
+                    _clients[url] = client;
+                }
+
+                return client;
+            }
+        }
+    }
+
+    /// <summary>The current member did not answer: use the next.</summary>
+    public void Failed(ControlClient client)
+    {
+        lock (_lock)
+        {
+            if (_clients.TryGetValue(_urls[_current % _urls.Count], out var current) && ReferenceEquals(current, client))
+            {
+                _current = (_current + 1) % _urls.Count;
+            }
+        }
+    }
+
+    /// <summary>Takes the API addresses of the available members (keeping the current one first if it is still one).</summary>
+    public void Update(IEnumerable<string> apis)
+    {
+        var fresh = apis.Where(a => Uri.TryCreate(a, UriKind.Absolute, out _)).Distinct(StringComparer.Ordinal).ToList();
+        if (fresh.Count == 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            var current = _urls[_current % _urls.Count];
+            fresh.Sort(StringComparer.Ordinal);
+            var at = fresh.IndexOf(current);
+            _urls = fresh;
+            _current = at >= 0 ? at : 0;
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ZeroCloud.Cluster.Tests.Lab;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Netboot.Tests.Lab;
+
+namespace ZeroCloud.Cluster.Tests;
+
+/// <summary>
+/// The control plane manages itself: a seed node (member + agent) and three more agents; the cluster grows to
+/// controlPlane.replicas voters on distinct nodes by placing control instances, and replaces a voter whose node dies.
+/// </summary>
+[Collection("control")]
+public class SelfManagedControlPlaneTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(90);
+
+    private const string Spec = """
+        apiVersion: zerocloud.io/v1
+        kind: Cluster
+        metadata: { name: self }
+        spec:
+          network: { subnet: 10.80.0.0/24, gateway: 10.80.0.1 }
+          controlPlane: { replicas: 3 }
+          nodes: { heartbeat: 500ms, downAfter: 3s }
+        """;
+
+    [Fact]
+    public async Task The_control_plane_grows_to_its_voters_on_distinct_nodes_and_replaces_one_whose_node_dies()
+    {
+        string[] nodes = ["n0", "n1", "n2", "n3"];
+        await using var lab = await NetnsLab.CreateAsync(nodes);
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            await lab.AddressAsync(nodes[i], $"10.80.0.{10 + i}/24");
+        }
+
+        const string seed = "http://10.80.0.10:7070";
+        var control = lab.Start("n0", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("seed"), "--listen", "10.80.0.10:7070", "--name", "n0", "--bootstrap");
+        await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the seed's silo");
+
+        async Task<(int Code, string Output)> ZcAsync(string host, params string[] args) =>
+            await lab.RunAsync(host, Long, "dotnet", [ControlCluster.ZcDll, .. args]);
+
+        async Task<T> GetAsync<T>(string host, string server, string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        {
+            var (c, o) = await ZcAsync(host, "get", what, "--json", "--server", server);
+            Assert.True(c == 0, o);
+            return JsonSerializer.Deserialize(o, type)!;
+        }
+
+        var specFile = lab.PathOf("self.yaml");
+        await File.WriteAllTextAsync(specFile, Spec);
+        var (code, output) = await ZcAsync("n0", "apply", "-f", specFile, "--server", seed);
+        Assert.True(code == 0, output);
+        var tokens = await GetAsync("n0", seed, "tokens", ControlJsonContext.Default.TokensResponse);
+        var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
+        var agents = new Dictionary<string, LabProcess>();
+        void StartAgent(string n) => agents[n] = lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", seed, "--token", token, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/control={ControlCluster.ZcDll}");
+        foreach (var n in nodes)
+        {
+            StartAgent(n);
+        }
+
+        async Task WaitAsync(string what, Func<Task<bool>> condition)
+        {
+            var deadline = Stopwatch.StartNew();
+            while (true)
+            {
+                try
+                {
+                    if (await condition())
+                    {
+                        return;
+                    }
+                }
+                catch (Exception ex) when (ex is Xunit.Sdk.XunitException or JsonException)
+                {
+                    // a member answering mid-change
+                }
+
+                if (deadline.Elapsed > Long)
+                {
+                    throw new TimeoutException($"{what} did not happen within {Long.TotalSeconds:0}s\nseed:\n{control.Output}\n" + string.Join("\n", agents.Select(a => $"{a.Key}:\n{a.Value.Output}")));
+                }
+
+                await Task.Delay(1000);
+            }
+        }
+
+        // Three voters, on three distinct nodes: the seed and two control instances.
+        MembersResponse? members = null;
+        var grow = Stopwatch.StartNew();
+        await WaitAsync("three available voters", async () =>
+        {
+            members = await GetAsync("n0", seed, "members", ControlJsonContext.Default.MembersResponse);
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available");
+        });
+        var grewIn = grow.Elapsed;
+        Assert.Equal(3, members!.Members.Select(m => m.Name).Distinct().Count());
+        Assert.Contains(members.Members, m => m.Name == "n0");
+        var instances = await GetAsync("n0", seed, "instances", ControlJsonContext.Default.InstancesResponse);
+        Assert.Equal(2, instances.Instances.Count(v => v.Instance.Service == "control"));
+
+        // A voter's node dies: its member is removed and a replacement voter starts on the node that had none.
+        var victim = members.Members.First(m => m.Name != "n0").Name!;
+        var spare = nodes.Single(n => members.Members.All(m => m.Name != n));
+        var killed = Stopwatch.StartNew();
+        (code, output) = await lab.RunAsync("n0", Long, "sh", "-c", $"for p in $(ip netns pids {lab.Namespace(victim)}); do kill -9 $p; done");
+        Assert.True(code == 0, output);
+        await WaitAsync($"{victim}'s voter to be replaced on {spare}", async () =>
+        {
+            members = await GetAsync("n0", seed, "members", ControlJsonContext.Default.MembersResponse);
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.Any(m => m.Name == spare);
+        });
+        var replacedIn = killed.Elapsed;
+        Assert.DoesNotContain(members!.Members, m => m.Name == victim);
+
+        // Writes go on, through the new voter too.
+        var spareApi = members.Members.Single(m => m.Name == spare).Api!;
+        (code, output) = await ZcAsync("n0", "kv", "put", "/after", "replaced", "--server", spareApi);
+        Assert.True(code == 0, output);
+
+        // The dead node comes back (a spare now), then the seed's node dies while it leads: writes go on through the
+        // others, the seed's member is removed, and a voter starts on the spare.
+        StartAgent(victim);
+        var status = await lab.RunAsync("n0", Long, "curl", "-sf", $"{seed}/v1/status");
+        var seedLed = status.Output.Contains("\"role\":\"leader\"", StringComparison.Ordinal);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var survivors = members.Members.Where(m => m.Name != "n0").ToList();
+        killed.Restart();
+        (code, output) = await lab.RunAsync(victim, Long, "sh", "-c", $"for p in $(ip netns pids {lab.Namespace("n0")}); do kill -9 $p; done");
+        Assert.True(code == 0, output);
+        var via = survivors[0].Api!;
+        var host = survivors[0].Name!;
+        await WaitAsync("a write after the seed died", async () => (await ZcAsync(host, "kv", "put", "/after-seed", "ok", "--server", via)).Code == 0);
+        var writesIn = killed.Elapsed;
+        await WaitAsync($"the seed's voter to be replaced on {victim}", async () =>
+        {
+            members = await GetAsync(host, via, "members", ControlJsonContext.Default.MembersResponse);
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.Any(m => m.Name == victim);
+        });
+        var seedReplacedIn = killed.Elapsed;
+        Assert.DoesNotContain(members!.Members, m => m.Name == "n0");
+        Console.WriteLine($"voters: 1 -> 3 in {grewIn.TotalSeconds:0.0}s; a voter's node killed -> replaced in {replacedIn.TotalSeconds:0.0}s; " +
+            $"the seed's node killed (it {(seedLed ? "led" : "followed")}) -> writes after {writesIn.TotalSeconds:0.0}s, replaced in {seedReplacedIn.TotalSeconds:0.0}s (downAfter 3 s)");
+    }
+}
