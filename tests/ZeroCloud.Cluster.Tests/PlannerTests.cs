@@ -75,6 +75,31 @@ public class PlannerTests
     }
 
     [Fact]
+    public void Voters_are_placed_one_per_node_never_beside_the_seed_and_only_when_members_are_nodes()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 1 }
+            """);
+        var nodes = new[] { Node("seed"), Node("a"), Node("b"), Node("c") };
+        var external = Planner.Compute(spec, 1, nodes, [], staticVoterNodes: null);
+        Assert.DoesNotContain(external.Add, p => p.Service == Planner.ControlService);
+
+        var plan = Planner.Compute(spec, 1, nodes, [], new HashSet<string> { "seed" });
+        var voters = plan.Add.Where(p => p.Service == Planner.ControlService).ToList();
+        Assert.Equal(2, voters.Count);
+        Assert.Equal(2, voters.Select(p => p.Node).Distinct().Count());
+        Assert.DoesNotContain(voters, p => p.Node == "seed");
+        Assert.All(voters, p => Assert.Equal(("builtin/control", "7070"), (p.Image, string.Join(",", p.Ports ?? []))));
+
+        // The seed's node is Down: three voters are wanted from instances, on three other nodes; with only two
+        // other nodes, the third is reported unplaced rather than doubled up.
+        var seedDown = new[] { Node("seed", status: "Down"), Node("a"), Node("b") };
+        var after = Planner.Compute(spec, 1, seedDown, voters, new HashSet<string>());
+        Assert.DoesNotContain(after.Add, p => p.Service == Planner.ControlService);
+        Assert.Contains(after.Unplaced, u => u.StartsWith("control: 1 of 3", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Memory_and_cpu_are_never_over_committed_and_what_does_not_fit_is_named()
     {
         var spec = Spec("""

@@ -35,7 +35,7 @@ public class ProcessRuntimeTests
         """;
 
     [Fact]
-    public async Task Placed_instances_run_on_the_agents_and_a_dead_node_s_instance_runs_healthy_elsewhere()
+    public async Task Placed_instances_run_on_the_agents_a_dead_node_s_instance_runs_healthy_elsewhere_and_a_cut_off_node_stops_its_stale_one()
     {
         await using var lab = await NetnsLab.CreateAsync("cp", "n1", "n2", "n3");
         await lab.AddressAsync("cp", "10.78.0.2/24");
@@ -110,5 +110,27 @@ public class ProcessRuntimeTests
         Console.WriteLine($"node {victim} killed: its hello instance healthy on another node after {killed.Elapsed.TotalSeconds:0.0}s (downAfter 3 s)");
         var nodesNow = (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes;
         Assert.Equal("Down", nodesNow.Single(n => n.Name == victim).Status);
+
+        // The dead node comes back, empty. Then a node is cut off (its agent paused) while its hello keeps running:
+        // Down, its hello placed on the node that came back; when it is heard again it stops what is no longer its own.
+        agents[victim] = lab.Start(victim, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--name", victim, "--data", lab.PathOf(victim + "-again"), "--image", $"builtin/hello={hello}", "--token", token);
+        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == victim).Status == "Ready", $"{victim} to be Ready again");
+        var cut = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.First(v => v.Instance.Service == "hello").Instance.Node;
+        var cutAddress = $"http://10.78.0.{11 + Array.IndexOf(nodes, cut)}:8080/";
+        (code, output) = await lab.RunAsync("cp", Long, "kill", "-STOP", agents[cut].Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(code == 0, output);
+        await WaitAsync(
+            async () =>
+            {
+                var now = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Service == "hello").ToList();
+                return now.Count == 2 && now.All(v => v.Instance.Node != cut && v.State is { State: "Running", Healthy: true });
+            },
+            $"hello to run without {cut}");
+        Assert.Equal(0, (await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "2", cutAddress)).Code); // the stale one still answers
+        (code, output) = await lab.RunAsync("cp", Long, "kill", "-CONT", agents[cut].Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(code == 0, output);
+        await WaitAsync(async () => (await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "2", cutAddress)).Code != 0, $"{cut}'s stale hello to be stopped");
+        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == cut).Status == "Ready", $"{cut} to be Ready again");
+        Assert.Contains("(no longer placed here)", agents[cut].Output, StringComparison.Ordinal);
     }
 }
