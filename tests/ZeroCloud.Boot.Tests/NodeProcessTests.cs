@@ -72,12 +72,12 @@ public sealed class NodeProcessTests
     }
 
     [Fact]
-    public async Task Missing_join_is_a_usage_error()
+    public async Task Missing_join_and_control_is_a_usage_error()
     {
         var (lab, _) = await StartAsync("auto");
         await using var _lab = lab;
         var (code, output) = await Node(lab);
         Assert.Equal(2, code);
-        Assert.Contains("--join <endpoint> is required", output, StringComparison.Ordinal);
+        Assert.Contains("--join <endpoint> or --control <member> is required", output, StringComparison.Ordinal);
     }
 }

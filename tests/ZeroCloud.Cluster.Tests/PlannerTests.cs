@@ -100,6 +100,23 @@ public class PlannerTests
     }
 
     [Fact]
+    public void An_instance_failed_beyond_its_restart_budget_is_placed_on_another_node()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 2, spread: node }
+            """);
+        var nodes = new[] { Node("a"), Node("b"), Node("c") };
+        var placed = Planner.Compute(spec, 1, nodes, []).Add;
+        var onA = placed.Single(p => p.Node == "a");
+        InstanceStateDto State(int restarts) => new(onA.Id, "a", "Failed", false, restarts, DateTime.UnixEpoch, "exited with code 1");
+
+        Assert.True(Planner.Compute(spec, 1, nodes, placed, states: [State(Planner.RestartBudget - 1)]).IsEmpty);
+        var moved = Planner.Compute(spec, 1, nodes, placed, states: [State(Planner.RestartBudget)]);
+        Assert.Equal([onA], moved.Remove);
+        Assert.Equal(("c", onA.Id), (Assert.Single(moved.Add).Node, moved.Add[0].Id));
+    }
+
+    [Fact]
     public void Memory_and_cpu_are_never_over_committed_and_what_does_not_fit_is_named()
     {
         var spec = Spec("""

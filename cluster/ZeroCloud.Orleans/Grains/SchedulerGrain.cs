@@ -88,8 +88,9 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
             var last = await client.GetAsync(StoreKeys.Scheduler).ConfigureAwait(true);
             var nodes = (await client.RangeAsync(StoreKeys.Nodes).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!).ToList();
             var placed = (await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!).ToList();
+            var states = (await client.RangeAsync(StoreKeys.InstanceStates).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceStateDto)!).ToList();
             var staticVoters = await ControlPlaneAsync(nodes, placed).ConfigureAwait(true);
-            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters);
+            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters, states);
             var previous = last is null ? null : JsonSerializer.Deserialize(last.Value, ControlJsonContext.Default.SchedulerDto);
             if (plan.IsEmpty && previous is not null && previous.SpecRevision == spec.Revision && previous.Unplaced.SequenceEqual(plan.Unplaced))
             {

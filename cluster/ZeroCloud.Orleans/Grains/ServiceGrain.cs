@@ -80,11 +80,12 @@ public sealed partial class ServiceGrain(
             : ServiceCounts.Compute([service], placements, states)[0];
 
         var s = state.State;
-        if (counts.Desired != counts.Placed)
+        var failing = placements.Count(p => Scheduling.Planner.OverBudget(states.FirstOrDefault(st => st.Node == p.Node && st.Id == p.Id)));
+        if (counts.Desired != counts.Placed || failing > 0)
         {
-            LogDiffers(name, counts.Desired, counts.Placed);
+            LogDiffers(name, counts.Desired, counts.Placed, failing);
             s.PlansAsked++;
-            await GrainFactory.GetGrain<ISchedulerGrain>(SchedulerGrain.Key).PlanAsync($"service {name}: {counts.Placed} of {counts.Desired} placed").ConfigureAwait(true);
+            await GrainFactory.GetGrain<ISchedulerGrain>(SchedulerGrain.Key).PlanAsync($"service {name}: {counts.Placed} of {counts.Desired} placed, {failing} failing").ConfigureAwait(true);
         }
 
         if (service is null && counts.Placed == 0)
@@ -115,6 +116,6 @@ public sealed partial class ServiceGrain(
         return Task.CompletedTask;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "service {Service}: {Placed} of {Desired} replicas placed; asking the scheduler")]
-    private partial void LogDiffers(string service, int desired, int placed);
+    [LoggerMessage(Level = LogLevel.Information, Message = "service {Service}: {Placed} of {Desired} replicas placed, {Failing} failed beyond their restart budget; asking the scheduler")]
+    private partial void LogDiffers(string service, int desired, int placed, int failing);
 }

@@ -25,6 +25,8 @@ public sealed record Plan(IReadOnlyList<InstanceDto> Remove, IReadOnlyList<Insta
 /// <item>Among those, <c>spread: node</c> prefers the node with the fewest replicas of the service (so two replicas share
 /// a node only when no other node has room); then the node with the most free memory; then the name.</item>
 /// <item>Instance ids are <c>&lt;service&gt;-&lt;n&gt;</c> with the lowest free n; surplus replicas go highest n first.</item>
+/// <item>An instance its agent reports Failed after <see cref="RestartBudget"/> restarts is placed on another node
+/// (its node is avoided for that service in that plan).</item>
 /// </list>
 /// </summary>
 public static class Planner
@@ -51,13 +53,28 @@ public static class Planner
         [],
         System.Collections.Immutable.ImmutableSortedDictionary<string, string>.Empty);
 
+    /// <summary>An instance Failed after this many restarts on its node is placed elsewhere.</summary>
+    public const int RestartBudget = 5;
+
+    /// <summary>Whether an agent's report says the instance used up its restarts on its node.</summary>
+    public static bool OverBudget(InstanceStateDto? state) => state is { State: "Failed" } && state.Restarts >= RestartBudget;
+
     /// <summary>
     /// <paramref name="staticVoterNodes"/>: null when the control plane runs outside the cluster's nodes (nothing of
     /// it is placed); else the nodes whose Raft member runs outside an instance (the seed), and the plan also places
     /// <see cref="ControlSpec"/> voters, strictly one per node, never beside a static one.
     /// </summary>
-    public static Plan Compute(ClusterConfig spec, long specRevision, IReadOnlyList<NodeDto> nodes, IReadOnlyList<InstanceDto> placements, IReadOnlySet<string>? staticVoterNodes = null)
+    public static Plan Compute(
+        ClusterConfig spec,
+        long specRevision,
+        IReadOnlyList<NodeDto> nodes,
+        IReadOnlyList<InstanceDto> placements,
+        IReadOnlySet<string>? staticVoterNodes = null,
+        IReadOnlyList<InstanceStateDto>? states = null)
     {
+        // Placements that failed beyond their restart budget go, and their service avoids that node this round.
+        var stateOf = (states ?? []).ToDictionary(st => (st.Node, st.Id));
+        var avoid = placements.Where(p => OverBudget(stateOf.GetValueOrDefault((p.Node, p.Id)))).Select(p => (p.Service, p.Node)).ToHashSet();
         var known = spec.Spec.Nodes.Known.ToDictionary(k => k.Name, k => k.Labels, StringComparer.Ordinal);
         var byName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
         var all = spec.Spec.Services;
@@ -79,6 +96,7 @@ public static class Planner
         foreach (var p in placements.OrderBy(p => p.Node, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal))
         {
             var stays = services.TryGetValue(p.Service, out var service)
+                && !avoid.Contains((p.Service, p.Node))
                 && byName.TryGetValue(p.Node, out var node)
                 && node.Status != "Down"
                 && Matches(service, Labels(node, known))
@@ -114,6 +132,7 @@ public static class Planner
                 var candidates = free
                     .Where(kv => Matches(service, Labels(byName[kv.Key], known)))
                     .Where(kv => service.Name != ControlService || staticVoterNodes is null || (!staticVoterNodes.Contains(kv.Key) && perNode.GetValueOrDefault(kv.Key) == 0))
+                    .Where(kv => !avoid.Contains((service.Name, kv.Key)))
                     .ToList();
                 var fits = candidates.Where(kv => kv.Value.Cpu >= service.Resources.CpuMillis && kv.Value.Memory >= service.Resources.MemoryBytes).ToList();
                 if (fits.Count == 0)
