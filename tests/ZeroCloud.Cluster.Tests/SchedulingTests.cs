@@ -107,6 +107,9 @@ public class SchedulingTests
         Assert.Contains(services.Scheduler!.Unplaced, u => u.StartsWith("huge: 1 of 1 replicas unplaced", StringComparison.Ordinal));
         Assert.Equal(0, services.Services.Single(s => s.Name == "huge").Placed);
 
+        var badNode = await Assert.ThrowsAsync<ControlApiException>(() => client.InstancesAsync("n1/../n2"));
+        Assert.Equal((400, "invalid_name"), (badNode.Status, badNode.Code));
+
         // The same through the CLI.
         var (code, shown) = await ZcAsync("get", "services", "--server", cluster.Members[1].Api);
         Assert.Equal(0, code);

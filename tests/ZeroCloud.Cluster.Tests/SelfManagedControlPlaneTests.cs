@@ -23,10 +23,17 @@ public class SelfManagedControlPlaneTests
           network: { subnet: 10.80.0.0/24, gateway: 10.80.0.1 }
           controlPlane: { replicas: 3 }
           nodes: { heartbeat: 500ms, downAfter: 3s }
+          services:
+            - name: hello
+              image: builtin/hello
+              replicas: 2
+              spread: node
+              ports: [8080]
+              health: { http: /healthz, port: 8080 }
         """;
 
     [Fact]
-    public async Task The_control_plane_grows_to_its_voters_on_distinct_nodes_and_replaces_one_whose_node_dies()
+    public async Task The_control_plane_grows_to_its_voters_on_distinct_nodes_and_replaces_one_whose_node_dies_while_the_workload_heals()
     {
         string[] nodes = ["n0", "n1", "n2", "n3"];
         await using var lab = await NetnsLab.CreateAsync(nodes);
@@ -56,7 +63,7 @@ public class SelfManagedControlPlaneTests
         var tokens = await GetAsync("n0", seed, "tokens", ControlJsonContext.Default.TokensResponse);
         var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
         var agents = new Dictionary<string, LabProcess>();
-        void StartAgent(string n) => agents[n] = lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", seed, "--token", token, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/control={ControlCluster.ZcDll}");
+        void StartAgent(string n) => agents[n] = lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", seed, "--token", token, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/control={ControlCluster.ZcDll}", "--image", $"builtin/hello={NetnsLab.ServiceBinary("ZeroCloud.Hello", "zc-hello.dll", "node")}");
         foreach (var n in nodes)
         {
             StartAgent(n);
@@ -142,6 +149,13 @@ public class SelfManagedControlPlaneTests
         });
         var seedReplacedIn = killed.Elapsed;
         Assert.DoesNotContain(members!.Members, m => m.Name == "n0");
+
+        // The workload healed through all of it: hello x2 healthy on two live nodes.
+        await WaitAsync("hello x2 healthy on live nodes", async () =>
+        {
+            var hello = (await GetAsync(host, via, "instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Service == "hello").ToList();
+            return hello.Count == 2 && hello.Select(v => v.Instance.Node).Distinct().Count() == 2 && hello.All(v => v.Instance.Node != "n0" && v.State is { State: "Running", Healthy: true });
+        });
         Console.WriteLine($"voters: 1 -> 3 in {grewIn.TotalSeconds:0.0}s; a voter's node killed -> replaced in {replacedIn.TotalSeconds:0.0}s; " +
             $"the seed's node killed (it {(seedLed ? "led" : "followed")}) -> writes after {writesIn.TotalSeconds:0.0}s, replaced in {seedReplacedIn.TotalSeconds:0.0}s (downAfter 3 s)");
     }

@@ -34,6 +34,12 @@ public sealed partial class ControlApi
         }
 
         var node = ctx.Request.Query["node"] is { Count: > 0 } n ? n.ToString() : null;
+        if (node is not null && (node.Length is 0 or > 253 || node.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_'))))
+        {
+            await ErrorAsync(ctx, 400, "invalid_name", $"node: \"{node}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
+            return;
+        }
+
         var (revision, placements, states) = ReadInstances(node);
         var stateOf = states.ToDictionary(s => (s.Node, s.Id));
         var views = placements.Select(p => new InstanceView(p, stateOf.GetValueOrDefault((p.Node, p.Id)))).ToList();
