@@ -40,6 +40,7 @@ curl -sf -X POST --data-binary @"$root/cluster.yaml" "http://127.0.0.1:7270/v1/a
 token=$(curl -sf http://127.0.0.1:7270/v1/tokens | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
 revision() { curl -sf "http://127.0.0.1:$1/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 
+ready_line() { ready=$(curl -sf "http://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))'); }
 # measure <label> <revision-fn> <pids...>: runs the generator (already started as $gen) and samples the steady window
 measure() {
   local label=$1 revfn=$2; shift 2
@@ -49,6 +50,7 @@ measure() {
   sleep "$secs"
   r1=$($revfn); c1=$(cpu_ticks "$@")
   rss=$(rss_mib "$@")
+  if [ "$label" = zerocloud ]; then ready_line; fi   # while the nodes still beat
   wait "$gen" || true
   writes=$(python3 -c "print(f'{($r1 - $r0) / $secs:.2f}')")
   cores=$(python3 -c "print(f'{($c1 - $c0) / $tck / $secs:.2f}')")
@@ -60,7 +62,6 @@ dotnet "$work/load/heartbeat-load.dll" --urls http://127.0.0.1:7270,http://127.0
   --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc --token "$token" >"$work/zerocloud.out" 2>&1 &
 gen=$!
 measure zerocloud "revision 7270" "${zc_pids[@]}"; zc_line=$line
-ready=$(curl -sf "http://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))')
 for p in "${zc_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 
 # ---- etcd ----
@@ -84,7 +85,7 @@ measure etcd "etcd_revision" "${etcd_pids[@]}"; etcd_line=$line
 echo
 echo "heartbeats: $nodes nodes x 1/s, ${secs}s steady window after ${warm}s, 3 members each, loopback, this machine (generator on the same 2 cores)"
 echo "$zc_line"
-echo "  at the end: $ready"
+echo "  at the end of the window: $ready"
 echo "$etcd_line"
 get() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 python3 - "$(get "$zc_line" served_per_s)" "$(get "$etcd_line" served_per_s)" "$(get "$zc_line" p99_ms)" "$(get "$etcd_line" p99_ms)" \
