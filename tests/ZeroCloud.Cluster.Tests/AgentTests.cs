@@ -29,15 +29,8 @@ public class AgentTests
         return psi;
     }
 
-    private static async Task<(int Code, string Output)> RunAgentAsync(params string[] args)
-    {
-        using var p = Process.Start(AgentStart(args))!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await p.WaitForExitAsync(timeout.Token);
-        return (p.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Output)> RunAgentAsync(params string[] args) =>
+        ControlCluster.RunDllAsync(ZeroCloud.Netboot.Tests.Lab.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), args);
 
     [Fact]
     public async Task With_enroll_known_only_listed_MACs_join_under_their_listed_names()

@@ -23,20 +23,7 @@ public class SchedulingTests
             - { name: huge, image: builtin/hello, replicas: 1, resources: { memory: 64Gi } }
         """;
 
-    private static async Task<(int Code, string Output)> ZcAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[ControlCluster.ZcDll, .. args])
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Output)> ZcAsync(params string[] args) => ControlCluster.RunDllAsync(ControlCluster.ZcDll, args);
 
     [Fact]
     public async Task Applied_services_are_placed_across_ready_nodes_and_moved_off_a_node_that_goes_down_even_after_a_member_dies()

@@ -34,7 +34,7 @@ public sealed partial class ControlApi
         }
 
         var node = ctx.Request.Query["node"] is { Count: > 0 } n ? n.ToString() : null;
-        if (node is not null && (node.Length is 0 or > 253 || node.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_'))))
+        if (node is not null && !IsNodeName(node))
         {
             await ErrorAsync(ctx, 400, "invalid_name", $"node: \"{node}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
             return;
@@ -166,6 +166,10 @@ public sealed partial class ControlApi
 
         return stored.Expires is { } expires && expires < DateTime.UtcNow ? $"join token {id}.… expired at {expires:u}" : null;
     }
+
+    /// <summary>Letters, digits, '-', '.', '_'; 1 to 253 characters: safe as a key segment.</summary>
+    private static bool IsNodeName(string name) =>
+        name.Length is > 0 and <= 253 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_');
 
     private static string? HeartbeatProblem(HeartbeatRequest beat)
     {

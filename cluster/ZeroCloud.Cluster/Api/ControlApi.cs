@@ -499,7 +499,7 @@ public sealed partial class ControlApi : IAsyncDisposable
 
     private async Task NodeCallAsync(HttpContext ctx, string name, Func<ZeroCloud.Orleans.Grains.INodeGrain, Task<ZeroCloud.Orleans.Grains.NodeView>> call)
     {
-        if (name.Length == 0 || name.Length > 253 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_')))
+        if (!IsNodeName(name))
         {
             await ErrorAsync(ctx, 400, "invalid_name", $"\"{name}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
             return;

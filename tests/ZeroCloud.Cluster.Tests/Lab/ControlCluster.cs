@@ -216,6 +216,23 @@ internal sealed class ControlCluster : IAsyncDisposable
         return leader!;
     }
 
+    /// <summary>Runs <c>dotnet &lt;dll&gt; args</c> to completion (30 s at most): exit code and stdout + stderr.</summary>
+    public static async Task<(int Code, string Output)> RunDllAsync(string dll, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[dll, .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(timeout.Token);
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
     /// <summary>The join token made at bootstrap (waits for it).</summary>
     public async Task<string> JoinTokenAsync()
     {
