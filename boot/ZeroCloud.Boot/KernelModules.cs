@@ -6,8 +6,11 @@ namespace ZeroCloud.Boot;
 /// </summary>
 public static class KernelModules
 {
-    /// <summary>virtio-net (with the PCI transport QEMU uses) and Intel e1000, the NICs the lab and most hypervisors give.</summary>
-    public static readonly IReadOnlyList<string> NetworkDrivers = ["virtio_pci", "virtio_net", "e1000"];
+    /// <summary>
+    /// virtio-net (with the PCI transport QEMU's PCs use and the MMIO transport of <c>-M microvm</c>, which the Debian
+    /// kernel has as a module) and Intel e1000, the NICs the lab and most hypervisors give.
+    /// </summary>
+    public static readonly IReadOnlyList<string> NetworkDrivers = ["virtio_mmio", "virtio_pci", "virtio_net", "e1000"];
 
     /// <summary>Relative paths (as in modules.dep) of <paramref name="names"/> and their dependencies, dependencies first.</summary>
     public static List<string> Resolve(string modulesDep, IEnumerable<string> names)

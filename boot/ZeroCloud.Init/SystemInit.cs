@@ -21,6 +21,9 @@ public static class SystemInit
 
     public static bool IsPid1 => Environment.ProcessId == 1;
 
+    /// <summary>What an image prints on its console when booted with <c>zc.probe</c>, just before it powers off.</summary>
+    public const string ProbeLine = "zc.probe: reached init";
+
     /// <summary>Brings the system up, runs <paramref name="service"/>, and powers off when it ends. Does not return.</summary>
     public static int Run(string role, Func<InitResult, Task<int>> service)
     {
@@ -58,6 +61,13 @@ public static class SystemInit
         var uptime = Uptime();
         var timings = new Dictionary<string, double> { ["kernelToInit"] = uptime };
         Log($"ZeroCloud {role} is PID 1 ({uptime:0.00} s after the kernel started)");
+        var cmdline = KernelCommandLine.Parse(File.ReadAllText("/proc/cmdline"));
+        if (cmdline["probe"] is not null)
+        {
+            // zc.probe: a node checking that it can run VMs boots an image with it; reaching here is the answer.
+            Log(ProbeLine);
+            Linux.PowerOff();
+        }
 
         PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ =>
         {
@@ -66,7 +76,6 @@ public static class SystemInit
         });
         new Thread(Reap) { IsBackground = true, Name = "reaper" }.Start();
 
-        var cmdline = KernelCommandLine.Parse(File.ReadAllText("/proc/cmdline"));
         foreach (var module in File.Exists("/etc/zc/modules") ? File.ReadAllLines("/etc/zc/modules") : [])
         {
             if (module.Length > 0)

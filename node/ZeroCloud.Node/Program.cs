@@ -13,6 +13,7 @@ string? join = null, token = null, name = null, control = null;
 var labels = new Dictionary<string, string>();
 var imagePaths = new Dictionary<string, string>(StringComparer.Ordinal);
 var imageFolders = new List<string>();
+var vmImageFolders = new List<string>();
 string? data = null, address = null;
 for (var i = 0; i < args.Length; i++)
 {
@@ -45,6 +46,9 @@ for (var i = 0; i < args.Length; i++)
         case "--images" when i + 1 < args.Length:
             imageFolders.Add(args[++i]);
             break;
+        case "--vm-images" when i + 1 < args.Length:
+            vmImageFolders.Add(Path.GetFullPath(args[++i]));
+            break;
         case "--image" when i + 1 < args.Length:
             var mapping = args[++i].Split('=', 2);
             if (mapping.Length != 2 || mapping[0].Length == 0 || !File.Exists(mapping[1]))
@@ -66,7 +70,7 @@ for (var i = 0; i < args.Length; i++)
             labels[label[0]] = label[1];
             break;
         case "--help" or "-h":
-            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--address ip] [--data dir] [--images dir] [--image name=path]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  (process runtime; binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images, default: beside zc-node).\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
+            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--address ip] [--data dir] [--images dir] [--image name=path]... [--vm-images dir]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  process runtime: binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images (default: beside zc-node);\n  vm runtime: bootable images <dir>/<name>/{vmlinuz,initrd.img} (zc image build) in --vm-images, when a probe guest boots here (KVM, else TCG).\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
             return 0;
         default:
             Console.Error.WriteLine($"zc-node: unknown argument '{args[i]}' (see --help)");
@@ -123,11 +127,12 @@ address ??= System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfac
     .SelectMany(n => n.GetIPProperties().UnicastAddresses)
     .Select(a => a.Address)
     .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)?.ToString();
+var vm = new Vm(vmImageFolders);
 using var endpoints = new ControlEndpoints(control.Split(',', StringSplitOptions.RemoveEmptyEntries), token, TimeSpan.FromSeconds(5));
 var heartbeat = new Heartbeat(
     endpoints,
     name,
-    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, labels.Count > 0 ? labels : null, ["process"], mac),
+    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, labels.Count > 0 ? labels : null, vm.Accelerator is null ? ["process"] : ["process", "vm"], mac),
     m => Console.Error.WriteLine($"zc-node: {m}"));
 data ??= Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
 Directory.CreateDirectory(data);
@@ -136,8 +141,19 @@ if (imageFolders.Count == 0)
     imageFolders.Add(AppContext.BaseDirectory);
 }
 
-var agent = new InstanceAgent(endpoints, name, address, new Images(imagePaths, imageFolders), data, m => Console.Error.WriteLine($"zc-node: {m}"));
-var running = agent.RunAsync(stop.Token);
+var agent = new InstanceAgent(endpoints, name, address, new Images(imagePaths, imageFolders), vm, data, m => Console.Error.WriteLine($"zc-node: {m}"));
+
+// With bootable images, find out whether VMs boot here before running anything (auto placements prefer VMs);
+// heartbeats start at once and report "vm" from the first beat after the probe guest reached init.
+var running = Task.Run(async () =>
+{
+    if (vm.HasImages)
+    {
+        Console.Error.WriteLine($"zc-node: {await vm.DetectAsync(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(60), stop.Token).ConfigureAwait(false)}");
+    }
+
+    await agent.RunAsync(stop.Token).ConfigureAwait(false);
+});
 try
 {
     await heartbeat.RunAsync(stop.Token).ConfigureAwait(false);

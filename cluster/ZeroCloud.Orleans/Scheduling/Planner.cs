@@ -76,6 +76,7 @@ public static class Planner
         var stateOf = (states ?? []).ToDictionary(st => (st.Node, st.Id));
         var avoid = placements.Where(p => OverBudget(stateOf.GetValueOrDefault((p.Node, p.Id)))).Select(p => (p.Service, p.Node)).ToHashSet();
         var known = spec.Spec.Nodes.Known.ToDictionary(k => k.Name, k => k.Labels, StringComparer.Ordinal);
+        var runtime = spec.Spec.Boot.Runtime;
         var byName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
         var all = spec.Spec.Services;
         if (staticVoterNodes is not null && all.All(s => s.Name != ControlService))
@@ -99,8 +100,8 @@ public static class Planner
                 && !avoid.Contains((p.Service, p.Node))
                 && byName.TryGetValue(p.Node, out var node)
                 && node.Status != "Down"
-                && Matches(service, Labels(node, known))
-                && Same(p, Template(service, p.Id, p.Node, p.SpecRevision));
+                && Eligible(service, node, known, runtime)
+                && Same(p, Template(service, p.Id, p.Node, p.SpecRevision, runtime));
             (stays ? kept : remove).Add(p);
             if (stays && free.TryGetValue(p.Node, out var f))
             {
@@ -130,7 +131,7 @@ public static class Planner
             for (var i = 0; i < missing; i++)
             {
                 var candidates = free
-                    .Where(kv => Matches(service, Labels(byName[kv.Key], known)))
+                    .Where(kv => Eligible(service, byName[kv.Key], known, runtime))
                     .Where(kv => service.Name != ControlService || staticVoterNodes is null || (!staticVoterNodes.Contains(kv.Key) && perNode.GetValueOrDefault(kv.Key) == 0))
                     .Where(kv => !avoid.Contains((service.Name, kv.Key)))
                     .ToList();
@@ -138,7 +139,7 @@ public static class Planner
                 if (fits.Count == 0)
                 {
                     unplaced.Add(candidates.Count == 0
-                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}"
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}"
                         : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");
                     break;
                 }
@@ -155,7 +156,7 @@ public static class Planner
                 }
 
                 used.Add(ordinal);
-                var placed = Template(service, $"{service.Name}-{ordinal.ToString(CultureInfo.InvariantCulture)}", best.Key, specRevision);
+                var placed = Template(service, $"{service.Name}-{ordinal.ToString(CultureInfo.InvariantCulture)}", best.Key, specRevision, runtime);
                 add.Add(placed);
                 mine.Add(placed);
                 perNode[best.Key] = perNode.GetValueOrDefault(best.Key) + 1;
@@ -164,7 +165,7 @@ public static class Planner
 
             if (service.Spread == SpreadPolicy.Node)
             {
-                Respread(service, mine, perNode, free, n => Matches(service, Labels(byName[n], known)), remove, add, specRevision);
+                Respread(service, mine, perNode, free, n => Eligible(service, byName[n], known, runtime), remove, add, specRevision, runtime);
             }
         }
 
@@ -184,7 +185,8 @@ public static class Planner
         Func<string, bool> matches,
         List<InstanceDto> remove,
         List<InstanceDto> add,
-        long specRevision)
+        long specRevision,
+        RuntimeKind runtime)
     {
         while (true)
         {
@@ -211,7 +213,7 @@ public static class Planner
                 remove.Add(moving);
             }
 
-            var moved = Template(service, moving.Id, empty, specRevision);
+            var moved = Template(service, moving.Id, empty, specRevision, runtime);
             mine.Remove(moving);
             mine.Add(moved);
             add.Add(moved);
@@ -228,7 +230,7 @@ public static class Planner
     }
 
     /// <summary>The placement a service asks for, on a node.</summary>
-    public static InstanceDto Template(ServiceSpec s, string id, string node, long specRevision) => new(
+    public static InstanceDto Template(ServiceSpec s, string id, string node, long specRevision, RuntimeKind runtime = RuntimeKind.Auto) => new(
         id,
         s.Name,
         node,
@@ -239,7 +241,19 @@ public static class Planner
         s.Ports.Length > 0 ? [.. s.Ports] : null,
         s.Args.Length > 0 ? [.. s.Args] : null,
         s.Env.Count > 0 ? s.Env : null,
-        s.Health is { } h ? new HealthDto(h.HttpPath, h.Port, h.Interval.TotalSeconds, h.Timeout.TotalSeconds, h.FailureThreshold) : null);
+        s.Health is { } h ? new HealthDto(h.HttpPath, h.Port, h.Interval.TotalSeconds, h.Timeout.TotalSeconds, h.FailureThreshold) : null,
+        RuntimeOf(s, runtime));
+
+    /// <summary>
+    /// The runtime a service's instances must use: the control plane's voters are always processes (they serve on the
+    /// node's own address); others follow spec.boot.runtime, null for auto.
+    /// </summary>
+    public static string? RuntimeOf(ServiceSpec s, RuntimeKind runtime) => s.Name == ControlService ? "process" : runtime switch
+    {
+        RuntimeKind.Vm => "vm",
+        RuntimeKind.Process => "process",
+        _ => null,
+    };
 
     private static bool Same(InstanceDto a, InstanceDto b) =>
         a.Image == b.Image
@@ -248,7 +262,8 @@ public static class Planner
         && (a.Ports ?? []).SequenceEqual(b.Ports ?? [])
         && (a.Args ?? []).SequenceEqual(b.Args ?? [])
         && (a.Env ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal).SequenceEqual((b.Env ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal))
-        && a.Health == b.Health;
+        && a.Health == b.Health
+        && a.Runtime == b.Runtime;
 
     private static int Ordinal(string id) =>
         id.LastIndexOf('-') is var dash and >= 0 && int.TryParse(id.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue;
@@ -268,6 +283,10 @@ public static class Planner
 
         return merged;
     }
+
+    /// <summary>The service's nodeSelector matches the node's labels, and a service that must run as a VM goes only to nodes that run VMs.</summary>
+    private static bool Eligible(ServiceSpec service, NodeDto node, Dictionary<string, System.Collections.Immutable.ImmutableSortedDictionary<string, string>> known, RuntimeKind runtime) =>
+        Matches(service, Labels(node, known)) && (RuntimeOf(service, runtime) != "vm" || (node.Runtimes ?? []).Contains("vm"));
 
     private static bool Matches(ServiceSpec service, IReadOnlyDictionary<string, string> labels) =>
         service.NodeSelector.All(kv => labels.TryGetValue(kv.Key, out var v) && v == kv.Value);

@@ -85,7 +85,8 @@ public sealed record NodeDto(
 
 /// <summary>
 /// A placement (<c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>), written by the scheduler: what the node's agent must run.
-/// <see cref="SpecRevision"/> is the revision of the applied cluster.yaml it was planned from.
+/// <see cref="SpecRevision"/> is the revision of the applied cluster.yaml it was planned from. <see cref="Runtime"/>:
+/// <c>vm</c> or <c>process</c> when spec.boot.runtime asks for one, null for <c>auto</c> (the node picks).
 /// </summary>
 public sealed record InstanceDto(
     string Id,
@@ -98,7 +99,8 @@ public sealed record InstanceDto(
     IReadOnlyList<int>? Ports = null,
     IReadOnlyList<string>? Args = null,
     IReadOnlyDictionary<string, string>? Env = null,
-    HealthDto? Health = null);
+    HealthDto? Health = null,
+    string? Runtime = null);
 
 /// <summary>An instance's health check: HTTP GET of Path on Port (2xx/3xx healthy), or a TCP connect when Path is null.</summary>
 public sealed record HealthDto(string? Path, int Port, double IntervalSeconds, double TimeoutSeconds, int FailureThreshold);

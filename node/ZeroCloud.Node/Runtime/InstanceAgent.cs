@@ -10,7 +10,7 @@ namespace ZeroCloud.Node.Runtime;
 /// new, stops what is no longer placed (also what a node that was Down still ran: the control plane placed it
 /// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
 /// </summary>
-internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, string dataDirectory, Action<string> log)
+internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, Action<string> log)
 {
     private readonly Dictionary<string, ProcessInstance> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
@@ -94,7 +94,8 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
         foreach (var p in placed.Where(p => !_running.ContainsKey(p.Id)))
         {
-            if (images.Resolve(p.Image, out var problem) is not { } command)
+            var (launch, problem) = LaunchOf(p);
+            if (launch is null)
             {
                 if (_refused.Add(p.Id + "\n" + p.SpecRevision))
                 {
@@ -105,9 +106,46 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 continue;
             }
 
-            log($"starting {p.Id} ({p.Image})");
-            _running[p.Id] = new ProcessInstance(p, WithNodeArguments(p, command), dataDirectory, address ?? "127.0.0.1", s => _dirty[s.Id] = s);
+            log($"starting {p.Id} ({p.Image}, {launch.Driver} driver)");
+            _running[p.Id] = new ProcessInstance(p, launch, dataDirectory, s => _dirty[s.Id] = s);
         }
+    }
+
+    /// <summary>
+    /// Which driver runs a placement: <c>vm</c> when it asks for one (spec.boot.runtime: vm), or for auto when this
+    /// node runs VMs and has the image as a bootable image; <c>process</c> otherwise (the control plane's voters always).
+    /// </summary>
+    private (Launch? Launch, string? Problem) LaunchOf(InstanceDto p)
+    {
+        var vmImage = p.Runtime == "process" ? null : vm.Resolve(p.Image);
+        if (p.Runtime == "vm" || (p.Runtime is null && vmImage is not null && vm.Accelerator is not null))
+        {
+            if (vm.Accelerator is null)
+            {
+                return (null, $"image {p.Image}: spec.boot.runtime is vm and this node cannot run VMs (no probe guest reached init)");
+            }
+
+            if (vmImage is null)
+            {
+                return (null, $"image {p.Image}: no bootable image for it on this node (looked for <name>/vmlinuz and initrd.img in the --vm-images folders)");
+            }
+
+            if (vm.Allocate() is not { } link)
+            {
+                return (null, $"image {p.Image}: 254 VMs already run on this node");
+            }
+
+            var (file, arguments) = vm.Command(p, vmImage, link);
+            return (new Launch(file, arguments, link.Guest, "vm", ct => link.ConfigureAsync(TimeSpan.FromSeconds(10), ct), link), null);
+        }
+
+        if (images.Resolve(p.Image, out var problem) is not { } command)
+        {
+            return (null, problem);
+        }
+
+        var (binary, prefix) = WithNodeArguments(p, command);
+        return (new Launch(binary, [.. prefix, .. p.Args ?? []], address ?? "127.0.0.1", "process"), null);
     }
 
     private async Task ReportAsync(ControlClient client, List<InstanceDto> placed, CancellationToken ct)
@@ -147,5 +185,5 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     }
 
     private static bool Same(InstanceDto a, InstanceDto b) =>
-        a.Image == b.Image && a.SpecRevision == b.SpecRevision && a.CpuMillis == b.CpuMillis && a.MemoryBytes == b.MemoryBytes;
+        a.Image == b.Image && a.SpecRevision == b.SpecRevision && a.CpuMillis == b.CpuMillis && a.MemoryBytes == b.MemoryBytes && a.Runtime == b.Runtime;
 }

@@ -5,15 +5,22 @@ using ZeroCloud.Model.Api;
 namespace ZeroCloud.Node.Runtime;
 
 /// <summary>
-/// The <c>process</c> runtime driver for one instance: runs the image's binary with the spec's arguments and
-/// environment in its own data folder, output to <c>&lt;data&gt;/instances/&lt;id&gt;.log</c>, restarts it with backoff
+/// How an instance runs: the program and its arguments (the image's binary with the spec's arguments for the
+/// <c>process</c> driver; QEMU for <c>vm</c>), the address its health checks go to, what to do once it started (a VM's
+/// tap gets its address) and what it holds until it stops.
+/// </summary>
+internal sealed record Launch(string File, IReadOnlyList<string> Arguments, string ProbeHost, string Driver, Func<CancellationToken, Task>? AfterStart = null, IDisposable? Holds = null);
+
+/// <summary>
+/// One instance on this node, for both runtime drivers: runs its <see cref="Launch"/> with the spec's environment in
+/// the instance's data folder, output to <c>&lt;data&gt;/instances/&lt;id&gt;.log</c>, restarts it with backoff
 /// (1 s doubling to 30 s) when it exits, runs the spec's health check (HTTP GET of a path, 2xx/3xx healthy, or a TCP
-/// connect) and reports each change of state. Stop: SIGTERM, then SIGKILL after 5 s.
+/// connect) and reports each change of state. Stop: SIGTERM (QEMU exits on it), then SIGKILL after 5 s.
 /// </summary>
 internal sealed class ProcessInstance : IAsyncDisposable
 {
     private static readonly HttpClient Http = new() { Timeout = Timeout.InfiniteTimeSpan };
-    private readonly (string File, string[] Prefix) _command;
+    private readonly Launch _launch;
     private readonly string _folder;
     private readonly string _log;
     private readonly Action<InstanceStateDto> _report;
@@ -22,13 +29,10 @@ internal sealed class ProcessInstance : IAsyncDisposable
     private Process? _process;
     private InstanceStateDto _state;
 
-    private readonly string _probeHost;
-
-    public ProcessInstance(InstanceDto instance, (string File, string[] Prefix) command, string dataDirectory, string probeHost, Action<InstanceStateDto> report)
+    public ProcessInstance(InstanceDto instance, Launch launch, string dataDirectory, Action<InstanceStateDto> report)
     {
-        _probeHost = probeHost;
         Instance = instance;
-        _command = command;
+        _launch = launch;
         _folder = Path.Combine(dataDirectory, "instances", instance.Id);
         _log = Path.Combine(dataDirectory, "instances", instance.Id + ".log");
         _report = report;
@@ -66,7 +70,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
             }
             catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException)
             {
-                Set("Failed", false, $"cannot start {_command.File}: {ex.Message}", restarts);
+                Set("Failed", false, $"cannot start {_launch.File}: {ex.Message}", restarts);
                 exit = -1;
             }
 
@@ -98,14 +102,14 @@ internal sealed class ProcessInstance : IAsyncDisposable
 
     private async Task<int> RunOnceAsync()
     {
-        var psi = new ProcessStartInfo(_command.File)
+        var psi = new ProcessStartInfo(_launch.File)
         {
             WorkingDirectory = _folder,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in _command.Prefix.Concat(Instance.Args ?? []))
+        foreach (var a in _launch.Arguments)
         {
             psi.ArgumentList.Add(a);
         }
@@ -128,7 +132,20 @@ internal sealed class ProcessInstance : IAsyncDisposable
         _process = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        Write(log, $"[zc-node] started {psi.FileName} {string.Join(' ', psi.ArgumentList)} as pid {process.Id}");
+        Write(log, $"[zc-node] started {psi.FileName} {string.Join(' ', psi.ArgumentList)} as pid {process.Id} ({_launch.Driver} driver)");
+        if (_launch.AfterStart is { } after)
+        {
+            try
+            {
+                await after(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or IOException or InvalidOperationException or OperationCanceledException)
+            {
+                Write(log, $"[zc-node] {ex.Message}; stopping it");
+                process.Kill();
+            }
+        }
+
         Set("Running", Instance.Health is null, null);
 
         using var healthStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
@@ -151,7 +168,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
         var first = true;
         while (!ct.IsCancellationRequested)
         {
-            var ok = await ProbeAsync(_probeHost, h, timeout, ct).ConfigureAwait(false);
+            var ok = await ProbeAsync(_launch.ProbeHost, h, timeout, ct).ConfigureAwait(false);
             if (ct.IsCancellationRequested)
             {
                 return;
@@ -250,6 +267,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
             await _run.ConfigureAwait(false);
         }
 
+        _launch.Holds?.Dispose();
         _stop.Dispose();
     }
 }
