@@ -32,6 +32,30 @@ public class PlannerTests
         [.. placed.Where(p => !plan.Remove.Contains(p)).Concat(plan.Add)];
 
     [Fact]
+    public void A_vm_runtime_places_only_on_nodes_that_run_vms_and_a_change_of_runtime_replaces_the_instances()
+    {
+        var services = """
+                - { name: web, image: builtin/hello, replicas: 2, resources: { cpu: 100m, memory: 32Mi } }
+            """;
+        var vm = Spec(services, "  boot: { runtime: vm }");
+        var vmNode = Node("b") with { Runtimes = ["process", "vm"] };
+        var nodes = new[] { Node("a", memoryMi: 65536), vmNode };
+        var plan = Planner.Compute(vm, 3, nodes, []);
+        Assert.All(plan.Add, p => Assert.Equal(("b", "vm"), (p.Node, p.Runtime)));
+
+        // No node runs VMs: unplaced, and the reason says so.
+        var none = Planner.Compute(vm, 3, [Node("a")], []);
+        Assert.Empty(none.Add);
+        Assert.Contains(none.Unplaced, u => u.Contains("no Ready node runs vm (spec.boot.runtime)", StringComparison.Ordinal));
+
+        // auto leaves the choice to the node (no runtime in the placement); switching to it replaces the VMs.
+        var auto = Spec(services);
+        var again = Planner.Compute(auto, 4, nodes, plan.Add);
+        Assert.Equal(2, again.Remove.Count);
+        Assert.All(again.Add, p => Assert.Null(p.Runtime));
+    }
+
+    [Fact]
     public void Spread_node_puts_one_replica_per_node_while_nodes_have_room_then_doubles_up()
     {
         var spec = Spec("""
