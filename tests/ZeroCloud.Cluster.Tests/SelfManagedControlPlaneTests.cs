@@ -7,8 +7,10 @@ using ZeroCloud.Netboot.Tests.Lab;
 namespace ZeroCloud.Cluster.Tests;
 
 /// <summary>
-/// The control plane manages itself: a seed node (member + agent) and three more agents; the cluster grows to
-/// controlPlane.replicas voters on distinct nodes by placing control instances, and replaces a voter whose node dies.
+/// Issue 8's acceptance, end to end: five nodes (a seed node = member + agent, four more agents, each in its own
+/// network namespace), hello x4 spread and controlPlane.replicas 3. The cluster grows to three voters on distinct
+/// nodes by placing control instances, runs hello on four nodes, and heals both when a node dies — a voter's node, then
+/// the seed's while it leads.
 /// </summary>
 [Collection("control")]
 public class SelfManagedControlPlaneTests
@@ -26,7 +28,7 @@ public class SelfManagedControlPlaneTests
           services:
             - name: hello
               image: builtin/hello
-              replicas: 2
+              replicas: 4
               spread: node
               ports: [8080]
               health: { http: /healthz, port: 8080 }
@@ -35,7 +37,7 @@ public class SelfManagedControlPlaneTests
     [Fact]
     public async Task The_control_plane_grows_to_its_voters_on_distinct_nodes_and_replaces_one_whose_node_dies_while_the_workload_heals()
     {
-        string[] nodes = ["n0", "n1", "n2", "n3"];
+        string[] nodes = ["n0", "n1", "n2", "n3", "n4"];
         await using var lab = await NetnsLab.CreateAsync(nodes);
         for (var i = 0; i < nodes.Length; i++)
         {
@@ -88,11 +90,19 @@ public class SelfManagedControlPlaneTests
 
                 if (deadline.Elapsed > Long)
                 {
-                    throw new TimeoutException($"{what} did not happen within {Long.TotalSeconds:0}s\nseed:\n{control.Output}\n" + string.Join("\n", agents.Select(a => $"{a.Key}:\n{a.Value.Output}")));
+                    var placed = (await ZcAsync("n4", "get", "instances", "--server", seed)).Output;
+                    throw new TimeoutException($"{what} did not happen within {Long.TotalSeconds:0}s\ninstances:\n{placed}\nseed:\n{control.Output}\n" + string.Join("\n", agents.Select(a => $"{a.Key}:\n{a.Value.Output}")));
                 }
 
                 await Task.Delay(1000);
             }
+        }
+
+        // hello x4 Running and healthy, one per node, none on a dead node.
+        async Task<bool> HelloHealthyAsync(string host, string server, string dead)
+        {
+            var hello = (await GetAsync(host, server, "instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Service == "hello").ToList();
+            return hello.Count == 4 && hello.Select(v => v.Instance.Node).Distinct().Count() == 4 && hello.All(v => v.Instance.Node != dead && v.State is { State: "Running", Healthy: true });
         }
 
         // Three voters, on three distinct nodes: the seed and two control instances.
@@ -108,20 +118,25 @@ public class SelfManagedControlPlaneTests
         Assert.Contains(members.Members, m => m.Name == "n0");
         var instances = await GetAsync("n0", seed, "instances", ControlJsonContext.Default.InstancesResponse);
         Assert.Equal(2, instances.Instances.Count(v => v.Instance.Service == "control"));
+        await WaitAsync("hello x4 healthy on four nodes", async () => await HelloHealthyAsync("n0", seed, dead: "none"));
 
         // A voter's node dies: its member is removed and a replacement voter starts on the node that had none.
         var victim = members.Members.First(m => m.Name != "n0").Name!;
-        var spare = nodes.Single(n => members.Members.All(m => m.Name != n));
+        var voters = members.Members.Select(m => m.Name!).ToList();
         var killed = Stopwatch.StartNew();
         (code, output) = await lab.RunAsync("n0", Long, "sh", "-c", $"for p in $(ip netns pids {lab.Namespace(victim)}); do kill -9 $p; done");
         Assert.True(code == 0, output);
-        await WaitAsync($"{victim}'s voter to be replaced on {spare}", async () =>
+        await WaitAsync($"{victim}'s voter to be replaced", async () =>
         {
             members = await GetAsync("n0", seed, "members", ControlJsonContext.Default.MembersResponse);
-            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.Any(m => m.Name == spare);
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.All(m => m.Name != victim);
         });
         var replacedIn = killed.Elapsed;
         Assert.DoesNotContain(members!.Members, m => m.Name == victim);
+        await WaitAsync($"hello x4 healthy again without {victim}", async () => await HelloHealthyAsync("n0", seed, victim));
+        var nodesNow = await GetAsync("n0", seed, "nodes", ControlJsonContext.Default.NodesResponse);
+        Assert.Equal("Down", nodesNow.Nodes.Single(n => n.Name == victim).Status);
+        var spare = members.Members.Select(m => m.Name!).Single(n => n != "n0" && voters.All(v => v != n));
 
         // Writes go on, through the new voter too.
         var spareApi = members.Members.Single(m => m.Name == spare).Api!;
@@ -142,20 +157,17 @@ public class SelfManagedControlPlaneTests
         var host = survivors[0].Name!;
         await WaitAsync("a write after the seed died", async () => (await ZcAsync(host, "kv", "put", "/after-seed", "ok", "--server", via)).Code == 0);
         var writesIn = killed.Elapsed;
-        await WaitAsync($"the seed's voter to be replaced on {victim}", async () =>
+        await WaitAsync("the seed's voter to be replaced", async () =>
         {
             members = await GetAsync(host, via, "members", ControlJsonContext.Default.MembersResponse);
-            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.Any(m => m.Name == victim);
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.All(m => m.Name != "n0");
         });
         var seedReplacedIn = killed.Elapsed;
         Assert.DoesNotContain(members!.Members, m => m.Name == "n0");
 
-        // The workload healed through all of it: hello x2 healthy on two live nodes.
-        await WaitAsync("hello x2 healthy on live nodes", async () =>
-        {
-            var hello = (await GetAsync(host, via, "instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Service == "hello").ToList();
-            return hello.Count == 2 && hello.Select(v => v.Instance.Node).Distinct().Count() == 2 && hello.All(v => v.Instance.Node != "n0" && v.State is { State: "Running", Healthy: true });
-        });
+        // The workload healed through all of it: hello x4 healthy on the four live nodes.
+        await WaitAsync("hello x4 healthy on live nodes", async () => await HelloHealthyAsync(host, via, "n0"));
+        Assert.Equal(3, members.Members.Select(m => m.Name).Distinct().Count());
         Console.WriteLine($"voters: 1 -> 3 in {grewIn.TotalSeconds:0.0}s; a voter's node killed -> replaced in {replacedIn.TotalSeconds:0.0}s; " +
             $"the seed's node killed (it {(seedLed ? "led" : "followed")}) -> writes after {writesIn.TotalSeconds:0.0}s, replaced in {seedReplacedIn.TotalSeconds:0.0}s (downAfter 3 s)");
     }
