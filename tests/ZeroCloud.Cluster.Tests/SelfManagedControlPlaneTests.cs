@@ -17,13 +17,13 @@ public class SelfManagedControlPlaneTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(90);
 
-    private const string Spec = """
+    private static string Spec(int voters) => $$"""
         apiVersion: zerocloud.io/v1
         kind: Cluster
         metadata: { name: self }
         spec:
           network: { subnet: 10.80.0.0/24, gateway: 10.80.0.1 }
-          controlPlane: { replicas: 3 }
+          controlPlane: { replicas: {{voters}} }
           nodes: { heartbeat: 500ms, downAfter: 3s }
           services:
             - name: hello
@@ -59,7 +59,7 @@ public class SelfManagedControlPlaneTests
         }
 
         var specFile = lab.PathOf("self.yaml");
-        await File.WriteAllTextAsync(specFile, Spec);
+        await File.WriteAllTextAsync(specFile, Spec(3));
         var (code, output) = await ZcAsync("n0", "apply", "-f", specFile, "--server", seed);
         Assert.True(code == 0, output);
         var tokens = await GetAsync("n0", seed, "tokens", ControlJsonContext.Default.TokensResponse);
@@ -91,6 +91,9 @@ public class SelfManagedControlPlaneTests
                 if (deadline.Elapsed > Long)
                 {
                     var placed = (await ZcAsync("n4", "get", "instances", "--server", seed)).Output;
+                    var voterLogs = string.Join("\n", nodes.SelectMany(n => Directory.Exists(lab.PathOf(Path.Combine(n, "instances"))) ? Directory.GetFiles(lab.PathOf(Path.Combine(n, "instances")), "control-*.log") : [])
+                        .Select(f => $"{f}:\n" + string.Join("\n", File.ReadLines(f).Where(l => l.Contains("Scheduler", StringComparison.Ordinal) || l.Contains("fail", StringComparison.OrdinalIgnoreCase) || l.Contains("leader", StringComparison.Ordinal)).TakeLast(30))));
+                    placed += "\nvoters' logs:\n" + voterLogs;
                     throw new TimeoutException($"{what} did not happen within {Long.TotalSeconds:0}s\ninstances:\n{placed}\nseed:\n{control.Output}\n" + string.Join("\n", agents.Select(a => $"{a.Key}:\n{a.Value.Output}")));
                 }
 
@@ -168,7 +171,34 @@ public class SelfManagedControlPlaneTests
         // The workload healed through all of it: hello x4 healthy on the four live nodes.
         await WaitAsync("hello x4 healthy on live nodes", async () => await HelloHealthyAsync(host, via, "n0"));
         Assert.Equal(3, members.Members.Select(m => m.Name).Distinct().Count());
+
+        // Fewer voters wanted: members leave the membership before their processes stop, so the quorum holds.
+        var shrink = Stopwatch.StartNew();
+        await File.WriteAllTextAsync(specFile, Spec(1));
+        (code, output) = await ZcAsync(host, "apply", "-f", specFile, "--server", via);
+        Assert.True(code == 0, output);
+        var before = members!.Members.Select(m => m.Api!).ToList();
+        await WaitAsync("one voter left", async () =>
+        {
+            // Ask the members there were: two of them are gone now.
+            foreach (var api in before)
+            {
+                var (c, o) = await ZcAsync(host, "get", "members", "--json", "--server", api);
+                if (c == 0 && JsonSerializer.Deserialize(o, ControlJsonContext.Default.MembersResponse) is { Members: [{ Status: "available" }] } one)
+                {
+                    members = one;
+                    return true;
+                }
+            }
+
+            return false;
+        });
+        var last = members!.Members[0];
+        await WaitAsync("a write through the last voter", async () => (await ZcAsync(host, "kv", "put", "/after-shrink", "ok", "--server", last.Api!)).Code == 0);
+        await WaitAsync("one control instance placed", async () =>
+            (await GetAsync(host, last.Api!, "instances", ControlJsonContext.Default.InstancesResponse)).Instances.Count(v => v.Instance.Service == "control") == 1);
+        var shrunkIn = shrink.Elapsed;
         Console.WriteLine($"voters: 1 -> 3 in {grewIn.TotalSeconds:0.0}s; a voter's node killed -> replaced in {replacedIn.TotalSeconds:0.0}s; " +
-            $"the seed's node killed (it {(seedLed ? "led" : "followed")}) -> writes after {writesIn.TotalSeconds:0.0}s, replaced in {seedReplacedIn.TotalSeconds:0.0}s (downAfter 3 s)");
+            $"the seed's node killed (it {(seedLed ? "led" : "followed")}) -> writes after {writesIn.TotalSeconds:0.0}s, replaced in {seedReplacedIn.TotalSeconds:0.0}s (downAfter 3 s); 3 -> 1 voters in {shrunkIn.TotalSeconds:0.0}s");
     }
 }

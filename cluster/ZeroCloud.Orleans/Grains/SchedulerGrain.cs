@@ -97,6 +97,11 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
                 return new PlanOutcome(last!.ModRevision, 0, 0, plan.Unplaced);
             }
 
+            if (staticVoters is not null)
+            {
+                await ShrinkAsync(plan, nodes).ConfigureAwait(true);
+            }
+
             var decision = new SchedulerDto(reason, time.GetUtcNow().UtcDateTime, spec.Revision, plan.Add.Count, plan.Remove.Count, plan.Unplaced);
             var ops = new List<OpDto>();
             foreach (var r in plan.Remove)
@@ -158,6 +163,33 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
         var controlNodes = placed.Where(p => p.Service == Planner.ControlService).Select(p => p.Node).ToHashSet(StringComparer.Ordinal);
         return onNodes.Where(m => byName[m.Name!].Status != "Down" && !controlNodes.Contains(m.Name!)).Select(m => m.Name!).ToHashSet(StringComparer.Ordinal);
     }
+
+    /// <summary>
+    /// controlPlane.replicas went down: a voter whose control instance the plan removes while its node is alive leaves
+    /// the Raft membership first, one at a time, so that stopping its process never costs the quorum (removing two of
+    /// three processes before their members would leave one member that can no longer change anything).
+    /// </summary>
+    private async Task ShrinkAsync(Plan plan, List<NodeDto> nodes)
+    {
+        var down = nodes.Where(n => n.Status == "Down").Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+        var leaving = plan.Remove
+            .Where(r => r.Service == Planner.ControlService && !down.Contains(r.Node) && !plan.Add.Any(a => a.Service == Planner.ControlService && a.Node == r.Node))
+            .Select(r => r.Node)
+            .ToList();
+        foreach (var node in leaving)
+        {
+            var members = (await client.MembersAsync().ConfigureAwait(true)).Members;
+            if (members.FirstOrDefault(m => m.Name == node) is { } member)
+            {
+                // A failure throws: the placement stays, and the next plan tries again.
+                await client.RemoveMemberAsync(member.Id).ConfigureAwait(true);
+                LogShrunk(node, member.Id, members.Count - 1);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "control plane: fewer voters wanted; removed the Raft member {Member} of node {Node} before stopping it ({Count} members left)")]
+    private partial void LogShrunk(string node, string member, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "control plane: node {Node} is Down; removed its Raft member {Member}")]
     private partial void LogRemovedVoter(string node, string member);

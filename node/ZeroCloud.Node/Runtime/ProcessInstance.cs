@@ -83,7 +83,8 @@ internal sealed class ProcessInstance : IAsyncDisposable
             backoff = DateTime.UtcNow - started > TimeSpan.FromSeconds(30) ? TimeSpan.FromSeconds(1) : backoff;
             if (exit != -1)
             {
-                Set("Failed", false, $"exited with code {exit}; restart in {backoff.TotalSeconds:0} s", restarts);
+                // Exit 0 is a clean stop (Stopped), anything else a failure; both restart: a service's instance runs until unplaced.
+                Set(exit == 0 ? "Stopped" : "Failed", false, $"exited with code {exit}; restart in {backoff.TotalSeconds:0} s", restarts);
             }
 
             try
