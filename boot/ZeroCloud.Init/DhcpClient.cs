@@ -7,7 +7,16 @@ using ZeroCloud.Netboot.Dhcp;
 namespace ZeroCloud.Init;
 
 /// <summary>The address a DHCP server gave: the lease and the options the node uses.</summary>
-public sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Server, IReadOnlyList<uint> Dns, string? Domain, string? HostName, TimeSpan LeaseTime);
+public sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Server, IReadOnlyList<uint> Dns, string? Domain, string? HostName, TimeSpan LeaseTime, uint NextServer = 0, string? BootFile = null);
+
+/// <summary>
+/// What PXE firmware says about itself (RFC 4578): vendor class <c>PXEClient:Arch:xxxxx:UNDI:002001</c>, option 93
+/// (architecture), option 97 (machine UUID), and for iPXE the user class <c>iPXE</c> (option 77).
+/// </summary>
+public sealed record PxeIdentity(ushort Architecture, Guid MachineId, string? UserClass = null)
+{
+    public string VendorClass => FormattableString.Invariant($"PXEClient:Arch:{Architecture:D5}:UNDI:002001");
+}
 
 /// <summary>
 /// The node's own DHCP client (the netboot codec, the other way round): DISCOVER, OFFER, REQUEST, ACK on a UDP
@@ -16,7 +25,7 @@ public sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Serve
 /// </summary>
 public static class DhcpClient
 {
-    public static DhcpLease Acquire(string ifname, MacAddress mac, string? hostName, TimeSpan deadline)
+    public static DhcpLease Acquire(string ifname, MacAddress mac, string? hostName, TimeSpan deadline, PxeIdentity? pxe = null)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { EnableBroadcast = true };
         socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -29,11 +38,11 @@ public static class DhcpClient
         while (DateTime.UtcNow - started < deadline)
         {
             var xid = (uint)Random.Shared.NextInt64(1, uint.MaxValue); // a transaction id needs to be unlikely to repeat, not secret
-            socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Discover, xid, mac, hostName, null, null)), broadcast);
+            socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Discover, xid, mac, hostName, null, null, pxe)), broadcast);
             if (Receive(socket, buffer, xid, DhcpMessageType.Offer, wait) is { } offer)
             {
                 var server = offer.Options.GetAddress(DhcpOption.ServerIdentifier) ?? 0;
-                socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Request, xid, mac, hostName, offer.YourAddress, server)), broadcast);
+                socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Request, xid, mac, hostName, offer.YourAddress, server, pxe)), broadcast);
                 if (Receive(socket, buffer, xid, DhcpMessageType.Ack, wait * 2) is { } ack)
                 {
                     var options = ack.Options;
@@ -49,7 +58,9 @@ public static class DhcpClient
                         dns,
                         options.GetString(DhcpOption.DomainName),
                         options.GetString(DhcpOption.HostName),
-                        TimeSpan.FromSeconds(leaseSeconds));
+                        TimeSpan.FromSeconds(leaseSeconds),
+                        ack.ServerAddress,
+                        options.GetString(DhcpOption.BootFileName) ?? (ack.BootFile.Length > 0 ? ack.BootFile : null));
                 }
             }
 
@@ -59,14 +70,24 @@ public static class DhcpClient
         throw new TimeoutException($"no DHCP lease on {ifname} within {deadline.TotalSeconds:0} s");
     }
 
-    private static int Write(byte[] buffer, DhcpMessageType type, uint xid, MacAddress mac, string? hostName, uint? requested, uint? server)
+    private static int Write(byte[] buffer, DhcpMessageType type, uint xid, MacAddress mac, string? hostName, uint? requested, uint? server, PxeIdentity? pxe)
     {
         var chaddr = new byte[16];
         mac.WriteTo(chaddr);
         var w = new DhcpWriter(buffer);
         w.WriteHeader(DhcpPacket.BootRequest, 1, 6, 0, xid, 0, DhcpPacket.BroadcastFlag, 0, 0, 0, 0, chaddr, null, null);
         w.AddOption(DhcpOption.MessageType, (byte)type);
-        w.AddOption(DhcpOption.VendorClassIdentifier, "ZeroCloud:node");
+        w.AddOption(DhcpOption.VendorClassIdentifier, pxe?.VendorClass ?? "ZeroCloud:node");
+        if (pxe is not null)
+        {
+            w.AddOption(DhcpOption.ClientSystemArchitecture, [(byte)(pxe.Architecture >> 8), (byte)pxe.Architecture]);
+            w.AddOption(DhcpOption.ClientMachineId, [0, .. pxe.MachineId.ToByteArray()]);
+            if (pxe.UserClass is { } userClass)
+            {
+                w.AddOption(DhcpOption.UserClass, userClass);
+            }
+        }
+
         // Client id 1 + MAC, as iPXE sends it: the server sees the firmware and the booted node as one client.
         w.AddOption(DhcpOption.ClientIdentifier, [1, .. chaddr.AsSpan(0, 6)]);
         if (requested is { } address)

@@ -30,6 +30,9 @@ public sealed record BootHttpOptions
     /// <summary>Control-plane endpoints put on the node's kernel command line (zc.join).</summary>
     public IReadOnlyList<string> JoinEndpoints { get; init; } = [];
 
+    /// <summary>Control-plane member APIs put on the kernel command line (zc.control): the node agent heartbeats there.</summary>
+    public IReadOnlyList<string> ControlEndpoints { get; init; } = [];
+
     /// <summary>The join token put on the kernel command line (zc.token).</summary>
     public string? JoinToken { get; init; }
 
@@ -162,6 +165,11 @@ public sealed partial class BootHttpServer : IAsyncDisposable
         if (_options.JoinEndpoints.Count > 0)
         {
             cmdline.Append(" zc.join=").Append(string.Join(',', _options.JoinEndpoints));
+        }
+
+        if (_options.ControlEndpoints.Count > 0)
+        {
+            cmdline.Append(" zc.control=").Append(string.Join(',', _options.ControlEndpoints));
         }
 
         if (_options.JoinToken is { } token)

@@ -18,7 +18,8 @@ public sealed record NetbootHostSettings(
     IReadOnlyList<string> Join,
     string? Token,
     string? PublicBase,
-    LogLevel LogLevel = LogLevel.Information);
+    LogLevel LogLevel = LogLevel.Information,
+    IReadOnlyList<string>? Control = null);
 
 /// <summary>The netboot service: TFTP and HTTP boot from one read-only root, in one Generic Host.</summary>
 public static class NetbootHost
@@ -35,9 +36,10 @@ public static class NetbootHost
         var httpPort = new Option<int>("--http-port") { Description = "HTTP port.", DefaultValueFactory = _ => 8080 };
         var join = new Option<string[]>("--join") { Description = "Control-plane endpoint for the node's kernel command line (repeatable).", AllowMultipleArgumentsPerToken = true };
         var token = new Option<string>("--token") { Description = "Join token for the node's kernel command line." };
+        var control = new Option<string[]>("--control") { Description = "Control-plane member API for the node's kernel command line (zc.control=; repeatable): booted nodes heartbeat there.", AllowMultipleArgumentsPerToken = true };
         var publicBase = new Option<string>("--public-base") { Description = "How machines reach the HTTP server (default: http://<interface address>:<http port>).", HelpName = "url" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging." };
-        foreach (var option in new Option[] { file, iface, root, ipxe, tftpPort, httpPort, join, token, publicBase, verbose })
+        foreach (var option in new Option[] { file, iface, root, ipxe, tftpPort, httpPort, join, token, control, publicBase, verbose })
         {
             command.Options.Add(option);
         }
@@ -54,7 +56,8 @@ public static class NetbootHost
                 parse.GetValue(join) ?? [],
                 parse.GetValue(token),
                 parse.GetValue(publicBase),
-                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
+                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
+                parse.GetValue(control) ?? []);
             return await RunAsync(settings, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -89,6 +92,7 @@ public static class NetbootHost
                 PublicBase = (settings.PublicBase ?? $"http://{address}:{settings.HttpPort}").TrimEnd('/'),
                 JoinEndpoints = settings.Join,
                 JoinToken = settings.Token,
+                ControlEndpoints = settings.Control ?? [],
             },
             root,
             sp.GetRequiredService<ILoggerFactory>()));

@@ -14,7 +14,7 @@ var labels = new Dictionary<string, string>();
 var imagePaths = new Dictionary<string, string>(StringComparer.Ordinal);
 var imageFolders = new List<string>();
 var vmImageFolders = new List<string>();
-string? data = null, address = null;
+string? data = null, address = null, firmware = null, netbootRoot = null;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -46,6 +46,12 @@ for (var i = 0; i < args.Length; i++)
         case "--images" when i + 1 < args.Length:
             imageFolders.Add(args[++i]);
             break;
+        case "--firmware" when i + 1 < args.Length:
+            firmware = args[++i];
+            break;
+        case "--netboot-root" when i + 1 < args.Length:
+            netbootRoot = Path.GetFullPath(args[++i]);
+            break;
         case "--vm-images" when i + 1 < args.Length:
             vmImageFolders.Add(Path.GetFullPath(args[++i]));
             break;
@@ -70,11 +76,30 @@ for (var i = 0; i < args.Length; i++)
             labels[label[0]] = label[1];
             break;
         case "--help" or "-h":
-            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--address ip] [--data dir] [--images dir] [--image name=path]... [--vm-images dir]...\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  process runtime: binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images (default: beside zc-node);\n  vm runtime: bootable images <dir>/<name>/{vmlinuz,initrd.img} (zc image build) in --vm-images, when a probe guest boots here (KVM, else TCG).\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
+            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--address ip] [--data dir] [--images dir] [--image name=path]... [--vm-images dir]... [--netboot-root dir] [--firmware ifname]\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  process runtime: binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images (default: beside zc-node);\n  vm runtime: bootable images <dir>/<name>/{vmlinuz,initrd.img} (zc image build) in --vm-images, when a probe guest boots here (KVM, else TCG).\n  --firmware: first boot like a bare server over ifname (PXE DHCP, TFTP, iPXE DHCP, HTTP script, kernel and initrd checked against their sha256), then run with the script's zc.control, zc.token, zc.name.\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
             return 0;
         default:
             Console.Error.WriteLine($"zc-node: unknown argument '{args[i]}' (see --help)");
             return 2;
+    }
+}
+
+using var stop = new CancellationTokenSource();
+if (firmware is not null)
+{
+    try
+    {
+        var boot = await Firmware.BootAsync(firmware, Console.WriteLine, stop.Token).ConfigureAwait(false);
+        control ??= boot.CommandLine["control"] ?? throw new InvalidOperationException($"firmware: the boot script's command line has no zc.control= (it comes from zc serve netboot --control)");
+        token ??= boot.CommandLine["token"];
+        name ??= boot.CommandLine["name"];
+        address ??= ZeroCloud.Model.Net.Ipv4.FromUInt32(boot.Address).ToString();
+        Console.WriteLine($"firmware: booting {name} ({boot.Mac}) as {address}/{boot.Prefix}");
+    }
+    catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException or System.Net.Sockets.SocketException)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return 1;
     }
 }
 
@@ -107,7 +132,6 @@ if (control is null)
     return 0;
 }
 
-using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true;
@@ -141,7 +165,9 @@ if (imageFolders.Count == 0)
     imageFolders.Add(AppContext.BaseDirectory);
 }
 
-var agent = new InstanceAgent(endpoints, name, address, new Images(imagePaths, imageFolders), vm, data, m => Console.Error.WriteLine($"zc-node: {m}"));
+var provisioning = address is null ? null : System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+    .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
+var agent = new InstanceAgent(endpoints, name, address, new Images(imagePaths, imageFolders), vm, data, new NodeContext(provisioning, netbootRoot, token), m => Console.Error.WriteLine($"zc-node: {m}"));
 
 // With bootable images, find out whether VMs boot here before running anything (auto placements prefer VMs);
 // heartbeats start at once and report "vm" from the first beat after the probe guest reached init.

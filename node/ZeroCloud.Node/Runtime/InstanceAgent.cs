@@ -10,7 +10,10 @@ namespace ZeroCloud.Node.Runtime;
 /// new, stops what is no longer placed (also what a node that was Down still ran: the control plane placed it
 /// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
 /// </summary>
-internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, Action<string> log)
+/// <summary>What infrastructure images need from their node: its provisioning interface, the netboot root, the join token.</summary>
+internal sealed record NodeContext(string? Interface, string? NetbootRoot, string? Token);
+
+internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, Action<string> log)
 {
     private readonly Dictionary<string, ProcessInstance> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
@@ -94,7 +97,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
         foreach (var p in placed.Where(p => !_running.ContainsKey(p.Id)))
         {
-            var (launch, problem) = LaunchOf(p);
+            var (launch, problem) = await LaunchOfAsync(p).ConfigureAwait(false);
             if (launch is null)
             {
                 if (_refused.Add(p.Id + "\n" + p.SpecRevision))
@@ -115,7 +118,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     /// Which driver runs a placement: <c>vm</c> when it asks for one (spec.boot.runtime: vm), or for auto when this
     /// node runs VMs and has the image as a bootable image; <c>process</c> otherwise (the control plane's voters always).
     /// </summary>
-    private (Launch? Launch, string? Problem) LaunchOf(InstanceDto p)
+    private async Task<(Launch? Launch, string? Problem)> LaunchOfAsync(InstanceDto p)
     {
         var vmImage = p.Runtime == "process" ? null : vm.Resolve(p.Image);
         if (p.Runtime == "vm" || (p.Runtime is null && vmImage is not null && vm.Accelerator is not null))
@@ -144,7 +147,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             return (null, problem);
         }
 
-        var (binary, prefix) = WithNodeArguments(p, command);
+        var (binary, prefix) = await WithNodeArgumentsAsync(p, command).ConfigureAwait(false);
         return (new Launch(binary, [.. prefix, .. p.Args ?? []], address ?? "127.0.0.1", "process"), null);
     }
 
@@ -170,18 +173,62 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     }
 
     /// <summary>
-    /// The control image is a Raft voter of this cluster: it needs this node's address, its name, where its data goes,
-    /// and the members to ask to join (the ones the agent knows). Other images run with the spec's arguments.
+    /// The infrastructure images need their node: the control image is a Raft voter of this cluster (this node's
+    /// address, its name, where its data goes, the members to ask to join); dhcp serves on the node's interface with
+    /// its leases in the control plane and sends machines to a netboot instance; netboot serves the node image and puts
+    /// the control plane and the join token on booted nodes' command line. Both read the applied cluster.yaml. Other
+    /// images run with the spec's arguments.
     /// </summary>
-    private (string File, string[] Prefix) WithNodeArguments(InstanceDto p, (string File, string[] Prefix) command)
+    private async Task<(string File, string[] Prefix)> WithNodeArgumentsAsync(InstanceDto p, (string File, string[] Prefix) command)
     {
-        if (p.Image != "builtin/control")
+        var here = address ?? "127.0.0.1";
+        switch (p.Image)
         {
-            return command;
+            case "builtin/control":
+                var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
+                return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All)]);
+            case "builtin/dhcp":
+                {
+                    var spec = await SpecFileAsync().ConfigureAwait(false);
+                    var boot = await NetbootAddressAsync().ConfigureAwait(false) ?? here;
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), "--next-server", boot, "--http-base", $"http://{boot}:8080"]);
+                }
+
+            case "builtin/netboot":
+                {
+                    var spec = await SpecFileAsync().ConfigureAwait(false);
+                    string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
+                    string[] token = context.Token is { } t ? ["--token", t] : [];
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--control", .. endpoints.All, .. token]);
+                }
+
+            default:
+                return command;
+        }
+    }
+
+    private string[] Interface() => context.Interface is { } nic ? ["--interface", nic] : [];
+
+    /// <summary>The applied cluster.yaml, written to the node's data folder for the services that read it.</summary>
+    private async Task<string> SpecFileAsync()
+    {
+        var spec = await endpoints.Current.GetAsync(StoreKeys.Spec).ConfigureAwait(false) ?? throw new ControlApiException(404, "not_found", "no cluster.yaml applied yet");
+        var path = Path.Combine(dataDirectory, "cluster.yaml");
+        await File.WriteAllTextAsync(path, spec.Value).ConfigureAwait(false);
+        return path;
+    }
+
+    /// <summary>Where machines fetch boot files: this node when it runs netboot, else the node of the first netboot instance.</summary>
+    private async Task<string?> NetbootAddressAsync()
+    {
+        var client = endpoints.Current;
+        var netboot = (await client.InstancesAsync().ConfigureAwait(false)).Instances.Select(v => v.Instance).Where(i => i.Service == "netboot" || i.Image == "builtin/netboot").OrderBy(i => i.Id, StringComparer.Ordinal).ToList();
+        if (netboot.Count == 0 || netboot.Any(i => i.Node == node))
+        {
+            return null;
         }
 
-        var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
-        return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{address ?? "127.0.0.1"}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All)]);
+        return (await client.NodesAsync().ConfigureAwait(false)).Nodes.FirstOrDefault(n => n.Name == netboot[0].Node)?.Address;
     }
 
     private static bool Same(InstanceDto a, InstanceDto b) =>

@@ -1,0 +1,227 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using ZeroCloud.Init;
+using ZeroCloud.Model.Net;
+
+namespace ZeroCloud.Node;
+
+/// <summary>What the firmware booted: the interface and its leased address, and the kernel command line of the script.</summary>
+internal sealed record FirmwareBoot(string Interface, MacAddress Mac, uint Address, int Prefix, KernelCommandLine CommandLine, string Kernel, string Initrd);
+
+/// <summary>
+/// <c>zc-node --firmware &lt;ifname&gt;</c>: what a bare server's PXE firmware and iPXE do, over the real network, for a
+/// virtual server of <c>zc up</c>. DHCPDISCOVER as PXE firmware (options 60, 93, 97), TFTP download of the boot file
+/// the offer names, DHCP again as iPXE (user class <c>iPXE</c>), the HTTP script it is given (following
+/// <c>chain</c>, obeying <c>sleep</c>), then the script's kernel and initrd, each checked against the sha256 in the
+/// image's manifest.json beside them. Then the "kernel" starts: the caller runs the node agent with the script's
+/// command line (zc.control, zc.token, zc.name). Each step is one line on stdout, prefixed <c>firmware:</c>.
+/// </summary>
+internal static class Firmware
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(60) };
+
+    public static async Task<FirmwareBoot> BootAsync(string ifname, Action<string> log, CancellationToken ct)
+    {
+        if (!File.Exists($"/sys/class/net/{ifname}/address") || !MacAddress.TryParse((await File.ReadAllTextAsync($"/sys/class/net/{ifname}/address", ct).ConfigureAwait(false)).Trim(), out var mac))
+        {
+            throw new InvalidOperationException($"firmware: no network interface {ifname}");
+        }
+
+        Linux.InterfaceUp(ifname);
+        var machineId = new Guid([.. "zcfw"u8, .. mac.ToString().Select(c => (byte)c).Take(12)]);
+
+        // PXE firmware (BIOS, architecture 0): an address and a boot file to fetch by TFTP.
+        var pxe = await Task.Run(() => DhcpClient.Acquire(ifname, mac, null, TimeSpan.FromMinutes(5), new PxeIdentity(0, machineId)), ct).ConfigureAwait(false);
+        var prefix = 32 - (int)uint.TrailingZeroCount(pxe.Mask == 0 ? 1 : pxe.Mask);
+        log($"firmware: dhcp {Ipv4.FromUInt32(pxe.Address)}/{prefix} from {Ipv4.FromUInt32(pxe.Server)}, boot file {pxe.BootFile ?? "(none)"} on {Ipv4.FromUInt32(pxe.NextServer)}");
+        if (pxe.BootFile is null || pxe.NextServer == 0)
+        {
+            throw new InvalidOperationException($"firmware: the DHCP offer from {Ipv4.FromUInt32(pxe.Server)} names no boot file and TFTP server: is netboot running?");
+        }
+
+        Linux.SetAddress(ifname, pxe.Address, pxe.Mask);
+        var loader = await TftpGetAsync(new IPEndPoint(Ipv4.FromUInt32(pxe.NextServer), 69), pxe.BootFile, ct).ConfigureAwait(false);
+        log($"firmware: tftp {pxe.BootFile} {loader.Length} bytes from {Ipv4.FromUInt32(pxe.NextServer)}");
+
+        // The loader is iPXE: it asks again, saying so, and is given its script's URL.
+        var ipxe = await Task.Run(() => DhcpClient.Acquire(ifname, mac, null, TimeSpan.FromMinutes(2), new PxeIdentity(0, machineId, "iPXE")), ct).ConfigureAwait(false);
+        if (ipxe.BootFile is not { } script || !Uri.TryCreate(script, UriKind.Absolute, out var url) || url.Scheme != "http")
+        {
+            throw new InvalidOperationException($"firmware: the DHCP answer to iPXE names no HTTP script (got {ipxe.BootFile ?? "nothing"})");
+        }
+
+        log($"firmware: ipxe dhcp {Ipv4.FromUInt32(ipxe.Address)}, script {url}");
+        for (var hops = 0; hops < 20; hops++)
+        {
+            var text = await Http.GetStringAsync(url, ct).ConfigureAwait(false);
+            string? kernel = null, initrd = null, cmdline = null;
+            Uri? chain = null;
+            foreach (var raw in text.Split('\n'))
+            {
+                var line = raw.Trim();
+                var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (words.Length == 0 || line.StartsWith('#'))
+                {
+                    continue;
+                }
+
+                switch (words[0])
+                {
+                    case "echo":
+                        log($"firmware: script says: {line[4..].Trim()}");
+                        break;
+                    case "sleep" when words.Length > 1 && int.TryParse(words[1], System.Globalization.CultureInfo.InvariantCulture, out var seconds):
+                        await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(seconds, 0, 300)), ct).ConfigureAwait(false);
+                        break;
+                    case "kernel" when words.Length > 1:
+                        kernel = words[1];
+                        cmdline = string.Join(' ', words.Skip(2));
+                        break;
+                    case "initrd" when words.Length > 1:
+                        initrd = words[1];
+                        break;
+                    case "chain" when kernel is null:
+                        chain = new Uri(url, words.Last());
+                        break;
+                }
+
+                if (words[0] == "boot" || chain is not null)
+                {
+                    break;
+                }
+            }
+
+            if (kernel is not null && initrd is not null)
+            {
+                var kernelUrl = new Uri(url, kernel);
+                var initrdUrl = new Uri(url, initrd);
+                var (kernelBytes, initrdBytes) = await FetchVerifiedAsync(kernelUrl, initrdUrl, ct).ConfigureAwait(false);
+                log($"firmware: http {kernelUrl} {kernelBytes} bytes and {initrdUrl} {initrdBytes} bytes, sha256 as in manifest.json");
+                return new FirmwareBoot(ifname, mac, ipxe.Address, prefix, KernelCommandLine.Parse(cmdline ?? ""), kernelUrl.ToString(), initrdUrl.ToString());
+            }
+
+            url = chain ?? throw new InvalidOperationException($"firmware: the script at {url} neither boots a kernel nor chains on");
+        }
+
+        throw new InvalidOperationException("firmware: more than 20 chained scripts");
+    }
+
+    /// <summary>Downloads the kernel and initrd and compares their sha256 with the image's manifest.json.</summary>
+    private static async Task<(long, long)> FetchVerifiedAsync(Uri kernel, Uri initrd, CancellationToken ct)
+    {
+        using var manifest = JsonDocument.Parse(await Http.GetStringAsync(new Uri(kernel, "manifest.json"), ct).ConfigureAwait(false));
+        var digests = manifest.RootElement.GetProperty("files").EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, f => f.GetProperty("sha256").GetString()!, StringComparer.Ordinal);
+        async Task<long> OneAsync(Uri file)
+        {
+            var name = file.Segments[^1];
+            using var response = await Http.GetAsync(file, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            response.EnsureSuccessStatusCode();
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                var buffer = new byte[81920];
+                long total = 0;
+                int n;
+                while ((n = await stream.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                {
+                    sha.AppendData(buffer, 0, n);
+                    total += n;
+                }
+
+                var got = Convert.ToHexStringLower(sha.GetHashAndReset());
+                if (!digests.TryGetValue(name, out var want) || want != got)
+                {
+                    throw new InvalidOperationException($"firmware: {file}: sha256 {got} does not match the manifest ({want ?? "not listed"}); not booting it");
+                }
+
+                return total;
+            }
+        }
+
+        return (await OneAsync(kernel).ConfigureAwait(false), await OneAsync(initrd).ConfigureAwait(false));
+    }
+
+    /// <summary>A TFTP read (RFC 1350) with blksize and tsize (RFC 2348/2349), retrying each packet up to 5 times.</summary>
+    internal static async Task<byte[]> TftpGetAsync(IPEndPoint server, string file, CancellationToken ct)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+        const int blockSize = 1456;
+        var request = new List<byte> { 0, 1 };
+        foreach (var part in (string[])[file, "octet", "blksize", blockSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "tsize", "0"])
+        {
+            request.AddRange(Encoding.ASCII.GetBytes(part));
+            request.Add(0);
+        }
+
+        var data = new MemoryStream();
+        var buffer = new byte[blockSize + 4 + 64];
+        var send = request.ToArray();
+        EndPoint peer = server;
+        var size = 512;
+        ushort expected = 1;
+        var tries = 0;
+        while (true)
+        {
+            await socket.SendToAsync(send, peer, ct).ConfigureAwait(false);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(1));
+            SocketReceiveFromResult got;
+            try
+            {
+                got = await socket.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.Any, 0), timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                if (++tries > 5)
+                {
+                    throw new TimeoutException($"firmware: tftp {file} from {server}: no answer after 5 tries");
+                }
+
+                continue;
+            }
+
+            tries = 0;
+            peer = got.RemoteEndPoint; // the transfer continues from the server's own port
+            var opcode = BinaryPrimitives.ReadUInt16BigEndian(buffer);
+            switch (opcode)
+            {
+                case 6: // OACK: options accepted
+                    var options = Encoding.ASCII.GetString(buffer, 2, got.ReceivedBytes - 2).Split('\0');
+                    for (var i = 0; i + 1 < options.Length; i += 2)
+                    {
+                        if (options[i].Equals("blksize", StringComparison.OrdinalIgnoreCase))
+                        {
+                            size = int.Parse(options[i + 1], System.Globalization.CultureInfo.InvariantCulture);
+                        }
+                    }
+
+                    send = [0, 4, 0, 0];
+                    break;
+                case 3: // DATA
+                    var block = BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(2));
+                    if (block == expected)
+                    {
+                        data.Write(buffer, 4, got.ReceivedBytes - 4);
+                        expected++;
+                    }
+
+                    send = [0, 4, (byte)(block >> 8), (byte)block];
+                    if (block == (ushort)(expected - 1) && got.ReceivedBytes - 4 < size)
+                    {
+                        await socket.SendToAsync(send, peer, ct).ConfigureAwait(false);
+                        return data.ToArray();
+                    }
+
+                    break;
+                case 5: // ERROR
+                    throw new InvalidOperationException($"firmware: tftp {file} from {server}: {Encoding.ASCII.GetString(buffer, 4, Math.Max(0, got.ReceivedBytes - 5))}");
+            }
+        }
+    }
+}
