@@ -36,7 +36,7 @@ internal static class ImageCommand
         return image;
     }
 
-    private static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr)
+    internal static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr)
     {
         if (!Images.TryGetValue(name, out var source))
         {
@@ -148,7 +148,7 @@ internal static class ImageCommand
         return ZcCommand.Ok;
     }
 
-    private static string? RepositoryRoot()
+    internal static string? RepositoryRoot()
     {
         foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {

@@ -17,6 +17,11 @@ public static class ZcCommand
         root.Subcommands.Add(ValidateCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
         root.Subcommands.Add(ImageCommand.Build());
+        foreach (var command in UpCommand.Build())
+        {
+            root.Subcommands.Add(command);
+        }
+
         foreach (var command in ClusterCommands.Build())
         {
             root.Subcommands.Add(command);
@@ -29,6 +34,47 @@ public static class ZcCommand
         }
 
         return root;
+    }
+
+    private static readonly HashSet<string> ClusterVerbs = new(StringComparer.Ordinal) { "status", "get", "apply", "kv", "watch", "member", "token" };
+
+    /// <summary>
+    /// A lab from <c>zc up</c> keeps the cluster's addresses inside its namespaces: a cluster command without
+    /// <c>--server</c> (and no $ZC_SERVER) runs again inside the seed's namespace, against the seed's API.
+    /// </summary>
+    private static int? LabRedirect(string[] args)
+    {
+        if (args.Length == 0 || !ClusterVerbs.Contains(args[0]) || args.Any(a => a is "--server" or "-s" or "--help" or "-h" || a.StartsWith("--server=", StringComparison.Ordinal))
+            || Environment.GetEnvironmentVariable("ZC_SERVER") is { Length: > 0 } || !OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        List<LabState> labs;
+        try
+        {
+            labs = Lab.All();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+
+        if (labs.Count != 1)
+        {
+            return null;
+        }
+
+        var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false };
+        foreach (var a in (string[])["netns", "exec", labs[0].SeedNamespace, .. Artifacts.SelfCommand(), .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["ZC_SERVER"] = labs[0].Api;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        p.WaitForExit();
+        return p.ExitCode;
     }
 
     /// <summary>The product version: the informational version of this assembly, with the commit when the build knew it.</summary>
@@ -47,6 +93,11 @@ public static class ZcCommand
     /// <summary>Parses and runs <paramref name="args"/>, writing to the given streams (tests pass their own).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        if (LabRedirect(args) is { } code)
+        {
+            return code;
+        }
+
         var root = Build();
         var result = root.Parse(args);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

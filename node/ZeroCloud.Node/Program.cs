@@ -87,19 +87,24 @@ for (var i = 0; i < args.Length; i++)
 using var stop = new CancellationTokenSource();
 if (firmware is not null)
 {
-    try
+    // Like a PXE ROM: a failed boot is tried again (after 5 s), until it boots or the machine is switched off.
+    for (var attempt = 1; ; attempt++)
     {
-        var boot = await Firmware.BootAsync(firmware, Console.WriteLine, stop.Token).ConfigureAwait(false);
-        control ??= boot.CommandLine["control"] ?? throw new InvalidOperationException($"firmware: the boot script's command line has no zc.control= (it comes from zc serve netboot --control)");
-        token ??= boot.CommandLine["token"];
-        name ??= boot.CommandLine["name"];
-        address ??= ZeroCloud.Model.Net.Ipv4.FromUInt32(boot.Address).ToString();
-        Console.WriteLine($"firmware: booting {name} ({boot.Mac}) as {address}/{boot.Prefix}");
-    }
-    catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException or System.Net.Sockets.SocketException)
-    {
-        Console.Error.WriteLine(ex.Message);
-        return 1;
+        try
+        {
+            var boot = await Firmware.BootAsync(firmware, Console.WriteLine, stop.Token).ConfigureAwait(false);
+            control ??= boot.CommandLine["control"] ?? throw new InvalidOperationException($"firmware: the boot script's command line has no zc.control= (it comes from zc serve netboot --control)");
+            token ??= boot.CommandLine["token"];
+            name ??= boot.CommandLine["name"];
+            address ??= ZeroCloud.Model.Net.Ipv4.FromUInt32(boot.Address).ToString();
+            Console.WriteLine($"firmware: booting {name} ({boot.Mac}) as {address}/{boot.Prefix}");
+            break;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException or System.Net.Sockets.SocketException)
+        {
+            Console.WriteLine($"firmware: failed: {(ex.Message.StartsWith("firmware: ", StringComparison.Ordinal) ? ex.Message["firmware: ".Length..] : ex.Message)} (attempt {attempt}; booting again in 5 s)");
+            await Task.Delay(TimeSpan.FromSeconds(5), stop.Token).ConfigureAwait(false);
+        }
     }
 }
 

@@ -94,6 +94,7 @@ public static class Planner
 
         var remove = new List<InstanceDto>();
         var kept = new List<InstanceDto>();
+        var portsInUse = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
         foreach (var p in placements.OrderBy(p => p.Node, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal))
         {
             var stays = services.TryGetValue(p.Service, out var service)
@@ -103,6 +104,11 @@ public static class Planner
                 && Eligible(service, node, known, runtime)
                 && Same(p, Template(service, p.Id, p.Node, p.SpecRevision, runtime));
             (stays ? kept : remove).Add(p);
+            if (stays)
+            {
+                Use(portsInUse, p.Node, HostPorts(p.Image, p.Ports));
+            }
+
             if (stays && free.TryGetValue(p.Node, out var f))
             {
                 free[p.Node] = (f.Cpu - p.CpuMillis, f.Memory - p.MemoryBytes);
@@ -119,6 +125,7 @@ public static class Planner
                 kept.Remove(surplus);
                 remove.Add(surplus);
                 mine.Remove(surplus);
+                portsInUse.GetValueOrDefault(surplus.Node)?.ExceptWith(HostPorts(surplus.Image, surplus.Ports));
                 if (free.TryGetValue(surplus.Node, out var f))
                 {
                     free[surplus.Node] = (f.Cpu + surplus.CpuMillis, f.Memory + surplus.MemoryBytes);
@@ -134,12 +141,13 @@ public static class Planner
                     .Where(kv => Eligible(service, byName[kv.Key], known, runtime))
                     .Where(kv => service.Name != ControlService || staticVoterNodes is null || (!staticVoterNodes.Contains(kv.Key) && perNode.GetValueOrDefault(kv.Key) == 0))
                     .Where(kv => !avoid.Contains((service.Name, kv.Key)))
+                    .Where(kv => !Collides(portsInUse, kv.Key, HostPorts(service.Image, service.Ports)))
                     .ToList();
                 var fits = candidates.Where(kv => kv.Value.Cpu >= service.Resources.CpuMillis && kv.Value.Memory >= service.Resources.MemoryBytes).ToList();
                 if (fits.Count == 0)
                 {
                     unplaced.Add(candidates.Count == 0
-                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}"
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(HostPorts(service.Image, service.Ports).Count > 0 ? $" has port {string.Join(", ", HostPorts(service.Image, service.Ports))} free" : "")}"
                         : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");
                     break;
                 }
@@ -159,13 +167,14 @@ public static class Planner
                 var placed = Template(service, $"{service.Name}-{ordinal.ToString(CultureInfo.InvariantCulture)}", best.Key, specRevision, runtime);
                 add.Add(placed);
                 mine.Add(placed);
+                Use(portsInUse, best.Key, HostPorts(placed.Image, placed.Ports));
                 perNode[best.Key] = perNode.GetValueOrDefault(best.Key) + 1;
                 free[best.Key] = (best.Value.Cpu - placed.CpuMillis, best.Value.Memory - placed.MemoryBytes);
             }
 
             if (service.Spread == SpreadPolicy.Node)
             {
-                Respread(service, mine, perNode, free, n => Eligible(service, byName[n], known, runtime), remove, add, specRevision, runtime);
+                Respread(service, mine, perNode, free, n => Eligible(service, byName[n], known, runtime) && !Collides(portsInUse, n, HostPorts(service.Image, service.Ports)), remove, add, specRevision, runtime);
             }
         }
 
@@ -228,6 +237,44 @@ public static class Planner
             free[empty] = (e.Cpu - moved.CpuMillis, e.Memory - moved.MemoryBytes);
         }
     }
+
+    /// <summary>
+    /// The ports an instance takes on its node (processes share the node's network): the spec's, and those the
+    /// infrastructure images always serve on (dhcp 67, netboot 69 and its HTTP port). Two instances that share one never
+    /// go to the same node, as Kubernetes does with host ports.
+    /// </summary>
+    public static IReadOnlySet<int> HostPorts(string image, IEnumerable<int>? ports)
+    {
+        var set = new SortedSet<int>(ports ?? []);
+        switch (image)
+        {
+            case "builtin/dhcp":
+                set.Add(67);
+                break;
+            case "builtin/netboot":
+                set.Add(69);
+                set.Add(NetbootHttpPort);
+                break;
+        }
+
+        return set;
+    }
+
+    /// <summary>The HTTP port of netboot instances (8080 is the example workload's).</summary>
+    public const int NetbootHttpPort = 8880;
+
+    private static void Use(Dictionary<string, HashSet<int>> inUse, string node, IReadOnlySet<int> ports)
+    {
+        if (!inUse.TryGetValue(node, out var set))
+        {
+            inUse[node] = set = [];
+        }
+
+        set.UnionWith(ports);
+    }
+
+    private static bool Collides(Dictionary<string, HashSet<int>> inUse, string node, IReadOnlySet<int> ports) =>
+        inUse.TryGetValue(node, out var set) && set.Overlaps(ports);
 
     /// <summary>The placement a service asks for, on a node.</summary>
     public static InstanceDto Template(ServiceSpec s, string id, string node, long specRevision, RuntimeKind runtime = RuntimeKind.Auto) => new(

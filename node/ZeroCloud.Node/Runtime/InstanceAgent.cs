@@ -191,7 +191,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     var boot = await NetbootAddressAsync().ConfigureAwait(false) ?? here;
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), "--next-server", boot, "--http-base", $"http://{boot}:8080"]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
                 }
 
             case "builtin/netboot":
@@ -199,13 +199,16 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
                     string[] token = context.Token is { } t ? ["--token", t] : [];
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--control", .. endpoints.All, .. token]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. token]);
                 }
 
             default:
                 return command;
         }
     }
+
+    /// <summary>netboot instances serve HTTP here (the scheduler counts it as taken: Planner.NetbootHttpPort); 8080 is the example workload's.</summary>
+    private const int NetbootHttpPort = 8880;
 
     private string[] Interface() => context.Interface is { } nic ? ["--interface", nic] : [];
 
