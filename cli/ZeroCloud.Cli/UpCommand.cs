@@ -273,7 +273,9 @@ internal static class UpCommand
         var interactive = !Console.IsOutputRedirected && stdout == Console.Out;
         IReadOnlyList<NodeDto> nodes = [];
         IReadOnlyList<ServiceDto> services = [];
+        IReadOnlyList<MemberDto> members = [];
         var lastPrint = DateTime.MinValue;
+        var lastPowerCheck = DateTime.UtcNow;
         bool done;
         var table = new Table().Border(TableBorder.Rounded).AddColumns("phase", "servers");
 
@@ -288,6 +290,7 @@ internal static class UpCommand
             {
                 nodes = (await client.NodesAsync(ct).ConfigureAwait(false)).Nodes;
                 services = (await client.ServicesAsync(ct).ConfigureAwait(false)).Services;
+                members = (await client.MembersAsync(ct).ConfigureAwait(false)).Members;
             }
             catch (ControlApiException)
             {
@@ -307,9 +310,25 @@ internal static class UpCommand
                 };
             }
 
-            var lost = views.Count(v => v.Phase == "lost (Down)");
+            // A server whose processes are all gone before it joined was switched off (or crashed): lost too.
+            if (DateTime.UtcNow - lastPowerCheck > TimeSpan.FromSeconds(3))
+            {
+                lastPowerCheck = DateTime.UtcNow;
+                foreach (var v in views.Where(v => v.Phase is not ("Ready" or "lost (Down)" or "lost (off)")))
+                {
+                    if ((await Lab.RunAsync("ip", ["netns", "pids", v.Server.Namespace]).ConfigureAwait(false)).Output.Trim().Length == 0)
+                    {
+                        v.Problem ??= $"its processes are gone (was at {v.Phase})";
+                        v.Phase = "lost (off)";
+                    }
+                }
+            }
+
+            var lost = views.Count(v => v.Phase.StartsWith("lost", StringComparison.Ordinal));
+            var voters = Math.Min(config.Spec.ControlPlane.Replicas, nodes.Count(n => n.Status == "Ready"));
             return ready.Contains(SeedName)
-                && views.All(v => v.Phase is "Ready" or "lost (Down)")
+                && views.All(v => v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal))
+                && members.Count == voters && members.All(m => m.Status == "available")
                 && services.Count > 0
                 && services.All(x => x.Running >= x.Desired && x.Healthy >= x.Desired)
                 && (lost == 0 || services.All(x => x.Placed == x.Desired));
@@ -318,11 +337,12 @@ internal static class UpCommand
         void Fill(Table t)
         {
             t.Rows.Clear();
-            foreach (var (phase, label) in new[] { ("powered on", "powered on"), ("dhcp", "DHCP (PXE)"), ("tftp", "TFTP"), ("ipxe", "DHCP (iPXE)"), ("http", "HTTP"), ("booted", "booted"), ("joined", "joined"), ("Ready", "Ready"), ("lost (Down)", "lost") })
+            foreach (var (phase, label) in new[] { ("powered on", "powered on"), ("dhcp", "DHCP (PXE)"), ("tftp", "TFTP"), ("ipxe", "DHCP (iPXE)"), ("http", "HTTP"), ("booted", "booted"), ("joined", "joined"), ("Ready", "Ready"), ("lost", "lost") })
             {
                 t.AddRow(label, Passed(views, phase).ToString(CultureInfo.InvariantCulture));
             }
 
+            t.AddRow("voters", $"{members.Count(m => m.Status == "available")}/{config.Spec.ControlPlane.Replicas}");
             t.AddRow("services", string.Join(", ", services.Select(x => $"{x.Name} {x.Running}/{x.Desired}")));
             t.Caption($"{Since(started)} since zc up");
         }
@@ -351,7 +371,7 @@ internal static class UpCommand
                 if (DateTime.UtcNow - lastPrint > TimeSpan.FromSeconds(5))
                 {
                     lastPrint = DateTime.UtcNow;
-                    stdout.WriteLine($"zc up: {Since(started)}: dhcp {Passed(views, "dhcp")}, tftp {Passed(views, "tftp")}, http {Passed(views, "http")}, booted {Passed(views, "booted")}, joined {Passed(views, "joined")}, Ready {Passed(views, "Ready")}/{views.Count}; services {string.Join(", ", services.Select(x => $"{x.Name} {x.Running}/{x.Desired}"))}");
+                    stdout.WriteLine($"zc up: {Since(started)}: dhcp {Passed(views, "dhcp")}, tftp {Passed(views, "tftp")}, http {Passed(views, "http")}, booted {Passed(views, "booted")}, joined {Passed(views, "joined")}, Ready {Passed(views, "Ready")}/{views.Count}, lost {Passed(views, "lost")}; voters {members.Count(m => m.Status == "available")}/{config.Spec.ControlPlane.Replicas}; services {string.Join(", ", services.Select(x => $"{x.Name} {x.Running}/{x.Desired}"))}");
                 }
 
                 await Task.Delay(500, ct).ConfigureAwait(false);
@@ -361,9 +381,9 @@ internal static class UpCommand
         Summary(views, nodes, services, state, await SafeInstancesAsync(client, ct).ConfigureAwait(false), stdout);
         if (done)
         {
-            var lost = views.Where(v => v.Phase == "lost (Down)").ToList();
+            var lost = views.Where(v => v.Phase.StartsWith("lost", StringComparison.Ordinal)).ToList();
             stdout.WriteLine($"zc up: cluster {config.Metadata.Name} is up: {nodes.Count(n => n.Status == "Ready")} nodes Ready, every service at its replicas, in {Since(started)}" +
-                (lost.Count > 0 ? $"; lost on the way: {string.Join(", ", lost.Select(l => $"{l.Server.Id} ({l.Name})"))}, healed around" : ""));
+                (lost.Count > 0 ? $"; lost on the way: {string.Join(", ", lost.Select(l => $"{l.Server.Id} ({l.Name ?? l.Server.Mac}, {l.Phase}{(l.Problem is null ? "" : ": " + l.Problem)})"))}; the cluster healed around {(lost.Count == 1 ? "it" : "them")}" : ""));
             stdout.WriteLine("zc up: look at it with ./zc get nodes|services|instances and ./zc status; remove it with ./zc down");
             return ZcCommand.Ok;
         }
@@ -399,12 +419,12 @@ internal static class UpCommand
 
     /// <summary>Servers that reached <paramref name="phase"/> or went past it.</summary>
     private static int Passed(List<ServerView> views, string phase) =>
-        phase == "lost (Down)" ? views.Count(v => v.Phase == phase) : views.Count(v => Array.IndexOf(Order, v.Phase) >= Array.IndexOf(Order, phase) || (v.Phase == "lost (Down)" && phase != "Ready"));
+        phase == "lost" ? views.Count(v => v.Phase.StartsWith("lost", StringComparison.Ordinal)) : views.Count(v => Array.IndexOf(Order, v.Phase) >= Array.IndexOf(Order, phase));
 
     /// <summary>The firmware's and the agent's lines in a server's log say how far it got.</summary>
     private static void ReadPhase(ServerView v)
     {
-        if (v.Phase is "Ready" or "lost (Down)" || !File.Exists(Path.Combine(v.Server.Directory, "node.log")))
+        if (v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal) || !File.Exists(Path.Combine(v.Server.Directory, "node.log")))
         {
             return;
         }

@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using Xunit.Abstractions;
+
+namespace ZeroCloud.Cli.Tests;
+
+/// <summary>
+/// <c>zc up</c> as a user runs it (a separate zc process, as root): five virtual bare servers PXE-boot over the lab
+/// network and join; one is switched off while they boot, and zc up still finishes once the cluster healed around it
+/// and names the loss; <c>zc get</c> finds the lab by itself; <c>zc down</c> leaves nothing behind, twice. A bad
+/// cluster.yaml stops zc up before anything is made.
+/// </summary>
+[Collection("up")]
+public sealed class UpTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("zc-up-").FullName;
+
+    private static string ZcDll
+    {
+        get
+        {
+            // The test runs from tests/ZeroCloud.Cli.Tests/bin/<configuration>/net10.0; zc.dll is the CLI's own build.
+            var here = new DirectoryInfo(AppContext.BaseDirectory);
+            var configuration = here.Parent!.Name;
+            var repo = here;
+            while (!File.Exists(Path.Combine(repo.FullName, "ZeroCloud.sln")))
+            {
+                repo = repo.Parent!;
+            }
+
+            return Path.Combine(repo.FullName, "cli", "ZeroCloud.Cli", "bin", configuration, "net10.0", "zc.dll");
+        }
+    }
+
+    private const string Yaml = """
+        apiVersion: zerocloud.io/v1
+        kind: Cluster
+        metadata: { name: uptest }
+        spec:
+          network:
+            interface: zc0
+            subnet: 10.81.0.0/24
+            gateway: 10.81.0.1
+            dhcp: { mode: full, range: 10.81.0.100-10.81.0.200, leaseTime: 1h }
+          controlPlane: { replicas: 3 }
+          nodes: { enroll: auto, heartbeat: 500ms, downAfter: 3s }
+          services:
+            - { name: dhcp, image: builtin/dhcp, replicas: 2 }
+            - { name: netboot, image: builtin/netboot, replicas: 2 }
+            - name: hello
+              image: builtin/hello
+              replicas: 4
+              resources: { cpu: 100m, memory: 32Mi }
+              spread: node
+              ports: [8080]
+              health: { http: /healthz, port: 8080 }
+        """;
+
+    private Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in (string[])[ZcDll, .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["ZC_LAB_ROOT"] = _root;
+        psi.Environment.Remove("ZC_SERVER");
+        return Process.Start(psi)!;
+    }
+
+    private async Task<(int Code, string Out, string Err)> RunAsync(TimeSpan timeout, params string[] args)
+    {
+        using var p = Start(args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    private static async Task<string> ShAsync(string command)
+    {
+        var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(command);
+        using var p = Process.Start(psi)!;
+        var text = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return text;
+    }
+
+    [Fact]
+    public async Task A_bad_cluster_yaml_stops_zc_up_before_it_makes_anything()
+    {
+        var file = Path.Combine(_root, "bad.yaml");
+        await File.WriteAllTextAsync(file, Yaml.Replace("range: 10.81.0.100-10.81.0.200", "range: 10.81.0.200-10.81.0.100", StringComparison.Ordinal));
+        var (code, stdout, stderr) = await RunAsync(TimeSpan.FromMinutes(2), "up", "-f", file, "--nodes", "2");
+        Assert.True(code == 1, stdout + stderr);
+        Assert.Contains("bad.yaml:9:", stderr, StringComparison.Ordinal);
+        Assert.Contains("spec.network.dhcp.range: end 10.81.0.100 is before start 10.81.0.200", stderr, StringComparison.Ordinal);
+        Assert.Contains("nothing was started", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("zc-uptest-", await ShAsync("ip netns list"), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root, "uptest")));
+    }
+
+    [Fact]
+    public async Task Zc_up_boots_five_servers_finishes_around_one_switched_off_and_zc_down_leaves_nothing()
+    {
+        var file = Path.Combine(_root, "cluster.yaml");
+        await File.WriteAllTextAsync(file, Yaml);
+        using var up = Start("up", "-f", file, "--nodes", "5", "--timeout", "300");
+        var lines = new List<string>();
+        var errors = new List<string>();
+        var poweringOn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        up.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (lines)
+            {
+                lines.Add(e.Data);
+            }
+
+            if (e.Data.Contains("powering on", StringComparison.Ordinal))
+            {
+                poweringOn.TrySetResult();
+            }
+        };
+        up.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (errors)
+                {
+                    errors.Add(e.Data);
+                }
+            }
+        };
+        up.BeginOutputReadLine();
+        up.BeginErrorReadLine();
+        try
+        {
+            // The first build of the node image takes minutes; then the servers are powered on. s005 is switched off
+            // as soon as it runs (before it could boot).
+            var first = await Task.WhenAny(poweringOn.Task, up.WaitForExitAsync(), Task.Delay(TimeSpan.FromMinutes(8)));
+            Assert.True(first == poweringOn.Task, "zc up did not power the servers on:\n" + string.Join("\n", lines) + "\n" + string.Join("\n", errors));
+            var killed = false;
+            for (var i = 0; i < 100 && !killed; i++)
+            {
+                var pids = (await ShAsync("ip netns pids zc-uptest-s005")).Trim();
+                if (pids.Length > 0)
+                {
+                    await ShAsync($"kill -9 {pids.Replace('\n', ' ')}");
+                    killed = true;
+                }
+
+                await Task.Delay(50);
+            }
+
+            Assert.True(killed, "s005 never ran");
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(6));
+            await up.WaitForExitAsync(timeout.Token);
+            var text = string.Join("\n", lines);
+            output.WriteLine(text);
+            Assert.True(up.ExitCode == 0, text + "\n" + string.Join("\n", errors));
+            Assert.Contains("zc up: cluster uptest is up: 5 nodes Ready", text, StringComparison.Ordinal);
+            Assert.Contains("lost on the way: s005", text, StringComparison.Ordinal);
+
+            // zc get finds the lab without --server; the cluster has its three voters on distinct nodes.
+            var (code, nodes, err) = await RunAsync(TimeSpan.FromMinutes(1), "get", "nodes");
+            Assert.True(code == 0, nodes + err);
+            Assert.Equal(5, nodes.Split('\n').Count(l => l.Contains(" Ready ", StringComparison.Ordinal)));
+            var (_, members, _) = await RunAsync(TimeSpan.FromMinutes(1), "get", "members");
+            Assert.Equal(3, members.Split('\n').Count(l => l.Contains("available", StringComparison.Ordinal)));
+
+            // A second zc up says so and changes nothing.
+            var (again, _, againErr) = await RunAsync(TimeSpan.FromMinutes(1), "up", "-f", file);
+            Assert.Equal(1, again);
+            Assert.Contains("already running", againErr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            var (code, downOut, downErr) = await RunAsync(TimeSpan.FromMinutes(2), "down");
+            Assert.True(code == 0, downOut + downErr);
+            Assert.Contains("zc down: cluster uptest: stopped", downOut, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("zc-uptest-", await ShAsync("ip netns list"), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root, "uptest")));
+        // "[/]" so that the pattern does not match the shell that runs pgrep.
+        Assert.Equal("", (await ShAsync($"pgrep -f '[/]{_root.TrimStart('/')}/uptest' || true")).Trim());
+        var (twice, twiceOut, _) = await RunAsync(TimeSpan.FromMinutes(1), "down");
+        Assert.Equal(0, twice);
+        Assert.Contains("no lab to remove", twiceOut, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // best effort
+        }
+    }
+}
