@@ -82,7 +82,8 @@ internal static class Artifacts
     private static DateTime NewestSource()
     {
         var newest = DateTime.MinValue;
-        foreach (var top in (string[])["boot", "cli", "cluster", "model", "netboot", "node"])
+        // What the node image and the service builds are made of (the CLI and the control plane run from zc itself).
+        foreach (var top in (string[])["boot", "model", "netboot", "node"])
         {
             var dir = Path.Combine(Repo, top);
             if (!Directory.Exists(dir))

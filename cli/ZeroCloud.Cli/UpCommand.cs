@@ -274,6 +274,8 @@ internal static class UpCommand
         IReadOnlyList<NodeDto> nodes = [];
         IReadOnlyList<ServiceDto> services = [];
         IReadOnlyList<MemberDto> members = [];
+        IReadOnlyList<string> unplaced = [];
+        DateTime? stuckSince = null;
         var lastPrint = DateTime.MinValue;
         var lastPowerCheck = DateTime.UtcNow;
         bool done;
@@ -289,7 +291,9 @@ internal static class UpCommand
             try
             {
                 nodes = (await client.NodesAsync(ct).ConfigureAwait(false)).Nodes;
-                services = (await client.ServicesAsync(ct).ConfigureAwait(false)).Services;
+                var answer = await client.ServicesAsync(ct).ConfigureAwait(false);
+                services = answer.Services;
+                unplaced = answer.Scheduler?.Unplaced ?? [];
                 members = (await client.MembersAsync(ct).ConfigureAwait(false)).Members;
             }
             catch (ControlApiException)
@@ -325,6 +329,10 @@ internal static class UpCommand
             }
 
             var lost = views.Count(v => v.Phase.StartsWith("lost", StringComparison.Ordinal));
+
+            // Every server is in and the scheduler still cannot place something: more waiting will not help.
+            var allIn = views.All(v => v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal));
+            stuckSince = allIn && unplaced.Count > 0 ? stuckSince ?? DateTime.UtcNow : null;
             var voters = Math.Min(config.Spec.ControlPlane.Replicas, nodes.Count(n => n.Status == "Ready"));
             return ready.Contains(SeedName)
                 && views.All(v => v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal))
@@ -347,13 +355,15 @@ internal static class UpCommand
             t.Caption($"{Since(started)} since zc up");
         }
 
+        bool Hopeless() => stuckSince is { } since && DateTime.UtcNow - since > TimeSpan.FromSeconds(15);
+
         var clock = Stopwatch.StartNew();
         if (interactive)
         {
             done = false;
             await AnsiConsole.Live(table).StartAsync(async live =>
             {
-                while (!(done = await StepAsync().ConfigureAwait(false)) && clock.Elapsed < timeout)
+                while (!(done = await StepAsync().ConfigureAwait(false)) && clock.Elapsed < timeout && !Hopeless())
                 {
                     Fill(table);
                     live.Refresh();
@@ -366,7 +376,7 @@ internal static class UpCommand
         }
         else
         {
-            while (!(done = await StepAsync().ConfigureAwait(false)) && clock.Elapsed < timeout)
+            while (!(done = await StepAsync().ConfigureAwait(false)) && clock.Elapsed < timeout && !Hopeless())
             {
                 if (DateTime.UtcNow - lastPrint > TimeSpan.FromSeconds(5))
                 {
@@ -388,7 +398,14 @@ internal static class UpCommand
             return ZcCommand.Ok;
         }
 
-        stderr.WriteLine($"zc up: not done after {timeout.TotalSeconds:0} s:");
+        stderr.WriteLine(Hopeless()
+            ? $"zc up: every server is in, and the scheduler cannot place everything ({Since(started)}):"
+            : $"zc up: not done after {timeout.TotalSeconds:0} s:");
+        foreach (var reason in unplaced)
+        {
+            stderr.WriteLine($"  {reason}");
+        }
+
         foreach (var v in views.Where(v => v.Phase != "Ready"))
         {
             stderr.WriteLine($"  {v.Server.Id} ({v.Server.Mac}{(v.Name is null ? "" : ", " + v.Name)}): stuck at {v.Phase}{(v.Problem is null ? "" : ": " + v.Problem)}; last line: {v.LastLine} (log {Path.Combine(v.Server.Directory, "node.log")})");
