@@ -146,7 +146,9 @@ public static class Planner
                 var fits = candidates.Where(kv => kv.Value.Cpu >= service.Resources.CpuMillis && kv.Value.Memory >= service.Resources.MemoryBytes).ToList();
                 if (fits.Count == 0)
                 {
-                    unplaced.Add(candidates.Count == 0
+                    unplaced.Add(candidates.Count == 0 && service.Name == ControlService && staticVoterNodes is not null
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} voters unplaced: every Ready node has a voter already (one per node)"
+                        : candidates.Count == 0
                         ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(HostPorts(service.Image, service.Ports).Count > 0 ? $" has port {string.Join(", ", HostPorts(service.Image, service.Ports))} free" : "")}"
                         : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");
                     break;
