@@ -90,7 +90,7 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
             var placed = (await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!).ToList();
             var states = (await client.RangeAsync(StoreKeys.InstanceStates).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceStateDto)!).ToList();
             var staticVoters = await ControlPlaneAsync(nodes, placed).ConfigureAwait(true);
-            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters, states);
+            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters, states, _selfName);
             var previous = last is null ? null : JsonSerializer.Deserialize(last.Value, ControlJsonContext.Default.SchedulerDto);
             if (plan.IsEmpty && previous is not null && previous.SpecRevision == spec.Revision && previous.Unplaced.SequenceEqual(plan.Unplaced))
             {
@@ -137,10 +137,14 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
     /// nodes whose member runs outside any instance are returned. Null when no member is a node: the control plane
     /// runs outside the cluster and nothing of it is placed.
     /// </summary>
+    /// <summary>The node name of the member this grain's client talks to (its silo's own member).</summary>
+    private string? _selfName;
+
     private async Task<IReadOnlySet<string>?> ControlPlaneAsync(List<NodeDto> nodes, List<InstanceDto> placed)
     {
         var byName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
         var members = (await client.MembersAsync().ConfigureAwait(true)).Members;
+        _selfName = members.FirstOrDefault(m => m.Self)?.Name;
         var onNodes = members.Where(m => m.Name is not null && byName.ContainsKey(m.Name)).ToList();
         if (onNodes.Count == 0)
         {
@@ -175,6 +179,7 @@ public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCach
         var leaving = plan.Remove
             .Where(r => r.Service == Planner.ControlService && !down.Contains(r.Node) && !plan.Add.Any(a => a.Service == Planner.ControlService && a.Node == r.Node))
             .Select(r => r.Node)
+            .OrderBy(n => n == _selfName ? 1 : 0)
             .ToList();
         foreach (var node in leaving)
         {

@@ -70,7 +70,8 @@ public static class Planner
         IReadOnlyList<NodeDto> nodes,
         IReadOnlyList<InstanceDto> placements,
         IReadOnlySet<string>? staticVoterNodes = null,
-        IReadOnlyList<InstanceStateDto>? states = null)
+        IReadOnlyList<InstanceStateDto>? states = null,
+        string? keepVoterOn = null)
     {
         // Placements that failed beyond their restart budget go, and their service avoids that node this round.
         var stateOf = (states ?? []).ToDictionary(st => (st.Node, st.Id));
@@ -120,7 +121,12 @@ public static class Planner
         foreach (var service in all.OrderBy(s => s.Name, StringComparer.Ordinal))
         {
             var mine = kept.Where(p => p.Service == service.Name).OrderBy(p => Ordinal(p.Id)).ToList();
-            foreach (var surplus in mine.Skip(service.Replicas).ToList())
+            // Fewer voters: the one on keepVoterOn (the member the scheduler itself talks through) goes last, so that
+            // removing members never cuts the scheduler off from the control plane in the middle of it.
+            var keepOrder = service.Name == ControlService && keepVoterOn is not null
+                ? [.. mine.OrderBy(p => p.Node == keepVoterOn ? 0 : 1).ThenBy(p => Ordinal(p.Id))]
+                : mine;
+            foreach (var surplus in keepOrder.Skip(service.Replicas).ToList())
             {
                 kept.Remove(surplus);
                 remove.Add(surplus);

@@ -145,8 +145,9 @@ public sealed partial class DhcpLabTests
             options.AddRange(["-o", $"77,{Convert.ToHexString("iPXE"u8)}"]);
         }
 
-        // Three machines (perfdhcp stops counting before the last ACK of a run, so one alone reports 0).
-        var (_, output) = await lab.RunAsync("cl", Long, "perfdhcp", ["-4", "-l", "eth0", "-r", "10", "-R", "3", "-n", "3", "-W", "1000000", .. options]);
+        // Three machines (perfdhcp stops counting before the last ACK of a run, so one alone reports 0); it waits 3 s
+        // for late answers (1 s was too short once in CI, with the rest of the suite running beside it).
+        var (_, output) = await lab.RunAsync("cl", Long, "perfdhcp", ["-4", "-l", "eth0", "-r", "10", "-R", "3", "-n", "3", "-W", "3000000", .. options]);
         Assert.True(Perfdhcp.Parse(output).AcksReceived >= 1, output);
         await tcpdump.StopAsync();
 
