@@ -120,6 +120,7 @@ public static class Planner
         var unplaced = new List<string>();
         foreach (var service in all.OrderBy(s => s.Name, StringComparer.Ordinal))
         {
+            var ports = HostPorts(service.Image, service.Ports);
             var mine = kept.Where(p => p.Service == service.Name).OrderBy(p => Ordinal(p.Id)).ToList();
             // Fewer voters: the one on keepVoterOn (the member the scheduler itself talks through) goes last, so that
             // removing members never cuts the scheduler off from the control plane in the middle of it.
@@ -147,7 +148,7 @@ public static class Planner
                     .Where(kv => Eligible(service, byName[kv.Key], known, runtime))
                     .Where(kv => service.Name != ControlService || staticVoterNodes is null || (!staticVoterNodes.Contains(kv.Key) && perNode.GetValueOrDefault(kv.Key) == 0))
                     .Where(kv => !avoid.Contains((service.Name, kv.Key)))
-                    .Where(kv => !Collides(portsInUse, kv.Key, HostPorts(service.Image, service.Ports)))
+                    .Where(kv => !Collides(portsInUse, kv.Key, ports))
                     .ToList();
                 var fits = candidates.Where(kv => kv.Value.Cpu >= service.Resources.CpuMillis && kv.Value.Memory >= service.Resources.MemoryBytes).ToList();
                 if (fits.Count == 0)
@@ -155,7 +156,7 @@ public static class Planner
                     unplaced.Add(candidates.Count == 0 && service.Name == ControlService && staticVoterNodes is not null
                         ? $"{service.Name}: {missing - i} of {service.Replicas} voters unplaced: every Ready node has a voter already (one per node)"
                         : candidates.Count == 0
-                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(HostPorts(service.Image, service.Ports).Count > 0 ? $" has port {string.Join(", ", HostPorts(service.Image, service.Ports))} free" : "")}"
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(ports.Count > 0 ? $" has port {string.Join(", ", ports)} free" : "")}"
                         : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");
                     break;
                 }
@@ -182,7 +183,7 @@ public static class Planner
 
             if (service.Spread == SpreadPolicy.Node)
             {
-                Respread(service, mine, perNode, free, n => Eligible(service, byName[n], known, runtime) && !Collides(portsInUse, n, HostPorts(service.Image, service.Ports)), remove, add, specRevision, runtime);
+                Respread(service, mine, perNode, free, n => Eligible(service, byName[n], known, runtime) && !Collides(portsInUse, n, ports), remove, add, specRevision, runtime);
             }
         }
 
