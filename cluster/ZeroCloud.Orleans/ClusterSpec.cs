@@ -45,7 +45,7 @@ public sealed class ClusterSpecCache
 /// the spec changes, and ticks the scheduler every few seconds (which keeps its single activation alive and lets it
 /// sweep for nodes whose grains are not active). Every silo does this; the grains make it idempotent.
 /// </summary>
-public sealed partial class ClusterReconciler(ControlClient client, ClusterSpecCache cache, IGrainFactory grains, ILogger<ClusterReconciler> logger) : BackgroundService
+public sealed partial class ClusterReconciler(IControlStore client, ClusterSpecCache cache, IGrainFactory grains, ILogger<ClusterReconciler> logger) : BackgroundService
 {
     public static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(2);
 

@@ -9,8 +9,8 @@ using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Orleans;
 
-/// <summary>Where a control member's silo listens and how it reaches its own member's API.</summary>
-public sealed record ControlSiloOptions(IPAddress Address, int SiloPort, int GatewayPort, Uri LocalApi, string Name, string ClusterId = "zc")
+/// <summary>Where a control member's silo listens.</summary>
+public sealed record ControlSiloOptions(IPAddress Address, int SiloPort, int GatewayPort, string Name, string ClusterId = "zc")
 {
     /// <summary>
     /// Until a cluster.yaml is applied, a node silent this long is Suspect, and Down after <see cref="DownAfter"/>
@@ -22,20 +22,31 @@ public sealed record ControlSiloOptions(IPAddress Address, int SiloPort, int Gat
 }
 
 /// <summary>
-/// The Orleans silo beside a control-plane member: membership through <see cref="RaftMembershipTable"/>, grain
-/// state through <see cref="RaftGrainStorage"/> ("raft", also the default), both over the member's own API (which
-/// forwards writes to the leader). Failure detection is tuned for a control plane that must heal in seconds.
+/// Whether this process's silo is active: set when the silo's lifecycle reaches Active, cleared when it starts to
+/// stop. The API answers node calls with 503 while it is not.
 /// </summary>
-public sealed class ControlSilo : IAsyncDisposable
+public sealed class SiloReadiness
+{
+    private volatile bool _active;
+
+    public bool IsActive => _active;
+
+    internal void Set(bool active) => _active = active;
+}
+
+/// <summary>
+/// The Orleans silo of a control-plane member, hosted in the member's own host: membership through
+/// <see cref="RaftMembershipTable"/>, grain state through <see cref="RaftGrainStorage"/> ("raft", also the default),
+/// both over the <see cref="IControlStore"/> the host registers (in a member: the in-process store). The silo starts
+/// only once <c>storeReady</c> completes (the member belongs to a cluster with a leader: its membership table lives
+/// in the store). Failure detection is tuned for a control plane that must heal in seconds.
+/// </summary>
+public static class ControlSilo
 {
     public const string StorageName = "raft";
 
-    private readonly IHost _host;
-
-    public ControlSilo(ControlSiloOptions options, Action<ILoggingBuilder> logging)
+    public static IHostBuilder AddControlSilo(this IHostBuilder builder, ControlSiloOptions options, Func<CancellationToken, Task> storeReady)
     {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        logging(builder.Logging);
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o =>
@@ -54,35 +65,37 @@ public sealed class ControlSilo : IAsyncDisposable
                 o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(30);
                 o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
             });
-            silo.Services.AddSingleton(_ => new ControlClient(options.LocalApi));
+            silo.Services.AddSingleton<SiloReadiness>();
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new SiloGate(storeReady, sp.GetRequiredService<SiloReadiness>()));
             silo.Services.AddSingleton(TimeProvider.System);
             silo.Services.AddSingleton(new Grains.NodeLiveness(options.SuspectAfter, options.DownAfter));
             silo.Services.AddSingleton<ClusterSpecCache>();
             silo.Services.AddHostedService<ClusterReconciler>();
-            silo.Services.AddSingleton<IMembershipTable>(sp => new RaftMembershipTable(sp.GetRequiredService<ControlClient>(), options.ClusterId, sp.GetRequiredService<ILogger<RaftMembershipTable>>()));
-            silo.Services.AddGrainStorage(StorageName, (sp, _) => new RaftGrainStorage(sp.GetRequiredService<ControlClient>(), sp.GetRequiredService<IGrainStorageSerializer>()));
+            silo.Services.AddSingleton<IMembershipTable>(sp => new RaftMembershipTable(sp.GetRequiredService<IControlStore>(), options.ClusterId, sp.GetRequiredService<ILogger<RaftMembershipTable>>()));
+            silo.Services.AddGrainStorage(StorageName, (sp, _) => new RaftGrainStorage(sp.GetRequiredService<IControlStore>(), sp.GetRequiredService<IGrainStorageSerializer>()));
         });
-        _host = builder.Build();
+        return builder;
     }
 
-    public IServiceProvider Services => _host.Services;
-
-    public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
-
-    public Task StartAsync(CancellationToken cancellationToken) => _host.StartAsync(cancellationToken);
-
-    public async ValueTask DisposeAsync()
+    /// <summary>Holds the silo's start until the store is ready, and tells <see cref="SiloReadiness"/> when it is active.</summary>
+    private sealed class SiloGate(Func<CancellationToken, Task> storeReady, SiloReadiness readiness) : ILifecycleParticipant<ISiloLifecycle>
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        try
+        public void Participate(ISiloLifecycle lifecycle)
         {
-            await _host.StopAsync(timeout.Token).ConfigureAwait(false);
+            lifecycle.Subscribe("zc-store-ready", ServiceLifecycleStage.First, storeReady, _ => Task.CompletedTask);
+            lifecycle.Subscribe(
+                "zc-silo-active",
+                ServiceLifecycleStage.Active,
+                _ =>
+                {
+                    readiness.Set(true);
+                    return Task.CompletedTask;
+                },
+                _ =>
+                {
+                    readiness.Set(false);
+                    return Task.CompletedTask;
+                });
         }
-        catch (OperationCanceledException)
-        {
-            // stopping took too long: the process goes anyway
-        }
-
-        _host.Dispose();
     }
 }

@@ -10,7 +10,7 @@ namespace ZeroCloud.Orleans;
 /// stale one is refused with Orleans' <see cref="InconsistentStateException"/>. The value is the state serialized by
 /// Orleans' grain-storage serializer, base64 (the store holds text).
 /// </summary>
-public sealed class RaftGrainStorage(ControlClient client, IGrainStorageSerializer serializer) : IGrainStorage
+public sealed class RaftGrainStorage(IControlStore client, IGrainStorageSerializer serializer) : IGrainStorage
 {
     public const string Prefix = "/zc/grains/";
 

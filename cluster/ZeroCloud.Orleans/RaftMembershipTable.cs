@@ -38,11 +38,11 @@ public sealed partial class OrleansJsonContext : JsonSerializerContext;
 /// </summary>
 public sealed partial class RaftMembershipTable : IMembershipTable
 {
-    private readonly ControlClient _client;
+    private readonly IControlStore _client;
     private readonly string _prefix;
     private readonly ILogger _logger;
 
-    public RaftMembershipTable(ControlClient client, string clusterId, ILogger<RaftMembershipTable> logger)
+    public RaftMembershipTable(IControlStore client, string clusterId, ILogger<RaftMembershipTable> logger)
     {
         _client = client;
         _prefix = $"/zc/orleans/{clusterId}/";

@@ -111,14 +111,7 @@ public sealed partial class ControlApi
             return;
         }
 
-        // kubeadm's shape: a 6-character id and a 16-character secret, [a-z0-9].
-        var now = DateTime.UtcNow;
-        var token = new TokenDto(
-            RandomNumberGenerator.GetString("abcdefghijklmnopqrstuvwxyz0123456789", 6),
-            RandomNumberGenerator.GetString("abcdefghijklmnopqrstuvwxyz0123456789", 16),
-            now,
-            request.TtlSeconds is { } ttl ? now.AddSeconds(ttl) : null,
-            request.Description);
+        var token = NewToken(request.Description, request.TtlSeconds is { } ttl ? TimeSpan.FromSeconds(ttl) : null);
         var key = StoreKeys.Token(token.Id);
         var txn = new KvTxn([new Compare(key, CompareTarget.Version, CompareOp.Equal, 0)], [new PutOp(key, JsonSerializer.SerializeToUtf8Bytes(token, ControlJsonContext.Default.TokenDto))], []);
         var result = await CommitAsync(ctx, txn, body).ConfigureAwait(false);
@@ -134,6 +127,18 @@ public sealed partial class ControlApi
         }
 
         await JsonAsync(ctx, 200, token, ControlJsonContext.Default.TokenDto).ConfigureAwait(false);
+    }
+
+    /// <summary>A new join token, kubeadm's shape: a 6-character id and a 16-character secret, [a-z0-9].</summary>
+    internal static TokenDto NewToken(string? description, TimeSpan? ttl)
+    {
+        var now = DateTime.UtcNow;
+        return new TokenDto(
+            RandomNumberGenerator.GetString("abcdefghijklmnopqrstuvwxyz0123456789", 6),
+            RandomNumberGenerator.GetString("abcdefghijklmnopqrstuvwxyz0123456789", 16),
+            now,
+            ttl is { } t ? now + t : null,
+            description);
     }
 
     /// <summary>Null when the request carries a join token of this cluster that has not expired; else why not.</summary>

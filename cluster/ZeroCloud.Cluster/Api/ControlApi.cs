@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -19,51 +19,38 @@ namespace ZeroCloud.Cluster.Api;
 /// <c>?stale=true</c>), writes and transactions (forwarded to the leader from followers), watches streamed as
 /// NDJSON, membership, status, and <c>/v1/apply</c> for cluster.yaml. Errors are JSON: <c>{"code","message"}</c>.
 /// </summary>
-public sealed partial class ControlApi : IAsyncDisposable
+public sealed partial class ControlApi : IDisposable
 {
     /// <summary>Set on forwarded requests, so a request is forwarded at most once.</summary>
-    public const string ForwardedHeader = "X-ZC-Forwarded-By";
+    public const string ForwardedHeader = ControlClient.ForwardedHeader;
 
     /// <summary>The key the applied cluster.yaml is stored under.</summary>
     public const string SpecKey = StoreKeys.Spec;
 
-    private const int MaxBodyBytes = 8 << 20;
+    /// <summary>The largest request body the API reads (Kestrel's limit is set to it).</summary>
+    public const int MaxBodyBytes = 8 << 20;
+
     private static readonly TimeSpan ProposalTimeout = TimeSpan.FromSeconds(15);
 
     private readonly ControlNode _node;
-    private readonly IPEndPoint _listen;
-    private readonly ILoggerFactory _loggerFactory;
+    private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private readonly HttpClient _forwarder = new(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false }) { Timeout = TimeSpan.FromSeconds(30) };
-    private WebApplication? _app;
 
-    public ControlApi(ControlNode node, IPEndPoint listen, ILoggerFactory loggerFactory)
+    public ControlApi(ControlNode node, IServiceProvider services, ILogger<ControlApi> logger)
     {
         _node = node;
-        _listen = listen;
-        _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger<ControlApi>();
+        _services = services;
+        _logger = logger;
     }
 
-    /// <summary>The silo's grain factory once the silo is up; node calls answer 503 before that.</summary>
-    public IGrainFactory? Grains { get; set; }
+    /// <summary>The grain factory while this member's silo is active; node calls answer 503 otherwise.</summary>
+    private IGrainFactory? Grains =>
+        _services.GetService<ZeroCloud.Orleans.SiloReadiness>() is { IsActive: true } ? _services.GetRequiredService<IGrainFactory>() : null;
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Maps every endpoint of the API onto the member's web application.</summary>
+    public void Map(IEndpointRouteBuilder app)
     {
-        // Empty, not slim: the slim builder watches the content root (the working directory, recursively) for
-        // appsettings.json changes, and every file written below it (a member's WAL) wakes a FileSystemWatcher.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore();
-        builder.Services.AddRoutingCore();
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(_loggerFactory);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(_listen);
-            k.Limits.MaxRequestBodySize = MaxBodyBytes;
-            k.AddServerHeader = false;
-        });
-        var app = builder.Build();
         app.MapGet("/v1/kv/{**key}", GetKvAsync);
         app.MapPut("/v1/kv/{**key}", PutKvAsync);
         app.MapDelete("/v1/kv/{**key}", DeleteKvAsync);
@@ -82,22 +69,9 @@ public sealed partial class ControlApi : IAsyncDisposable
         app.MapGet("/v1/tokens", TokensAsync);
         app.MapPost("/v1/tokens", CreateTokenAsync);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, "not_found", $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
-        app.Lifetime.ApplicationStopping.Register(() => LogApiStopping(Environment.StackTrace));
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        _app = app;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is { } app)
-        {
-            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            await app.DisposeAsync().ConfigureAwait(false);
-            _app = null;
-        }
-
-        _forwarder.Dispose();
-    }
+    public void Dispose() => _forwarder.Dispose();
 
     // ---- key/value ----
 
@@ -409,11 +383,15 @@ public sealed partial class ControlApi : IAsyncDisposable
         await JsonAsync(ctx, 200, new MembersResponse([.. after.Select(ToDto)]), ControlJsonContext.Default.MembersResponse).ConfigureAwait(false);
     }
 
-    private async Task StatusAsync(HttpContext ctx)
+    private async Task StatusAsync(HttpContext ctx) =>
+        await JsonAsync(ctx, 200, await BuildStatusAsync(ctx.RequestAborted).ConfigureAwait(false), ControlJsonContext.Default.StatusResponse).ConfigureAwait(false);
+
+    /// <summary>This member's view: its role, term, indexes, store revision, the members and the silos' rows.</summary>
+    public async Task<StatusResponse> BuildStatusAsync(CancellationToken ct)
     {
-        var members = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
+        var members = await _node.MembersAsync(ct).ConfigureAwait(false);
         var (revision, compacted, keys) = _node.Read(s => (s.Revision, s.CompactedRevision, s.Count));
-        var status = new StatusResponse(
+        return new StatusResponse(
             _node.Id,
             _node.Options.Name.Length > 0 ? _node.Options.Name : null,
             _node.Options.ApiUrl,
@@ -428,7 +406,6 @@ public sealed partial class ControlApi : IAsyncDisposable
             keys,
             [.. members.Select(ToDto)],
             Silos());
-        await JsonAsync(ctx, 200, status, ControlJsonContext.Default.StatusResponse).ConfigureAwait(false);
     }
 
     /// <summary>The Orleans silos in the membership table, from this member's copy.</summary>
@@ -708,11 +685,11 @@ public sealed partial class ControlApi : IAsyncDisposable
     private static bool IsTrue(Microsoft.Extensions.Primitives.StringValues value) =>
         value.Count > 0 && (value[0] is "" or "true" or "1" or "yes");
 
-    private static KvDto ToDto(KeyValue kv) => new(kv.Key, Encoding.UTF8.GetString(kv.Value), kv.CreateRevision, kv.ModRevision, kv.Version);
+    internal static KvDto ToDto(KeyValue kv) => new(kv.Key, Encoding.UTF8.GetString(kv.Value), kv.CreateRevision, kv.ModRevision, kv.Version);
 
-    private static EventDto ToDto(KvEvent e) => new(e.Revision, e.Type == EventType.Put ? "put" : "delete", e.Key, Encoding.UTF8.GetString(e.Value));
+    internal static EventDto ToDto(KvEvent e) => new(e.Revision, e.Type == EventType.Put ? "put" : "delete", e.Key, Encoding.UTF8.GetString(e.Value));
 
-    private static MemberDto ToDto(MemberView m) => new(m.Id, m.Name, m.Api, m.Status, m.IsLeader, m.IsSelf);
+    internal static MemberDto ToDto(MemberView m) => new(m.Id, m.Name, m.Api, m.Status, m.IsLeader, m.IsSelf);
 
     private static async Task JsonAsync<T>(HttpContext ctx, int status, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
@@ -723,9 +700,6 @@ public sealed partial class ControlApi : IAsyncDisposable
 
     internal static Task ErrorAsync(HttpContext ctx, int status, string code, string message) =>
         JsonAsync(ctx, status, new ErrorResponse(code, message), ControlJsonContext.Default.ErrorResponse);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "the API is stopping: {Trace}")]
-    private partial void LogApiStopping(string trace);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "adding member {Address}")]
     private partial void LogAdding(string address);

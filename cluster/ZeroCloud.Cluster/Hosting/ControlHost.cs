@@ -2,7 +2,12 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using ZeroCloud.Cluster.Store;
 using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Raft;
 using ZeroCloud.Model.Api;
@@ -137,28 +142,17 @@ public static partial class ControlHost
         return command;
     }
 
+    /// <summary>How long a member may take to stop once asked (SIGTERM, Ctrl-C): past it, it exits with 1.</summary>
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Runs one member as one host: the Raft member (started before anything else, stopped after everything else),
+    /// the API on Kestrel, the Orleans silo (started once the member belongs to a cluster with a leader; it leaves
+    /// the cluster before the member stops), and the bootstrap chores. SIGTERM or Ctrl-C stops it within
+    /// <see cref="ShutdownTimeout"/>: exit 0, or 1 when stopping took longer.
+    /// </summary>
     public static async Task<int> RunAsync(ControlHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
     {
-        void Logging(ILoggingBuilder b)
-        {
-            b.SetMinimumLevel(settings.LogLevel);
-            if (settings.LogLevel > LogLevel.Debug)
-            {
-                b.AddFilter("DotNext", LogLevel.Error);
-                b.AddFilter("Microsoft", LogLevel.Warning);
-                b.AddFilter("Orleans", LogLevel.Warning);
-            }
-
-            b.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-                o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled;
-            });
-        }
-
-        using var loggerFactory = LoggerFactory.Create(Logging);
-        var logger = loggerFactory.CreateLogger("ZeroCloud.Control");
         var options = new ControlNodeOptions
         {
             DataDirectory = settings.DataDirectory,
@@ -170,12 +164,57 @@ public static partial class ControlHost
             ElectionTimeoutHigh = settings.ElectionTimeoutMs * 2,
             SnapshotEvery = settings.SnapshotEvery,
         };
-        await using var node = new ControlNode(options, loggerFactory);
-        await using var api = new ControlApi(node, settings.Listen, loggerFactory);
+        ControlNode? node = null;
+        var builder = new HostBuilder()
+            .UseContentRoot(AppContext.BaseDirectory)
+            .ConfigureLogging(b => ConfigureLogging(b, settings.LogLevel))
+            .ConfigureServices(services =>
+            {
+                services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
+                services.AddSingleton(settings);
+                services.AddSingleton(sp => node = new ControlNode(options, sp.GetRequiredService<ILoggerFactory>()));
+                services.AddHostedService<RaftMemberService>();
+                services.AddSingleton<LocalStore>();
+                services.AddSingleton<IControlStore>(sp => sp.GetRequiredService<LocalStore>());
+                services.AddSingleton<ControlApi>();
+                // Before the silo, which waits for this member to have joined (the chores announce it to its peers).
+                services.AddHostedService<MemberChores>();
+            })
+            .ConfigureWebHost(web => web
+                .UseKestrelCore()
+                .ConfigureKestrel(k =>
+                {
+                    k.Listen(settings.Listen);
+                    k.Limits.MaxRequestBodySize = ControlApi.MaxBodyBytes;
+                    k.AddServerHeader = false;
+                })
+                .ConfigureServices(services => services.AddRoutingCore())
+                .Configure(app =>
+                {
+                    app.UseRouting();
+                    app.UseEndpoints(endpoints => app.ApplicationServices.GetRequiredService<ControlApi>().Map(endpoints));
+                }));
+        if (settings.SiloPort > 0)
+        {
+            var name = settings.Name.Length > 0 ? settings.Name : ControlNode.Format(settings.Raft);
+            builder.AddControlSilo(
+                new ControlSiloOptions(settings.Raft.Address, settings.SiloPort, settings.GatewayPort, name),
+                ct => WaitForClusterAsync(node!, ct));
+        }
+
+        using var host = builder.Build();
+        host.Services.GetRequiredService<LocalStore>().Status = host.Services.GetRequiredService<ControlApi>().BuildStatusAsync;
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ZeroCloud.Control");
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        using var stoppingRegistration = lifetime.ApplicationStopping.Register(() =>
+        {
+            LogStopping(logger);
+            stopping.Restart();
+        });
         try
         {
-            await node.StartAsync(cancellationToken).ConfigureAwait(false);
-            await api.StartAsync(cancellationToken).ConfigureAwait(false);
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or IOException { InnerException: SocketException })
         {
@@ -187,103 +226,118 @@ public static partial class ControlHost
             await stderr.WriteLineAsync($"zc: cannot use the data folder {settings.DataDirectory}: {ex.Message}").ConfigureAwait(false);
             return 2;
         }
-
-        LogServing(logger, settings.Advertise, ControlNode.Format(settings.Raft), node.Role);
-
-        // The silo comes after the store (its membership and grain state live there) and goes before it.
-        ControlSilo? silo = null;
-        if (settings.SiloPort > 0)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || lifetime.ApplicationStopping.IsCancellationRequested)
         {
-            silo = new ControlSilo(
-                new ControlSiloOptions(settings.Raft.Address, settings.SiloPort, settings.GatewayPort, new Uri(settings.Advertise), settings.Name.Length > 0 ? settings.Name : ControlNode.Format(settings.Raft)),
-                Logging);
-            _ = Task.Run(
-                async () =>
-                {
-                    if (await StartSiloAsync(silo, node, logger, settings, cancellationToken).ConfigureAwait(false))
-                    {
-                        api.Grains = silo.Grains;
-                    }
-                },
-                cancellationToken);
+            // asked to stop while starting: stop what started
         }
 
-        await using var siloLifetime = new SiloLifetime(silo);
-        if (settings.Bootstrap)
+        await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        if (stopping.Elapsed > ShutdownTimeout + TimeSpan.FromMilliseconds(500))
         {
-            _ = Task.Run(() => EnsureJoinTokenAsync(settings.Advertise, logger, cancellationToken), cancellationToken);
+            LogSlowStop(logger, stopping.Elapsed.TotalSeconds, ShutdownTimeout.TotalSeconds);
+            return 1;
         }
 
-        if (node.IsUnjoined)
-        {
-            if (settings.Peers.Count == 0)
-            {
-                LogWaiting(logger, ControlNode.Format(settings.Raft));
-            }
-            else
-            {
-                _ = Task.Run(() => AnnounceAsync(node, settings.Peers, logger, cancellationToken), cancellationToken);
-            }
-        }
-
-        try
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            LogStopping(logger);
-        }
-
+        LogStopped(logger, stopping.Elapsed.TotalSeconds);
         return 0;
     }
 
-    /// <summary>Starts the silo once this member belongs to a cluster with a leader (its membership table needs the store).</summary>
-    private static async Task<bool> StartSiloAsync(ControlSilo silo, ControlNode node, ILogger logger, ControlHostSettings settings, CancellationToken cancellationToken)
+    private static void ConfigureLogging(ILoggingBuilder b, LogLevel level)
+    {
+        b.SetMinimumLevel(level);
+        if (level > LogLevel.Debug)
+        {
+            b.AddFilter("DotNext", LogLevel.Error);
+            b.AddFilter("Microsoft", LogLevel.Warning);
+            b.AddFilter("Orleans", LogLevel.Warning);
+            b.AddFilter("Polly", LogLevel.Warning);
+        }
+
+        b.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled;
+        });
+    }
+
+    /// <summary>Completes once this member belongs to a cluster that has a leader: the silo's membership table lives in the store.</summary>
+    private static async Task WaitForClusterAsync(ControlNode node, CancellationToken cancellationToken)
     {
         while (node.Role is not ("leader" or "follower"))
         {
-            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
-        }
-
-        try
-        {
-            await silo.StartAsync(cancellationToken).ConfigureAwait(false);
-            LogSilo(logger, settings.SiloPort, settings.GatewayPort);
-            return true;
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogSiloFailed(logger, ex.Message);
-            return false;
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Disposes the silo first when the member stops.</summary>
-    private sealed class SiloLifetime(ControlSilo? silo) : IAsyncDisposable
+    /// <summary>The Raft member: started before every other service of the host, stopped after all of them.</summary>
+    private sealed class RaftMemberService(ControlNode node, ControlHostSettings settings, ILogger<RaftMemberService> logger) : IHostedLifecycleService
     {
-        public ValueTask DisposeAsync() => silo?.DisposeAsync() ?? ValueTask.CompletedTask;
+        public async Task StartingAsync(CancellationToken cancellationToken)
+        {
+            await node.StartAsync(cancellationToken).ConfigureAwait(false);
+            LogServing(logger, settings.Advertise, ControlNode.Format(settings.Raft), node.Role);
+        }
+
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public async Task StoppedAsync(CancellationToken cancellationToken) => await node.DisposeAsync().ConfigureAwait(false);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Orleans silo started on port {Silo} (gateway {Gateway})")]
-    private static partial void LogSilo(ILogger logger, int silo, int gateway);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "the Orleans silo did not start: {Problem}")]
-    private static partial void LogSiloFailed(ILogger logger, string problem);
+    /// <summary>A bootstrapped member makes the first join token; a fresh one asks its peers to add it.</summary>
+    private sealed class MemberChores(ControlNode node, LocalStore store, ControlHostSettings settings, ILogger<MemberChores> logger) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            try
+            {
+                if (settings.Bootstrap)
+                {
+                    await EnsureJoinTokenAsync(store, logger, stoppingToken).ConfigureAwait(false);
+                }
+                else if (node.IsUnjoined)
+                {
+                    if (settings.Peers.Count == 0)
+                    {
+                        LogWaiting(logger, ControlNode.Format(settings.Raft));
+                    }
+                    else
+                    {
+                        await AnnounceAsync(node, settings.Peers, logger, stoppingToken).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // stopping
+            }
+        }
+    }
 
     /// <summary>A bootstrapped cluster has a join token from the start (kubeadm init's way): made once, printed, listed by zc get tokens.</summary>
-    private static async Task EnsureJoinTokenAsync(string api, ILogger logger, CancellationToken cancellationToken)
+    private static async Task EnsureJoinTokenAsync(LocalStore store, ILogger logger, CancellationToken cancellationToken)
     {
-        using var client = new ControlClient(new Uri(api));
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                var tokens = await client.TokensAsync(cancellationToken).ConfigureAwait(false);
-                if (tokens.Tokens.Count == 0)
+                var tokens = await store.RangeAsync(StoreKeys.Tokens, ct: cancellationToken).ConfigureAwait(false);
+                if (tokens.Kvs.Count == 0)
                 {
-                    var token = await client.CreateTokenAsync("made at bootstrap", null, cancellationToken).ConfigureAwait(false);
-                    LogToken(logger, $"{token.Id}.{token.Secret}");
+                    var token = ControlApi.NewToken("made at bootstrap", null);
+                    var key = StoreKeys.Token(token.Id);
+                    var value = System.Text.Json.JsonSerializer.Serialize(token, ControlJsonContext.Default.TokenDto);
+                    var txn = new TxnRequest([new CompareDto(key, "version", "=", Number: 0)], [new OpDto("put", key, value)], []);
+                    if ((await store.TxnAsync(txn, cancellationToken).ConfigureAwait(false)).Succeeded)
+                    {
+                        LogToken(logger, $"{token.Id}.{token.Secret}");
+                    }
                 }
 
                 return;
@@ -297,6 +351,12 @@ public static partial class ControlHost
 
     [LoggerMessage(Level = LogLevel.Information, Message = "join token: {Token} (nodes join with it; zc get tokens lists the tokens)")]
     private static partial void LogToken(ILogger logger, string token);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stopped in {Seconds:0.00} s")]
+    private static partial void LogStopped(ILogger logger, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "stopping took {Seconds:0.00} s, more than the {Limit} s allowed")]
+    private static partial void LogSlowStop(ILogger logger, double seconds, double limit);
 
     /// <summary>Asks the peers to add this fresh member, one after another, until one of them has.</summary>
     private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, ILogger logger, CancellationToken cancellationToken)

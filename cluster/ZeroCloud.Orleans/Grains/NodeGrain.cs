@@ -51,7 +51,7 @@ public sealed record NodeLiveness(TimeSpan SuspectAfter, TimeSpan DownAfter);
 /// the member the agent first talks to (an agent keeps its member until that one fails), so a heartbeat is a local call.
 /// </summary>
 [global::Orleans.Placement.PreferLocalPlacement]
-public sealed partial class NodeGrain(ControlClient client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, ILogger<NodeGrain> logger) : Grain, INodeGrain
+public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, ILogger<NodeGrain> logger) : Grain, INodeGrain
 {
     private NodeDto? _record;
     private long _revision;

@@ -30,7 +30,7 @@ public interface ISchedulerGrain : IGrainWithStringKey
 /// instance twice. Node transitions ask through <see cref="RequestAsync"/>, which gathers requests for
 /// <see cref="Debounce"/> into one plan.
 /// </summary>
-public sealed partial class SchedulerGrain(ControlClient client, ClusterSpecCache cache, TimeProvider time, ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
+public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCache cache, TimeProvider time, ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
 {
     public const string Key = "cluster";
 

@@ -45,7 +45,7 @@ public interface IServiceGrain : IGrainWithStringKey
 /// </summary>
 public sealed partial class ServiceGrain(
     [PersistentState("service", ControlSilo.StorageName)] IPersistentState<ServiceState> state,
-    ControlClient client,
+    IControlStore client,
     ClusterSpecCache spec,
     ILogger<ServiceGrain> logger) : Grain, IServiceGrain
 {

@@ -15,7 +15,7 @@ public sealed class ControlApiException(int status, string code, string message,
 }
 
 /// <summary>The control plane's API from a client: the CLI, agents and tests. Any member will do; followers forward writes.</summary>
-public sealed class ControlClient(Uri server, HttpClient? http = null) : IDisposable
+public sealed class ControlClient(Uri server, HttpClient? http = null) : IControlStore, IDisposable
 {
     /// <summary>The default server: $ZC_SERVER, else a member on this machine.</summary>
     public static string DefaultServer => Environment.GetEnvironmentVariable("ZC_SERVER") is { Length: > 0 } s ? s : "http://127.0.0.1:7070";
@@ -27,6 +27,12 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IDispos
 
     /// <summary>The join token sent with node calls (heartbeats) as <c>Authorization: Bearer</c>.</summary>
     public string? Token { get; init; }
+
+    /// <summary>The header a member's forwarded request carries, so it is forwarded at most once.</summary>
+    public const string ForwardedHeader = "X-ZC-Forwarded-By";
+
+    /// <summary>Set by a control member forwarding its own writes to the leader: sent as <c>X-ZC-Forwarded-By</c>, so the leader never forwards them again.</summary>
+    public string? ForwardedBy { get; init; }
 
     public Task<TokensResponse> TokensAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/tokens", null, ControlJsonContext.Default.TokensResponse, ct);
@@ -126,6 +132,11 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IDispos
         if (Token is { } token)
         {
             request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        if (ForwardedBy is { } member)
+        {
+            request.Headers.TryAddWithoutValidation(ForwardedHeader, member);
         }
 
         HttpResponseMessage response;

@@ -96,6 +96,32 @@ internal sealed class ControlMember : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM, then waits up to <paramref name="timeout"/> for the exit: its exit code, or null when it is still running (then it is killed).</summary>
+    public async Task<int?> TerminateAsync(TimeSpan timeout)
+    {
+        if (_process is not { HasExited: false } p)
+        {
+            return _process?.ExitCode;
+        }
+
+        using (var term = Process.Start("kill", ["-TERM", $"{p.Id}"]))
+        {
+            await term.WaitForExitAsync();
+        }
+
+        using var wait = new CancellationTokenSource(timeout);
+        try
+        {
+            await p.WaitForExitAsync(wait.Token);
+            return p.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            await KillAsync();
+            return null;
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public async Task KillAsync()
     {
