@@ -41,7 +41,7 @@ public sealed class SiloReadiness
 /// only once <c>storeReady</c> completes (the member belongs to a cluster with a leader: its membership table lives
 /// in the store). Failure detection is tuned for a control plane that must heal in seconds.
 /// </summary>
-public static class ControlSilo
+public static partial class ControlSilo
 {
     public const string StorageName = "raft";
 
@@ -66,7 +66,7 @@ public static class ControlSilo
                 o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
             });
             silo.Services.AddSingleton<SiloReadiness>();
-            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new SiloGate(storeReady, sp.GetRequiredService<SiloReadiness>()));
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new SiloGate(storeReady, sp.GetRequiredService<SiloReadiness>(), options, sp.GetRequiredService<ILogger<SiloReadiness>>()));
             silo.Services.AddSingleton(TimeProvider.System);
             silo.Services.AddSingleton(new Grains.NodeLiveness(options.SuspectAfter, options.DownAfter));
             silo.Services.AddSingleton<ClusterSpecCache>();
@@ -78,7 +78,7 @@ public static class ControlSilo
     }
 
     /// <summary>Holds the silo's start until the store is ready, and tells <see cref="SiloReadiness"/> when it is active.</summary>
-    private sealed class SiloGate(Func<CancellationToken, Task> storeReady, SiloReadiness readiness) : ILifecycleParticipant<ISiloLifecycle>
+    private sealed class SiloGate(Func<CancellationToken, Task> storeReady, SiloReadiness readiness, ControlSiloOptions options, ILogger logger) : ILifecycleParticipant<ISiloLifecycle>
     {
         public void Participate(ISiloLifecycle lifecycle)
         {
@@ -89,6 +89,7 @@ public static class ControlSilo
                 _ =>
                 {
                     readiness.Set(true);
+                    LogActive(logger, options.SiloPort, options.GatewayPort);
                     return Task.CompletedTask;
                 },
                 _ =>
@@ -98,4 +99,7 @@ public static class ControlSilo
                 });
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Orleans silo started on port {Silo} (gateway {Gateway})")]
+    private static partial void LogActive(ILogger logger, int silo, int gateway);
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Node;
@@ -8,7 +9,7 @@ namespace ZeroCloud.Node;
 /// 10 s it also refreshes the list of members. Inventory goes with every beat; the node's grain writes only what
 /// changed. A refusal (401 token, 403 enrollment) ends it with <see cref="UnauthorizedAccessException"/>.
 /// </summary>
-internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, Action<string> log)
+internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log)
 {
     public NodeStatusDto? Last { get; private set; }
 
@@ -32,7 +33,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                         interval = TimeSpan.FromSeconds(Math.Clamp(Last.HeartbeatSeconds, 0.1, 60));
                         if (Last.Status != lastStatus)
                         {
-                            log($"heartbeat via {client.Server}: node {name} is {Last.Status} (every {interval.TotalSeconds:0.###} s)");
+                            log.LogInformation("heartbeat via {Server}: node {Name} is {Status} (every {Seconds:0.###} s)", client.Server, name, Last.Status, interval.TotalSeconds);
                             lastStatus = Last.Status;
                         }
 
@@ -45,7 +46,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     }
                     catch (ControlApiException ex) when (!ct.IsCancellationRequested)
                     {
-                        log($"heartbeat via {client.Server}: {ex.Message}");
+                        log.LogWarning("heartbeat via {Server}: {Problem}", client.Server, ex.Message);
                         endpoints.Failed(client);
                     }
                 }

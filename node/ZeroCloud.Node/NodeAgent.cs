@@ -1,37 +1,56 @@
+using Microsoft.Extensions.Logging;
 using ZeroCloud.Init;
-using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Net;
 
 namespace ZeroCloud.Node;
 
-/// <summary>The node agent once PID 1 has brought the machine up: inventory, then hello to the zc.join endpoints.</summary>
+/// <summary>
+/// The agent of a machine booted from the node image: PID 1 has brought the machine up (mounts, modules, its own
+/// DHCP client, host name); the kernel command line netboot's boot script put there (zc.control, zc.token,
+/// zc.name, zc.join) says which control plane to join. Then the same <see cref="Agent"/> runs as on any other node:
+/// heartbeats and the instance runtime. <c>zc-node --cmdline FILE</c> runs this path as a process.
+/// </summary>
 internal static class NodeAgent
 {
+    /// <summary>Where a booted node keeps its instances' data (in RAM until nodes claim disks).</summary>
+    public const string DataDirectory = "/var/lib/zerocloud";
+
     public static async Task<int> RunAsync(InitResult init)
     {
-        var join = (init.CommandLine["join"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        if (join.Length == 0)
+        var log = new LineLogger(SystemInit.Log);
+        var timings = new Dictionary<string, double>(init.Timings) { ["initToAgent"] = SystemInit.Uptime() - init.Timings["kernelToInit"] };
+        var code = await RunAsync(init.CommandLine, Ipv4.FromUInt32(init.Address).ToString(), init.Mac.ToString(), init.HostName, timings, s => s with { Data = s.Data ?? DataDirectory }, log, CancellationToken.None).ConfigureAwait(false);
+        if (code != 0)
         {
-            SystemInit.Log("no zc.join= on the kernel command line: nothing to join; waiting");
+            // PID 1 stays up, so the console keeps saying why this machine does not join.
             await Task.Delay(Timeout.Infinite).ConfigureAwait(false);
         }
 
-        var inventory = Inventory.Collect();
-        var timings = new Dictionary<string, double>(init.Timings) { ["initToHello"] = SystemInit.Uptime() - init.Timings["kernelToInit"] };
-        var hello = new NodeHello(init.Mac.ToString(), init.HostName, init.CommandLine["token"], Ipv4.FromUInt32(init.Address).ToString(), inventory, timings);
-        var url = await Hello.SendAsync(join, hello, TimeSpan.FromMinutes(10), SystemInit.Log).ConfigureAwait(false);
-        SystemInit.Log($"hello accepted by {url} ({inventory.Cpus} CPUs, {inventory.MemoryBytes >> 20} MiB, {inventory.Nics.Count} NICs, {inventory.Disks.Count} disks; {SystemInit.Uptime():0.00} s since the kernel started)");
+        return code;
+    }
 
-        // Heartbeats to the control plane when the command line names its members (zc.control=); PID 1 stays up.
-        var control = (init.CommandLine["control"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        if (control.Length > 0)
+    /// <summary>
+    /// The node image's way in: settings from the kernel command line, adjusted by <paramref name="overrides"/>
+    /// (a process run of this path gives its data and image folders), then <see cref="Agent.RunAsync"/>.
+    /// </summary>
+    public static async Task<int> RunAsync(
+        KernelCommandLine cmdline,
+        string? address,
+        string? mac,
+        string? hostName,
+        IReadOnlyDictionary<string, double> timings,
+        Func<AgentSettings, AgentSettings> overrides,
+        ILogger log,
+        CancellationToken stop)
+    {
+        if (AgentSettings.FromKernelCommandLine(cmdline, address, mac, hostName, out var problem) is not { } settings)
         {
-            using var endpoints = new ControlEndpoints(control, hello.Token, TimeSpan.FromSeconds(5));
-            var heartbeat = new Heartbeat(endpoints, hello.Name, () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, hello.Address, null, ["process"], hello.Mac), SystemInit.Log);
-            await heartbeat.RunAsync(CancellationToken.None).ConfigureAwait(false);
+            log.LogError("{Problem}", problem);
+            return 1;
         }
 
-        await Task.Delay(Timeout.Infinite).ConfigureAwait(false);
-        return 0;
+        settings = overrides(settings with { Timings = timings });
+        log.LogInformation("joining the control plane at {Control} as {Name}", string.Join(",", settings.Control.Count > 0 ? settings.Control : settings.Join), settings.Name ?? hostName);
+        return await Agent.RunAsync(settings, log, stop).ConfigureAwait(false);
     }
 }

@@ -1,201 +1,214 @@
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
 using ZeroCloud.Init;
-using ZeroCloud.Model.Api;
 using ZeroCloud.Node;
-using ZeroCloud.Node.Runtime;
 
-// zc-node: PID 1 of the node image, or a plain process on an existing Linux host.
+// zc-node: PID 1 of the node image, or a process on an existing Linux host; one agent either way (Agent.RunAsync).
 if (SystemInit.IsPid1)
 {
     return SystemInit.Run("node", NodeAgent.RunAsync);
 }
 
-string? join = null, token = null, name = null, control = null;
-var labels = new Dictionary<string, string>();
-var imagePaths = new Dictionary<string, string>(StringComparer.Ordinal);
-var imageFolders = new List<string>();
-var vmImageFolders = new List<string>();
-string? data = null, address = null, firmware = null, netbootRoot = null;
-for (var i = 0; i < args.Length; i++)
+var root = AgentCommand.Create();
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
 {
-    switch (args[i])
+    foreach (var error in parse.Errors)
     {
-        case "--join" when i + 1 < args.Length:
-            join = args[++i];
-            break;
-        case "--token" when i + 1 < args.Length:
-            token = args[++i];
-            break;
-        case "--name" when i + 1 < args.Length:
-            name = args[++i];
-            break;
-        case "--control" when i + 1 < args.Length:
-            control = args[++i];
-            break;
-        case "--address" when i + 1 < args.Length:
-            address = args[++i];
-            if (!System.Net.IPAddress.TryParse(address, out _))
-            {
-                Console.Error.WriteLine($"zc-node: --address {address}: not an IP address");
-                return 2;
-            }
-
-            break;
-        case "--data" when i + 1 < args.Length:
-            data = args[++i];
-            break;
-        case "--images" when i + 1 < args.Length:
-            imageFolders.Add(args[++i]);
-            break;
-        case "--firmware" when i + 1 < args.Length:
-            firmware = args[++i];
-            break;
-        case "--netboot-root" when i + 1 < args.Length:
-            netbootRoot = Path.GetFullPath(args[++i]);
-            break;
-        case "--vm-images" when i + 1 < args.Length:
-            vmImageFolders.Add(Path.GetFullPath(args[++i]));
-            break;
-        case "--image" when i + 1 < args.Length:
-            var mapping = args[++i].Split('=', 2);
-            if (mapping.Length != 2 || mapping[0].Length == 0 || !File.Exists(mapping[1]))
-            {
-                Console.Error.WriteLine($"zc-node: --image {args[i]}: write image=path to an existing binary (e.g. builtin/hello=/opt/zc/zc-hello)");
-                return 2;
-            }
-
-            imagePaths[mapping[0]] = Path.GetFullPath(mapping[1]);
-            break;
-        case "--label" when i + 1 < args.Length:
-            var label = args[++i].Split('=', 2);
-            if (label.Length != 2 || label[0].Length == 0)
-            {
-                Console.Error.WriteLine($"zc-node: --label {args[i]}: write key=value");
-                return 2;
-            }
-
-            labels[label[0]] = label[1];
-            break;
-        case "--help" or "-h":
-            Console.WriteLine("zc-node [--join <http://endpoint[,...]>] [--control <http://member[,...]>] [--token <token>] [--name <name>] [--label key=value]... [--address ip] [--data dir] [--images dir] [--image name=path]... [--vm-images dir]... [--netboot-root dir] [--firmware ifname]\n  --join: say hello to the boot service; --control: heartbeat to the control plane (any member) and run the instances placed on this node until stopped\n  process runtime: binaries from --image mappings, else zc-<name>[.dll] for builtin/<name> in --images (default: beside zc-node);\n  vm runtime: bootable images <dir>/<name>/{vmlinuz,initrd.img} (zc image build) in --vm-images, when a probe guest boots here (KVM, else TCG).\n  --firmware: first boot like a bare server over ifname (PXE DHCP, TFTP, iPXE DHCP, HTTP script, kernel and initrd checked against their sha256), then run with the script's zc.control, zc.token, zc.name.\n  As PID 1 it reads zc.join=, zc.control=, zc.token=, zc.name= from the kernel command line instead.");
-            return 0;
-        default:
-            Console.Error.WriteLine($"zc-node: unknown argument '{args[i]}' (see --help)");
-            return 2;
+        Console.Error.WriteLine($"zc-node: {error.Message}");
     }
-}
 
-using var stop = new CancellationTokenSource();
-if (firmware is not null)
-{
-    // Like a PXE ROM: a failed boot is tried again (after 5 s), until it boots or the machine is switched off.
-    for (var attempt = 1; ; attempt++)
-    {
-        try
-        {
-            var boot = await Firmware.BootAsync(firmware, Console.WriteLine, stop.Token).ConfigureAwait(false);
-            control ??= boot.CommandLine["control"] ?? throw new InvalidOperationException($"firmware: the boot script's command line has no zc.control= (it comes from zc serve netboot --control)");
-            token ??= boot.CommandLine["token"];
-            name ??= boot.CommandLine["name"];
-            address ??= ZeroCloud.Model.Net.Ipv4.FromUInt32(boot.Address).ToString();
-            Console.WriteLine($"firmware: booting {name} ({boot.Mac}) as {address}/{boot.Prefix}");
-            break;
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException or System.Net.Sockets.SocketException)
-        {
-            Console.WriteLine($"firmware: failed: {(ex.Message.StartsWith("firmware: ", StringComparison.Ordinal) ? ex.Message["firmware: ".Length..] : ex.Message)} (attempt {attempt}; booting again in 5 s)");
-            await Task.Delay(TimeSpan.FromSeconds(5), stop.Token).ConfigureAwait(false);
-        }
-    }
-}
-
-if (join is null && control is null)
-{
-    Console.Error.WriteLine("zc-node: --join <endpoint> or --control <member> is required when not running as PID 1");
     return 2;
 }
 
-var inventory = Inventory.Collect();
-name ??= inventory.Hostname;
-if (join is not null)
+return await parse.InvokeAsync().ConfigureAwait(false);
+
+namespace ZeroCloud.Node
 {
-    var nic = inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null);
-    var hello = new NodeHello(nic?.Mac ?? "", name, token, null, inventory, new Dictionary<string, double>());
-    try
+    /// <summary>zc-node's command line as a process: the agent's options, and the three ways in (--firmware, --cmdline, plain).</summary>
+    internal static class AgentCommand
     {
-        var url = await Hello.SendAsync(join.Split(','), hello, TimeSpan.FromSeconds(30), m => Console.Error.WriteLine($"zc-node: {m}")).ConfigureAwait(false);
-        Console.WriteLine($"zc-node: hello accepted by {url} as {hello.Name} ({hello.Mac})");
+        public static RootCommand Create()
+        {
+            var join = new Option<string[]>("--join") { Description = "Boot-service endpoints to say hello to first (http://…; comma-separated or repeated).", AllowMultipleArgumentsPerToken = true, HelpName = "url" };
+            var control = new Option<string[]>("--control") { Description = "Control-plane member APIs: heartbeat there and run the instances placed on this node until stopped.", AllowMultipleArgumentsPerToken = true, HelpName = "url" };
+            var token = new Option<string>("--token") { Description = "The join token (id.secret).", HelpName = "token" };
+            var name = new Option<string>("--name") { Description = "The node's name (default: the host name).", HelpName = "name" };
+            var labels = new Option<string[]>("--label") { Description = "A label for node selectors (repeatable).", HelpName = "key=value" };
+            var address = new Option<string>("--address") { Description = "The address this node's instances are reached at (default: the first up interface's IPv4 address).", HelpName = "ip" };
+            var data = new Option<string>("--data") { Description = "Where instances keep their data.", HelpName = "dir" };
+            var images = new Option<string[]>("--images") { Description = "Folders with process images, zc-<name>[.dll] for builtin/<name> (default: beside zc-node).", HelpName = "dir" };
+            var image = new Option<string[]>("--image") { Description = "An image's binary, e.g. builtin/hello=/opt/zc/zc-hello (repeatable).", HelpName = "name=path" };
+            var vmImages = new Option<string[]>("--vm-images") { Description = "Folders with bootable images <name>/{vmlinuz,initrd.img} (zc image build) for the vm runtime, used when a probe guest boots here (KVM, else TCG).", HelpName = "dir" };
+            var netbootRoot = new Option<string>("--netboot-root") { Description = "What netboot instances placed here serve (the node image).", HelpName = "dir" };
+            var firmware = new Option<string>("--firmware") { Description = "First boot like a bare server over this interface (PXE DHCP, TFTP, iPXE DHCP, HTTP script, kernel and initrd checked against their sha256), then run the agent with the script's kernel command line, as the node image would.", HelpName = "ifname" };
+            var cmdline = new Option<string>("--cmdline") { Description = "Run the node image's way in as a process: the zc.* parameters from this file (a kernel command line) instead of options.", HelpName = "file" };
+            var root = new RootCommand("zc-node — the ZeroCloud node agent: PID 1 of the node image, or a process on a Linux host. As PID 1 it reads zc.control=, zc.token=, zc.name=, zc.join= from the kernel command line.");
+            foreach (var option in new Option[] { join, control, token, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline })
+            {
+                root.Options.Add(option);
+            }
+
+            root.SetAction(async (parse, ct) =>
+            {
+                var log = LineLogger.StandardError;
+                var problems = new List<string>();
+                var settings = new AgentSettings
+                {
+                    Join = Urls(parse.GetValue(join), "--join", problems),
+                    Control = Urls(parse.GetValue(control), "--control", problems),
+                    Token = parse.GetValue(token),
+                    Name = parse.GetValue(name),
+                    Labels = Pairs(parse.GetValue(labels), "--label", "key=value", problems),
+                    Address = parse.GetValue(address),
+                    Data = parse.GetValue(data) is { } d ? Path.GetFullPath(d) : null,
+                    ImageFolders = [.. (parse.GetValue(images) ?? []).Select(Path.GetFullPath)],
+                    ImagePaths = Pairs(parse.GetValue(image), "--image", "image=path to an existing binary (e.g. builtin/hello=/opt/zc/zc-hello)", problems, value => File.Exists(value), Path.GetFullPath),
+                    VmImageFolders = [.. (parse.GetValue(vmImages) ?? []).Select(Path.GetFullPath)],
+                    NetbootRoot = parse.GetValue(netbootRoot) is { } r ? Path.GetFullPath(r) : null,
+                };
+                if (settings.Address is { } a && !IPAddress.TryParse(a, out _))
+                {
+                    problems.Add($"--address {a}: not an IP address");
+                }
+
+                var firmwareNic = parse.GetValue(firmware);
+                var cmdlineFile = parse.GetValue(cmdline);
+                if (firmwareNic is not null && cmdlineFile is not null)
+                {
+                    problems.Add("give --firmware (boot over the network) or --cmdline (a kernel command line from a file), not both");
+                }
+                else if (firmwareNic is null && cmdlineFile is null && settings.Join.Count == 0 && settings.Control.Count == 0)
+                {
+                    problems.Add("--control <member> (or --join, --firmware, --cmdline) is required when not running as PID 1");
+                }
+
+                if (problems.Count > 0)
+                {
+                    foreach (var problem in problems)
+                    {
+                        await Console.Error.WriteLineAsync($"zc-node: {problem}").ConfigureAwait(false);
+                    }
+
+                    return 2;
+                }
+
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+                {
+                    c.Cancel = true;
+                    stop.Cancel();
+                });
+                if (cmdlineFile is not null)
+                {
+                    string text;
+                    try
+                    {
+                        text = await File.ReadAllTextAsync(cmdlineFile, ct).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        await Console.Error.WriteLineAsync($"zc-node: --cmdline {cmdlineFile}: {ex.Message}").ConfigureAwait(false);
+                        return 2;
+                    }
+
+                    return await NodeAgent.RunAsync(KernelCommandLine.Parse(text), settings.Address, null, null, new Dictionary<string, double>(), s => Overlay(s, settings), log, stop.Token).ConfigureAwait(false);
+                }
+
+                if (firmwareNic is not null)
+                {
+                    if (await BootAsync(firmwareNic, stop.Token).ConfigureAwait(false) is not { } boot)
+                    {
+                        return 0;
+                    }
+
+                    var booted = Ipv4(boot.Address);
+                    Console.WriteLine($"firmware: booting {boot.CommandLine["name"] ?? settings.Name} ({boot.Mac}) as {booted}/{boot.Prefix}");
+                    return await NodeAgent.RunAsync(boot.CommandLine, settings.Address ?? booted, boot.Mac.ToString(), null, new Dictionary<string, double>(), s => Overlay(s, settings), log, stop.Token).ConfigureAwait(false);
+                }
+
+                return await Agent.RunAsync(settings, log, stop.Token).ConfigureAwait(false);
+            });
+            return root;
+        }
+
+        /// <summary>Options given on the command line win over the kernel command line's (a test or a lab adds folders).</summary>
+        internal static AgentSettings Overlay(AgentSettings fromCmdline, AgentSettings options) => fromCmdline with
+        {
+            Control = options.Control.Count > 0 ? options.Control : fromCmdline.Control,
+            Join = options.Join.Count > 0 ? options.Join : fromCmdline.Join,
+            Token = options.Token ?? fromCmdline.Token,
+            Name = options.Name ?? fromCmdline.Name,
+            Labels = options.Labels.Count > 0 ? options.Labels : fromCmdline.Labels,
+            Data = options.Data ?? fromCmdline.Data,
+            ImageFolders = options.ImageFolders.Count > 0 ? options.ImageFolders : fromCmdline.ImageFolders,
+            ImagePaths = options.ImagePaths.Count > 0 ? options.ImagePaths : fromCmdline.ImagePaths,
+            VmImageFolders = options.VmImageFolders.Count > 0 ? options.VmImageFolders : fromCmdline.VmImageFolders,
+            NetbootRoot = options.NetbootRoot ?? fromCmdline.NetbootRoot,
+        };
+
+        /// <summary>Like a PXE ROM: a failed boot is tried again (after 5 s), until it boots or the machine is switched off.</summary>
+        private static async Task<FirmwareBoot?> BootAsync(string nic, CancellationToken stop)
+        {
+            for (var attempt = 1; !stop.IsCancellationRequested; attempt++)
+            {
+                try
+                {
+                    var boot = await Firmware.BootAsync(nic, Console.WriteLine, stop).ConfigureAwait(false);
+                    if (boot.CommandLine["control"] is null)
+                    {
+                        throw new InvalidOperationException("firmware: the boot script's command line has no zc.control= (it comes from zc serve netboot --control)");
+                    }
+
+                    return boot;
+                }
+                catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException or System.Net.Sockets.SocketException)
+                {
+                    Console.WriteLine($"firmware: failed: {(ex.Message.StartsWith("firmware: ", StringComparison.Ordinal) ? ex.Message["firmware: ".Length..] : ex.Message)} (attempt {attempt}; booting again in 5 s)");
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(5), stop).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return null;
+                    }
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return null;
+                }
+            }
+
+            return null;
+        }
+
+        private static string Ipv4(uint address) => ZeroCloud.Model.Net.Ipv4.FromUInt32(address).ToString();
+
+        private static List<string> Urls(string[]? values, string option, List<string> problems)
+        {
+            var urls = (values ?? []).SelectMany(AgentSettings.List).ToList();
+            problems.AddRange(urls.Where(u => !AgentSettings.IsHttpUrl(u)).Select(u => $"{option} {u}: not an http:// URL"));
+            return urls;
+        }
+
+        private static Dictionary<string, string> Pairs(string[]? values, string option, string shape, List<string> problems, Func<string, bool>? valid = null, Func<string, string>? normalise = null)
+        {
+            var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var value in values ?? [])
+            {
+                var pair = value.Split('=', 2);
+                if (pair.Length != 2 || pair[0].Length == 0 || (valid is not null && !valid(pair[1])))
+                {
+                    problems.Add($"{option} {value}: write {shape}");
+                    continue;
+                }
+
+                pairs[pair[0]] = normalise is null ? pair[1] : normalise(pair[1]);
+            }
+
+            return pairs;
+        }
     }
-    catch (Exception ex) when (ex is TimeoutException or UnauthorizedAccessException)
-    {
-        Console.Error.WriteLine($"zc-node: {ex.Message}");
-        return 1;
-    }
 }
-
-if (control is null)
-{
-    return 0;
-}
-
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    stop.Cancel();
-};
-using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
-{
-    c.Cancel = true;
-    stop.Cancel();
-});
-var mac = (inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null))?.Mac;
-
-// The address instances of this node are reached at (and control members listen on): --address, else the first
-// IPv4 address of an interface that is up.
-address ??= System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
-    .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up && n.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
-    .SelectMany(n => n.GetIPProperties().UnicastAddresses)
-    .Select(a => a.Address)
-    .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)?.ToString();
-var vm = new Vm(vmImageFolders);
-using var endpoints = new ControlEndpoints(control.Split(',', StringSplitOptions.RemoveEmptyEntries), token, TimeSpan.FromSeconds(5));
-var heartbeat = new Heartbeat(
-    endpoints,
-    name,
-    () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, labels.Count > 0 ? labels : null, vm.Accelerator is null ? ["process"] : ["process", "vm"], mac),
-    m => Console.Error.WriteLine($"zc-node: {m}"));
-data ??= Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
-Directory.CreateDirectory(data);
-if (imageFolders.Count == 0)
-{
-    imageFolders.Add(AppContext.BaseDirectory);
-}
-
-var provisioning = address is null ? null : System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
-    .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
-var agent = new InstanceAgent(endpoints, name, address, new Images(imagePaths, imageFolders), vm, data, new NodeContext(provisioning, netbootRoot, token), m => Console.Error.WriteLine($"zc-node: {m}"));
-
-// With bootable images, find out whether VMs boot here before running anything (auto placements prefer VMs);
-// heartbeats start at once and report "vm" from the first beat after the probe guest reached init.
-var running = Task.Run(async () =>
-{
-    if (vm.HasImages)
-    {
-        Console.Error.WriteLine($"zc-node: {await vm.DetectAsync(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(60), stop.Token).ConfigureAwait(false)}");
-    }
-
-    await agent.RunAsync(stop.Token).ConfigureAwait(false);
-});
-try
-{
-    await heartbeat.RunAsync(stop.Token).ConfigureAwait(false);
-}
-catch (UnauthorizedAccessException ex)
-{
-    Console.Error.WriteLine($"zc-node: {ex.Message}");
-    await stop.CancelAsync().ConfigureAwait(false);
-    await running.ConfigureAwait(false);
-    return 1;
-}
-
-await running.ConfigureAwait(false);
-return 0;

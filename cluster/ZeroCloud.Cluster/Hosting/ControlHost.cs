@@ -7,9 +7,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using ZeroCloud.Cluster.Store;
 using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Raft;
+using ZeroCloud.Cluster.Store;
 using ZeroCloud.Model.Api;
 using ZeroCloud.Orleans;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Node.Runtime;
@@ -13,7 +14,7 @@ namespace ZeroCloud.Node.Runtime;
 /// <summary>What infrastructure images need from their node: its provisioning interface, the netboot root, the join token.</summary>
 internal sealed record NodeContext(string? Interface, string? NetbootRoot, string? Token);
 
-internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, Action<string> log)
+internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log)
 {
     private readonly Dictionary<string, ProcessInstance> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
@@ -33,7 +34,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 }
                 catch (ControlApiException ex) when (!ct.IsCancellationRequested)
                 {
-                    log($"instances via {client.Server}: {ex.Message}");
+                    log.LogWarning("instances via {Server}: {Problem}", client.Server, ex.Message);
                     endpoints.Failed(client);
                 }
 
@@ -67,49 +68,48 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             {
                 if (!wanted.ContainsKey(Path.GetFileName(folder)))
                 {
-                    log($"removing the data of {Path.GetFileName(folder)} (no longer placed here)");
+                    log.LogInformation("removing the data of {Id} (no longer placed here)", Path.GetFileName(folder));
                     Directory.Delete(folder, recursive: true);
                 }
             }
         }
 
-        foreach (var (id, instance) in _running.ToList())
+        var (stop, start) = Decide(placed, _running.ToDictionary(r => r.Key, r => r.Value.Instance, StringComparer.Ordinal));
+        foreach (var (id, gone) in stop)
         {
-            if (!wanted.TryGetValue(id, out var want) || !Same(want, instance.Instance))
+            var instance = _running[id];
+            log.LogInformation("stopping {Id} ({Why})", id, gone ? "no longer placed here" : "its placement changed");
+            _running.Remove(id);
+            _dirty.TryRemove(id, out _);
+            await instance.DisposeAsync().ConfigureAwait(false);
+            if (gone)
             {
-                log($"stopping {id} ({(want is null ? "no longer placed here" : "its placement changed")})");
-                _running.Remove(id);
-                _dirty.TryRemove(id, out _);
-                await instance.DisposeAsync().ConfigureAwait(false);
-                if (want is null)
+                try
                 {
-                    try
-                    {
-                        Directory.Delete(Path.Combine(dataDirectory, "instances", id), recursive: true);
-                    }
-                    catch (DirectoryNotFoundException)
-                    {
-                        // never started
-                    }
+                    Directory.Delete(Path.Combine(dataDirectory, "instances", id), recursive: true);
+                }
+                catch (DirectoryNotFoundException)
+                {
+                    // never started
                 }
             }
         }
 
-        foreach (var p in placed.Where(p => !_running.ContainsKey(p.Id)))
+        foreach (var p in start)
         {
             var (launch, problem) = await LaunchOfAsync(p).ConfigureAwait(false);
             if (launch is null)
             {
                 if (_refused.Add(p.Id + "\n" + p.SpecRevision))
                 {
-                    log(problem!);
+                    log.LogWarning("{Problem}", problem);
                     _dirty[p.Id] = new InstanceStateDto(p.Id, node, "Failed", false, 0, DateTime.UtcNow, problem);
                 }
 
                 continue;
             }
 
-            log($"starting {p.Id} ({p.Image}, {launch.Driver} driver)");
+            log.LogInformation("starting {Id} ({Image}, {Driver} driver)", p.Id, p.Image, launch.Driver);
             _running[p.Id] = new ProcessInstance(p, launch, dataDirectory, s => _dirty[s.Id] = s);
         }
     }
@@ -121,24 +121,20 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     private async Task<(Launch? Launch, string? Problem)> LaunchOfAsync(InstanceDto p)
     {
         var vmImage = p.Runtime == "process" ? null : vm.Resolve(p.Image);
-        if (p.Runtime == "vm" || (p.Runtime is null && vmImage is not null && vm.Accelerator is not null))
+        var driver = DriverFor(p.Runtime, vmImage is not null, vm.Accelerator is not null, p.Image, out var refused);
+        if (driver is null)
         {
-            if (vm.Accelerator is null)
-            {
-                return (null, $"image {p.Image}: spec.boot.runtime is vm and this node cannot run VMs (no probe guest reached init)");
-            }
+            return (null, refused);
+        }
 
-            if (vmImage is null)
-            {
-                return (null, $"image {p.Image}: no bootable image for it on this node (looked for <name>/vmlinuz and initrd.img in the --vm-images folders)");
-            }
-
+        if (driver == "vm")
+        {
             if (vm.Allocate() is not { } link)
             {
                 return (null, $"image {p.Image}: 254 VMs already run on this node");
             }
 
-            var (file, arguments) = vm.Command(p, vmImage, link);
+            var (file, arguments) = vm.Command(p, vmImage!, link);
             return (new Launch(file, arguments, link.Guest, "vm", ct => link.ConfigureAsync(TimeSpan.FromSeconds(10), ct), link), null);
         }
 
@@ -232,6 +228,57 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
         }
 
         return (await client.NodesAsync().ConfigureAwait(false)).Nodes.FirstOrDefault(n => n.Name == netboot[0].Node)?.Address;
+    }
+
+    /// <summary>
+    /// The agent's decision each round, pure: which running instances stop (gone: no longer placed here, so their
+    /// data goes too; else their placement changed and they start again as placed) and which placements start.
+    /// </summary>
+    internal static (List<(string Id, bool Gone)> Stop, List<InstanceDto> Start) Decide(IReadOnlyList<InstanceDto> placed, IReadOnlyDictionary<string, InstanceDto> running)
+    {
+        var wanted = placed.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var stop = new List<(string, bool)>();
+        foreach (var (id, instance) in running.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            if (!wanted.TryGetValue(id, out var want))
+            {
+                stop.Add((id, true));
+            }
+            else if (!Same(want, instance))
+            {
+                stop.Add((id, false));
+            }
+        }
+
+        var stopped = stop.Select(s => s.Item1).ToHashSet(StringComparer.Ordinal);
+        return (stop, [.. placed.Where(p => !running.ContainsKey(p.Id) || stopped.Contains(p.Id))]);
+    }
+
+    /// <summary>
+    /// Which driver runs a placement: <c>vm</c> when it asks for one, or for auto (no runtime) when this node runs VMs
+    /// and has a bootable image for it; <c>process</c> otherwise. Null with the reason when it asks for a VM this node cannot give.
+    /// </summary>
+    internal static string? DriverFor(string? runtime, bool hasBootableImage, bool runsVms, string image, out string? problem)
+    {
+        problem = null;
+        if (runtime == "vm" || (runtime is null && hasBootableImage && runsVms))
+        {
+            if (!runsVms)
+            {
+                problem = $"image {image}: spec.boot.runtime is vm and this node cannot run VMs (no probe guest reached init)";
+                return null;
+            }
+
+            if (!hasBootableImage)
+            {
+                problem = $"image {image}: no bootable image for it on this node (looked for <name>/vmlinuz and initrd.img in the --vm-images folders)";
+                return null;
+            }
+
+            return "vm";
+        }
+
+        return "process";
     }
 
     private static bool Same(InstanceDto a, InstanceDto b) =>

@@ -1,0 +1,104 @@
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Node.Runtime;
+
+namespace ZeroCloud.Node;
+
+/// <summary>
+/// The node agent, one composition root for every way it starts (PID 1 of the node image, a process on a host, an
+/// emulated bare server after its firmware booted): hello to the join endpoints when there are any, then heartbeats
+/// to the control plane and the instance runtime side by side until it is stopped. A node reports the runtimes it
+/// proved: <c>process</c> always, <c>vm</c> once a probe guest reached init.
+/// </summary>
+internal static class Agent
+{
+    /// <summary>Runs until <paramref name="stop"/> fires (exit 0) or the control plane refuses this node (exit 1).</summary>
+    public static async Task<int> RunAsync(AgentSettings settings, ILogger log, CancellationToken stop)
+    {
+        var inventory = Inventory.Collect();
+        var name = settings.Name ?? inventory.Hostname;
+        var firstNic = inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null);
+        var mac = settings.Mac ?? firstNic?.Mac;
+        var address = settings.Address ?? FirstAddress();
+        if (settings.Join.Count > 0)
+        {
+            var hello = new NodeHello(mac ?? "", name, settings.Token, address, inventory, new Dictionary<string, double>(settings.Timings));
+            try
+            {
+                var url = await Hello.SendAsync(settings.Join, hello, TimeSpan.FromMinutes(10), log, stop).ConfigureAwait(false);
+                log.LogInformation("hello accepted by {Url} as {Name} ({Mac}; {Cpus} CPUs, {Memory} MiB, {Nics} NICs, {Disks} disks)", url, name, mac, inventory.Cpus, inventory.MemoryBytes >> 20, inventory.Nics.Count, inventory.Disks.Count);
+            }
+            catch (Exception ex) when (ex is TimeoutException or UnauthorizedAccessException)
+            {
+                log.LogError("{Problem}", ex.Message);
+                return 1;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return 0;
+            }
+        }
+
+        if (settings.Control.Count == 0)
+        {
+            return 0;
+        }
+
+        var vm = new Vm(settings.VmImageFolders);
+        using var endpoints = new ControlEndpoints(settings.Control, settings.Token, TimeSpan.FromSeconds(5));
+        var heartbeat = new Heartbeat(
+            endpoints,
+            name,
+            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac),
+            log);
+        var data = settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
+        Directory.CreateDirectory(data);
+        var images = new Images(settings.ImagePaths, settings.ImageFolders.Count > 0 ? settings.ImageFolders : [AppContext.BaseDirectory]);
+        var provisioning = address is null ? null : NetworkInterface.GetAllNetworkInterfaces()
+            .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
+        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, settings.Token), log);
+
+        using var refused = CancellationTokenSource.CreateLinkedTokenSource(stop);
+
+        // With bootable images, find out whether VMs boot here before running anything (auto placements prefer VMs);
+        // heartbeats start at once and report "vm" from the first beat after the probe guest reached init.
+        var running = Task.Run(
+            async () =>
+            {
+                if (vm.HasImages)
+                {
+                    log.LogInformation("{Probe}", await vm.DetectAsync(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(60), refused.Token).ConfigureAwait(false));
+                }
+
+                await agent.RunAsync(refused.Token).ConfigureAwait(false);
+            },
+            CancellationToken.None);
+        try
+        {
+            await heartbeat.RunAsync(refused.Token).ConfigureAwait(false);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            log.LogError("{Problem}", ex.Message);
+            await refused.CancelAsync().ConfigureAwait(false);
+            await running.ConfigureAwait(false);
+            return 1;
+        }
+
+        await running.ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>What this node can run: processes always, VMs once a probe guest reached init here.</summary>
+    internal static IReadOnlyList<string> Runtimes(Vm vm) => vm.Accelerator is null ? ["process"] : ["process", "vm"];
+
+    /// <summary>The first IPv4 address of an interface that is up (not loopback): where this node's instances are reached.</summary>
+    private static string? FirstAddress() =>
+        NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)?.ToString();
+}

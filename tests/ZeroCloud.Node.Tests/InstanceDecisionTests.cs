@@ -1,0 +1,83 @@
+using ZeroCloud.Model.Api;
+using ZeroCloud.Node.Runtime;
+
+namespace ZeroCloud.Node.Tests;
+
+/// <summary>The instance runtime's decisions each round: what stops, what starts, and with which driver.</summary>
+public class InstanceDecisionTests
+{
+    private static InstanceDto Placement(string id, string image = "builtin/hello", long specRevision = 1, string? runtime = null) =>
+        new(id, id.Split('-')[0], "n1", image, 100, 64L << 20, specRevision, Runtime: runtime);
+
+    [Fact]
+    public void New_placements_start_and_what_runs_as_placed_is_left_alone()
+    {
+        var running = new Dictionary<string, InstanceDto> { ["hello-0"] = Placement("hello-0") };
+
+        var (stop, start) = InstanceAgent.Decide([Placement("hello-0"), Placement("hello-1")], running);
+
+        Assert.Empty(stop);
+        Assert.Equal(["hello-1"], start.Select(s => s.Id));
+    }
+
+    [Fact]
+    public void An_instance_no_longer_placed_stops_with_its_data_and_a_changed_one_restarts_as_placed()
+    {
+        var running = new Dictionary<string, InstanceDto>
+        {
+            ["hello-0"] = Placement("hello-0"),
+            ["hello-1"] = Placement("hello-1"),
+            ["dhcp-0"] = Placement("dhcp-0", "builtin/dhcp"),
+        };
+
+        var (stop, start) = InstanceAgent.Decide([Placement("hello-0", specRevision: 2), Placement("dhcp-0", "builtin/dhcp")], running);
+
+        Assert.Equal([("hello-0", false), ("hello-1", true)], stop);
+        Assert.Equal(["hello-0"], start.Select(s => s.Id));
+        Assert.Equal(2, start[0].SpecRevision);
+    }
+
+    [Fact]
+    public void A_change_of_runtime_is_a_changed_placement()
+    {
+        var running = new Dictionary<string, InstanceDto> { ["hello-0"] = Placement("hello-0") };
+
+        var (stop, start) = InstanceAgent.Decide([Placement("hello-0", runtime: "process")], running);
+
+        Assert.Equal([("hello-0", false)], stop);
+        Assert.Single(start);
+    }
+
+    [Fact]
+    public void An_empty_answer_stops_everything_that_runs()
+    {
+        var running = new Dictionary<string, InstanceDto> { ["hello-0"] = Placement("hello-0") };
+
+        var (stop, start) = InstanceAgent.Decide([], running);
+
+        Assert.Equal([("hello-0", true)], stop);
+        Assert.Empty(start);
+    }
+
+    [Theory]
+    [InlineData(null, true, true, "vm")]
+    [InlineData(null, true, false, "process")]
+    [InlineData(null, false, true, "process")]
+    [InlineData("process", true, true, "process")]
+    [InlineData("vm", true, true, "vm")]
+    public void The_driver_is_a_vm_only_where_one_is_asked_for_or_auto_can_have_one(string? runtime, bool bootable, bool runsVms, string driver)
+    {
+        Assert.Equal(driver, InstanceAgent.DriverFor(runtime, bootable, runsVms, "builtin/hello", out var problem));
+        Assert.Null(problem);
+    }
+
+    [Theory]
+    [InlineData(true, false, "cannot run VMs")]
+    [InlineData(false, true, "no bootable image")]
+    public void A_vm_this_node_cannot_give_is_refused_with_the_reason(bool bootable, bool runsVms, string reason)
+    {
+        Assert.Null(InstanceAgent.DriverFor("vm", bootable, runsVms, "builtin/hello", out var problem));
+        Assert.Contains(reason, problem, StringComparison.Ordinal);
+        Assert.Contains("builtin/hello", problem, StringComparison.Ordinal);
+    }
+}
