@@ -36,7 +36,7 @@ public sealed partial class ControlApi
         var node = ctx.Request.Query["node"] is { Count: > 0 } n ? n.ToString() : null;
         if (node is not null && !IsNodeName(node))
         {
-            await ErrorAsync(ctx, 400, "invalid_name", $"node: \"{node}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidName, $"node: \"{node}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
             return;
         }
 
@@ -101,13 +101,13 @@ public sealed partial class ControlApi
         var request = body.Length == 0 ? new CreateTokenRequest() : Parse(ctx, body, ControlJsonContext.Default.CreateTokenRequest, out error);
         if (request is null)
         {
-            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
             return;
         }
 
         if (request.TtlSeconds is <= 0)
         {
-            await ErrorAsync(ctx, 400, "invalid_argument", $"ttlSeconds: {request.TtlSeconds} is not a positive number of seconds").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"ttlSeconds: {request.TtlSeconds} is not a positive number of seconds").ConfigureAwait(false);
             return;
         }
 
@@ -122,7 +122,7 @@ public sealed partial class ControlApi
 
         if (!result.Succeeded)
         {
-            await ErrorAsync(ctx, 409, "token_exists", $"token id {token.Id} exists already; try again").ConfigureAwait(false);
+            await ErrorAsync(ctx, 409, ErrorCodes.TokenExists, $"token id {token.Id} exists already; try again").ConfigureAwait(false);
             return;
         }
 

@@ -60,6 +60,8 @@ public sealed partial class ControlApi : IDisposable
         app.MapPost("/v1/members", AddMemberAsync);
         app.MapDelete("/v1/members/{id}", RemoveMemberAsync);
         app.MapGet("/v1/status", StatusAsync);
+        app.MapGet("/v1/read-index", ReadIndexAsync);
+        app.MapGet("/v1/metrics", ctx => JsonAsync(ctx, 200, _services.GetRequiredService<ApiMetrics>().Snapshot(), ControlJsonContext.Default.MetricsResponse));
         app.MapPost("/v1/apply", ApplyAsync);
         app.MapPost("/v1/nodes/{name}/heartbeat", HeartbeatAsync);
         app.MapGet("/v1/nodes/{name}", NodeAsync);
@@ -68,7 +70,7 @@ public sealed partial class ControlApi : IDisposable
         app.MapGet("/v1/services", ServicesAsync);
         app.MapGet("/v1/tokens", TokensAsync);
         app.MapPost("/v1/tokens", CreateTokenAsync);
-        app.MapFallback(ctx => ErrorAsync(ctx, 404, "not_found", $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
+        app.MapFallback(ctx => ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
     }
 
     public void Dispose() => _forwarder.Dispose();
@@ -82,14 +84,14 @@ public sealed partial class ControlApi : IDisposable
         var k = "/" + (key ?? "");
         if (!prefix && KvStore.KeyProblem(k) is { } problem)
         {
-            await ErrorAsync(ctx, 400, "invalid_key", problem).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidKey, problem).ConfigureAwait(false);
             return;
         }
 
         var limit = 0;
         if (query["limit"] is { Count: > 0 } limitText && (!int.TryParse(limitText, out limit) || limit < 0))
         {
-            await ErrorAsync(ctx, 400, "invalid_argument", $"limit: \"{limitText}\" is not a whole number ≥ 0").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"limit: \"{limitText}\" is not a whole number ≥ 0").ConfigureAwait(false);
             return;
         }
 
@@ -101,7 +103,7 @@ public sealed partial class ControlApi : IDisposable
         var (revision, kvs) = _node.Read(s => (s.Revision, prefix ? s.Range(k, limit) : s.Get(k) is { } kv ? [kv] : []));
         if (!prefix && kvs.Count == 0)
         {
-            await ErrorAsync(ctx, 404, "key_not_found", $"no key \"{k}\" (at revision {revision})").ConfigureAwait(false);
+            await ErrorAsync(ctx, 404, ErrorCodes.KeyNotFound, $"no key \"{k}\" (at revision {revision})").ConfigureAwait(false);
             return;
         }
 
@@ -120,13 +122,13 @@ public sealed partial class ControlApi : IDisposable
         var request = Parse(ctx, body, ControlJsonContext.Default.PutRequest, out var error);
         if (request is null)
         {
-            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
             return;
         }
 
         if (request.Value is null)
         {
-            await ErrorAsync(ctx, 400, "invalid_argument", "the body needs a \"value\" (a string)").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, "the body needs a \"value\" (a string)").ConfigureAwait(false);
             return;
         }
 
@@ -140,7 +142,7 @@ public sealed partial class ControlApi : IDisposable
 
         if (!result.Succeeded)
         {
-            await ErrorAsync(ctx, 409, "revision_mismatch", $"\"{k}\" is not at revision {request.IfModRevision}; nothing was written (store at revision {result.Revision})").ConfigureAwait(false);
+            await ErrorAsync(ctx, 409, ErrorCodes.RevisionMismatch, $"\"{k}\" is not at revision {request.IfModRevision}; nothing was written (store at revision {result.Revision})").ConfigureAwait(false);
             return;
         }
 
@@ -159,7 +161,7 @@ public sealed partial class ControlApi : IDisposable
         var txn = KvTxn.Delete(k, IsTrue(ctx.Request.Query["prefix"]));
         if (KvStore.Validate(txn) is { } problem)
         {
-            await ErrorAsync(ctx, 400, "invalid_key", problem).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidKey, problem).ConfigureAwait(false);
             return;
         }
 
@@ -181,13 +183,13 @@ public sealed partial class ControlApi : IDisposable
         var request = Parse(ctx, body, ControlJsonContext.Default.TxnRequest, out var error);
         if (request is null)
         {
-            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
             return;
         }
 
         if (TxnMapper.ToTxn(request, out var problem) is not { } txn)
         {
-            await ErrorAsync(ctx, 400, "invalid_txn", problem).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidTxn, problem).ConfigureAwait(false);
             return;
         }
 
@@ -206,14 +208,14 @@ public sealed partial class ControlApi : IDisposable
         var prefix = query["prefix"].ToString();
         if (prefix.Length > 0 && KvStore.KeyProblem(prefix) is { } problem)
         {
-            await ErrorAsync(ctx, 400, "invalid_key", problem).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidKey, problem).ConfigureAwait(false);
             return;
         }
 
         long from = 0;
         if (query["from"] is { Count: > 0 } fromText && (!long.TryParse(fromText, out from) || from < 0))
         {
-            await ErrorAsync(ctx, 400, "invalid_argument", $"from: \"{fromText}\" is not a revision (a whole number ≥ 0)").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"from: \"{fromText}\" is not a revision (a whole number ≥ 0)").ConfigureAwait(false);
             return;
         }
 
@@ -224,7 +226,7 @@ public sealed partial class ControlApi : IDisposable
         }
         catch (CompactedException ex)
         {
-            await ErrorAsync(ctx, 410, "compacted", ex.Message).ConfigureAwait(false);
+            await ErrorAsync(ctx, 410, ErrorCodes.Compacted, ex.Message).ConfigureAwait(false);
             return;
         }
 
@@ -254,7 +256,7 @@ public sealed partial class ControlApi : IDisposable
             }
             catch (Exception ex) when (ex is InvalidOperationException or CompactedException)
             {
-                var code = ex is CompactedException ? "compacted" : "watch_lagging";
+                var code = ex is CompactedException ? ErrorCodes.Compacted : ErrorCodes.WatchLagging;
                 output.Write(JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse(code, ex.Message), ControlJsonContext.Default.ErrorResponse));
                 output.Write("\n"u8);
                 await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
@@ -281,13 +283,13 @@ public sealed partial class ControlApi : IDisposable
         var request = Parse(ctx, body, ControlJsonContext.Default.AddMemberRequest, out var error);
         if (request is null)
         {
-            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
             return;
         }
 
         if (!IPEndPoint.TryParse(request.Address ?? "", out var address) || address.Port == 0)
         {
-            await ErrorAsync(ctx, 400, "invalid_argument", $"address: \"{request.Address}\" is not a Raft address (ip:port)").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"address: \"{request.Address}\" is not a Raft address (ip:port)").ConfigureAwait(false);
             return;
         }
 
@@ -314,7 +316,7 @@ public sealed partial class ControlApi : IDisposable
             }
             catch (Raft.NotLeaderException ex)
             {
-                await ErrorAsync(ctx, 503, "leader_changed", $"{ex.Message}; retry").ConfigureAwait(false);
+                await ErrorAsync(ctx, 503, ErrorCodes.LeaderChanged, $"{ex.Message}; retry").ConfigureAwait(false);
                 return;
             }
             catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
@@ -325,7 +327,7 @@ public sealed partial class ControlApi : IDisposable
 
         if (!added)
         {
-            await ErrorAsync(ctx, 503, "member_not_added", $"{ControlNode.Format(address)} did not catch up or could not be committed; is a fresh member (`zc serve control` without --bootstrap) listening there?").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.MemberNotAdded, $"{ControlNode.Format(address)} did not catch up or could not be committed; is a fresh member (`zc serve control` without --bootstrap) listening there?").ConfigureAwait(false);
             return;
         }
 
@@ -351,13 +353,13 @@ public sealed partial class ControlApi : IDisposable
         var member = members.FirstOrDefault(m => m.Id == id) ?? members.FirstOrDefault(m => m.Name == id);
         if (member is null || !IPEndPoint.TryParse(member.Id, out var address))
         {
-            await ErrorAsync(ctx, 404, "member_not_found", $"no member \"{id}\" (members: {string.Join(", ", members.Select(m => m.Id))})").ConfigureAwait(false);
+            await ErrorAsync(ctx, 404, ErrorCodes.MemberNotFound, $"no member \"{id}\" (members: {string.Join(", ", members.Select(m => m.Id))})").ConfigureAwait(false);
             return;
         }
 
         if (members.Count == 1)
         {
-            await ErrorAsync(ctx, 409, "last_member", "the last member cannot be removed").ConfigureAwait(false);
+            await ErrorAsync(ctx, 409, ErrorCodes.LastMember, "the last member cannot be removed").ConfigureAwait(false);
             return;
         }
 
@@ -369,13 +371,13 @@ public sealed partial class ControlApi : IDisposable
         }
         catch (Raft.NotLeaderException ex)
         {
-            await ErrorAsync(ctx, 503, "leader_changed", $"{ex.Message}; retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.LeaderChanged, $"{ex.Message}; retry").ConfigureAwait(false);
             return;
         }
 
         if (!removed)
         {
-            await ErrorAsync(ctx, 503, "member_not_removed", $"the removal of {member.Id} could not be committed; retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.MemberNotRemoved, $"the removal of {member.Id} could not be committed; retry").ConfigureAwait(false);
             return;
         }
 
@@ -452,20 +454,20 @@ public sealed partial class ControlApi : IDisposable
         if (TokenProblem(ctx) is { } refused)
         {
             LogRefused(name, refused);
-            await ErrorAsync(ctx, 401, "invalid_token", $"node {name} refused: {refused}").ConfigureAwait(false);
+            await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, $"node {name} refused: {refused}").ConfigureAwait(false);
             return;
         }
 
         var beat = Parse(ctx, body, ControlJsonContext.Default.HeartbeatRequest, out var error);
         if (beat is null)
         {
-            await ErrorAsync(ctx, 400, "invalid_json", error).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
             return;
         }
 
         if (HeartbeatProblem(beat) is { } problem)
         {
-            await ErrorAsync(ctx, 400, "invalid_argument", problem).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, problem).ConfigureAwait(false);
             return;
         }
 
@@ -478,13 +480,13 @@ public sealed partial class ControlApi : IDisposable
     {
         if (!IsNodeName(name))
         {
-            await ErrorAsync(ctx, 400, "invalid_name", $"\"{name}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidName, $"\"{name}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
             return;
         }
 
         if (Grains is not { } grains)
         {
-            await ErrorAsync(ctx, 503, "silo_not_ready", "this member's Orleans silo is not running yet; retry, or ask another member").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.SiloNotReady, "this member's Orleans silo is not running yet; retry, or ask another member").ConfigureAwait(false);
             return;
         }
 
@@ -494,7 +496,7 @@ public sealed partial class ControlApi : IDisposable
             if (v.Refused is { } refused)
             {
                 LogRefused(name, refused);
-                await ErrorAsync(ctx, 403, "not_enrolled", $"node {name} refused: {refused}").ConfigureAwait(false);
+                await ErrorAsync(ctx, 403, ErrorCodes.NotEnrolled, $"node {name} refused: {refused}").ConfigureAwait(false);
                 return;
             }
 
@@ -502,7 +504,7 @@ public sealed partial class ControlApi : IDisposable
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
         {
-            await ErrorAsync(ctx, 503, "grain_unavailable", $"node {name}'s grain did not answer ({ex.Message}); retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.GrainUnavailable, $"node {name}'s grain did not answer ({ex.Message}); retry").ConfigureAwait(false);
         }
     }
 
@@ -522,7 +524,7 @@ public sealed partial class ControlApi : IDisposable
         {
             var diagnostics = result.Diagnostics.Select(d => new DiagnosticDto(d.File, d.Position.Line, d.Position.Column, d.Path, d.Message)).ToList();
             var message = $"{file} has {diagnostics.Count} problem{(diagnostics.Count == 1 ? "" : "s")}; nothing was applied";
-            await JsonAsync(ctx, 400, new ErrorResponse("invalid_spec", message, diagnostics), ControlJsonContext.Default.ErrorResponse).ConfigureAwait(false);
+            await JsonAsync(ctx, 400, new ErrorResponse(ErrorCodes.InvalidSpec, message, diagnostics), ControlJsonContext.Default.ErrorResponse).ConfigureAwait(false);
             return;
         }
 
@@ -543,8 +545,8 @@ public sealed partial class ControlApi : IDisposable
     {
         if (KvStore.Validate(txn) is { } problem)
         {
-            var code = problem.Contains("bytes; at most", StringComparison.Ordinal) ? 413 : 400;
-            await ErrorAsync(ctx, code, code == 413 ? "value_too_large" : "invalid_request", problem).ConfigureAwait(false);
+            var tooLarge = KvStore.IsTooLarge(txn);
+            await ErrorAsync(ctx, tooLarge ? 413 : 400, tooLarge ? ErrorCodes.ValueTooLarge : ErrorCodes.InvalidRequest, problem).ConfigureAwait(false);
             return null;
         }
 
@@ -562,11 +564,15 @@ public sealed partial class ControlApi : IDisposable
         }
         catch (Raft.NotLeaderException ex)
         {
-            await ErrorAsync(ctx, 503, "leader_changed", $"{ex.Message}; retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.LeaderChanged, $"{ex.Message}; nothing was written; retry").ConfigureAwait(false);
+        }
+        catch (Raft.OutcomeUnknownException ex)
+        {
+            await ErrorAsync(ctx, 503, ErrorCodes.OutcomeUnknown, $"{ex.Message}; read before retrying").ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
         {
-            await ErrorAsync(ctx, 504, "timeout", $"the write did not commit within {ProposalTimeout.TotalSeconds:0}s (is a majority of members up?); its outcome is unknown").ConfigureAwait(false);
+            await ErrorAsync(ctx, 504, ErrorCodes.OutcomeUnknown, $"the write did not commit within {ProposalTimeout.TotalSeconds:0}s (is a majority of members up?); it may or may not be committed later: read before retrying").ConfigureAwait(false);
         }
 
         return null;
@@ -581,10 +587,36 @@ public sealed partial class ControlApi : IDisposable
             await _node.ReadBarrierAsync(timeout.Token).ConfigureAwait(false);
             return true;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or DotNext.Net.Cluster.Consensus.Raft.QuorumUnreachableException or InvalidOperationException && !ctx.RequestAborted.IsCancellationRequested)
+#pragma warning disable CA1031 // whatever stops the barrier, the read is refused with 503, never a bare 500
+        catch (Exception ex) when (!ctx.RequestAborted.IsCancellationRequested)
+#pragma warning restore CA1031
         {
-            await ErrorAsync(ctx, 503, "no_quorum", "a linearizable read needs the leader and a majority, and none answered within 5s; add ?stale=true to read this member's copy").ConfigureAwait(false);
+            var why = ex is OperationCanceledException ? "none answered within 5s" : ex.Message;
+            await ErrorAsync(ctx, 503, ErrorCodes.NoQuorum, $"a linearizable read needs the leader and a majority ({why}); retry, or add ?stale=true to read this member's copy").ConfigureAwait(false);
             return false;
+        }
+    }
+
+    /// <summary>GET /v1/read-index (members ask the leader): the leader's commit index once it has confirmed its leadership.</summary>
+    private async Task ReadIndexAsync(HttpContext ctx)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+        timeout.CancelAfter(TimeSpan.FromSeconds(4));
+        try
+        {
+            var index = await _node.ReadIndexAsync(timeout.Token).ConfigureAwait(false);
+            ctx.Response.ContentType = "text/plain";
+            await ctx.Response.WriteAsync(index.ToString(System.Globalization.CultureInfo.InvariantCulture), ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Raft.NotLeaderException ex)
+        {
+            await ErrorAsync(ctx, 503, ErrorCodes.NotLeader, ex.Message).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // answered as 503 whatever it was
+        catch (Exception ex) when (!ctx.RequestAborted.IsCancellationRequested)
+#pragma warning restore CA1031
+        {
+            await ErrorAsync(ctx, 503, ErrorCodes.NoQuorum, ex is OperationCanceledException ? "the leadership could not be confirmed within 4s" : ex.Message).ConfigureAwait(false);
         }
     }
 
@@ -592,14 +624,14 @@ public sealed partial class ControlApi : IDisposable
     {
         if (ctx.Request.Headers.TryGetValue(ForwardedHeader, out var forwardedBy))
         {
-            await ErrorAsync(ctx, 503, "not_leader", $"forwarded here by {forwardedBy}, but this member is not the leader either (an election is under way); retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.NotLeader, $"forwarded here by {forwardedBy}, but this member is not the leader either (an election is under way); retry").ConfigureAwait(false);
             return;
         }
 
         var leader = await _node.LeaderApiAsync(TimeSpan.FromSeconds(5), ctx.RequestAborted).ConfigureAwait(false);
         if (leader is null || leader == _node.Options.ApiUrl)
         {
-            await ErrorAsync(ctx, 503, "no_leader", "no leader has been elected within 5s (is a majority of members up?); retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.NoLeader, "no leader has been elected within 5s (is a majority of members up?); retry").ConfigureAwait(false);
             return;
         }
 
@@ -625,17 +657,25 @@ public sealed partial class ControlApi : IDisposable
 
             await response.Content.CopyToAsync(ctx.Response.Body, ctx.RequestAborted).ConfigureAwait(false);
         }
-        catch (HttpRequestException ex)
+        catch (HttpRequestException ex) when (NothingSent(ex))
         {
-            await ErrorAsync(ctx, 503, "leader_unreachable", $"the leader at {leader} did not answer ({ex.Message}); retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.LeaderUnreachable, $"the leader at {leader} could not be reached ({ex.Message}); nothing was sent; retry").ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException && !ctx.RequestAborted.IsCancellationRequested && !ctx.Response.HasStarted)
+        {
+            await ErrorAsync(ctx, 503, ErrorCodes.OutcomeUnknown, $"the leader at {leader} was sent the request and gave no answer ({ex.Message}); it may or may not have been applied: read before retrying").ConfigureAwait(false);
         }
     }
+
+    /// <summary>A connection that was never made: the request cannot have reached the leader.</summary>
+    internal static bool NothingSent(HttpRequestException ex) =>
+        ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused or System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.AddressNotAvailable or System.Net.Sockets.SocketError.TimedOut };
 
     private static async Task<byte[]?> ReadBodyAsync(HttpContext ctx)
     {
         if (ctx.Request.ContentLength > MaxBodyBytes)
         {
-            await ErrorAsync(ctx, 413, "body_too_large", $"the body is {ctx.Request.ContentLength} bytes; at most {MaxBodyBytes} are accepted").ConfigureAwait(false);
+            await ErrorAsync(ctx, 413, ErrorCodes.BodyTooLarge, $"the body is {ctx.Request.ContentLength} bytes; at most {MaxBodyBytes} are accepted").ConfigureAwait(false);
             return null;
         }
 
@@ -646,7 +686,7 @@ public sealed partial class ControlApi : IDisposable
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
         {
-            await ErrorAsync(ctx, 413, "body_too_large", $"the body is larger than {MaxBodyBytes} bytes").ConfigureAwait(false);
+            await ErrorAsync(ctx, 413, ErrorCodes.BodyTooLarge, $"the body is larger than {MaxBodyBytes} bytes").ConfigureAwait(false);
             return null;
         }
 

@@ -177,6 +177,7 @@ public static partial class ControlHost
                 services.AddSingleton<LocalStore>();
                 services.AddSingleton<IControlStore>(sp => sp.GetRequiredService<LocalStore>());
                 services.AddSingleton<ControlApi>();
+                services.AddSingleton(new ApiMetrics(ControlNode.Format(settings.Raft)));
                 // Before the silo, which waits for this member to have joined (the chores announce it to its peers).
                 services.AddHostedService<MemberChores>();
             })
@@ -191,6 +192,12 @@ public static partial class ControlHost
                 .ConfigureServices(services => services.AddRoutingCore())
                 .Configure(app =>
                 {
+                    var metrics = app.ApplicationServices.GetRequiredService<ApiMetrics>();
+                    app.Use((ctx, next) =>
+                    {
+                        metrics.Count(ctx);
+                        return next(ctx);
+                    });
                     app.UseRouting();
                     app.UseEndpoints(endpoints => app.ApplicationServices.GetRequiredService<ControlApi>().Map(endpoints));
                 }));

@@ -41,6 +41,12 @@ public sealed record ControlNodeOptions
 /// <summary>Why a proposal could not be committed here: this member is not the leader (the caller forwards).</summary>
 public sealed class NotLeaderException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>A proposal was handed to Raft and its fate is not known here: the next leader may or may not commit it.</summary>
+public sealed class OutcomeUnknownException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A linearizable read point could not be had: no leader, or it did not answer or confirm its leadership.</summary>
+public sealed class ReadBarrierException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>A member of the cluster as the API lists it.</summary>
 public sealed record MemberView(string Id, string? Name, string? Api, string Status, bool IsLeader, bool IsSelf);
 
@@ -59,6 +65,7 @@ public sealed partial class ControlNode : IAsyncDisposable
     private KvStateMachine? _machine;
     private WriteAheadLog? _wal;
     private RaftCluster? _cluster;
+    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
 
     public ControlNode(ControlNodeOptions options, ILoggerFactory loggerFactory)
     {
@@ -166,15 +173,105 @@ public sealed partial class ControlNode : IAsyncDisposable
         }
         catch (DotNext.Net.Cluster.Consensus.Raft.NotLeaderException ex)
         {
-            throw new NotLeaderException("leadership was lost before the write committed; its outcome is unknown", ex);
+            throw new OutcomeUnknownException("leadership was lost while the write was being replicated; it may or may not have been committed", ex);
         }
 
         return context.Result ?? throw new InvalidOperationException("the entry was committed but its result was not recorded");
     }
 
-    /// <summary>Waits until this member has applied everything committed before the call (a linearizable read point).</summary>
-    public async Task ReadBarrierAsync(CancellationToken cancellationToken) =>
-        await ((IRaftCluster)Cluster).ApplyReadBarrierAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// Waits until this member has applied everything committed before the call: a linearizable read point.
+    /// On the leader: DotNext's strong barrier (a replication round that confirms the leadership, and every entry
+    /// of the log committed, so the new leader's own empty entry is too: its commit index then covers everything
+    /// an earlier leader acknowledged). On a follower: the leader's read index (<see cref="ReadIndexAsync"/>, asked
+    /// over its API), then until this member has applied that far. DotNext's own follower barrier takes the leader's
+    /// commit index before that leader has committed an entry of its term, which may be older than a write already
+    /// acknowledged (seen by the linearizability checker); this one does not.
+    /// Throws <see cref="ReadBarrierException"/> when no leader answers.
+    /// </summary>
+    public async Task ReadBarrierAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (IsLeader)
+            {
+                try
+                {
+                    await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (NotLeaderException) when (attempt < 3)
+                {
+                    continue;
+                }
+            }
+
+            var leader = await LeaderApiAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false)
+                ?? throw new ReadBarrierException("no leader is known to this member");
+            if (leader == _options.ApiUrl)
+            {
+                continue;
+            }
+
+            long index;
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, leader.TrimEnd('/') + "/v1/read-index");
+                request.Headers.TryAddWithoutValidation(ZeroCloud.Model.Api.ControlClient.ForwardedHeader, Id);
+                using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode || !long.TryParse(body.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index))
+                {
+                    if (attempt < 3)
+                    {
+                        await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    throw new ReadBarrierException($"the leader at {leader} gave no read index ({(int)response.StatusCode})");
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ReadBarrierException($"the leader at {leader} did not answer ({ex.Message})", ex);
+            }
+
+            await Wal.WaitForApplyAsync(index, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+    }
+
+    /// <summary>
+    /// The leader's read index: its commit index once it has confirmed its leadership with a replication round and
+    /// committed everything in its log (its term's first entry included). Throws <see cref="NotLeaderException"/>
+    /// on a member that does not lead.
+    /// </summary>
+    public async Task<long> ReadIndexAsync(CancellationToken cancellationToken)
+    {
+        if (!IsLeader)
+        {
+            throw new NotLeaderException("this member is not the leader");
+        }
+
+        try
+        {
+            await ((IRaftCluster)Cluster).ApplyReadBarrierAsync(ReadBarrierType.Strong, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is QuorumUnreachableException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException or InvalidOperationException)
+        {
+            throw new ReadBarrierException($"this member could not confirm its leadership ({ex.Message})", ex);
+        }
+
+        if (!IsLeader)
+        {
+            throw new NotLeaderException("leadership was lost during the read barrier");
+        }
+
+        return CommitIndex;
+    }
+
+    private WriteAheadLog Wal => _wal ?? throw new InvalidOperationException("the member is not started");
 
     public T Read<T>(Func<KvStore, T> read) => Machine.Read(read);
 
@@ -313,6 +410,7 @@ public sealed partial class ControlNode : IAsyncDisposable
         }
 
         _membership.Dispose();
+        _http.Dispose();
 
     }
 

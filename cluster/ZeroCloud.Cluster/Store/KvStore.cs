@@ -96,6 +96,10 @@ public sealed class KvStore
         return null;
     }
 
+    /// <summary>True when a value of the transaction is over <see cref="MaxValueBytes"/> (the API answers 413).</summary>
+    public static bool IsTooLarge(KvTxn txn) =>
+        txn.Success.Concat(txn.Failure).Any(op => op is PutOp put && put.Value.Length > MaxValueBytes);
+
     public static string? KeyProblem(string key)
     {
         if (key.Length == 0)

@@ -29,7 +29,7 @@ public sealed class LocalStore : IControlStore, IDisposable
     {
         if (KvStore.KeyProblem(key) is { } problem)
         {
-            throw new ControlApiException(400, "invalid_key", problem);
+            throw new ControlApiException(400, ErrorCodes.InvalidKey, problem);
         }
 
         await BarrierAsync(stale, ct).ConfigureAwait(false);
@@ -55,7 +55,7 @@ public sealed class LocalStore : IControlStore, IDisposable
 
         if (!result.Local!.Succeeded)
         {
-            throw new ControlApiException(409, "revision_mismatch", $"\"{key}\" is not at revision {ifModRevision}; nothing was written (store at revision {result.Local.Revision})");
+            throw new ControlApiException(409, ErrorCodes.RevisionMismatch, $"\"{key}\" is not at revision {ifModRevision}; nothing was written (store at revision {result.Local.Revision})");
         }
 
         return new WriteResponse(result.Local.Revision, true, result.Local.Events.Count);
@@ -71,7 +71,7 @@ public sealed class LocalStore : IControlStore, IDisposable
     {
         if (TxnMapper.ToTxn(txn, out var problem) is not { } mapped)
         {
-            throw new ControlApiException(400, "invalid_txn", problem);
+            throw new ControlApiException(400, ErrorCodes.InvalidTxn, problem);
         }
 
         var result = await CommitAsync(mapped, leader => leader.TxnAsync(txn, ct), ct).ConfigureAwait(false);
@@ -87,7 +87,7 @@ public sealed class LocalStore : IControlStore, IDisposable
         }
         catch (CompactedException ex)
         {
-            throw new ControlApiException(410, "compacted", ex.Message);
+            throw new ControlApiException(410, ErrorCodes.Compacted, ex.Message);
         }
 
         using (watcher)
@@ -104,7 +104,7 @@ public sealed class LocalStore : IControlStore, IDisposable
                 }
                 catch (Exception ex) when (ex is InvalidOperationException or CompactedException)
                 {
-                    throw new ControlApiException(200, ex is CompactedException ? "compacted" : "watch_lagging", ex.Message);
+                    throw new ControlApiException(200, ex is CompactedException ? ErrorCodes.Compacted : ErrorCodes.WatchLagging, ex.Message);
                 }
 
                 while (reader.TryRead(out var e))
@@ -130,12 +130,12 @@ public sealed class LocalStore : IControlStore, IDisposable
         var member = members.FirstOrDefault(m => m.Id == id) ?? members.FirstOrDefault(m => m.Name == id);
         if (member is null || !IPEndPoint.TryParse(member.Id, out var address))
         {
-            throw new ControlApiException(404, "member_not_found", $"no member \"{id}\" (members: {string.Join(", ", members.Select(m => m.Id))})");
+            throw new ControlApiException(404, ErrorCodes.MemberNotFound, $"no member \"{id}\" (members: {string.Join(", ", members.Select(m => m.Id))})");
         }
 
         if (members.Count == 1)
         {
-            throw new ControlApiException(409, "last_member", "the last member cannot be removed");
+            throw new ControlApiException(409, ErrorCodes.LastMember, "the last member cannot be removed");
         }
 
         bool removed;
@@ -145,12 +145,12 @@ public sealed class LocalStore : IControlStore, IDisposable
         }
         catch (NotLeaderException ex)
         {
-            throw new ControlApiException(503, "leader_changed", $"{ex.Message}; retry");
+            throw new ControlApiException(503, ErrorCodes.LeaderChanged, $"{ex.Message}; retry");
         }
 
         if (!removed)
         {
-            throw new ControlApiException(503, "member_not_removed", $"the removal of {member.Id} could not be committed; retry");
+            throw new ControlApiException(503, ErrorCodes.MemberNotRemoved, $"the removal of {member.Id} could not be committed; retry");
         }
 
         return await MembersAsync(ct).ConfigureAwait(false);
@@ -174,9 +174,11 @@ public sealed class LocalStore : IControlStore, IDisposable
         {
             await _node.ReadBarrierAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or DotNext.Net.Cluster.Consensus.Raft.QuorumUnreachableException or InvalidOperationException && !ct.IsCancellationRequested)
+#pragma warning disable CA1031 // whatever stops the barrier, the read is refused the same way
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+#pragma warning restore CA1031
         {
-            throw new ControlApiException(503, "no_quorum", "a linearizable read needs the leader and a majority, and none answered within 5s");
+            throw new ControlApiException(503, ErrorCodes.NoQuorum, $"a linearizable read needs the leader and a majority ({(ex is OperationCanceledException ? "none answered within 5s" : ex.Message)})");
         }
     }
 
@@ -186,7 +188,7 @@ public sealed class LocalStore : IControlStore, IDisposable
     {
         if (KvStore.Validate(txn) is { } problem)
         {
-            throw new ControlApiException(problem.Contains("bytes; at most", StringComparison.Ordinal) ? 413 : 400, "invalid_request", problem);
+            throw KvStore.IsTooLarge(txn) ? new ControlApiException(413, ErrorCodes.ValueTooLarge, problem) : new ControlApiException(400, ErrorCodes.InvalidRequest, problem);
         }
 
         if (_node.IsLeader)
@@ -199,11 +201,15 @@ public sealed class LocalStore : IControlStore, IDisposable
             }
             catch (NotLeaderException)
             {
-                // lost the lead on the way: the new leader takes it
+                // lost the lead before proposing: nothing was written, the new leader takes it
+            }
+            catch (OutcomeUnknownException ex)
+            {
+                throw new ControlApiException(503, ErrorCodes.OutcomeUnknown, $"{ex.Message}; read before retrying");
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                throw new ControlApiException(504, "timeout", $"the write did not commit within {ProposalTimeout.TotalSeconds:0}s (is a majority of members up?); its outcome is unknown");
+                throw new ControlApiException(504, ErrorCodes.OutcomeUnknown, $"the write did not commit within {ProposalTimeout.TotalSeconds:0}s (is a majority of members up?); it may or may not be committed later: read before retrying");
             }
         }
 
@@ -216,7 +222,7 @@ public sealed class LocalStore : IControlStore, IDisposable
         var leader = await _node.LeaderApiAsync(TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
         if (leader is null || leader == _node.Options.ApiUrl)
         {
-            throw new ControlApiException(503, "no_leader", "no leader has been elected within 5s (is a majority of members up?); retry");
+            throw new ControlApiException(503, ErrorCodes.NoLeader, "no leader has been elected within 5s (is a majority of members up?); retry");
         }
 
         return new ControlClient(new Uri(leader), _http) { ForwardedBy = _node.Id };

@@ -43,6 +43,9 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/status", null, ControlJsonContext.Default.StatusResponse, ct);
 
+    public Task<MetricsResponse> MetricsAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/metrics", null, ControlJsonContext.Default.MetricsResponse, ct);
+
     public Task<MembersResponse> MembersAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/members", null, ControlJsonContext.Default.MembersResponse, ct);
 
@@ -66,7 +69,7 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
             var response = await SendAsync(HttpMethod.Get, KvPath(key) + (stale ? "?stale=true" : ""), null, ControlJsonContext.Default.RangeResponse, ct).ConfigureAwait(false);
             return response.Kvs.Count > 0 ? response.Kvs[0] : null;
         }
-        catch (ControlApiException ex) when (ex.Code == "key_not_found")
+        catch (ControlApiException ex) when (ex.Code == ErrorCodes.KeyNotFound)
         {
             return null;
         }
@@ -144,13 +147,17 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
         {
             response = await _http.SendAsync(request, ct).ConfigureAwait(false);
         }
+        catch (HttpRequestException ex) when (method == HttpMethod.Get || ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused or System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable })
+        {
+            throw new ControlApiException(0, ErrorCodes.Unreachable, $"cannot reach the control plane at {Server}: {ex.Message}");
+        }
         catch (HttpRequestException ex)
         {
-            throw new ControlApiException(0, "unreachable", $"cannot reach the control plane at {Server}: {ex.Message}");
+            throw new ControlApiException(0, ErrorCodes.OutcomeUnknown, $"the control plane at {Server} was sent {method} {path} and gave no answer ({ex.Message}); it may or may not have been applied");
         }
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new ControlApiException(0, "timeout", $"the control plane at {Server} did not answer within {_http.Timeout.TotalSeconds:0}s");
+            throw new ControlApiException(0, ErrorCodes.Timeout, $"the control plane at {Server} did not answer within {_http.Timeout.TotalSeconds:0}s");
         }
 
         using (response)
@@ -161,7 +168,7 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
             }
 
             return await response.Content.ReadFromJsonAsync(type, ct).ConfigureAwait(false)
-                ?? throw new ControlApiException((int)response.StatusCode, "empty", $"{method} {path} answered with no body");
+                ?? throw new ControlApiException((int)response.StatusCode, ErrorCodes.Empty, $"{method} {path} answered with no body");
         }
     }
 

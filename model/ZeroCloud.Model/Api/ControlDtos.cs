@@ -49,6 +49,12 @@ public sealed record StatusResponse(
 /// <summary>An Orleans silo of the control plane, as its membership table row says.</summary>
 public sealed record SiloDto(string Address, string? Name, string Status, DateTime IAmAlive);
 
+/// <summary>GET /v1/metrics: requests this member's API received since it started, by route, origin and agent.</summary>
+public sealed record MetricsResponse(IReadOnlyList<RequestCountDto> Requests);
+
+/// <summary>Origin: client, member (a write another member forwarded), self (this member calling itself: a bug).</summary>
+public sealed record RequestCountDto(string Route, string Origin, string Agent, long Count);
+
 public sealed record DiagnosticDto(string File, int Line, int Column, string Path, string Message);
 
 /// <summary>A refused request: a code for programs, a message for people, and cluster.yaml problems where there were some.</summary>
@@ -156,6 +162,7 @@ public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSee
 [JsonSerializable(typeof(MembersResponse))]
 [JsonSerializable(typeof(AddMemberRequest))]
 [JsonSerializable(typeof(StatusResponse))]
+[JsonSerializable(typeof(MetricsResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(ApplyResponse))]
 [JsonSerializable(typeof(ApiError))]

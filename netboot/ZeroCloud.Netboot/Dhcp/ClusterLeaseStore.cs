@@ -73,9 +73,27 @@ public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
                 [current is null ? new CompareDto(key, "version", "=", Number: 0) : new CompareDto(key, "mod", "=", Number: current.ModRevision)],
                 [new OpDto("put", key, value)],
                 []);
-            if ((await _client.TxnAsync(txn, cancellationToken).ConfigureAwait(false)).Succeeded)
+            try
             {
-                return;
+                if ((await _client.TxnAsync(txn, cancellationToken).ConfigureAwait(false)).Succeeded)
+                {
+                    return;
+                }
+            }
+            catch (ControlApiException ex) when (ErrorCodes.IsOutcomeUnknown(ex.Code) || ErrorCodes.IsSafeToRetry(ex.Code))
+            {
+                // Maybe written, maybe not: read what is there before trying again, so a lease is never applied twice.
+                if (attempt == 5)
+                {
+                    throw;
+                }
+
+                if ((await _client.GetAsync(key, ct: cancellationToken).ConfigureAwait(false))?.Value == value)
+                {
+                    return;
+                }
+
+                continue;
             }
 
             if (attempt == 5)

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Http;
+using ZeroCloud.Model.Api;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>
+/// The API's metrics as a <see cref="Meter"/> (<c>ZeroCloud.Control.Api</c>; exporters come later): every request is
+/// counted under <c>zc.api.requests</c> by route (the first path segment after /v1: kv, txn, watch, nodes, …),
+/// origin (<c>client</c>; <c>member</c> for a write another member forwarded; <c>self</c> for a request this member
+/// sent to itself, which should never happen) and agent (the User-Agent's first product, or none). A listener
+/// in the same process keeps the totals for <c>GET /v1/metrics</c>.
+/// </summary>
+public sealed class ApiMetrics : IDisposable
+{
+    public const string MeterName = "ZeroCloud.Control.Api";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _requests;
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<(string Route, string Origin, string Agent), long> _totals = new();
+    private readonly string _self;
+
+    public ApiMetrics(string self)
+    {
+        _self = self;
+        _requests = _meter.CreateCounter<long>("zc.api.requests", description: "HTTP requests the control API received");
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter == _meter)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string route = "", origin = "", agent = "";
+            foreach (var tag in tags)
+            {
+                switch (tag.Key)
+                {
+                    case "route":
+                        route = (string)tag.Value!;
+                        break;
+                    case "origin":
+                        origin = (string)tag.Value!;
+                        break;
+                    case "agent":
+                        agent = (string)tag.Value!;
+                        break;
+                }
+            }
+
+            _totals.AddOrUpdate((route, origin, agent), value, (_, total) => total + value);
+        });
+        _listener.Start();
+    }
+
+    /// <summary>Counts one request.</summary>
+    public void Count(HttpContext ctx)
+    {
+        var path = ctx.Request.Path.Value ?? "";
+        var route = path.StartsWith("/v1/", StringComparison.Ordinal) ? path[4..].Split('/', 2)[0] : "other";
+        if (route == "metrics")
+        {
+            return;
+        }
+
+        var origin = ctx.Request.Headers.TryGetValue(ControlClient.ForwardedHeader, out var by) ? by.ToString() == _self ? "self" : "member" : "client";
+        var agent = ctx.Request.Headers.UserAgent.ToString() is { Length: > 0 } ua ? ua.Split('/', ' ')[0] : "none";
+        _requests.Add(1, new KeyValuePair<string, object?>("route", route), new KeyValuePair<string, object?>("origin", origin), new KeyValuePair<string, object?>("agent", agent));
+    }
+
+    /// <summary>The totals since this member started.</summary>
+    public MetricsResponse Snapshot() =>
+        new([.. _totals.OrderBy(t => t.Key).Select(t => new RequestCountDto(t.Key.Route, t.Key.Origin, t.Key.Agent, t.Value))]);
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _meter.Dispose();
+    }
+}

@@ -1,0 +1,87 @@
+namespace ZeroCloud.Model.Api;
+
+/// <summary>
+/// The control API's error codes, one set for the server and every client (<see cref="ControlApiException.Code"/>,
+/// <see cref="ErrorResponse.Code"/>): code compares against these, never against message text.
+/// </summary>
+public static class ErrorCodes
+{
+    public const string BodyTooLarge = "body_too_large";
+
+    public const string Compacted = "compacted";
+
+    public const string GrainUnavailable = "grain_unavailable";
+
+    public const string InvalidArgument = "invalid_argument";
+
+    public const string InvalidJson = "invalid_json";
+
+    public const string InvalidKey = "invalid_key";
+
+    public const string InvalidName = "invalid_name";
+
+    public const string InvalidRequest = "invalid_request";
+
+    public const string InvalidToken = "invalid_token";
+
+    public const string InvalidTxn = "invalid_txn";
+
+    public const string KeyNotFound = "key_not_found";
+
+    public const string LastMember = "last_member";
+
+    /// <summary>Leadership moved before the request was proposed: nothing was written; retry.</summary>
+    public const string LeaderChanged = "leader_changed";
+
+    /// <summary>The leader could not be connected to: nothing was sent to it; retry.</summary>
+    public const string LeaderUnreachable = "leader_unreachable";
+
+    public const string MemberNotAdded = "member_not_added";
+
+    public const string MemberNotFound = "member_not_found";
+
+    public const string MemberNotRemoved = "member_not_removed";
+
+    /// <summary>No leader is elected: nothing was written; retry.</summary>
+    public const string NoLeader = "no_leader";
+
+    /// <summary>A linearizable read could not be served (no leader or majority confirmed it); retry, or read with ?stale=true.</summary>
+    public const string NoQuorum = "no_quorum";
+
+    public const string NotEnrolled = "not_enrolled";
+
+    public const string NotFound = "not_found";
+
+    /// <summary>A forwarded request reached a member that is not the leader either: nothing was written; retry.</summary>
+    public const string NotLeader = "not_leader";
+
+    public const string RevisionMismatch = "revision_mismatch";
+
+    public const string SiloNotReady = "silo_not_ready";
+
+    /// <summary>The client's own deadline passed waiting for an answer: for a write, its outcome is unknown.</summary>
+    public const string Timeout = "timeout";
+
+    public const string TokenExists = "token_exists";
+
+    /// <summary>The client could not reach the member at all.</summary>
+    public const string Unreachable = "unreachable";
+
+    public const string ValueTooLarge = "value_too_large";
+
+    public const string WatchLagging = "watch_lagging";
+
+    public const string InvalidSpec = "invalid_spec";
+
+    public const string Empty = "empty";
+
+    /// <summary>The write may or may not have been committed (the leader was lost or did not answer after the write was sent): read before retrying.</summary>
+    public const string OutcomeUnknown = "outcome_unknown";
+
+    /// <summary>Nothing was written and asking again (the same or another member) may succeed.</summary>
+    public static bool IsSafeToRetry(string code) =>
+        code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady or GrainUnavailable;
+
+    /// <summary>A write that may have happened: read what is there before trying it again.</summary>
+    public static bool IsOutcomeUnknown(string code) => code is OutcomeUnknown or Timeout;
+}
