@@ -113,7 +113,7 @@ internal static class ClusterCommands
             foreach (var v in r.Instances.OrderBy(v => v.Instance.Service, StringComparer.Ordinal).ThenBy(v => v.Instance.Id, StringComparer.Ordinal))
             {
                 var st = v.State;
-                await stdout.WriteLineAsync($"{v.Instance.Id,-20} {v.Instance.Service,-14} {v.Instance.Node,-20} {st?.State ?? "Pending",-9} {(st is null ? "-" : st.Healthy ? "yes" : "no"),-7} {st?.Restarts ?? 0}").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"{v.Instance.Id,-20} {v.Instance.Service,-14} {v.Instance.Node,-20} {st?.State ?? InstanceState.Pending,-9} {(st is null ? "-" : st.Healthy ? "yes" : "no"),-7} {st?.Restarts ?? 0}").ConfigureAwait(false);
             }
         }));
         get.Subcommands.Add(GetList("services", "Services of the applied cluster.yaml: replicas wanted, placed, running, healthy.", async (client, stdout, asJson, ct) =>
@@ -378,7 +378,7 @@ internal static class ClusterCommands
         foreach (var m in members)
         {
             var role = m.Leader ? "leader" : "follower";
-            await stdout.WriteLineAsync($"{m.Id,-22} {m.Name ?? "-",-12} {m.Api ?? "-",-28} {m.Status,-12} {role}{(m.Self ? " (answering)" : "")}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"{m.Id,-22} {m.Name ?? "-",-12} {m.Api ?? "-",-28} {m.Status.Text(),-12} {role}{(m.Self ? " (answering)" : "")}").ConfigureAwait(false);
         }
     }
 

@@ -301,15 +301,15 @@ internal static class UpCommand
                 // the control plane is busy or changing leader: next time
             }
 
-            var ready = nodes.Where(n => n.Status == "Ready").Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+            var ready = nodes.Where(n => n.Status == NodeStatus.Ready).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
             foreach (var v in views.Where(v => v.Name is not null))
             {
                 var node = nodes.FirstOrDefault(n => n.Name == v.Name);
                 v.Phase = node?.Status switch
                 {
-                    "Ready" => "Ready",
-                    "Down" => "lost (Down)",
-                    "Suspect" => "Suspect",
+                    NodeStatus.Ready => "Ready",
+                    NodeStatus.Down => "lost (Down)",
+                    NodeStatus.Suspect => "Suspect",
                     _ => v.Phase,
                 };
             }
@@ -333,10 +333,10 @@ internal static class UpCommand
             // Every server is in and the scheduler still cannot place something: more waiting will not help.
             var allIn = views.All(v => v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal));
             stuckSince = allIn && unplaced.Count > 0 ? stuckSince ?? DateTime.UtcNow : null;
-            var voters = Math.Min(config.Spec.ControlPlane.Replicas, nodes.Count(n => n.Status == "Ready"));
+            var voters = Math.Min(config.Spec.ControlPlane.Replicas, nodes.Count(n => n.Status == NodeStatus.Ready));
             return ready.Contains(SeedName)
                 && views.All(v => v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal))
-                && members.Count == voters && members.All(m => m.Status == "available")
+                && members.Count == voters && members.All(m => m.Status == MemberStatus.Available)
                 && services.Count > 0
                 && services.All(x => x.Running >= x.Desired && x.Healthy >= x.Desired)
                 && (lost == 0 || services.All(x => x.Placed == x.Desired));
@@ -350,7 +350,7 @@ internal static class UpCommand
                 t.AddRow(label, Passed(views, phase).ToString(CultureInfo.InvariantCulture));
             }
 
-            t.AddRow("voters", $"{members.Count(m => m.Status == "available")}/{config.Spec.ControlPlane.Replicas}");
+            t.AddRow("voters", $"{members.Count(m => m.Status == MemberStatus.Available)}/{config.Spec.ControlPlane.Replicas}");
             t.AddRow("services", string.Join(", ", services.Select(x => $"{x.Name} {x.Running}/{x.Desired}")));
             t.Caption($"{Since(started)} since zc up");
         }
@@ -381,7 +381,7 @@ internal static class UpCommand
                 if (DateTime.UtcNow - lastPrint > TimeSpan.FromSeconds(5))
                 {
                     lastPrint = DateTime.UtcNow;
-                    stdout.WriteLine($"zc up: {Since(started)}: dhcp {Passed(views, "dhcp")}, tftp {Passed(views, "tftp")}, http {Passed(views, "http")}, booted {Passed(views, "booted")}, joined {Passed(views, "joined")}, Ready {Passed(views, "Ready")}/{views.Count}, lost {Passed(views, "lost")}; voters {members.Count(m => m.Status == "available")}/{config.Spec.ControlPlane.Replicas}; services {string.Join(", ", services.Select(x => $"{x.Name} {x.Running}/{x.Desired}"))}");
+                    stdout.WriteLine($"zc up: {Since(started)}: dhcp {Passed(views, "dhcp")}, tftp {Passed(views, "tftp")}, http {Passed(views, "http")}, booted {Passed(views, "booted")}, joined {Passed(views, "joined")}, Ready {Passed(views, "Ready")}/{views.Count}, lost {Passed(views, "lost")}; voters {members.Count(m => m.Status == MemberStatus.Available)}/{config.Spec.ControlPlane.Replicas}; services {string.Join(", ", services.Select(x => $"{x.Name} {x.Running}/{x.Desired}"))}");
                 }
 
                 await Task.Delay(500, ct).ConfigureAwait(false);
@@ -392,7 +392,7 @@ internal static class UpCommand
         if (done)
         {
             var lost = views.Where(v => v.Phase.StartsWith("lost", StringComparison.Ordinal)).ToList();
-            stdout.WriteLine($"zc up: cluster {config.Metadata.Name} is up: {nodes.Count(n => n.Status == "Ready")} nodes Ready, every service at its replicas, in {Since(started)}" +
+            stdout.WriteLine($"zc up: cluster {config.Metadata.Name} is up: {nodes.Count(n => n.Status == NodeStatus.Ready)} nodes Ready, every service at its replicas, in {Since(started)}" +
                 (lost.Count > 0 ? $"; lost on the way: {string.Join(", ", lost.Select(l => $"{l.Server.Id} ({l.Name ?? l.Server.Mac}, {l.Phase}{(l.Problem is null ? "" : ": " + l.Problem)})"))}; the cluster healed around {(lost.Count == 1 ? "it" : "them")}" : ""));
             stdout.WriteLine("zc up: look at it with ./zc get nodes|services|instances and ./zc status; remove it with ./zc down");
             return ZcCommand.Ok;

@@ -28,7 +28,7 @@ internal static class Agent
             try
             {
                 var url = await Hello.SendAsync(settings.Join, hello, TimeSpan.FromMinutes(10), log, stop).ConfigureAwait(false);
-                log.LogInformation("hello accepted by {Url} as {Name} ({Mac}; {Cpus} CPUs, {Memory} MiB, {Nics} NICs, {Disks} disks)", url, name, mac, inventory.Cpus, inventory.MemoryBytes >> 20, inventory.Nics.Count, inventory.Disks.Count);
+                log.LogInformation("hello accepted by {Url} as {Name} ({Mac}) with {Cpus} CPUs, {Memory} MiB, {Nics} NICs, {Disks} disks", url, name, mac, inventory.Cpus, inventory.MemoryBytes >> 20, inventory.Nics.Count, inventory.Disks.Count);
             }
             catch (Exception ex) when (ex is TimeoutException or UnauthorizedAccessException)
             {

@@ -16,7 +16,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
     public async Task RunAsync(CancellationToken ct)
     {
         var interval = TimeSpan.FromSeconds(1);
-        string? lastStatus = null;
+        NodeStatus? lastStatus = null;
         var lastRefresh = DateTime.MinValue;
         try
         {
@@ -57,7 +57,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     try
                     {
                         var members = await endpoints.Current.MembersAsync(ct).ConfigureAwait(false);
-                        endpoints.Update(members.Members.Where(m => m.Status == "available" && m.Api is not null).Select(m => m.Api!));
+                        endpoints.Update(members.Members.Where(m => m.Status == MemberStatus.Available && m.Api is not null).Select(m => m.Api!));
                     }
                     catch (ControlApiException)
                     {

@@ -81,7 +81,7 @@ namespace ZeroCloud.Node
                 }
                 else if (firmwareNic is null && cmdlineFile is null && settings.Join.Count == 0 && settings.Control.Count == 0)
                 {
-                    problems.Add("--control <member> (or --join, --firmware, --cmdline) is required when not running as PID 1");
+                    problems.Add("--join <endpoint> or --control <member> is required when not running as PID 1 (or --firmware <ifname>, --cmdline <file>)");
                 }
 
                 if (problems.Count > 0)

@@ -69,13 +69,13 @@ public class AgentTests
         Assert.Equal((403, "node impostor refused: 52:54:00:00:00:01 is in nodes.known as rack1-a, not impostor"), (wrongName.Status, wrongName.Message));
         var noMac = await Assert.ThrowsAsync<ControlApiException>(() => node.HeartbeatAsync("anon", new HeartbeatRequest(2, 1L << 30)));
         Assert.Contains("sent no MAC address", noMac.Message, StringComparison.Ordinal);
-        Assert.Equal("Ready", (await node.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
         Assert.Equal(["rack1-a"], (await client.NodesAsync()).Nodes.Select(n => n.Name));
 
         // Tokens: a new one works, an expired one is refused.
         var fresh = await client.CreateTokenAsync("test", TimeSpan.FromMilliseconds(1500));
         var withFresh = ControlCluster.NodeClient(cluster.Members[0], $"{fresh.Id}.{fresh.Secret}");
-        Assert.Equal("Ready", (await withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        Assert.Equal(NodeStatus.Ready, (await withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
         await Task.Delay(2000);
         var expired = await Assert.ThrowsAsync<ControlApiException>(() => withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
         Assert.Equal(401, expired.Status);
@@ -119,7 +119,7 @@ public class AgentTests
         {
             NodeDto? node = null;
             await cluster.WaitForAsync(
-                async () => (node = (await observer.NodesAsync()).Nodes.SingleOrDefault(n => n.Name == "agent-1")) is { Status: "Ready" },
+                async () => (node = (await observer.NodesAsync()).Nodes.SingleOrDefault(n => n.Name == "agent-1")) is { Status: NodeStatus.Ready },
                 "the agent's node to be Ready",
                 TimeSpan.FromSeconds(30));
             Assert.Equal((Environment.ProcessorCount, "r9"), (node!.Cpus, node.Labels!["rack"]));
@@ -141,7 +141,7 @@ public class AgentTests
             agent.Kill();
             var killed = Stopwatch.StartNew();
             await cluster.WaitForAsync(
-                async () => (await observer.NodesAsync()).Nodes.Single(n => n.Name == "agent-1").Status == "Down",
+                async () => (await observer.NodesAsync()).Nodes.Single(n => n.Name == "agent-1").Status == NodeStatus.Down,
                 "the killed agent's node to be Down",
                 TimeSpan.FromSeconds(30));
             Console.WriteLine($"agent SIGKILLed: node Down after {killed.Elapsed.TotalSeconds:0.0}s (downAfter 2 s)");

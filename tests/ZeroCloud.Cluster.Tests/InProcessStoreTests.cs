@@ -45,7 +45,7 @@ public class InProcessStoreTests
         foreach (var member in cluster.Members)
         {
             var status = await ControlCluster.NodeClient(member, token).HeartbeatAsync($"n{member.Name}", new HeartbeatRequest(4, 8L << 30));
-            Assert.Equal("Ready", status.Status);
+            Assert.Equal(NodeStatus.Ready, status.Status);
         }
 
         await cluster.WaitForAsync(async () => (await reader.RangeAsync("/zc/grains/")).Kvs.Count > 0, "a grain's state in the store");

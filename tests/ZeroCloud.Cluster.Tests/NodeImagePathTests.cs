@@ -73,7 +73,7 @@ public class NodeImagePathTests
 
         var deadline = Stopwatch.StartNew();
         InstanceView? placed = null;
-        while (placed?.State is not { State: "Running", Healthy: true })
+        while (placed?.State is not { State: InstanceState.Running, Healthy: true })
         {
             if (deadline.Elapsed > Long)
             {
@@ -89,7 +89,7 @@ public class NodeImagePathTests
         Assert.Equal("rack1-07", placed.Instance.Node);
         (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "get", "nodes", "--json", "--server", server);
         var node = JsonSerializer.Deserialize(output, ControlJsonContext.Default.NodesResponse)!.Nodes.Single();
-        Assert.Equal(("rack1-07", "Ready", "10.79.0.17"), (node.Name, node.Status, node.Address));
+        Assert.Equal(("rack1-07", NodeStatus.Ready, "10.79.0.17"), (node.Name, node.Status, node.Address));
         (code, output) = await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "5", "http://10.79.0.17:8080/");
         Assert.True(code == 0 && output.Contains("hello from", StringComparison.Ordinal), output);
         Assert.Contains("joining the control plane at http://10.79.0.2:7070 as rack1-07", agent.Output, StringComparison.Ordinal);

@@ -25,7 +25,7 @@ public class PlannerTests
         return result.Config!;
     }
 
-    private static NodeDto Node(string name, int cpus = 4, long memoryMi = 4096, string status = "Ready", Dictionary<string, string>? labels = null) =>
+    private static NodeDto Node(string name, int cpus = 4, long memoryMi = 4096, NodeStatus status = NodeStatus.Ready, Dictionary<string, string>? labels = null) =>
         new(name, status, DateTime.UnixEpoch, cpus, memoryMi << 20, "10.0.0.9", labels, ["process"], 1);
 
     private static List<InstanceDto> Apply(IEnumerable<InstanceDto> placed, Plan plan) =>
@@ -117,7 +117,7 @@ public class PlannerTests
 
         // The seed's node is Down: three voters are wanted from instances, on three other nodes; with only two
         // other nodes, the third is reported unplaced rather than doubled up.
-        var seedDown = new[] { Node("seed", status: "Down"), Node("a"), Node("b") };
+        var seedDown = new[] { Node("seed", status: NodeStatus.Down), Node("a"), Node("b") };
         var after = Planner.Compute(spec, 1, seedDown, voters, new HashSet<string>());
         Assert.DoesNotContain(after.Add, p => p.Service == Planner.ControlService);
         Assert.Contains(after.Unplaced, u => u.StartsWith("control: 1 of 3", StringComparison.Ordinal));
@@ -132,7 +132,7 @@ public class PlannerTests
         var nodes = new[] { Node("a"), Node("b"), Node("c") };
         var placed = Planner.Compute(spec, 1, nodes, []).Add;
         var onA = placed.Single(p => p.Node == "a");
-        InstanceStateDto State(int restarts) => new(onA.Id, "a", "Failed", false, restarts, DateTime.UnixEpoch, "exited with code 1");
+        InstanceStateDto State(int restarts) => new(onA.Id, "a", InstanceState.Failed, false, restarts, DateTime.UnixEpoch, "exited with code 1");
 
         Assert.True(Planner.Compute(spec, 1, nodes, placed, states: [State(Planner.RestartBudget - 1)]).IsEmpty);
         var moved = Planner.Compute(spec, 1, nodes, placed, states: [State(Planner.RestartBudget)]);
@@ -182,12 +182,12 @@ public class PlannerTests
         var placed = Planner.Compute(spec, 1, [Node("a"), Node("b"), Node("c")], []).Add;
         var onA = placed.Single(p => p.Node == "a");
 
-        var down = Planner.Compute(spec, 1, [Node("a", status: "Down"), Node("b"), Node("c"), Node("d")], placed);
+        var down = Planner.Compute(spec, 1, [Node("a", status: NodeStatus.Down), Node("b"), Node("c"), Node("d")], placed);
         Assert.Equal([onA], down.Remove);
         var moved = Assert.Single(down.Add);
         Assert.Equal(("d", onA.Id), (moved.Node, moved.Id));
 
-        var suspect = Planner.Compute(spec, 1, [Node("a", status: "Suspect"), Node("b"), Node("c"), Node("d")], placed);
+        var suspect = Planner.Compute(spec, 1, [Node("a", status: NodeStatus.Suspect), Node("b"), Node("c"), Node("d")], placed);
         Assert.True(suspect.IsEmpty);
     }
 

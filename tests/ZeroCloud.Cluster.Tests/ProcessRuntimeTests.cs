@@ -91,7 +91,7 @@ public class ProcessRuntimeTests
 
         // An image the agents have no binary for (storage is not built yet): Failed, with why, and nothing else disturbed.
         var ghost = instances.Single(v => v.Instance.Service == "ghost");
-        await WaitAsync(async () => (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Single(v => v.Instance.Service == "ghost").State is { State: "Failed" }, "the ghost instance to be reported Failed");
+        await WaitAsync(async () => (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Single(v => v.Instance.Service == "ghost").State is { State: InstanceState.Failed }, "the ghost instance to be reported Failed");
         var ghostState = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Single(v => v.Instance.Service == "ghost").State!;
         Assert.Contains("image builtin/storage: no binary on this node", ghostState.Detail, StringComparison.Ordinal);
 
@@ -104,17 +104,17 @@ public class ProcessRuntimeTests
             async () =>
             {
                 var now = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Service == "hello").ToList();
-                return now.Count == 2 && now.All(v => v.Instance.Node != victim && v.State is { State: "Running", Healthy: true });
+                return now.Count == 2 && now.All(v => v.Instance.Node != victim && v.State is { State: InstanceState.Running, Healthy: true });
             },
             $"hello to be healthy again without {victim}");
         Console.WriteLine($"node {victim} killed: its hello instance healthy on another node after {killed.Elapsed.TotalSeconds:0.0}s (downAfter 3 s)");
         var nodesNow = (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes;
-        Assert.Equal("Down", nodesNow.Single(n => n.Name == victim).Status);
+        Assert.Equal(NodeStatus.Down, nodesNow.Single(n => n.Name == victim).Status);
 
         // The dead node comes back, empty. Then a node is cut off (its agent paused) while its hello keeps running:
         // Down, its hello placed on the node that came back; when it is heard again it stops what is no longer its own.
         agents[victim] = lab.Start(victim, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--name", victim, "--data", lab.PathOf(victim + "-again"), "--image", $"builtin/hello={hello}", "--token", token);
-        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == victim).Status == "Ready", $"{victim} to be Ready again");
+        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == victim).Status == NodeStatus.Ready, $"{victim} to be Ready again");
         var cut = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.First(v => v.Instance.Service == "hello").Instance.Node;
         var cutAddress = $"http://10.78.0.{11 + Array.IndexOf(nodes, cut)}:8080/";
         (code, output) = await lab.RunAsync("cp", Long, "kill", "-STOP", agents[cut].Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -123,14 +123,14 @@ public class ProcessRuntimeTests
             async () =>
             {
                 var now = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Service == "hello").ToList();
-                return now.Count == 2 && now.All(v => v.Instance.Node != cut && v.State is { State: "Running", Healthy: true });
+                return now.Count == 2 && now.All(v => v.Instance.Node != cut && v.State is { State: InstanceState.Running, Healthy: true });
             },
             $"hello to run without {cut}");
         Assert.Equal(0, (await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "2", cutAddress)).Code); // the stale one still answers
         (code, output) = await lab.RunAsync("cp", Long, "kill", "-CONT", agents[cut].Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(code == 0, output);
         await WaitAsync(async () => (await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "2", cutAddress)).Code != 0, $"{cut}'s stale hello to be stopped");
-        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == cut).Status == "Ready", $"{cut} to be Ready again");
+        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == cut).Status == NodeStatus.Ready, $"{cut} to be Ready again");
         Assert.Contains("(no longer placed here)", agents[cut].Output, StringComparison.Ordinal);
     }
 }

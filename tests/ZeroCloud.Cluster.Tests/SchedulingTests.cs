@@ -115,7 +115,7 @@ public class SchedulingTests
         // n4 goes silent: Down after spec.nodes.downAfter (3 s), its instances move to the other nodes.
         silent["n4"] = true;
         var quiet = Stopwatch.StartNew();
-        await cluster.WaitForAsync(async () => (await client.NodesAsync()).Nodes.Single(n => n.Name == "n4").Status == "Down", "n4 to be Down", TimeSpan.FromSeconds(30));
+        await cluster.WaitForAsync(async () => (await client.NodesAsync()).Nodes.Single(n => n.Name == "n4").Status == NodeStatus.Down, "n4 to be Down", TimeSpan.FromSeconds(30));
         var downAfter = quiet.Elapsed;
         await cluster.WaitForAsync(
             async () =>

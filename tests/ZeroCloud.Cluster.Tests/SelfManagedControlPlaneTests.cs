@@ -105,7 +105,7 @@ public class SelfManagedControlPlaneTests
         async Task<bool> HelloHealthyAsync(string host, string server, string dead)
         {
             var hello = (await GetAsync(host, server, "instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Service == "hello").ToList();
-            return hello.Count == 4 && hello.Select(v => v.Instance.Node).Distinct().Count() == 4 && hello.All(v => v.Instance.Node != dead && v.State is { State: "Running", Healthy: true });
+            return hello.Count == 4 && hello.Select(v => v.Instance.Node).Distinct().Count() == 4 && hello.All(v => v.Instance.Node != dead && v.State is { State: InstanceState.Running, Healthy: true });
         }
 
         // Three voters, on three distinct nodes: the seed and two control instances.
@@ -114,7 +114,7 @@ public class SelfManagedControlPlaneTests
         await WaitAsync("three available voters", async () =>
         {
             members = await GetAsync("n0", seed, "members", ControlJsonContext.Default.MembersResponse);
-            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available");
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == MemberStatus.Available);
         });
         var grewIn = grow.Elapsed;
         Assert.Equal(3, members!.Members.Select(m => m.Name).Distinct().Count());
@@ -132,13 +132,13 @@ public class SelfManagedControlPlaneTests
         await WaitAsync($"{victim}'s voter to be replaced", async () =>
         {
             members = await GetAsync("n0", seed, "members", ControlJsonContext.Default.MembersResponse);
-            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.All(m => m.Name != victim);
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == MemberStatus.Available) && members.Members.All(m => m.Name != victim);
         });
         var replacedIn = killed.Elapsed;
         Assert.DoesNotContain(members!.Members, m => m.Name == victim);
         await WaitAsync($"hello x4 healthy again without {victim}", async () => await HelloHealthyAsync("n0", seed, victim));
         var nodesNow = await GetAsync("n0", seed, "nodes", ControlJsonContext.Default.NodesResponse);
-        Assert.Equal("Down", nodesNow.Nodes.Single(n => n.Name == victim).Status);
+        Assert.Equal(NodeStatus.Down, nodesNow.Nodes.Single(n => n.Name == victim).Status);
         var spare = members.Members.Select(m => m.Name!).Single(n => n != "n0" && voters.All(v => v != n));
 
         // Writes go on, through the new voter too.
@@ -163,7 +163,7 @@ public class SelfManagedControlPlaneTests
         await WaitAsync("the seed's voter to be replaced", async () =>
         {
             members = await GetAsync(host, via, "members", ControlJsonContext.Default.MembersResponse);
-            return members.Members.Count == 3 && members.Members.All(m => m.Status == "available") && members.Members.All(m => m.Name != "n0");
+            return members.Members.Count == 3 && members.Members.All(m => m.Status == MemberStatus.Available) && members.Members.All(m => m.Name != "n0");
         });
         var seedReplacedIn = killed.Elapsed;
         Assert.DoesNotContain(members!.Members, m => m.Name == "n0");
@@ -184,7 +184,7 @@ public class SelfManagedControlPlaneTests
             foreach (var api in before)
             {
                 var (c, o) = await ZcAsync(host, "get", "members", "--json", "--server", api);
-                if (c == 0 && JsonSerializer.Deserialize(o, ControlJsonContext.Default.MembersResponse) is { Members: [{ Status: "available" }] } one)
+                if (c == 0 && JsonSerializer.Deserialize(o, ControlJsonContext.Default.MembersResponse) is { Members: [{ Status: MemberStatus.Available }] } one)
                 {
                     members = one;
                     return true;

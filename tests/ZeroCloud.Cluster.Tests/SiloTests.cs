@@ -71,7 +71,7 @@ public class SiloTests
         var token = await cluster.JoinTokenAsync();
         NodeStatusDto? ready = null;
         await cluster.WaitForAsync(
-            async () => (ready = await ControlCluster.NodeClient(first, token).HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status == "Ready",
+            async () => (ready = await ControlCluster.NodeClient(first, token).HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status == NodeStatus.Ready,
             "the first heartbeat");
         Assert.Equal((8, 16L << 30, 1L), (ready!.Cpus, ready.MemoryBytes, ready.Transitions));
 
@@ -105,14 +105,14 @@ public class SiloTests
             "the node grain to reactivate on another silo",
             TimeSpan.FromSeconds(60));
         Assert.Equal((8, 16L << 30), (moved!.Cpus, moved.MemoryBytes));
-        Assert.True(moved.Status is "Ready" or "Suspect" or "Down", moved.Status);
+        Assert.True(moved.Status is NodeStatus.Ready or NodeStatus.Suspect or NodeStatus.Down, $"{moved.Status}");
 
         // Silent: Suspect, then Down (2.5 s and 5 s before a spec says otherwise), each transition committed once.
-        await cluster.WaitForAsync(async () => (await survivor.Client.NodeAsync("n1")).Status == "Down", "the silent node to be Down", TimeSpan.FromSeconds(60));
+        await cluster.WaitForAsync(async () => (await survivor.Client.NodeAsync("n1")).Status == NodeStatus.Down, "the silent node to be Down", TimeSpan.FromSeconds(60));
         var down = await survivor.Client.NodeAsync("n1");
         Assert.True(down.Transitions >= 3, $"{down.Transitions} transitions");
 
         // It comes back: Ready again.
-        Assert.Equal("Ready", (await ControlCluster.NodeClient(survivor, token).HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status);
+        Assert.Equal(NodeStatus.Ready, (await ControlCluster.NodeClient(survivor, token).HeartbeatAsync("n1", new HeartbeatRequest(8, 16L << 30))).Status);
     }
 }

@@ -82,7 +82,7 @@ public class VmRuntimeTests
         await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single().Runtimes is { } r && r.Contains("vm"), "n1 to report the vm runtime");
 
         var booted = Stopwatch.StartNew();
-        await WaitAsync(async () => (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.SingleOrDefault()?.State is { State: "Running", Healthy: true }, "hello-0 to run healthy as a VM");
+        await WaitAsync(async () => (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.SingleOrDefault()?.State is { State: InstanceState.Running, Healthy: true }, "hello-0 to run healthy as a VM");
         Console.WriteLine($"hello as a microvm under TCG: healthy {booted.Elapsed.TotalSeconds:0.0} s after n1 reported vm");
         var instance = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Single().Instance;
         Assert.Equal("vm", instance.Runtime);

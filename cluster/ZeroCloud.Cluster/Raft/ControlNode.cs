@@ -48,7 +48,7 @@ public sealed class OutcomeUnknownException(string message, Exception? inner = n
 public sealed class ReadBarrierException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>A member of the cluster as the API lists it.</summary>
-public sealed record MemberView(string Id, string? Name, string? Api, string Status, bool IsLeader, bool IsSelf);
+public sealed record MemberView(string Id, string? Name, string? Api, ZeroCloud.Model.Api.MemberStatus Status, bool IsLeader, bool IsSelf);
 
 /// <summary>
 /// One control-plane member: DotNext's Raft (TCP transport, pre-vote, persistent write-ahead log and membership)
@@ -342,7 +342,7 @@ public sealed partial class ControlNode : IAsyncDisposable
                 Format(member.EndPoint),
                 metadata?.GetValueOrDefault(MetadataName) is { Length: > 0 } name ? name : null,
                 metadata?.GetValueOrDefault(MetadataApi),
-                member.IsRemote ? member.Status.ToString().ToLowerInvariant() : "available",
+                member.IsRemote ? member.Status switch { ClusterMemberStatus.Available => ZeroCloud.Model.Api.MemberStatus.Available, ClusterMemberStatus.Unavailable => ZeroCloud.Model.Api.MemberStatus.Unavailable, _ => ZeroCloud.Model.Api.MemberStatus.Unknown } : ZeroCloud.Model.Api.MemberStatus.Available,
                 leader is not null && Equals(leader.EndPoint, member.EndPoint),
                 !member.IsRemote));
         }

@@ -20,7 +20,7 @@ public sealed record NodeBeat(
 [Immutable]
 public sealed record NodeView(
     [property: Id(0)] string Name,
-    [property: Id(1)] string Status,
+    [property: Id(1)] NodeStatus Status,
     [property: Id(2)] DateTime? LastSeen,
     [property: Id(3)] int Cpus,
     [property: Id(4)] long MemoryBytes,
@@ -76,8 +76,8 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         }
 
         _lastSeen = time.GetUtcNow().UtcDateTime;
-        var wasWatched = r is { Status: "Ready" or "Suspect" };
-        if (r is null || r.Status != "Ready" || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
+        var wasWatched = r is { Status: NodeStatus.Ready or NodeStatus.Suspect };
+        if (r is null || r.Status != NodeStatus.Ready || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
             || (beat.Address is not null && beat.Address != r.Address)
             || (beat.Labels is not null && !SameLabels(beat.Labels, r.Labels))
             || (beat.Runtimes is not null && !(r.Runtimes ?? []).SequenceEqual(beat.Runtimes)))
@@ -89,7 +89,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 Address = beat.Address ?? old?.Address,
                 Labels = beat.Labels ?? old?.Labels,
                 Runtimes = beat.Runtimes ?? old?.Runtimes,
-            }, "Ready").ConfigureAwait(true);
+            }, NodeStatus.Ready).ConfigureAwait(true);
             if (!wasWatched)
             {
                 Arm();
@@ -128,7 +128,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
     private async Task CheckAsync(CancellationToken cancellationToken)
     {
-        if (_record is not { Status: "Ready" or "Suspect" } r)
+        if (_record is not { Status: NodeStatus.Ready or NodeStatus.Suspect } r)
         {
             return;
         }
@@ -137,7 +137,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         _lastSeen ??= now;
         var liveness = spec.Liveness(fallback);
         var silent = now - _lastSeen.Value;
-        var next = silent >= liveness.DownAfter ? "Down" : silent >= liveness.SuspectAfter ? "Suspect" : r.Status;
+        var next = silent >= liveness.DownAfter ? NodeStatus.Down : silent >= liveness.SuspectAfter ? NodeStatus.Suspect : r.Status;
         try
         {
             if (next != r.Status)
@@ -154,7 +154,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     /// <summary>Sets the timer for when the node, if it stays silent, becomes Suspect or Down; Down and unknown nodes need none.</summary>
     private void Arm()
     {
-        if (_record is not { Status: "Ready" or "Suspect" } r)
+        if (_record is not { Status: NodeStatus.Ready or NodeStatus.Suspect } r)
         {
             return;
         }
@@ -163,17 +163,17 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         var now = time.GetUtcNow().UtcDateTime;
         _lastSeen ??= now;
         var liveness = spec.Liveness(fallback);
-        var at = _lastSeen.Value + (r.Status == "Ready" ? liveness.SuspectAfter : liveness.DownAfter);
+        var at = _lastSeen.Value + (r.Status == NodeStatus.Ready ? liveness.SuspectAfter : liveness.DownAfter);
         var due = at - now;
         _timer?.Change(due > TimeSpan.FromMilliseconds(20) ? due : TimeSpan.FromMilliseconds(20), Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Writes the record with <paramref name="status"/>; when another writer got there first, re-reads and applies the change again.</summary>
-    private async Task WriteAsync(Func<NodeDto?, NodeDto> change, string status)
+    private async Task WriteAsync(Func<NodeDto?, NodeDto> change, NodeStatus status)
     {
         for (var attempt = 1; ; attempt++)
         {
-            var from = _record?.Status ?? "Unknown";
+            var from = _record?.Status ?? NodeStatus.Unknown;
             var next = change(_record);
             if (status != from)
             {
@@ -189,7 +189,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 if (status != from)
                 {
                     LogTransition(next.Name, from, status);
-                    if (status is "Ready" or "Down")
+                    if (status is NodeStatus.Ready or NodeStatus.Down)
                     {
                         // Not awaited: the scheduler may be busy, and a heartbeat must not wait for a plan.
                         GrainFactory.GetGrain<ISchedulerGrain>(SchedulerGrain.Key).RequestAsync($"node {next.Name} {status}").Ignore();
@@ -215,13 +215,13 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         _revision = kv?.ModRevision ?? 0;
     }
 
-    private NodeDto Empty() => new(this.GetPrimaryKeyString(), "Unknown", time.GetUtcNow().UtcDateTime, 0, 0, null, null, null, 0);
+    private NodeDto Empty() => new(this.GetPrimaryKeyString(), NodeStatus.Unknown, time.GetUtcNow().UtcDateTime, 0, 0, null, null, null, 0);
 
     private static bool SameLabels(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string>? b) =>
         b is not null && a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
 
     private NodeView View() => new(
-        this.GetPrimaryKeyString(), _record?.Status ?? "Unknown", _lastSeen, _record?.Cpus ?? 0, _record?.MemoryBytes ?? 0, _record?.Transitions ?? 0, RuntimeIdentity, (spec.Current?.Config.Spec.Nodes.Heartbeat ?? TimeSpan.FromSeconds(1)).TotalSeconds);
+        this.GetPrimaryKeyString(), _record?.Status ?? NodeStatus.Unknown, _lastSeen, _record?.Cpus ?? 0, _record?.MemoryBytes ?? 0, _record?.Transitions ?? 0, RuntimeIdentity, (spec.Current?.Config.Spec.Nodes.Heartbeat ?? TimeSpan.FromSeconds(1)).TotalSeconds);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -230,5 +230,5 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Node}: {From} -> {To}")]
-    private partial void LogTransition(string node, string from, string to);
+    private partial void LogTransition(string node, NodeStatus from, NodeStatus to);
 }

@@ -151,7 +151,7 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
             return null;
         }
 
-        foreach (var m in onNodes.Where(m => byName[m.Name!].Status == "Down" && !m.Self))
+        foreach (var m in onNodes.Where(m => byName[m.Name!].Status == NodeStatus.Down && !m.Self))
         {
             try
             {
@@ -165,7 +165,7 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
         }
 
         var controlNodes = placed.Where(p => p.Service == Planner.ControlService).Select(p => p.Node).ToHashSet(StringComparer.Ordinal);
-        return onNodes.Where(m => byName[m.Name!].Status != "Down" && !controlNodes.Contains(m.Name!)).Select(m => m.Name!).ToHashSet(StringComparer.Ordinal);
+        return onNodes.Where(m => byName[m.Name!].Status != NodeStatus.Down && !controlNodes.Contains(m.Name!)).Select(m => m.Name!).ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>
@@ -175,7 +175,7 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
     /// </summary>
     private async Task ShrinkAsync(Plan plan, List<NodeDto> nodes)
     {
-        var down = nodes.Where(n => n.Status == "Down").Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+        var down = nodes.Where(n => n.Status == NodeStatus.Down).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
         var leaving = plan.Remove
             .Where(r => r.Service == Planner.ControlService && !down.Contains(r.Node) && !plan.Add.Any(a => a.Service == Planner.ControlService && a.Node == r.Node))
             .Select(r => r.Node)
@@ -224,7 +224,7 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
             foreach (var kv in nodes.Kvs)
             {
                 var node = JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!;
-                if (node.Status is "Ready" or "Suspect")
+                if (node.Status is NodeStatus.Ready or NodeStatus.Suspect)
                 {
                     wakes.Add(GrainFactory.GetGrain<INodeGrain>(node.Name).WakeAsync());
                 }

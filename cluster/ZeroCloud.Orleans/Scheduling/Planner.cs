@@ -57,7 +57,7 @@ public static class Planner
     public const int RestartBudget = 5;
 
     /// <summary>Whether an agent's report says the instance used up its restarts on its node.</summary>
-    public static bool OverBudget(InstanceStateDto? state) => state is { State: "Failed" } && state.Restarts >= RestartBudget;
+    public static bool OverBudget(InstanceStateDto? state) => state is { State: InstanceState.Failed } && state.Restarts >= RestartBudget;
 
     /// <summary>
     /// <paramref name="staticVoterNodes"/>: null when the control plane runs outside the cluster's nodes (nothing of
@@ -82,13 +82,13 @@ public static class Planner
         var all = spec.Spec.Services;
         if (staticVoterNodes is not null && all.All(s => s.Name != ControlService))
         {
-            var staticReady = staticVoterNodes.Count(n => byName.TryGetValue(n, out var node) && node.Status != "Down");
+            var staticReady = staticVoterNodes.Count(n => byName.TryGetValue(n, out var node) && node.Status != NodeStatus.Down);
             all = all.Add(ControlSpec(spec, staticReady));
         }
 
         var services = all.ToDictionary(s => s.Name, StringComparer.Ordinal);
         var free = new SortedDictionary<string, (long Cpu, long Memory)>(StringComparer.Ordinal);
-        foreach (var n in nodes.Where(n => n.Status == "Ready").OrderBy(n => n.Name, StringComparer.Ordinal))
+        foreach (var n in nodes.Where(n => n.Status == NodeStatus.Ready).OrderBy(n => n.Name, StringComparer.Ordinal))
         {
             free[n.Name] = (n.Cpus * 1000L, n.MemoryBytes);
         }
@@ -101,7 +101,7 @@ public static class Planner
             var stays = services.TryGetValue(p.Service, out var service)
                 && !avoid.Contains((p.Service, p.Node))
                 && byName.TryGetValue(p.Node, out var node)
-                && node.Status != "Down"
+                && node.Status != NodeStatus.Down
                 && Eligible(service, node, known, runtime)
                 && Same(p, Template(service, p.Id, p.Node, p.SpecRevision, runtime));
             (stays ? kept : remove).Add(p);

@@ -23,7 +23,7 @@ public sealed record EventDto(long Revision, string Type, string Key, string Val
 
 public sealed record TxnResponse(bool Succeeded, long Revision, IReadOnlyList<EventDto> Events);
 
-public sealed record MemberDto(string Id, string? Name, string? Api, string Status, bool Leader, bool Self);
+public sealed record MemberDto(string Id, string? Name, string? Api, MemberStatus Status, bool Leader, bool Self);
 
 public sealed record MembersResponse(IReadOnlyList<MemberDto> Members);
 
@@ -80,7 +80,7 @@ public sealed record HeartbeatRequest(
 /// </summary>
 public sealed record NodeDto(
     string Name,
-    string Status,
+    NodeStatus Status,
     DateTime Since,
     int Cpus,
     long MemoryBytes,
@@ -115,7 +115,7 @@ public sealed record HealthDto(string? Path, int Port, double IntervalSeconds, d
 /// What a node's agent reports about an instance (<c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c>): Pending, Starting,
 /// Running, Failed or Stopped, whether its health check passes, and how often it was restarted.
 /// </summary>
-public sealed record InstanceStateDto(string Id, string Node, string State, bool Healthy, int Restarts, DateTime Since, string? Detail = null);
+public sealed record InstanceStateDto(string Id, string Node, InstanceState State, bool Healthy, int Restarts, DateTime Since, string? Detail = null);
 
 /// <summary>GET /v1/instances: each placement with the state its node reported (none yet: Pending).</summary>
 public sealed record InstanceView(InstanceDto Instance, InstanceStateDto? State);
@@ -147,7 +147,7 @@ public sealed record ServicesResponse(long Revision, long SpecRevision, IReadOnl
 /// A node as its grain sees it: status (Ready, Suspect, Down), inventory, the silo holding the grain, and how often
 /// the agent should heartbeat (the applied spec's nodes.heartbeat).
 /// </summary>
-public sealed record NodeStatusDto(string Name, string Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1);
+public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1);
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

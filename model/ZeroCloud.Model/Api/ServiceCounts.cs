@@ -12,7 +12,7 @@ public static class ServiceCounts
         foreach (var s in services.OrderBy(s => s.Name, StringComparer.Ordinal))
         {
             var mine = placements.Where(p => p.Service == s.Name).ToList();
-            var running = mine.Select(p => stateOf.GetValueOrDefault((p.Node, p.Id))).Where(st => st?.State == "Running").ToList();
+            var running = mine.Select(p => stateOf.GetValueOrDefault((p.Node, p.Id))).Where(st => st?.State == InstanceState.Running).ToList();
             result.Add(new ServiceDto(s.Name, s.Image, s.Replicas, mine.Count, running.Count, running.Count(st => st!.Healthy)));
         }
 

@@ -103,7 +103,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 if (_refused.Add(p.Id + "\n" + p.SpecRevision))
                 {
                     log.LogWarning("{Problem}", problem);
-                    _dirty[p.Id] = new InstanceStateDto(p.Id, node, "Failed", false, 0, DateTime.UtcNow, problem);
+                    _dirty[p.Id] = new InstanceStateDto(p.Id, node, InstanceState.Failed, false, 0, DateTime.UtcNow, problem);
                 }
 
                 continue;

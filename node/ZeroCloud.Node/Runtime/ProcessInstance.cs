@@ -36,7 +36,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
         _folder = Path.Combine(dataDirectory, "instances", instance.Id);
         _log = Path.Combine(dataDirectory, "instances", instance.Id + ".log");
         _report = report;
-        _state = new InstanceStateDto(instance.Id, instance.Node, "Pending", false, 0, DateTime.UtcNow);
+        _state = new InstanceStateDto(instance.Id, instance.Node, InstanceState.Pending, false, 0, DateTime.UtcNow);
         _run = Task.Run(RunAsync);
     }
 
@@ -44,7 +44,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
 
     public InstanceStateDto State => _state;
 
-    private void Set(string state, bool healthy, string? detail = null, int? restarts = null)
+    private void Set(InstanceState state, bool healthy, string? detail = null, int? restarts = null)
     {
         var next = _state with { State = state, Healthy = healthy, Detail = detail, Restarts = restarts ?? _state.Restarts };
         if (next.State != _state.State || next.Healthy != _state.Healthy || next.Restarts != _state.Restarts || next.Detail != _state.Detail)
@@ -61,7 +61,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
         var restarts = 0;
         while (!_stop.IsCancellationRequested)
         {
-            Set("Starting", false, null, restarts);
+            Set(InstanceState.Starting, false, null, restarts);
             var started = DateTime.UtcNow;
             int exit;
             try
@@ -70,7 +70,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
             }
             catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException)
             {
-                Set("Failed", false, $"cannot start {_launch.File}: {ex.Message}", restarts);
+                Set(InstanceState.Failed, false, $"cannot start {_launch.File}: {ex.Message}", restarts);
                 exit = -1;
             }
 
@@ -84,7 +84,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
             if (exit != -1)
             {
                 // Exit 0 is a clean stop (Stopped), anything else a failure; both restart: a service's instance runs until unplaced.
-                Set(exit == 0 ? "Stopped" : "Failed", false, $"exited with code {exit}; restart in {backoff.TotalSeconds:0} s", restarts);
+                Set(exit == 0 ? InstanceState.Stopped : InstanceState.Failed, false, $"exited with code {exit}; restart in {backoff.TotalSeconds:0} s", restarts);
             }
 
             try
@@ -147,7 +147,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
             }
         }
 
-        Set("Running", Instance.Health is null, null);
+        Set(InstanceState.Running, Instance.Health is null, null);
 
         using var healthStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         var health = Instance.Health is { } h ? HealthLoopAsync(h, healthStop.Token) : Task.CompletedTask;
@@ -179,11 +179,11 @@ internal sealed class ProcessInstance : IAsyncDisposable
             if (ok)
             {
                 first = false;
-                Set("Running", true, null);
+                Set(InstanceState.Running, true, null);
             }
             else if (!first && failures >= h.FailureThreshold)
             {
-                Set("Running", false, $"health check failed {failures} times in a row");
+                Set(InstanceState.Running, false, $"health check failed {failures} times in a row");
             }
 
             try

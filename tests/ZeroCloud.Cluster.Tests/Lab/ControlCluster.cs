@@ -196,7 +196,7 @@ internal sealed class ControlCluster : IAsyncDisposable
             async () =>
             {
                 var members = await (via ?? Leader()).Client.MembersAsync();
-                return members.Members.Count == count && members.Members.All(m => m.Status == "available");
+                return members.Members.Count == count && members.Members.All(m => m.Status == MemberStatus.Available);
             },
             $"{count} available members");
     }
