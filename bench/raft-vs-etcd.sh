@@ -3,11 +3,16 @@
 # a three-member etcd 3.4 (Debian's etcd-server), both on loopback, same disk, measured in the same run: wrk with
 # 64 connections for 10 s putting unique keys with 100-byte values through each leader's HTTP/JSON API. Then
 # failover: SIGKILL the leader and time until the next write commits through a survivor, median of 10 per system.
+# Members run as deployed: each with its Orleans silo (as zc up runs every member). ZC_BENCH_SILO=off runs the
+# trimmed configuration (Raft member and API only), labelled as such in the output.
 # Usage: bench/raft-vs-etcd.sh [seconds] [connections] [failovers]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/bench/lab.sh"
 secs=${1:-10} conns=${2:-64} rounds=${3:-10}
+silo=${ZC_BENCH_SILO:-on}
+silo_args=(); label="zerocloud"
+[ "$silo" = off ] && { silo_args=(--no-silo); label="zc-nosilo"; }
 command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 work=$(mktemp -d /tmp/zc-raft-bench.XXXXXX)
@@ -24,7 +29,7 @@ now_ms() { date +%s%3N; }
 declare -A zc_pid
 start_zc() { # name api-port extra-args...
   local n=$1 port=$2; shift 2
-  "${zc[@]}" serve control --data "$work/zc-$n" --listen "127.0.0.1:$port" --name "$n" --no-silo "$@" >"$work/zc-$n.log" 2>&1 &
+  "${zc[@]}" serve control --data "$work/zc-$n" --listen "127.0.0.1:$port" --name "$n" "${silo_args[@]}" "$@" >"$work/zc-$n.log" 2>&1 &
   zc_pid[$n]=$!; pids+=($!); disown $!
 }
 wait_http() { for _ in $(seq 100); do curl -sf -m 1 "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
@@ -76,10 +81,10 @@ wrk -t2 -c"$conns" -d3s -s "$root/bench/lua/put-etcd.lua" "http://127.0.0.1:$el"
 read -r e_rps e_p50 e_p99 e_avg e_bad < <(run_wrk "http://127.0.0.1:$el" "$root/bench/lua/put-etcd.lua")
 read -r z_rps z_p50 z_p99 z_avg z_bad < <(run_wrk "http://127.0.0.1:$zl" "$root/bench/lua/put-zc.lua")
 echo
-echo "writes, $conns connections, ${secs}s, 3 members each, 100-byte values (wrk, loopback, this machine)"
+echo "writes, $conns connections, ${secs}s, 3 members each, 100-byte values (wrk, loopback, this machine); ours with silos $silo"
 printf "%-10s %10s %9s %9s %9s %8s\n" system writes/s p50_ms p99_ms avg_ms non2xx
 printf "%-10s %10s %9s %9s %9s %8s\n" etcd-3.4 "$e_rps" "$e_p50" "$e_p99" "$e_avg" "$e_bad"
-printf "%-10s %10s %9s %9s %9s %8s\n" zerocloud "$z_rps" "$z_p50" "$z_p99" "$z_avg" "$z_bad"
+printf "%-10s %10s %9s %9s %9s %8s\n" "$label" "$z_rps" "$z_p50" "$z_p99" "$z_avg" "$z_bad"
 echo "ratio (ours / etcd, writes/s): $(ratio "$z_rps" "$e_rps")"
 
 # ---- failover: kill -9 the leader, time to the next committed write through a survivor ----
@@ -124,5 +129,5 @@ zm=$(printf '%s\n' "${zf[@]}" | median); em=$(printf '%s\n' "${ef[@]}" | median)
 echo
 echo "failover (kill -9 the leader -> next write committed), $rounds rounds, ms"
 echo "etcd-3.4:  ${ef[*]}  median $em"
-echo "zerocloud: ${zf[*]}  median $zm"
+echo "$label: ${zf[*]}  median $zm"
 echo "ratio (etcd / ours, time): $(ratio "$em" "$zm")"

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using ZeroCloud.Cluster.Hosting;
+using ZeroCloud.Control;
 using ZeroCloud.Netboot.Hosting;
 using ZeroCloud.Netboot.Http;
 

@@ -13,7 +13,7 @@ using ZeroCloud.Cluster.Store;
 using ZeroCloud.Model.Api;
 using ZeroCloud.Orleans;
 
-namespace ZeroCloud.Cluster.Hosting;
+namespace ZeroCloud.Control;
 
 /// <summary>How a control-plane member is started: from `zc serve control`.</summary>
 public sealed record ControlHostSettings(
@@ -176,7 +176,10 @@ public static partial class ControlHost
                 services.AddHostedService<RaftMemberService>();
                 services.AddSingleton<LocalStore>();
                 services.AddSingleton<IControlStore>(sp => sp.GetRequiredService<LocalStore>());
+                services.AddHttpForwarder();
                 services.AddSingleton<ControlApi>();
+                services.AddSingleton<NodeEndpoints>();
+                services.AddSingleton<ISiloDirectory, SiloDirectory>();
                 services.AddSingleton(new ApiMetrics(ControlNode.Format(settings.Raft)));
                 // Before the silo, which waits for this member to have joined (the chores announce it to its peers).
                 services.AddHostedService<MemberChores>();
@@ -199,7 +202,11 @@ public static partial class ControlHost
                         return next(ctx);
                     });
                     app.UseRouting();
-                    app.UseEndpoints(endpoints => app.ApplicationServices.GetRequiredService<ControlApi>().Map(endpoints));
+                    app.UseEndpoints(endpoints =>
+                    {
+                        app.ApplicationServices.GetRequiredService<NodeEndpoints>().Map(endpoints);
+                        app.ApplicationServices.GetRequiredService<ControlApi>().Map(endpoints);
+                    });
                 }));
         if (settings.SiloPort > 0)
         {

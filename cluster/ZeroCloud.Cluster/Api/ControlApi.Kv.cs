@@ -1,0 +1,199 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using ZeroCloud.Cluster.Raft;
+using ZeroCloud.Cluster.Store;
+using ZeroCloud.Model.Api;
+using static ZeroCloud.Cluster.Api.ApiResults;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>The key/value store: get and range (linearizable unless <c>?stale=true</c>), put, delete, transactions, and watches streamed as NDJSON.</summary>
+public sealed partial class ControlApi
+{
+    private async Task GetKvAsync(HttpContext ctx, string? key)
+    {
+        var query = ctx.Request.Query;
+        var prefix = IsTrue(query["prefix"]);
+        var k = "/" + (key ?? "");
+        if (!prefix && KvStore.KeyProblem(k) is { } problem)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidKey, problem).ConfigureAwait(false);
+            return;
+        }
+
+        var limit = 0;
+        if (query["limit"] is { Count: > 0 } limitText && (!int.TryParse(limitText, out limit) || limit < 0))
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"limit: \"{limitText}\" is not a whole number ≥ 0").ConfigureAwait(false);
+            return;
+        }
+
+        if (!IsTrue(query["stale"]) && !await BarrierAsync(ctx).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var (revision, kvs) = _node.Read(s => (s.Revision, prefix ? s.Range(k, limit) : s.Get(k) is { } kv ? [kv] : []));
+        if (!prefix && kvs.Count == 0)
+        {
+            await ErrorAsync(ctx, 404, ErrorCodes.KeyNotFound, $"no key \"{k}\" (at revision {revision})").ConfigureAwait(false);
+            return;
+        }
+
+        await JsonAsync(ctx, 200, new RangeResponse(revision, [.. kvs.Select(ToDto)]), ControlJsonContext.Default.RangeResponse).ConfigureAwait(false);
+    }
+
+    private async Task PutKvAsync(HttpContext ctx, string? key)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var k = "/" + (key ?? "");
+        var request = Parse(ctx, body, ControlJsonContext.Default.PutRequest, out var error);
+        if (request is null)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
+            return;
+        }
+
+        if (request.Value is null)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, "the body needs a \"value\" (a string)").ConfigureAwait(false);
+            return;
+        }
+
+        List<Compare> compares = request.IfModRevision is { } rev ? [new Compare(k, CompareTarget.ModRevision, CompareOp.Equal, rev)] : [];
+        var txn = new KvTxn(compares, [new PutOp(k, Encoding.UTF8.GetBytes(request.Value))], []);
+        var result = await CommitAsync(ctx, txn).ConfigureAwait(false);
+        if (result is null)
+        {
+            return;
+        }
+
+        if (!result.Succeeded)
+        {
+            await ErrorAsync(ctx, 409, ErrorCodes.RevisionMismatch, $"\"{k}\" is not at revision {request.IfModRevision}; nothing was written (store at revision {result.Revision})").ConfigureAwait(false);
+            return;
+        }
+
+        await JsonAsync(ctx, 200, new WriteResponse(result.Revision, true, result.Events.Count), ControlJsonContext.Default.WriteResponse).ConfigureAwait(false);
+    }
+
+    private async Task DeleteKvAsync(HttpContext ctx, string? key)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var k = "/" + (key ?? "");
+        var txn = KvTxn.Delete(k, IsTrue(ctx.Request.Query["prefix"]));
+        if (KvStore.Validate(txn) is { } problem)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidKey, problem).ConfigureAwait(false);
+            return;
+        }
+
+        var result = await CommitAsync(ctx, txn).ConfigureAwait(false);
+        if (result is not null)
+        {
+            await JsonAsync(ctx, 200, new WriteResponse(result.Revision, true, result.Events.Count), ControlJsonContext.Default.WriteResponse).ConfigureAwait(false);
+        }
+    }
+
+    private async Task TxnAsync(HttpContext ctx)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var request = Parse(ctx, body, ControlJsonContext.Default.TxnRequest, out var error);
+        if (request is null)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
+            return;
+        }
+
+        if (TxnMapper.ToTxn(request, out var problem) is not { } txn)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidTxn, problem).ConfigureAwait(false);
+            return;
+        }
+
+        var result = await CommitAsync(ctx, txn).ConfigureAwait(false);
+        if (result is not null)
+        {
+            await JsonAsync(ctx, 200, new TxnResponse(result.Succeeded, result.Revision, [.. result.Events.Select(ToDto)]), ControlJsonContext.Default.TxnResponse).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WatchAsync(HttpContext ctx)
+    {
+        var query = ctx.Request.Query;
+        var prefix = query["prefix"].ToString();
+        if (prefix.Length > 0 && KvStore.KeyProblem(prefix) is { } problem)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidKey, problem).ConfigureAwait(false);
+            return;
+        }
+
+        long from = 0;
+        if (query["from"] is { Count: > 0 } fromText && (!long.TryParse(fromText, out from) || from < 0))
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"from: \"{fromText}\" is not a revision (a whole number ≥ 0)").ConfigureAwait(false);
+            return;
+        }
+
+        KvStateMachine.Watcher watcher;
+        try
+        {
+            watcher = _node.Machine.Watch(prefix, from);
+        }
+        catch (CompactedException ex)
+        {
+            await ErrorAsync(ctx, 410, ErrorCodes.Compacted, ex.Message).ConfigureAwait(false);
+            return;
+        }
+
+        using (watcher)
+        {
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "application/x-ndjson";
+            await ctx.Response.StartAsync(ctx.RequestAborted).ConfigureAwait(false);
+            var reader = watcher.Events;
+            var output = ctx.Response.BodyWriter;
+            try
+            {
+                while (await reader.WaitToReadAsync(ctx.RequestAborted).ConfigureAwait(false))
+                {
+                    while (reader.TryRead(out var e))
+                    {
+                        output.Write(JsonSerializer.SerializeToUtf8Bytes(ToDto(e), ControlJsonContext.Default.EventDto));
+                        output.Write("\n"u8);
+                    }
+
+                    await output.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+            {
+                // the client went away
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or CompactedException)
+            {
+                var code = ex is CompactedException ? ErrorCodes.Compacted : ErrorCodes.WatchLagging;
+                output.Write(JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse(code, ex.Message), ControlJsonContext.Default.ErrorResponse));
+                output.Write("\n"u8);
+                await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Cluster.Api;
+using ZeroCloud.Cluster.Raft;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Orleans;
+using ZeroCloud.Orleans.Grains;
+using static ZeroCloud.Cluster.Api.ApiResults;
+
+namespace ZeroCloud.Control;
+
+/// <summary>
+/// The node endpoints, which go to the silo of the member they reach: <c>POST /v1/nodes/{name}/heartbeat</c> (a join
+/// token is required) and <c>GET /v1/nodes/{name}</c>, each a call to that node's grain. 503 until the silo is active.
+/// </summary>
+public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider services, ILogger<NodeEndpoints> logger)
+{
+    public void Map(IEndpointRouteBuilder app)
+    {
+        var nodes = app.MapGroup("/v1/nodes");
+        nodes.MapPost("/{name}/heartbeat", HeartbeatAsync);
+        nodes.MapGet("/{name}", NodeAsync);
+    }
+
+    private async Task HeartbeatAsync(HttpContext ctx, string name)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        if (api.TokenProblem(ctx) is { } refused)
+        {
+            LogRefused(logger, name, refused);
+            await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, $"node {name} refused: {refused}").ConfigureAwait(false);
+            return;
+        }
+
+        var beat = Parse(ctx, body, ControlJsonContext.Default.HeartbeatRequest, out var error);
+        if (beat is null)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
+            return;
+        }
+
+        if (HeartbeatProblem(beat) is { } problem)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, problem).ConfigureAwait(false);
+            return;
+        }
+
+        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac))).ConfigureAwait(false);
+    }
+
+    private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());
+
+    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call)
+    {
+        if (!IsNodeName(name))
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidName, $"\"{name}\" is not a node name (letters, digits, '-', '.', '_'; at most 253)").ConfigureAwait(false);
+            return;
+        }
+
+        if (services.GetService<SiloReadiness>() is not { IsActive: true })
+        {
+            await ErrorAsync(ctx, 503, ErrorCodes.SiloNotReady, "this member's Orleans silo is not running yet; retry, or ask another member").ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            var v = await call(services.GetRequiredService<IGrainFactory>().GetGrain<INodeGrain>(name)).ConfigureAwait(false);
+            if (v.Refused is { } refused)
+            {
+                LogRefused(logger, name, refused);
+                await ErrorAsync(ctx, 403, ErrorCodes.NotEnrolled, $"node {name} refused: {refused}").ConfigureAwait(false);
+                return;
+            }
+
+            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
+        {
+            await ErrorAsync(ctx, 503, ErrorCodes.GrainUnavailable, $"node {name}'s grain did not answer ({ex.Message}); retry").ConfigureAwait(false);
+        }
+    }
+
+
+    private static string? HeartbeatProblem(HeartbeatRequest beat)
+    {
+        if (beat.Cpus < 0 || beat.MemoryBytes < 0)
+        {
+            return "cpus and memoryBytes cannot be negative";
+        }
+
+        if (beat.Address is { } address && !IPAddress.TryParse(address, out _))
+        {
+            return $"address: \"{address}\" is not an IP address";
+        }
+
+        foreach (var (k, v) in beat.Labels ?? new Dictionary<string, string>())
+        {
+            if (k.Length is 0 or > 63 || v.Length > 63 || k.Any(char.IsControl) || v.Any(char.IsControl))
+            {
+                return $"labels: \"{k}\": \"{v}\" is not a label (a key of 1 to 63 characters, a value of at most 63, no control characters)";
+            }
+        }
+
+        if (beat.Mac is { } mac && !ZeroCloud.Model.Net.MacAddress.TryParse(mac, out _))
+        {
+            return $"mac: \"{mac}\" is not a MAC address";
+        }
+
+        if (beat.Runtimes?.FirstOrDefault(r => !KnownRuntimes.Contains(r)) is { } runtime)
+        {
+            return $"runtimes: \"{runtime}\" is not a runtime (process, vm)";
+        }
+
+        return null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} refused: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string node, string reason);
+
+
+    private static readonly string[] KnownRuntimes = ["process", "vm"];
+}
+
+/// <summary>The silos as this member's copy of the Orleans membership table lists them (<c>zc status</c>).</summary>
+public sealed class SiloDirectory(ControlNode node) : ISiloDirectory
+{
+    public IReadOnlyList<SiloDto> Silos() => Read(node);
+
+    /// <summary>The Orleans silos in the membership table, from this member's copy.</summary>
+    private static List<SiloDto> Read(ControlNode node)
+    {
+        var rows = node.Read(s => s.Range("/zc/orleans/zc/silos/"));
+        var silos = new List<SiloDto>();
+        foreach (var kv in rows)
+        {
+            try
+            {
+                var row = JsonSerializer.Deserialize(kv.Value, ZeroCloud.Orleans.OrleansJsonContext.Default.SiloRow)!;
+                var status = row.Status switch
+                {
+                    1 => "created",
+                    2 => "joining",
+                    3 => "active",
+                    4 => "shutting-down",
+                    5 => "stopping",
+                    6 => "dead",
+                    _ => "none",
+                };
+                silos.Add(new SiloDto(row.Address, row.SiloName, status, row.IAmAliveTime));
+            }
+            catch (JsonException)
+            {
+                // not a row we wrote
+            }
+        }
+
+        return silos;
+    }
+}
