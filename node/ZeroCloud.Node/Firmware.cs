@@ -1,11 +1,10 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using ZeroCloud.Init;
 using ZeroCloud.Model.Net;
+using ZeroCloud.Netboot.Tftp;
 
 namespace ZeroCloud.Node;
 
@@ -146,29 +145,23 @@ internal static class Firmware
         return (await OneAsync(kernel).ConfigureAwait(false), await OneAsync(initrd).ConfigureAwait(false));
     }
 
-    /// <summary>A TFTP read (RFC 1350) with blksize and tsize (RFC 2348/2349), retrying each packet up to 5 times.</summary>
+    /// <summary>A TFTP read (RFC 1350) with blksize and tsize (RFC 2348/2349), retrying each packet up to 5 times; packets through <see cref="TftpCodec"/>.</summary>
     internal static async Task<byte[]> TftpGetAsync(IPEndPoint server, string file, CancellationToken ct)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(IPAddress.Any, 0));
         const int blockSize = 1456;
-        var request = new List<byte> { 0, 1 };
-        foreach (var part in (string[])[file, "octet", "blksize", blockSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "tsize", "0"])
-        {
-            request.AddRange(Encoding.ASCII.GetBytes(part));
-            request.Add(0);
-        }
-
+        var buffer = new byte[blockSize + TftpCodec.HeaderLength + 64];
+        var send = new byte[512];
+        var sendLength = TftpCodec.WriteRequest(send, TftpOpcode.ReadRequest, file, "octet", [new("blksize", blockSize.ToString(System.Globalization.CultureInfo.InvariantCulture)), new("tsize", "0")]);
         var data = new MemoryStream();
-        var buffer = new byte[blockSize + 4 + 64];
-        var send = request.ToArray();
         EndPoint peer = server;
         var size = 512;
         ushort expected = 1;
         var tries = 0;
         while (true)
         {
-            await socket.SendToAsync(send, peer, ct).ConfigureAwait(false);
+            await socket.SendToAsync(send.AsMemory(0, sendLength), peer, ct).ConfigureAwait(false);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(1));
             SocketReceiveFromResult got;
@@ -188,39 +181,37 @@ internal static class Firmware
 
             tries = 0;
             peer = got.RemoteEndPoint; // the transfer continues from the server's own port
-            var opcode = BinaryPrimitives.ReadUInt16BigEndian(buffer);
-            switch (opcode)
+            var packet = buffer.AsSpan(0, got.ReceivedBytes);
+            if (TftpCodec.TryParseOptionAck(packet, out var options))
             {
-                case 6: // OACK: options accepted
-                    var options = Encoding.ASCII.GetString(buffer, 2, got.ReceivedBytes - 2).Split('\0');
-                    for (var i = 0; i + 1 < options.Length; i += 2)
+                foreach (var (name, value) in options)
+                {
+                    if (name.Equals("blksize", StringComparison.OrdinalIgnoreCase) && int.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var granted))
                     {
-                        if (options[i].Equals("blksize", StringComparison.OrdinalIgnoreCase))
-                        {
-                            size = int.Parse(options[i + 1], System.Globalization.CultureInfo.InvariantCulture);
-                        }
+                        size = granted;
                     }
+                }
 
-                    send = [0, 4, 0, 0];
-                    break;
-                case 3: // DATA
-                    var block = BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(2));
-                    if (block == expected)
-                    {
-                        data.Write(buffer, 4, got.ReceivedBytes - 4);
-                        expected++;
-                    }
+                sendLength = TftpCodec.WriteAck(send, 0);
+            }
+            else if (TftpCodec.TryParseData(packet, out var block, out var payload))
+            {
+                if (block == expected)
+                {
+                    data.Write(payload);
+                    expected++;
+                }
 
-                    send = [0, 4, (byte)(block >> 8), (byte)block];
-                    if (block == (ushort)(expected - 1) && got.ReceivedBytes - 4 < size)
-                    {
-                        await socket.SendToAsync(send, peer, ct).ConfigureAwait(false);
-                        return data.ToArray();
-                    }
-
-                    break;
-                case 5: // ERROR
-                    throw new InvalidOperationException($"firmware: tftp {file} from {server}: {Encoding.ASCII.GetString(buffer, 4, Math.Max(0, got.ReceivedBytes - 5))}");
+                sendLength = TftpCodec.WriteAck(send, block);
+                if (block == (ushort)(expected - 1) && payload.Length < size)
+                {
+                    await socket.SendToAsync(send.AsMemory(0, sendLength), peer, ct).ConfigureAwait(false);
+                    return data.ToArray();
+                }
+            }
+            else if (TftpCodec.TryParseError(packet, out var code, out var message))
+            {
+                throw new InvalidOperationException($"firmware: tftp {file} from {server}: {message} ({code})");
             }
         }
     }

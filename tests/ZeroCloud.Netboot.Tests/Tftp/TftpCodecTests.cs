@@ -97,4 +97,28 @@ public class TftpCodecTests
                 Assert.True(kinds.Count(k => k) <= 1);
             }, iter: 20_000);
     }
+
+    [Fact]
+    public void The_firmware_s_read_request_is_byte_for_byte_what_the_server_parses()
+    {
+        var buffer = new byte[512];
+        var length = TftpCodec.WriteRequest(buffer, TftpOpcode.ReadRequest, "undionly.kpxe", "octet", [new("blksize", "1456"), new("tsize", "0")]);
+
+        Assert.Equal(Rrq("undionly.kpxe", "octet", "blksize", "1456", "tsize", "0"), buffer[..length]);
+        Assert.True(TftpRequest.TryParse(buffer.AsSpan(0, length), out var request, out _));
+        Assert.Equal(("undionly.kpxe", "1456"), (request.FileName, request.Option("blksize")));
+    }
+
+    [Fact]
+    public void An_option_ack_round_trips_and_a_torn_one_is_refused()
+    {
+        var buffer = new byte[128];
+        var length = TftpCodec.WriteOptionAck(buffer, [new("blksize", "1456"), new("tsize", "70000")]);
+
+        Assert.True(TftpCodec.TryParseOptionAck(buffer.AsSpan(0, length), out var options));
+        Assert.Equal([new("blksize", "1456"), new("tsize", "70000")], options);
+        Assert.False(TftpCodec.TryParseOptionAck(buffer.AsSpan(0, length - 1), out _));
+        Assert.False(TftpCodec.TryParseOptionAck([0, 6, (byte)'x', 0], out _));
+        Assert.False(TftpCodec.TryParseOptionAck([0, 3, 0, 1], out _));
+    }
 }

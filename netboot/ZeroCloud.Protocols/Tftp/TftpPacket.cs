@@ -235,4 +235,50 @@ public static class TftpCodec
 
         return at;
     }
+
+    /// <summary>A read or write request: the file, the mode and the options (RFC 2347), each NUL-terminated.</summary>
+    public static int WriteRequest(Span<byte> destination, TftpOpcode opcode, string file, string mode, IEnumerable<KeyValuePair<string, string>> options)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(destination, (ushort)opcode);
+        var at = 2;
+        foreach (var part in (IEnumerable<string>)[file, mode, .. options.SelectMany(o => (string[])[o.Key, o.Value])])
+        {
+            at += Encoding.UTF8.GetBytes(part, destination[at..]);
+            destination[at++] = 0;
+        }
+
+        return at;
+    }
+
+    /// <summary>An OACK's options (RFC 2347), in order; false when the packet is not a well-formed OACK.</summary>
+    public static bool TryParseOptionAck(ReadOnlySpan<byte> packet, [NotNullWhen(true)] out IReadOnlyList<KeyValuePair<string, string>>? options)
+    {
+        options = null;
+        if (packet.Length < 2 || BinaryPrimitives.ReadUInt16BigEndian(packet) != (ushort)TftpOpcode.OptionAck)
+        {
+            return false;
+        }
+
+        var parts = new List<string>();
+        var rest = packet[2..];
+        while (rest.Length > 0)
+        {
+            var end = rest.IndexOf((byte)0);
+            if (end < 0)
+            {
+                return false;
+            }
+
+            parts.Add(Encoding.ASCII.GetString(rest[..end]));
+            rest = rest[(end + 1)..];
+        }
+
+        if (parts.Count % 2 != 0)
+        {
+            return false;
+        }
+
+        options = [.. Enumerable.Range(0, parts.Count / 2).Select(i => new KeyValuePair<string, string>(parts[2 * i], parts[(2 * i) + 1]))];
+        return true;
+    }
 }
