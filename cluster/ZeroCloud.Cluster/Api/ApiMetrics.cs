@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Http;
 using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Diagnostics;
 
 namespace ZeroCloud.Cluster.Api;
 
@@ -10,7 +10,7 @@ namespace ZeroCloud.Cluster.Api;
 /// counted under <c>zc.api.requests</c> by route (the first path segment after /v1: kv, txn, watch, nodes, …),
 /// origin (<c>client</c>; <c>member</c> for a write another member forwarded; <c>self</c> for a request this member
 /// sent to itself, which should never happen) and agent (the User-Agent's first product, or none). A listener
-/// in the same process keeps the totals for <c>GET /v1/metrics</c>.
+/// in the same process (<see cref="MeterTotals"/>) keeps the totals for <c>GET /v1/metrics</c>.
 /// </summary>
 public sealed class ApiMetrics : IDisposable
 {
@@ -18,43 +18,14 @@ public sealed class ApiMetrics : IDisposable
 
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _requests;
-    private readonly MeterListener _listener = new();
-    private readonly ConcurrentDictionary<(string Route, string Origin, string Agent), long> _totals = new();
+    private readonly MeterTotals _totals;
     private readonly string _self;
 
     public ApiMetrics(string self)
     {
         _self = self;
         _requests = _meter.CreateCounter<long>("zc.api.requests", description: "HTTP requests the control API received");
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter == _meter)
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            string route = "", origin = "", agent = "";
-            foreach (var tag in tags)
-            {
-                switch (tag.Key)
-                {
-                    case "route":
-                        route = (string)tag.Value!;
-                        break;
-                    case "origin":
-                        origin = (string)tag.Value!;
-                        break;
-                    case "agent":
-                        agent = (string)tag.Value!;
-                        break;
-                }
-            }
-
-            _totals.AddOrUpdate((route, origin, agent), value, (_, total) => total + value);
-        });
-        _listener.Start();
+        _totals = new MeterTotals(_meter);
     }
 
     /// <summary>Counts one request.</summary>
@@ -74,11 +45,15 @@ public sealed class ApiMetrics : IDisposable
 
     /// <summary>The totals since this member started.</summary>
     public MetricsResponse Snapshot() =>
-        new([.. _totals.OrderBy(t => t.Key).Select(t => new RequestCountDto(t.Key.Route, t.Key.Origin, t.Key.Agent, t.Value))]);
+        new([.. _totals.All().Where(t => t.Instrument == "zc.api.requests").Select(t =>
+        {
+            var tags = t.Tags.Split(',').Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+            return new RequestCountDto(tags.GetValueOrDefault("route", ""), tags.GetValueOrDefault("origin", ""), tags.GetValueOrDefault("agent", ""), t.Total);
+        })]);
 
     public void Dispose()
     {
-        _listener.Dispose();
+        _totals.Dispose();
         _meter.Dispose();
     }
 }

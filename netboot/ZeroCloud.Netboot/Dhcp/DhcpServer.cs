@@ -26,14 +26,11 @@ public sealed partial class DhcpServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Lock _engineLock = new();
     private readonly ConcurrentDictionary<MacAddress, byte> _ignoredMacs = new();
-    private readonly ConcurrentDictionary<DropReason, long> _drops = new();
-    private readonly ConcurrentDictionary<DhcpParseError, long> _badPackets = new();
+    private readonly DhcpMetrics _metrics = new();
     private readonly List<Socket> _sockets = [];
     private readonly List<Thread> _threads = [];
     private CancellationTokenSource? _stopping;
     private DhcpEngine? _engine;
-    private long _received;
-    private long _replies;
     private long _lastBadPacketLog;
     private long _lastPurge;
     private int _disposed;
@@ -47,13 +44,8 @@ public sealed partial class DhcpServer : IAsyncDisposable
         _logger = logger;
     }
 
-    public long Received => Interlocked.Read(ref _received);
-
-    public long Replies => Interlocked.Read(ref _replies);
-
-    public IReadOnlyDictionary<DropReason, long> Drops => _drops;
-
-    public IReadOnlyDictionary<DhcpParseError, long> BadPackets => _badPackets;
+    /// <summary>Received, replies, dropped (by reason) and bad packets (by error), as a Meter (<c>ZeroCloud.Dhcp</c>).</summary>
+    public DhcpMetrics Metrics => _metrics;
 
     public DhcpEngine Engine => _engine ?? throw new InvalidOperationException("the server is not started");
 
@@ -79,12 +71,12 @@ public sealed partial class DhcpServer : IAsyncDisposable
                 socket,
                 (datagram, from) =>
                 {
-                    Interlocked.Increment(ref _received);
+                    _metrics.OnReceived();
                     Process(socket, port, datagram, from, reply);
                 },
                 (_, ex) =>
                 {
-                    _drops.AddOrUpdate(DropReason.Unsupported, 1, (_, n) => n + 1);
+                    _metrics.OnDropped(DropReason.Unsupported);
                     LogProcessFailed(_logger, ex);
                 },
                 _stopping.Token));
@@ -120,7 +112,7 @@ public sealed partial class DhcpServer : IAsyncDisposable
     {
         if (!DhcpPacket.TryParse(datagram, out var packet, out var error))
         {
-            var count = _badPackets.AddOrUpdate(error, 1, (_, n) => n + 1);
+            var count = _metrics.OnBadPacket(error);
             var now = Environment.TickCount64;
             if (now - Interlocked.Read(ref _lastBadPacketLog) > 10_000)
             {
@@ -146,7 +138,7 @@ public sealed partial class DhcpServer : IAsyncDisposable
 
         if (decision.Dropped != DropReason.None)
         {
-            _drops.AddOrUpdate(decision.Dropped, 1, (_, n) => n + 1);
+            _metrics.OnDropped(decision.Dropped);
             if (decision.Dropped == DropReason.UnknownMachine && decision.Mac is { } mac && _ignoredMacs.TryAdd(mac, 0))
             {
                 LogUnknownMachine(_logger, mac);
@@ -227,7 +219,7 @@ public sealed partial class DhcpServer : IAsyncDisposable
         try
         {
             socket.SendTo(bytes, SocketFlags.None, to);
-            Interlocked.Increment(ref _replies);
+            _metrics.OnReply();
         }
         catch (SocketException ex)
         {
@@ -265,7 +257,8 @@ public sealed partial class DhcpServer : IAsyncDisposable
             thread.Join(TimeSpan.FromSeconds(5));
         }
         _stopping?.Dispose();
-        LogStopped(_logger, Received, Replies, _drops.Values.Sum(), _badPackets.Values.Sum());
+        LogStopped(_logger, _metrics.Received, _metrics.Replies, _metrics.Dropped, _metrics.BadPackets);
+        _metrics.Dispose();
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "dhcp: {Mode} mode on {Interface} as {Address}, ports {Ports}, {Leases} leases loaded")]
