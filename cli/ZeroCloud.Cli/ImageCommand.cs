@@ -148,19 +148,5 @@ internal static class ImageCommand
         return ZcCommand.Ok;
     }
 
-    internal static string? RepositoryRoot()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "ZeroCloud.sln")))
-                {
-                    return dir.FullName;
-                }
-            }
-        }
-
-        return null;
-    }
+    internal static string? RepositoryRoot() => ZeroCloud.Lab.Repository.Root();
 }

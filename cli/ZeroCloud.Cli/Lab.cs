@@ -1,8 +1,9 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+
+using ZeroCloud.Lab;
 
 namespace ZeroCloud.Cli;
 
@@ -51,8 +52,7 @@ internal static class Lab
     public static void Save(LabState state) =>
         File.WriteAllText(StatePath(state.Cluster), JsonSerializer.Serialize(state, LabJsonContext.Default.LabState));
 
-    public static async Task<bool> NamespaceExistsAsync(string name) =>
-        (await RunAsync("ip", ["netns", "list"]).ConfigureAwait(false)).Output.Split('\n').Any(l => l.Split(' ')[0] == name);
+    public static Task<bool> NamespaceExistsAsync(string name) => Netns.ExistsAsync(name);
 
     /// <summary>Creates the switch and one namespace per host; the seed's NIC gets the spec's interface name.</summary>
     public static async Task CreateAsync(string cluster, string seedNamespace, string seedInterface, IReadOnlyList<LabServer> servers, Action<int> progress)
@@ -60,28 +60,13 @@ internal static class Lab
         var prefix = Prefix(cluster);
         var tag = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(cluster)))[..3];
         var sw = $"{prefix}-sw";
-        await Ip("netns", "add", sw).ConfigureAwait(false);
-        await Ip("-n", sw, "link", "add", "br0", "type", "bridge").ConfigureAwait(false);
-        await Ip("-n", sw, "link", "set", "br0", "up").ConfigureAwait(false);
+        await Netns.AddSwitchAsync(sw).ConfigureAwait(false);
         var hosts = new List<(string Ns, string Nic, string? Mac, int Index)> { (seedNamespace, seedInterface, null, 0) };
         hosts.AddRange(servers.Select((s, i) => (s.Namespace, "eth0", (string?)s.Mac, i + 1)));
         var done = 0;
         await Parallel.ForEachAsync(hosts, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (h, _) =>
         {
-            string inner = $"z{tag}{h.Index}a", outer = $"z{tag}{h.Index}b";
-            await Ip("netns", "add", h.Ns).ConfigureAwait(false);
-            await Ip("link", "add", inner, "type", "veth", "peer", "name", outer).ConfigureAwait(false);
-            await Ip("link", "set", inner, "netns", h.Ns).ConfigureAwait(false);
-            await Ip("link", "set", outer, "netns", sw).ConfigureAwait(false);
-            await Ip("-n", sw, "link", "set", outer, "master", "br0", "up").ConfigureAwait(false);
-            await Ip("-n", h.Ns, "link", "set", inner, "name", h.Nic).ConfigureAwait(false);
-            if (h.Mac is not null)
-            {
-                await Ip("-n", h.Ns, "link", "set", h.Nic, "address", h.Mac).ConfigureAwait(false);
-            }
-
-            await Ip("-n", h.Ns, "link", "set", h.Nic, "up").ConfigureAwait(false);
-            await Ip("-n", h.Ns, "link", "set", "lo", "up").ConfigureAwait(false);
+            await Netns.AddHostAsync(sw, h.Ns, h.Nic, $"z{tag}{h.Index}", h.Mac).ConfigureAwait(false);
             progress(Interlocked.Increment(ref done));
         }).ConfigureAwait(false);
     }
@@ -93,41 +78,11 @@ internal static class Lab
     public static async Task<(int Processes, int Namespaces)> RemoveAsync(string cluster)
     {
         var prefix = Prefix(cluster) + "-";
-        var list = (await RunAsync("ip", ["netns", "list"]).ConfigureAwait(false)).Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => l.Split(' ')[0]).Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).ToList();
-        var killed = 0;
-        for (var round = 0; round < 5; round++)
-        {
-            var pids = new List<int>();
-            foreach (var ns in list)
-            {
-                pids.AddRange((await RunAsync("ip", ["netns", "pids", ns]).ConfigureAwait(false)).Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture)));
-            }
-
-            if (pids.Count == 0)
-            {
-                break;
-            }
-
-            foreach (var pid in pids.Distinct())
-            {
-                try
-                {
-                    Process.GetProcessById(pid).Kill();
-                    killed++;
-                }
-                catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-                {
-                    // gone already
-                }
-            }
-
-            await Task.Delay(300).ConfigureAwait(false);
-        }
-
+        var list = (await Netns.ListAsync().ConfigureAwait(false)).Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        var killed = await Netns.KillAllAsync(list).ConfigureAwait(false);
         foreach (var ns in list)
         {
-            await RunAsync("ip", ["netns", "delete", ns]).ConfigureAwait(false);
+            await Netns.DeleteAsync(ns).ConfigureAwait(false);
         }
 
         if (Directory.Exists(DirectoryOf(cluster)))
@@ -139,51 +94,8 @@ internal static class Lab
     }
 
     /// <summary>Starts a process in a namespace, detached from this one (setsid), its output to a log file.</summary>
-    public static async Task StartDetachedAsync(string ns, string log, string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
-    {
-        var line = new StringBuilder("exec ip netns exec ").Append(Quote(ns)).Append(" setsid -f ");
-        foreach (var (k, v) in env ?? new Dictionary<string, string>())
-        {
-            line.Append("env ").Append(Quote($"{k}={v}")).Append(' ');
-        }
+    public static Task StartDetachedAsync(string ns, string log, string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null) =>
+        Processes.StartDetachedAsync(ns, log, file, args, env);
 
-        line.Append(Quote(file));
-        foreach (var a in args)
-        {
-            line.Append(' ').Append(Quote(a));
-        }
-
-        line.Append(" >").Append(Quote(log)).Append(" 2>&1 </dev/null");
-        var (code, output) = await RunAsync("sh", ["-c", line.ToString()]).ConfigureAwait(false);
-        if (code != 0)
-        {
-            throw new InvalidOperationException($"could not start {file} in {ns}: {output}");
-        }
-    }
-
-    private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
-
-    private static async Task Ip(params string[] args)
-    {
-        var (code, output) = await RunAsync("ip", args).ConfigureAwait(false);
-        if (code != 0)
-        {
-            throw new InvalidOperationException($"ip {string.Join(' ', args)}: {output.Trim()}");
-        }
-    }
-
-    public static async Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().ConfigureAwait(false);
-        return (p.ExitCode, await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false));
-    }
+    public static Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args) => Processes.RunAsync(file, args);
 }

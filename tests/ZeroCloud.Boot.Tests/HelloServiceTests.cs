@@ -1,14 +1,15 @@
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Boot.Tests;
 
 /// <summary>zc-hello, the builtin/hello workload: answers who served it, and its health check.</summary>
 [Collection("lab")]
+[Trait("Category", "Lab")]
 public sealed class HelloServiceTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
 
-    [Fact]
+    [LabFact]
     public async Task Hello_answers_and_reports_healthy()
     {
         await using var lab = await NetnsLab.CreateAsync("svc", "client");

@@ -1,9 +1,11 @@
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Boot.Tests;
 
 /// <summary>zc-node as an ordinary process on a Linux host: inventory, hello, and the refusals it can get.</summary>
 [Collection("lab")]
+[Trait("Category", "Lab")]
 public sealed class NodeProcessTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
@@ -34,7 +36,7 @@ public sealed class NodeProcessTests
     private static Task<(int Code, string Output)> Node(NetnsLab lab, params string[] args) =>
         lab.RunAsync("host", Long, "dotnet", [NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), .. args]);
 
-    [Fact]
+    [LabFact]
     public async Task A_host_joins_with_its_inventory()
     {
         var (lab, netboot) = await StartAsync("auto");
@@ -48,7 +50,7 @@ public sealed class NodeProcessTests
         Assert.Contains($"\"cpus\": {Environment.ProcessorCount}", nodes, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [LabFact]
     public async Task A_wrong_token_is_refused_on_both_sides()
     {
         var (lab, netboot) = await StartAsync("auto");
@@ -60,7 +62,7 @@ public sealed class NodeProcessTests
         await netboot.WaitForLineAsync(l => l.Contains("refused hello from 52:54:00:00:00:20", StringComparison.Ordinal), Long, what: "the refusal log line");
     }
 
-    [Fact]
+    [LabFact]
     public async Task An_unlisted_machine_is_refused_under_enroll_known()
     {
         var (lab, _) = await StartAsync("known");
@@ -71,7 +73,7 @@ public sealed class NodeProcessTests
         Assert.Contains("is not listed under spec.nodes.known", output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [LabFact]
     public async Task Missing_join_and_control_is_a_usage_error()
     {
         var (lab, _) = await StartAsync("auto");

@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Boot.Tests;
 
@@ -16,7 +17,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
     private const string Mac = "52:54:00:00:00:01";
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(4);
 
-    [Fact]
+    [LabFact]
     public async Task A_qemu_machine_pxe_boots_into_zc_node_and_says_hello()
     {
         var id = "";
@@ -110,16 +111,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
         return (p.ExitCode, text);
     }
 
-    internal static string RepoPath(params string[] parts)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ZeroCloud.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return Path.Combine([dir?.FullName ?? throw new InvalidOperationException("ZeroCloud.sln not found"), .. parts]);
-    }
+    internal static string RepoPath(params string[] parts) => Repository.PathOf(parts);
 
     [GeneratedRegex(@"is PID 1 \(([\d.]+) s after the kernel started\)")]
     private static partial Regex KernelToInit();

@@ -1,5 +1,5 @@
 using Xunit.Abstractions;
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Boot.Tests;
 
@@ -8,11 +8,12 @@ namespace ZeroCloud.Boot.Tests;
 /// cluster.yaml from zc.config, and hands out an address to a real DHCP client on the lab network.
 /// </summary>
 [Collection("lab")]
+[Trait("Category", "Lab")]
 public sealed class ServiceImageBootTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(4);
 
-    [Fact]
+    [LabFact]
     public async Task The_dhcp_image_boots_and_serves_a_dhclient()
     {
         await using var lab = await NetnsLab.CreateAsync("web", "client");

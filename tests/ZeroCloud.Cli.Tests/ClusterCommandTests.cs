@@ -1,6 +1,7 @@
 namespace ZeroCloud.Cli.Tests;
 
 /// <summary>The commands that talk to a control plane fail clearly when there is none or the URL is wrong.</summary>
+[Trait("Category", "Lab")]
 public sealed class ClusterCommandTests
 {
     [Fact]

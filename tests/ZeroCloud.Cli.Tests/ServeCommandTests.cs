@@ -1,6 +1,7 @@
 namespace ZeroCloud.Cli.Tests;
 
 /// <summary>`zc serve dhcp` refuses to start, with a clear message, before it touches the network.</summary>
+[Trait("Category", "Lab")]
 public sealed class ServeCommandTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("zc-serve-").FullName;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Xunit.Abstractions;
+using ZeroCloud.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cli.Tests;
 
@@ -10,6 +12,7 @@ namespace ZeroCloud.Cli.Tests;
 /// cluster.yaml stops zc up before anything is made.
 /// </summary>
 [Collection("up")]
+[Trait("Category", "Lab")]
 public sealed class UpTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("zc-up-").FullName;
@@ -18,16 +21,8 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
     {
         get
         {
-            // The test runs from tests/ZeroCloud.Cli.Tests/bin/<configuration>/net10.0; zc.dll is the CLI's own build.
-            var here = new DirectoryInfo(AppContext.BaseDirectory);
-            var configuration = here.Parent!.Name;
-            var repo = here;
-            while (!File.Exists(Path.Combine(repo.FullName, "ZeroCloud.sln")))
-            {
-                repo = repo.Parent!;
-            }
-
-            return Path.Combine(repo.FullName, "cli", "ZeroCloud.Cli", "bin", configuration, "net10.0", "zc.dll");
+            // zc.dll is the CLI's own build, of the same configuration as this test.
+            return Repository.Built("cli", "ZeroCloud.Cli", "zc.dll");
         }
     }
 
@@ -89,7 +84,7 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
         return text;
     }
 
-    [Fact]
+    [LabFact]
     public async Task A_bad_cluster_yaml_stops_zc_up_before_it_makes_anything()
     {
         var file = Path.Combine(_root, "bad.yaml");
@@ -103,7 +98,7 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_root, "uptest")));
     }
 
-    [Fact]
+    [LabFact]
     public async Task Zc_up_boots_five_servers_finishes_around_one_switched_off_and_zc_down_leaves_nothing()
     {
         var file = Path.Combine(_root, "cluster.yaml");

@@ -7,6 +7,7 @@ namespace ZeroCloud.Cluster.Tests;
 
 /// <summary>The real agent (zc-node) heartbeating to a three-member control plane.</summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class AgentTests
 {
     private const string Spec = """
@@ -21,7 +22,7 @@ public class AgentTests
     private static ProcessStartInfo AgentStart(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[ZeroCloud.Netboot.Tests.Lab.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), .. args])
+        foreach (var a in (string[])[ZeroCloud.TestSupport.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), .. args])
         {
             psi.ArgumentList.Add(a);
         }
@@ -30,7 +31,7 @@ public class AgentTests
     }
 
     private static Task<(int Code, string Output)> RunAgentAsync(params string[] args) =>
-        ControlCluster.RunDllAsync(ZeroCloud.Netboot.Tests.Lab.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), args);
+        ControlCluster.RunDllAsync(ZeroCloud.TestSupport.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), args);
 
     [Fact]
     public async Task With_enroll_known_only_listed_MACs_join_under_their_listed_names()

@@ -8,6 +8,7 @@ namespace ZeroCloud.Cluster.Tests;
 
 /// <summary>DHCP leases in the Raft store: two replicas can never both lease one address.</summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class ClusterLeaseStoreTests
 {
     private static Lease Bound(string ip, string mac, DateTimeOffset expires) =>

@@ -8,10 +8,12 @@ using ZeroCloud.Model.Api;
 namespace ZeroCloud.Cluster.Tests;
 
 [CollectionDefinition("control", DisableParallelization = true)]
+[Trait("Category", "Lab")]
 public sealed class ControlProcesses;
 
 /// <summary>The control plane as users run it: `zc serve control` processes on loopback, talked to over HTTP.</summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class ControlPlaneTests
 {
     [Fact]
@@ -214,7 +216,7 @@ public class ControlPlaneTests
     {
         await using var cluster = await ControlCluster.StartAsync(1);
         var client = cluster.Members[0].Client;
-        var example = await File.ReadAllBytesAsync(Path.Combine(ZeroCloud.Netboot.Tests.Lab.NetnsLab.RepoRoot(), "cluster.yaml"));
+        var example = await File.ReadAllBytesAsync(Path.Combine(ZeroCloud.TestSupport.NetnsLab.RepoRoot(), "cluster.yaml"));
 
         var applied = await client.ApplyAsync(example, "cluster.yaml");
         Assert.True(applied.Changed);

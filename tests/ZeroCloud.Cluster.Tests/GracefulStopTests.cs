@@ -7,6 +7,7 @@ namespace ZeroCloud.Cluster.Tests;
 
 /// <summary>A member asked to stop (SIGTERM) stops in order: its silo leaves the cluster itself, then the API and the Raft member go; exit 0.</summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class GracefulStopTests
 {
     private const int Active = 3;

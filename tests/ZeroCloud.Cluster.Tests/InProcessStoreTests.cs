@@ -9,6 +9,7 @@ namespace ZeroCloud.Cluster.Tests;
 /// every member (<c>GET /v1/metrics</c>).
 /// </summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class InProcessStoreTests
 {
     private const string Spec = """

@@ -3,6 +3,7 @@ using ZeroCloud.Cluster.Tests.Lab;
 namespace ZeroCloud.Cluster.Tests;
 
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class MembershipTests
 {
     [Fact]

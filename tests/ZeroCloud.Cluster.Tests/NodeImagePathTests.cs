@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ZeroCloud.Cluster.Tests.Lab;
 using ZeroCloud.Model.Api;
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cluster.Tests;
 
@@ -12,6 +12,7 @@ namespace ZeroCloud.Cluster.Tests;
 /// gives, and runs the instance the scheduler places on it.
 /// </summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class NodeImagePathTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
@@ -35,7 +36,7 @@ public class NodeImagePathTests
               health: { http: /healthz, port: 8080 }
         """;
 
-    [Fact]
+    [LabFact]
     public async Task A_node_started_the_pid1_way_joins_with_the_command_line_netboot_serves_and_runs_its_placed_hello()
     {
         await using var lab = await NetnsLab.CreateAsync("cp", "n1");

@@ -14,6 +14,7 @@ namespace ZeroCloud.Cluster.Tests;
 /// MembershipTableTestsBase and grain-storage tests), on a real control plane.
 /// </summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class OrleansProviderTests
 {
     private static MembershipEntry Entry(int port, SiloStatus status = SiloStatus.Joining) => new()

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ZeroCloud.Cluster.Tests.Lab;
 using ZeroCloud.Model.Api;
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cluster.Tests;
 
@@ -11,6 +11,7 @@ namespace ZeroCloud.Cluster.Tests;
 /// hello image answers and passes its health check; a node that dies has its instance run elsewhere.
 /// </summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class ProcessRuntimeTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
@@ -34,7 +35,7 @@ public class ProcessRuntimeTests
               replicas: 1
         """;
 
-    [Fact]
+    [LabFact]
     public async Task Placed_instances_run_on_the_agents_a_dead_node_s_instance_runs_healthy_elsewhere_and_a_cut_off_node_stops_its_stale_one()
     {
         await using var lab = await NetnsLab.CreateAsync("cp", "n1", "n2", "n3");

@@ -8,6 +8,7 @@ namespace ZeroCloud.Cluster.Tests;
 
 /// <summary>The scheduler and service grains on a real three-member control plane, fed by heartbeats through any member.</summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class SchedulingTests
 {
     private static string Spec(int hello) => $$"""

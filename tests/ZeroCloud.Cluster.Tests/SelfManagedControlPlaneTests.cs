@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using ZeroCloud.Cluster.Tests.Lab;
+using ZeroCloud.Lab;
 using ZeroCloud.Model.Api;
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cluster.Tests;
 
@@ -13,6 +14,7 @@ namespace ZeroCloud.Cluster.Tests;
 /// the seed's while it leads.
 /// </summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class SelfManagedControlPlaneTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(90);
@@ -34,7 +36,7 @@ public class SelfManagedControlPlaneTests
               health: { http: /healthz, port: 8080 }
         """;
 
-    [Fact]
+    [LabFact]
     public async Task The_control_plane_grows_to_its_voters_on_distinct_nodes_and_replaces_one_whose_node_dies_while_the_workload_heals()
     {
         string[] nodes = ["n0", "n1", "n2", "n3", "n4"];

@@ -6,6 +6,7 @@ namespace ZeroCloud.Cluster.Tests;
 
 /// <summary>Orleans silos beside the Raft members find each other through the Raft-backed membership table.</summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class SiloTests
 {
     private static async Task<IReadOnlyList<SiloDto>> SilosAsync(ControlMember via) => (await via.Client.StatusAsync()).Silos ?? [];

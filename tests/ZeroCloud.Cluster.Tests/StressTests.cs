@@ -5,6 +5,7 @@ using ZeroCloud.Model.Api;
 namespace ZeroCloud.Cluster.Tests;
 
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class StressTests
 {
     /// <summary>

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ZeroCloud.Cluster.Tests.Lab;
 using ZeroCloud.Model.Api;
-using ZeroCloud.Netboot.Tests.Lab;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cluster.Tests;
 
@@ -12,6 +12,7 @@ namespace ZeroCloud.Cluster.Tests;
 /// the placement goes, QEMU and its tap go too. Slow: it builds the image (NativeAOT) and boots it under TCG.
 /// </summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class VmRuntimeTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(150);
@@ -33,7 +34,7 @@ public class VmRuntimeTests
               health: { http: /healthz, port: 8080, interval: 2s, timeout: 1s }
         """;
 
-    [Fact]
+    [LabFact]
     public async Task The_vm_driver_boots_the_hello_image_under_tcg_its_health_check_passes_and_it_stops_with_its_placement()
     {
         await using var lab = await NetnsLab.CreateAsync("cp", "n1");

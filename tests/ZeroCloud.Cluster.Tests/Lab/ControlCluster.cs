@@ -150,7 +150,7 @@ internal sealed class ControlCluster : IAsyncDisposable
 
     public List<ControlMember> Members { get; } = [];
 
-    public static string ZcDll { get; } = ZeroCloud.Netboot.Tests.Lab.NetnsLab.ServiceBinary("ZeroCloud.Cli", "zc.dll", "cli");
+    public static string ZcDll { get; } = ZeroCloud.TestSupport.NetnsLab.ServiceBinary("ZeroCloud.Cli", "zc.dll", "cli");
 
     /// <summary>Starts a member: the first with --bootstrap, the others with --peers pointing at the running ones.</summary>
     public ControlMember Add(string? name = null, bool bootstrap = false)

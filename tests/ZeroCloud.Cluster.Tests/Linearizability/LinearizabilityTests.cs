@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ZeroCloud.Cluster.Tests.Lab;
 using ZeroCloud.Model.Api;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cluster.Tests.Linearizability;
 
@@ -10,6 +11,7 @@ namespace ZeroCloud.Cluster.Tests.Linearizability;
 /// fail: a follower cut off from Raft, read with ?stale=true after a write it cannot have.
 /// </summary>
 [Collection("control")]
+[Trait("Category", "Lab")]
 public class LinearizabilityTests
 {
     /// <summary>
@@ -78,7 +80,7 @@ public class LinearizabilityTests
         kill.WaitForExit();
     }
 
-    [Fact]
+    [LabFact]
     public async Task Gets_puts_and_compare_and_swaps_through_every_member_stay_linearizable_while_leaders_are_killed_and_members_paused()
     {
         // bench/linearizability.sh sets longer runs and its own seeds; CI runs one of 30 s.
@@ -89,7 +91,7 @@ public class LinearizabilityTests
         Assert.True(result.Verdict != Verdict.NotLinearizable, $"{figures}\n{Describe(result)}");
     }
 
-    [Fact]
+    [LabFact]
     public async Task A_follower_cut_off_from_raft_and_read_stale_is_caught_as_not_linearizable()
     {
         await using var cluster = await ControlCluster.StartAsync(3);

@@ -1,12 +1,15 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ZeroCloud.Lab;
 using ZeroCloud.Model.Net;
 using ZeroCloud.Netboot.Dhcp;
 using ZeroCloud.Netboot.Tests.Dhcp;
+using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Netboot.Tests.Lab;
 
 [CollectionDefinition("lab", DisableParallelization = true)]
+[Trait("Category", "Lab")]
 public sealed class LabTestGroup;
 
 /// <summary>
@@ -58,7 +61,7 @@ public sealed partial class DhcpLabTests
         }
     }
 
-    [Fact]
+    [LabFact]
     public async Task Dhclient_gets_an_address_with_router_and_dns_renews_and_releases()
     {
         await using var lab = await NetnsLab.CreateAsync("srv", "cl");
@@ -102,7 +105,7 @@ public sealed partial class DhcpLabTests
         Assert.Equal(MacAddress.Parse("52:54:00:00:10:01"), log[0].Mac);
     }
 
-    [Fact]
+    [LabFact]
     public async Task Perfdhcp_500_clients_get_500_unique_addresses()
     {
         await using var lab = await NetnsLab.CreateAsync("srv", "cl");
@@ -128,7 +131,7 @@ public sealed partial class DhcpLabTests
         { "ipxe", "PXEClient:Arch:00000:UNDI:002001", "0000", "http://10.77.0.2:8080/boot/{mac}.ipxe" },
     };
 
-    [Theory]
+    [LabTheory]
     [MemberData(nameof(BootClients))]
     public async Task Perfdhcp_posing_as_a_booting_machine_gets_its_boot_file(string name, string vendorClass, string arch, string file)
     {
@@ -165,7 +168,7 @@ public sealed partial class DhcpLabTests
         }
     }
 
-    [Fact]
+    [LabFact]
     public async Task Proxy_mode_beside_kea_adds_boot_information_and_no_addresses()
     {
         await using var lab = await NetnsLab.CreateAsync("kea", "srv", "pxe", "plain");
@@ -233,7 +236,7 @@ public sealed partial class DhcpLabTests
         Assert.DoesNotContain(Pcap.ReadUdp(plainCapture), d => d.SourcePort == 67 && d.Source.ToString() == "10.77.0.2");
     }
 
-    [Fact]
+    [LabFact]
     public async Task Restart_keeps_every_lease()
     {
         await using var lab = await NetnsLab.CreateAsync("srv", "cl");
@@ -261,7 +264,7 @@ public sealed partial class DhcpLabTests
     [GeneratedRegex(@"^bound to (\S+)")]
     private static partial Regex BoundAddress();
 
-    [Fact]
+    [LabFact]
     public async Task Two_replicas_sharing_the_cluster_store_never_lease_one_address_to_two_clients()
     {
         await using var lab = await NetnsLab.CreateAsync("srv1", "srv2", "cl");

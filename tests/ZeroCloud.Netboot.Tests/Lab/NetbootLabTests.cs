@@ -1,9 +1,13 @@
 using System.Security.Cryptography;
 
+using ZeroCloud.Lab;
+using ZeroCloud.TestSupport;
+
 namespace ZeroCloud.Netboot.Tests.Lab;
 
 /// <summary>The real zc-netboot binary in a namespace lab against tftp-hpa, curl and atftp (TFTP) and curl (HTTP).</summary>
 [Collection("lab")]
+[Trait("Category", "Lab")]
 public sealed class NetbootLabTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(120);
@@ -51,7 +55,7 @@ public sealed class NetbootLabTests
 
     private static string Sha(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
 
-    [Fact]
+    [LabFact]
     public async Task Tftp_hpa_curl_and_atftp_at_once_get_byte_identical_files()
     {
         var (lab, server, root) = await StartAsync(clients: 3, files: ("boot/image.bin", 3_000_000));
@@ -82,7 +86,7 @@ public sealed class NetbootLabTests
         Assert.Equal(Sha("/usr/lib/ipxe/undionly.kpxe"), Sha(lab.PathOf("undionly.kpxe")));
     }
 
-    [Fact]
+    [LabFact]
     public async Task Block_numbers_roll_over_past_65535()
     {
         // 33 MiB in 512-byte blocks is 67,585 blocks: the 16-bit block number wraps once.
@@ -93,7 +97,7 @@ public sealed class NetbootLabTests
         Assert.Equal(Sha(Path.Combine(root, "big.bin")), Sha(lab.PathOf("big.bin")));
     }
 
-    [Fact]
+    [LabFact]
     public async Task Transfers_complete_with_5_percent_of_the_servers_packets_dropped()
     {
         var (lab, server, root) = await StartAsync(clients: 3, files: ("lossy.bin", 1_000_000));
@@ -115,7 +119,7 @@ public sealed class NetbootLabTests
         Assert.True(server.CountLines(l => l.Contains("lossy.bin", StringComparison.Ordinal) && !l.Contains(" 0 retransmissions", StringComparison.Ordinal)) >= 1, server.Output);
     }
 
-    [Theory]
+    [LabTheory]
     [InlineData("../etc/passwd", "'..' in the path")]
     [InlineData("/etc/passwd", "absolute path")]
     [InlineData("escape", "outside the root")]
@@ -138,7 +142,7 @@ public sealed class NetbootLabTests
         await server.WaitForLineAsync(l => l.Contains("refused", StringComparison.Ordinal) && l.Contains(reason, StringComparison.Ordinal), Long, what: $"a refusal log line ({reason})");
     }
 
-    [Fact]
+    [LabFact]
     public async Task Write_requests_are_refused()
     {
         var (lab, _, _) = await StartAsync();
@@ -148,7 +152,7 @@ public sealed class NetbootLabTests
         Assert.Contains("Error code 2", output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [LabFact]
     public async Task Http_ranges_conditional_gets_and_digests()
     {
         var (lab, server, root) = await StartAsync(files: ("images/node/vmlinuz", 100_000));
@@ -212,7 +216,7 @@ public sealed class NetbootLabTests
         await server.WaitForLineAsync(l => l.Contains("http: 10.77.0.10 GET /images/node/vmlinuz bytes=0-0 -> 206 1 bytes", StringComparison.Ordinal), Long, what: "a request log line");
     }
 
-    [Fact]
+    [LabFact]
     public async Task Ipxe_scripts_for_known_unknown_and_malformed_macs()
     {
         var (lab, _, _) = await StartAsync(enroll: "known");
