@@ -259,7 +259,7 @@ internal static class UpCommand
         foreach (var server in state.Servers)
         {
             Directory.CreateDirectory(server.Directory);
-            await Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), Artifacts.NodeBinary, ["--firmware", "eth0", "--data", Path.Combine(server.Directory, "node"), .. agentArgs]).ConfigureAwait(false);
+            await Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), Artifacts.NodeBinary, ["--firmware", "eth0", "--events", Path.Combine(server.Directory, EventsFile), "--data", Path.Combine(server.Directory, "node"), .. agentArgs]).ConfigureAwait(false);
         }
 
         return await WatchAsync(client, config, state, started, TimeSpan.FromSeconds(timeout), stdout, stderr, ct).ConfigureAwait(false);
@@ -438,58 +438,70 @@ internal static class UpCommand
     private static int Passed(List<ServerView> views, string phase) =>
         phase == "lost" ? views.Count(v => v.Phase.StartsWith("lost", StringComparison.Ordinal)) : views.Count(v => Array.IndexOf(Order, v.Phase) >= Array.IndexOf(Order, phase));
 
-    /// <summary>The firmware's and the agent's lines in a server's log say how far it got.</summary>
+    /// <summary>Each virtual server's zc-node writes its boot phases here as JSON lines (<see cref="BootEvent"/>).</summary>
+    private const string EventsFile = "events.jsonl";
+
+    /// <summary>How far a server got: the structured events its firmware and agent wrote; the last line of its log for the humans.</summary>
     private static void ReadPhase(ServerView v)
     {
-        if (v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal) || !File.Exists(Path.Combine(v.Server.Directory, "node.log")))
+        if (v.Phase is "Ready" || v.Phase.StartsWith("lost", StringComparison.Ordinal))
         {
             return;
         }
 
-        string[] lines;
+        v.LastLine = LastLine(Path.Combine(v.Server.Directory, "node.log")) ?? v.LastLine;
+        string text;
         try
         {
-            using var stream = new FileStream(Path.Combine(v.Server.Directory, "node.log"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            lines = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            using var stream = new FileStream(Path.Combine(v.Server.Directory, EventsFile), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            text = new StreamReader(stream).ReadToEnd();
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return;
         }
 
-        foreach (var line in lines)
+        foreach (var e in BootEvent.ReadAll(text))
         {
-            v.LastLine = line;
-            if (line.StartsWith("firmware: failed: ", StringComparison.Ordinal))
+            switch (e.Phase)
             {
-                v.Problem = line;
+                case BootPhase.Failed:
+                    v.Problem = e.Detail;
+                    break;
+                case BootPhase.Dhcp:
+                    v.Address = e.Address;
+                    v.Phase = Max(v.Phase, "dhcp");
+                    break;
+                case BootPhase.Tftp:
+                    v.Phase = Max(v.Phase, "tftp");
+                    break;
+                case BootPhase.Ipxe:
+                    v.Phase = Max(v.Phase, "ipxe");
+                    break;
+                case BootPhase.Http:
+                    v.Phase = Max(v.Phase, "http");
+                    break;
+                case BootPhase.Booted:
+                    v.Name = e.Name;
+                    v.Phase = Max(v.Phase, "booted");
+                    break;
+                case BootPhase.Joined:
+                    v.Phase = Max(v.Phase, "joined");
+                    break;
             }
-            else if (line.StartsWith("firmware: dhcp ", StringComparison.Ordinal))
-            {
-                v.Phase = Max(v.Phase, "dhcp");
-                v.Address = line.Split(' ')[2];
-            }
-            else if (line.StartsWith("firmware: tftp ", StringComparison.Ordinal))
-            {
-                v.Phase = Max(v.Phase, "tftp");
-            }
-            else if (line.StartsWith("firmware: ipxe ", StringComparison.Ordinal))
-            {
-                v.Phase = Max(v.Phase, "ipxe");
-            }
-            else if (line.StartsWith("firmware: http ", StringComparison.Ordinal))
-            {
-                v.Phase = Max(v.Phase, "http");
-            }
-            else if (line.StartsWith("firmware: booting ", StringComparison.Ordinal))
-            {
-                v.Phase = Max(v.Phase, "booted");
-                v.Name = line.Split(' ')[2];
-            }
-            else if (line.Contains("heartbeat via", StringComparison.Ordinal) && line.Contains(" is ", StringComparison.Ordinal))
-            {
-                v.Phase = Max(v.Phase, "joined");
-            }
+        }
+    }
+
+    private static string? LastLine(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

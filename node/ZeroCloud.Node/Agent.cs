@@ -52,7 +52,8 @@ internal static class Agent
             endpoints,
             name,
             () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac),
-            log);
+            log,
+            status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())));
         var data = settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
         Directory.CreateDirectory(data);
         var images = new Images(settings.ImagePaths, settings.ImageFolders.Count > 0 ? settings.ImageFolders : [AppContext.BaseDirectory]);

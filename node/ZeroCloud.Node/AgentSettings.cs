@@ -44,6 +44,9 @@ internal sealed record AgentSettings
     /// <summary>What netboot instances placed here serve (the node image); null: netboot's own default.</summary>
     public string? NetbootRoot { get; init; }
 
+    /// <summary>Where the boot's phases go as structured events (<c>--events FILE</c>); null: nowhere.</summary>
+    public Action<ZeroCloud.Model.Api.BootEvent>? Events { get; init; }
+
     /// <summary>Timings PID 1 measured (kernel → init, DHCP, …), sent with the hello.</summary>
     public IReadOnlyDictionary<string, double> Timings { get; init; } = new Dictionary<string, double>();
 

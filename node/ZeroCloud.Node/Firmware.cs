@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using ZeroCloud.Init;
+using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Net;
 using ZeroCloud.Netboot.Tftp;
 
@@ -23,7 +24,7 @@ internal static class Firmware
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(60) };
 
-    public static async Task<FirmwareBoot> BootAsync(string ifname, Action<string> log, CancellationToken ct)
+    public static async Task<FirmwareBoot> BootAsync(string ifname, Action<string> log, Action<BootEvent> report, CancellationToken ct)
     {
         if (!File.Exists($"/sys/class/net/{ifname}/address") || !MacAddress.TryParse((await File.ReadAllTextAsync($"/sys/class/net/{ifname}/address", ct).ConfigureAwait(false)).Trim(), out var mac))
         {
@@ -37,6 +38,7 @@ internal static class Firmware
         var pxe = await Task.Run(() => DhcpClient.Acquire(ifname, mac, null, TimeSpan.FromMinutes(5), new PxeIdentity(0, machineId)), ct).ConfigureAwait(false);
         var prefix = 32 - (int)uint.TrailingZeroCount(pxe.Mask == 0 ? 1 : pxe.Mask);
         log($"firmware: dhcp {Ipv4.FromUInt32(pxe.Address)}/{prefix} from {Ipv4.FromUInt32(pxe.Server)}, boot file {pxe.BootFile ?? "(none)"} on {Ipv4.FromUInt32(pxe.NextServer)}");
+        report(new BootEvent(BootPhase.Dhcp, DateTime.UtcNow, Address: Ipv4.FromUInt32(pxe.Address).ToString(), Detail: pxe.BootFile));
         if (pxe.BootFile is null || pxe.NextServer == 0)
         {
             throw new InvalidOperationException($"firmware: the DHCP offer from {Ipv4.FromUInt32(pxe.Server)} names no boot file and TFTP server: is netboot running?");
@@ -45,6 +47,7 @@ internal static class Firmware
         Linux.SetAddress(ifname, pxe.Address, pxe.Mask);
         var loader = await TftpGetAsync(new IPEndPoint(Ipv4.FromUInt32(pxe.NextServer), 69), pxe.BootFile, ct).ConfigureAwait(false);
         log($"firmware: tftp {pxe.BootFile} {loader.Length} bytes from {Ipv4.FromUInt32(pxe.NextServer)}");
+        report(new BootEvent(BootPhase.Tftp, DateTime.UtcNow, Detail: $"{pxe.BootFile} {loader.Length} bytes"));
 
         // The loader is iPXE: it asks again, saying so, and is given its script's URL.
         var ipxe = await Task.Run(() => DhcpClient.Acquire(ifname, mac, null, TimeSpan.FromMinutes(2), new PxeIdentity(0, machineId, "iPXE")), ct).ConfigureAwait(false);
@@ -54,6 +57,7 @@ internal static class Firmware
         }
 
         log($"firmware: ipxe dhcp {Ipv4.FromUInt32(ipxe.Address)}, script {url}");
+        report(new BootEvent(BootPhase.Ipxe, DateTime.UtcNow, Address: Ipv4.FromUInt32(ipxe.Address).ToString(), Detail: url.ToString()));
         for (var hops = 0; hops < 20; hops++)
         {
             var text = await Http.GetStringAsync(url, ct).ConfigureAwait(false);
@@ -100,6 +104,7 @@ internal static class Firmware
                 var initrdUrl = new Uri(url, initrd);
                 var (kernelBytes, initrdBytes) = await FetchVerifiedAsync(kernelUrl, initrdUrl, ct).ConfigureAwait(false);
                 log($"firmware: http {kernelUrl} {kernelBytes} bytes and {initrdUrl} {initrdBytes} bytes, sha256 as in manifest.json");
+                report(new BootEvent(BootPhase.Http, DateTime.UtcNow, Detail: $"{kernelBytes + initrdBytes} bytes"));
                 return new FirmwareBoot(ifname, mac, ipxe.Address, prefix, KernelCommandLine.Parse(cmdline ?? ""), kernelUrl.ToString(), initrdUrl.ToString());
             }
 

@@ -9,7 +9,7 @@ namespace ZeroCloud.Node;
 /// 10 s it also refreshes the list of members. Inventory goes with every beat; the node's grain writes only what
 /// changed. A refusal (401 token, 403 enrollment) ends it with <see cref="UnauthorizedAccessException"/>.
 /// </summary>
-internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log)
+internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null)
 {
     public NodeStatusDto? Last { get; private set; }
 
@@ -31,6 +31,11 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     {
                         Last = await client.HeartbeatAsync(name, beat, ct).ConfigureAwait(false);
                         interval = TimeSpan.FromSeconds(Math.Clamp(Last.HeartbeatSeconds, 0.1, 60));
+                        if (lastStatus is null)
+                        {
+                            joined?.Invoke(Last.Status);
+                        }
+
                         if (Last.Status != lastStatus)
                         {
                             log.LogInformation("heartbeat via {Server}: node {Name} is {Status} (every {Seconds:0.###} s)", client.Server, name, Last.Status, interval.TotalSeconds);

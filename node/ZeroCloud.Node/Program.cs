@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Runtime.InteropServices;
 using ZeroCloud.Init;
+using ZeroCloud.Model.Api;
 using ZeroCloud.Node;
 
 // zc-node: PID 1 of the node image, or a process on an existing Linux host; one agent either way (Agent.RunAsync).
@@ -43,9 +44,10 @@ namespace ZeroCloud.Node
             var vmImages = new Option<string[]>("--vm-images") { Description = "Folders with bootable images <name>/{vmlinuz,initrd.img} (zc image build) for the vm runtime, used when a probe guest boots here (KVM, else TCG).", HelpName = "dir" };
             var netbootRoot = new Option<string>("--netboot-root") { Description = "What netboot instances placed here serve (the node image).", HelpName = "dir" };
             var firmware = new Option<string>("--firmware") { Description = "First boot like a bare server over this interface (PXE DHCP, TFTP, iPXE DHCP, HTTP script, kernel and initrd checked against their sha256), then run the agent with the script's kernel command line, as the node image would.", HelpName = "ifname" };
+            var events = new Option<string>("--events") { Description = "Append the boot's phases to this file as JSON lines (powered on, dhcp, tftp, ipxe, http, booted, joined, failed): what zc up follows.", HelpName = "file" };
             var cmdline = new Option<string>("--cmdline") { Description = "Run the node image's way in as a process: the zc.* parameters from this file (a kernel command line) instead of options.", HelpName = "file" };
             var root = new RootCommand("zc-node — the ZeroCloud node agent: PID 1 of the node image, or a process on a Linux host. As PID 1 it reads zc.control=, zc.token=, zc.name=, zc.join= from the kernel command line.");
-            foreach (var option in new Option[] { join, control, token, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline })
+            foreach (var option in new Option[] { join, control, token, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline, events })
             {
                 root.Options.Add(option);
             }
@@ -67,6 +69,7 @@ namespace ZeroCloud.Node
                     ImagePaths = Pairs(parse.GetValue(image), "--image", "image=path to an existing binary (e.g. builtin/hello=/opt/zc/zc-hello)", problems, value => File.Exists(value), Path.GetFullPath),
                     VmImageFolders = [.. (parse.GetValue(vmImages) ?? []).Select(Path.GetFullPath)],
                     NetbootRoot = parse.GetValue(netbootRoot) is { } r ? Path.GetFullPath(r) : null,
+                    Events = parse.GetValue(events) is { } e ? BootEvents.ToFile(Path.GetFullPath(e)) : null,
                 };
                 if (settings.Address is { } a && !IPAddress.TryParse(a, out _))
                 {
@@ -118,13 +121,15 @@ namespace ZeroCloud.Node
 
                 if (firmwareNic is not null)
                 {
-                    if (await BootAsync(firmwareNic, stop.Token).ConfigureAwait(false) is not { } boot)
+                    settings.Events?.Invoke(new BootEvent(BootPhase.PoweredOn, DateTime.UtcNow));
+                    if (await BootAsync(firmwareNic, settings.Events ?? (_ => { }), stop.Token).ConfigureAwait(false) is not { } boot)
                     {
                         return 0;
                     }
 
                     var booted = Ipv4(boot.Address);
                     Console.WriteLine($"firmware: booting {boot.CommandLine["name"] ?? settings.Name} ({boot.Mac}) as {booted}/{boot.Prefix}");
+                    settings.Events?.Invoke(new BootEvent(BootPhase.Booted, DateTime.UtcNow, Address: booted, Name: boot.CommandLine["name"] ?? settings.Name));
                     return await NodeAgent.RunAsync(boot.CommandLine, settings.Address ?? booted, boot.Mac.ToString(), null, new Dictionary<string, double>(), s => Overlay(s, settings), log, stop.Token).ConfigureAwait(false);
                 }
 
@@ -146,16 +151,17 @@ namespace ZeroCloud.Node
             ImagePaths = options.ImagePaths.Count > 0 ? options.ImagePaths : fromCmdline.ImagePaths,
             VmImageFolders = options.VmImageFolders.Count > 0 ? options.VmImageFolders : fromCmdline.VmImageFolders,
             NetbootRoot = options.NetbootRoot ?? fromCmdline.NetbootRoot,
+            Events = options.Events ?? fromCmdline.Events,
         };
 
         /// <summary>Like a PXE ROM: a failed boot is tried again (after 5 s), until it boots or the machine is switched off.</summary>
-        private static async Task<FirmwareBoot?> BootAsync(string nic, CancellationToken stop)
+        private static async Task<FirmwareBoot?> BootAsync(string nic, Action<BootEvent> report, CancellationToken stop)
         {
             for (var attempt = 1; !stop.IsCancellationRequested; attempt++)
             {
                 try
                 {
-                    var boot = await Firmware.BootAsync(nic, Console.WriteLine, stop).ConfigureAwait(false);
+                    var boot = await Firmware.BootAsync(nic, Console.WriteLine, report, stop).ConfigureAwait(false);
                     if (boot.CommandLine["control"] is null)
                     {
                         throw new InvalidOperationException("firmware: the boot script's command line has no zc.control= (it comes from zc serve netboot --control)");
@@ -165,7 +171,9 @@ namespace ZeroCloud.Node
                 }
                 catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException or System.Net.Sockets.SocketException)
                 {
-                    Console.WriteLine($"firmware: failed: {(ex.Message.StartsWith("firmware: ", StringComparison.Ordinal) ? ex.Message["firmware: ".Length..] : ex.Message)} (attempt {attempt}; booting again in 5 s)");
+                    var why = ex.Message.StartsWith("firmware: ", StringComparison.Ordinal) ? ex.Message["firmware: ".Length..] : ex.Message;
+                    Console.WriteLine($"firmware: failed: {why} (attempt {attempt}; booting again in 5 s)");
+                    report(new BootEvent(BootPhase.Failed, DateTime.UtcNow, Detail: $"{why} (attempt {attempt})"));
                     try
                     {
                         await Task.Delay(TimeSpan.FromSeconds(5), stop).ConfigureAwait(false);

@@ -9,7 +9,8 @@ namespace ZeroCloud.Boot.Tests;
 
 /// <summary>
 /// The real boot: a QEMU machine whose iPXE ROM PXE-boots from zc-dhcp and zc-netboot in a namespace lab, runs
-/// the node image's kernel and initramfs, and zc-node as PID 1 says hello with its inventory.
+/// the node image's kernel and initramfs, and zc-node as PID 1 says hello with its inventory, then joins the control
+/// plane that netboot put on its kernel command line (zc.control, zc.token) and becomes a Ready node there.
 /// </summary>
 [Collection("lab")]
 public sealed partial class PxeBootTests(ITestOutputHelper output)
@@ -18,7 +19,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(4);
 
     [LabFact]
-    public async Task A_qemu_machine_pxe_boots_into_zc_node_and_says_hello()
+    public async Task A_qemu_machine_pxe_boots_into_zc_node_says_hello_and_becomes_a_ready_node_of_the_control_plane()
     {
         var id = "";
         var console = "";
@@ -49,8 +50,20 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
                     enroll: known
                     known: [ { mac: "{{Mac}}", name: node-01 } ]
                 """);
+            // A one-member control plane with the spec applied; netboot puts it and its join token on the command line.
+            const string server = "http://10.77.0.2:7070";
+            var zc = Repository.Built("cli", "ZeroCloud.Cli", "zc.dll");
+            var control = lab.Start("srv", "dotnet", zc, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.77.0.2:7070", "--bootstrap");
+            await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Deadline, what: "the control plane's silo");
+            (code, log) = await lab.RunAsync("srv", Deadline, "dotnet", zc, "apply", "-f", config, "--server", server);
+            Assert.True(code == 0, log);
+            (code, log) = await lab.RunAsync("srv", Deadline, "dotnet", zc, "get", "tokens", "--json", "--server", server);
+            Assert.True(code == 0, log);
+            var tokens = System.Text.Json.JsonSerializer.Deserialize(log, ZeroCloud.Model.Api.ControlJsonContext.Default.TokensResponse)!;
+            var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
+
             var dhcp = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--data", lab.PathOf("dhcp"));
-            var netboot = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", config, "--root", root, "--join", "http://10.77.0.2:8080", "--token", "t0ken");
+            var netboot = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", config, "--root", root, "--join", "http://10.77.0.2:8080", "--control", server, "--token", token);
             await dhcp.WaitForLineAsync(l => l.Contains("dhcp: full mode on eth0", StringComparison.Ordinal), Deadline, what: "the DHCP server");
             await netboot.WaitForLineAsync(l => l.Contains("http: serving", StringComparison.Ordinal), Deadline, what: "the netboot server");
 
@@ -75,7 +88,24 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
             Assert.Matches("\"memoryBytes\": [1-9][0-9]{8}", nodes);
             Assert.Contains("\"name\": \"eth0\"", nodes, StringComparison.Ordinal);
             Assert.Contains("\"kernelToInit\"", nodes, StringComparison.Ordinal);
-            Assert.DoesNotContain("t0ken", nodes, StringComparison.Ordinal);
+            Assert.DoesNotContain(token, nodes, StringComparison.Ordinal);
+
+            // Then it joins the control plane as node-01 and heartbeats: Ready there.
+            var ready = Stopwatch.StartNew();
+            var status = "";
+            while (status != "Ready")
+            {
+                if (ready.Elapsed > TimeSpan.FromMinutes(2))
+                {
+                    Assert.Fail($"node-01 is not Ready in the control plane ({status}) 2 min after its hello\n--- the machine's console ---\n{await File.ReadAllTextAsync(console)}\n--- control ---\n{control.Output}");
+                }
+
+                await Task.Delay(500);
+                (code, log) = await lab.RunAsync("srv", Deadline, "dotnet", zc, "get", "nodes", "--json", "--server", server);
+                status = code == 0 ? System.Text.Json.JsonSerializer.Deserialize(log, ZeroCloud.Model.Api.ControlJsonContext.Default.NodesResponse)!.Nodes.FirstOrDefault(n => n.Name == "node-01")?.Status.ToString() ?? "" : "";
+            }
+
+            output.WriteLine($"hello to Ready in the control plane: {ready.Elapsed.TotalSeconds:0.0} s");
 
             // The phases, from the servers' own log lines (their clock is this machine's).
             DateTime At(LabProcess p, string text) => DateTime.ParseExact(p.Output.Split('\n').First(l => l.Contains(text, StringComparison.Ordinal))[..12], "HH:mm:ss.fff", CultureInfo.InvariantCulture);
