@@ -55,7 +55,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             return;
         }
 
-        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac))).ConfigureAwait(false);
+        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)]))).ConfigureAwait(false);
     }
 
     private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());
@@ -116,6 +116,16 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         if (beat.Mac is { } mac && !ZeroCloud.Model.Net.MacAddress.TryParse(mac, out _))
         {
             return $"mac: \"{mac}\" is not a MAC address";
+        }
+
+        if (beat.Images?.FirstOrDefault(i => i.Length is 0 or > 253 || i.Any(char.IsControl) || i.Contains(' ', StringComparison.Ordinal)) is { } image)
+        {
+            return $"images: \"{image}\" is not an image name (1 to 253 characters, no spaces or control characters)";
+        }
+
+        if (beat.Images is { Count: > 1024 })
+        {
+            return $"images: {beat.Images.Count} images; at most 1024 are reported";
         }
 
         if (beat.Runtimes?.FirstOrDefault(r => !KnownRuntimes.Contains(r)) is { } runtime)

@@ -47,16 +47,16 @@ internal static class Agent
         }
 
         var vm = new Vm(settings.VmImageFolders);
+        var images = new Images(settings.ImagePaths, settings.ImageFolders.Count > 0 ? settings.ImageFolders : [AppContext.BaseDirectory]);
         using var endpoints = new ControlEndpoints(settings.Control, settings.Token, TimeSpan.FromSeconds(5));
         var heartbeat = new Heartbeat(
             endpoints,
             name,
-            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac),
+            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Order(StringComparer.Ordinal)]),
             log,
             status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())));
         var data = settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
         Directory.CreateDirectory(data);
-        var images = new Images(settings.ImagePaths, settings.ImageFolders.Count > 0 ? settings.ImageFolders : [AppContext.BaseDirectory]);
         var provisioning = address is null ? null : NetworkInterface.GetAllNetworkInterfaces()
             .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
         var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, settings.Token), log);

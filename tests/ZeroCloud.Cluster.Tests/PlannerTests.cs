@@ -56,6 +56,28 @@ public class PlannerTests
     }
 
     [Fact]
+    public void A_node_that_reports_its_images_gets_only_work_it_has_the_image_for_and_the_reason_says_so()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 2, resources: { cpu: 100m, memory: 32Mi } }
+            """);
+        var bare = Node("pxe") with { Images = [] };
+        var full = Node("a") with { Images = ["builtin/dhcp", "builtin/hello"] };
+        var old = Node("b");
+
+        var plan = Planner.Compute(spec, 3, [bare, full, old], []);
+
+        Assert.Equal(["a", "b"], plan.Add.Select(p => p.Node).Order(StringComparer.Ordinal));
+        var none = Planner.Compute(spec, 3, [bare], []);
+        Assert.Empty(none.Add);
+        Assert.Contains(none.Unplaced, u => u.Contains("no Ready node has image builtin/hello", StringComparison.Ordinal));
+
+        // A placement on a node that stops reporting the image is moved.
+        var moved = Planner.Compute(spec, 3, [bare with { Name = "a" }, old], plan.Add);
+        Assert.Contains(moved.Remove, p => p.Node == "a");
+    }
+
+    [Fact]
     public void Spread_node_puts_one_replica_per_node_while_nodes_have_room_then_doubles_up()
     {
         var spec = Spec("""

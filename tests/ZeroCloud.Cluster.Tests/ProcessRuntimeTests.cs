@@ -90,11 +90,14 @@ public class ProcessRuntimeTests
         (code, output) = await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "5", $"http://10.78.0.{11 + Array.IndexOf(nodes, first)}:8080/");
         Assert.True(code == 0 && output.Contains("hello from", StringComparison.Ordinal), output);
 
-        // An image the agents have no binary for (storage is not built yet): Failed, with why, and nothing else disturbed.
-        var ghost = instances.Single(v => v.Instance.Service == "ghost");
-        await WaitAsync(async () => (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Single(v => v.Instance.Service == "ghost").State is { State: InstanceState.Failed }, "the ghost instance to be reported Failed");
-        var ghostState = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Single(v => v.Instance.Service == "ghost").State!;
-        Assert.Contains("image builtin/storage: no binary on this node", ghostState.Detail, StringComparison.Ordinal);
+        // An image no agent has (storage is not built yet): every node reports the images it can run, so the
+        // scheduler places nothing that would only fail there, and says why.
+        await WaitAsync(async () => (await GetAsync("services", ControlJsonContext.Default.ServicesResponse)).Scheduler?.Unplaced.Any(u => u.StartsWith("ghost:", StringComparison.Ordinal)) == true, "the scheduler to say why ghost is not placed");
+        var why = (await GetAsync("services", ControlJsonContext.Default.ServicesResponse)).Scheduler!.Unplaced.First(u => u.StartsWith("ghost:", StringComparison.Ordinal));
+        Assert.Contains("has image builtin/storage", why, StringComparison.Ordinal);
+        Assert.DoesNotContain((await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances, v => v.Instance.Service == "ghost");
+        var reported = (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == "n1").Images;
+        Assert.Equal(["builtin/hello"], reported);
 
         // The node dies (its agent and everything it ran): its hello runs on the node that had none, healthy.
         var victim = helloNodes[0];

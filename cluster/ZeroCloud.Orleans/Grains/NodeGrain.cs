@@ -13,7 +13,8 @@ public sealed record NodeBeat(
     [property: Id(2)] string? Address = null,
     [property: Id(3)] IReadOnlyDictionary<string, string>? Labels = null,
     [property: Id(4)] IReadOnlyList<string>? Runtimes = null,
-    [property: Id(5)] string? Mac = null);
+    [property: Id(5)] string? Mac = null,
+    [property: Id(6)] IReadOnlyList<string>? Images = null);
 
 /// <summary>A machine as its grain sees it, and which silo holds the grain.</summary>
 [GenerateSerializer]
@@ -80,7 +81,8 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         if (r is null || r.Status != NodeStatus.Ready || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
             || (beat.Address is not null && beat.Address != r.Address)
             || (beat.Labels is not null && !SameLabels(beat.Labels, r.Labels))
-            || (beat.Runtimes is not null && !(r.Runtimes ?? []).SequenceEqual(beat.Runtimes)))
+            || (beat.Runtimes is not null && !(r.Runtimes ?? []).SequenceEqual(beat.Runtimes))
+            || (beat.Images is not null && !(r.Images ?? []).SequenceEqual(beat.Images)))
         {
             await WriteAsync(old => (old ?? Empty()) with
             {
@@ -89,6 +91,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 Address = beat.Address ?? old?.Address,
                 Labels = beat.Labels ?? old?.Labels,
                 Runtimes = beat.Runtimes ?? old?.Runtimes,
+                Images = beat.Images ?? old?.Images,
             }, NodeStatus.Ready).ConfigureAwait(true);
             if (!wasWatched)
             {

@@ -156,7 +156,7 @@ public static class Planner
                     unplaced.Add(candidates.Count == 0 && service.Name == ControlService && staticVoterNodes is not null
                         ? $"{service.Name}: {missing - i} of {service.Replicas} voters unplaced: every Ready node has a voter already (one per node)"
                         : candidates.Count == 0
-                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(ports.Count > 0 ? $" has port {string.Join(", ", ports)} free" : "")}"
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(nodes.Any(n => n.Status == NodeStatus.Ready && !HasImage(n, service.Image)) ? $" has image {service.Image}" : "")}{(ports.Count > 0 ? $" has port {string.Join(", ", ports)} free" : "")}"
                         : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");
                     break;
                 }
@@ -340,9 +340,15 @@ public static class Planner
         return merged;
     }
 
-    /// <summary>The service's nodeSelector matches the node's labels, and a service that must run as a VM goes only to nodes that run VMs.</summary>
+    /// <summary>
+    /// The service's nodeSelector matches the node's labels, a service that must run as a VM goes only to nodes that
+    /// run VMs, and the node can run its image (a node that reports its images names it; one that does not is
+    /// taken at its word).
+    /// </summary>
     private static bool Eligible(ServiceSpec service, NodeDto node, Dictionary<string, System.Collections.Immutable.ImmutableSortedDictionary<string, string>> known, RuntimeKind runtime) =>
-        Matches(service, Labels(node, known)) && (RuntimeOf(service, runtime) != "vm" || (node.Runtimes ?? []).Contains("vm"));
+        Matches(service, Labels(node, known)) && (RuntimeOf(service, runtime) != "vm" || (node.Runtimes ?? []).Contains("vm")) && HasImage(node, service.Image);
+
+    private static bool HasImage(NodeDto node, string image) => node.Images is null || node.Images.Contains(image);
 
     private static bool Matches(ServiceSpec service, IReadOnlyDictionary<string, string> labels) =>
         service.NodeSelector.All(kv => labels.TryGetValue(kv.Key, out var v) && v == kv.Value);

@@ -72,7 +72,8 @@ public sealed record HeartbeatRequest(
     string? Address = null,
     IReadOnlyDictionary<string, string>? Labels = null,
     IReadOnlyList<string>? Runtimes = null,
-    string? Mac = null);
+    string? Mac = null,
+    IReadOnlyList<string>? Images = null);
 
 /// <summary>
 /// A node as the store holds it (<c>/zc/nodes/&lt;name&gt;</c>), written by its grain on transitions and inventory
@@ -87,7 +88,8 @@ public sealed record NodeDto(
     string? Address,
     IReadOnlyDictionary<string, string>? Labels,
     IReadOnlyList<string>? Runtimes,
-    long Transitions);
+    long Transitions,
+    IReadOnlyList<string>? Images = null);
 
 /// <summary>
 /// A placement (<c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>), written by the scheduler: what the node's agent must run.

@@ -7,6 +7,26 @@ namespace ZeroCloud.Node.Runtime;
 /// </summary>
 internal sealed class Images(IReadOnlyDictionary<string, string> explicitPaths, IReadOnlyList<string> folders)
 {
+    /// <summary>The images this node has a binary for: the explicit mappings and builtin/&lt;name&gt; for every zc-&lt;name&gt;[.dll] in the folders.</summary>
+    public IReadOnlyList<string> Available()
+    {
+        var names = new SortedSet<string>(explicitPaths.Keys, StringComparer.Ordinal);
+        foreach (var folder in folders.Where(Directory.Exists))
+        {
+            foreach (var file in Directory.EnumerateFiles(folder, "zc-*"))
+            {
+                var name = Path.GetFileName(file);
+                name = name.EndsWith(".dll", StringComparison.Ordinal) ? name[..^4] : name;
+                if (name.Length > 3 && !name.Contains('.', StringComparison.Ordinal) && name != "zc-node")
+                {
+                    names.Add("builtin/" + name[3..]);
+                }
+            }
+        }
+
+        return [.. names];
+    }
+
     /// <summary>The command line that runs the image, or null with why not.</summary>
     public (string File, string[] Prefix)? Resolve(string image, out string? problem)
     {

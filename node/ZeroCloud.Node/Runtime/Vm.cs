@@ -30,6 +30,12 @@ internal sealed class Vm(IReadOnlyList<string> imageFolders)
 
     public bool HasImages => imageFolders.Count > 0;
 
+    /// <summary>The bootable images in the folders, as builtin/&lt;name&gt;: reported only once a probe guest reached init.</summary>
+    public IReadOnlyList<string> Available() =>
+        Accelerator is null
+            ? []
+            : [.. imageFolders.Where(Directory.Exists).SelectMany(Directory.GetDirectories).Select(Path.GetFileName).Where(n => n is not null && Resolve(n) is not null).Select(n => "builtin/" + n).Distinct().Order(StringComparer.Ordinal)];
+
     public VmImage? Resolve(string image)
     {
         const string builtin = "builtin/";
