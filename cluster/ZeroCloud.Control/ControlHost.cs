@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Raft;
 using ZeroCloud.Cluster.Store;
@@ -14,21 +15,6 @@ using ZeroCloud.Model.Api;
 using ZeroCloud.Orleans;
 
 namespace ZeroCloud.Control;
-
-/// <summary>How a control-plane member is started: from `zc serve control`.</summary>
-public sealed record ControlHostSettings(
-    string DataDirectory,
-    IPEndPoint Listen,
-    IPEndPoint Raft,
-    string Advertise,
-    string Name,
-    bool Bootstrap,
-    IReadOnlyList<string> Peers,
-    int ElectionTimeoutMs,
-    int SnapshotEvery,
-    LogLevel LogLevel = LogLevel.Information,
-    int SiloPort = 0,
-    int GatewayPort = 0);
 
 /// <summary>Runs one control-plane member in the foreground: the Raft member first, then its API; Ctrl-C or SIGTERM stops both.</summary>
 public static partial class ControlHost
@@ -56,88 +42,33 @@ public static partial class ControlHost
         command.SetAction(async (parse, cancellationToken) =>
         {
             var stderr = parse.InvocationConfiguration.Error;
-            var listenText = parse.GetValue(listen)!;
-            if (!IPEndPoint.TryParse(listenText, out var listenAt) || listenAt.Port == 0)
+            var options = new ControlMemberOptions
             {
-                await stderr.WriteLineAsync($"zc: --listen: \"{listenText}\" is not ip:port").ConfigureAwait(false);
-                return 2;
-            }
-
-            IPEndPoint raftAt;
-            if (parse.GetValue(raft) is { } raftText)
+                DataDirectory = parse.GetValue(data)!,
+                Listen = parse.GetValue(listen)!,
+                Raft = parse.GetValue(raft),
+                Advertise = parse.GetValue(advertise),
+                Name = parse.GetValue(name) ?? "",
+                Bootstrap = parse.GetValue(bootstrap),
+                Peers = [.. (parse.GetValue(peers) ?? []).SelectMany(p => p.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
+                ElectionTimeoutMs = parse.GetValue(election),
+                SnapshotEvery = parse.GetValue(snapshotEvery),
+                LogLevel = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
+            };
+            var apiPort = IPEndPoint.TryParse(options.Listen, out var at) ? at.Port : 0;
+            options.SiloPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(siloPort) is > 0 and var sp ? sp : apiPort + 2;
+            options.GatewayPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(gatewayPort) is > 0 and var gp ? gp : apiPort + 3;
+            if (new ControlMemberOptionsValidator().Validate(null, options) is { Failed: true } invalid)
             {
-                if (!IPEndPoint.TryParse(raftText, out raftAt!) || raftAt.Port == 0)
+                foreach (var failure in invalid.Failures ?? [])
                 {
-                    await stderr.WriteLineAsync($"zc: --raft: \"{raftText}\" is not ip:port").ConfigureAwait(false);
-                    return 2;
-                }
-            }
-            else
-            {
-                raftAt = new IPEndPoint(listenAt.Address, listenAt.Port + 1);
-            }
-
-            if (raftAt.Address.Equals(IPAddress.Any) || raftAt.Address.Equals(IPAddress.IPv6Any))
-            {
-                await stderr.WriteLineAsync("zc: --raft: give the address peers reach this member at, not a wildcard").ConfigureAwait(false);
-                return 2;
-            }
-
-            var advertised = parse.GetValue(advertise);
-            if (advertised is null)
-            {
-                if (listenAt.Address.Equals(IPAddress.Any) || listenAt.Address.Equals(IPAddress.IPv6Any))
-                {
-                    await stderr.WriteLineAsync("zc: --listen is a wildcard address; give --advertise with the URL others reach the API at").ConfigureAwait(false);
-                    return 2;
+                    await stderr.WriteLineAsync($"zc: {failure}").ConfigureAwait(false);
                 }
 
-                advertised = $"http://{listenAt}";
-            }
-            else if (!Uri.TryCreate(advertised, UriKind.Absolute, out var uri) || uri.Scheme != "http")
-            {
-                await stderr.WriteLineAsync($"zc: --advertise: \"{advertised}\" is not an http:// URL").ConfigureAwait(false);
                 return 2;
             }
 
-            var peerList = (parse.GetValue(peers) ?? []).SelectMany(p => p.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
-            foreach (var peer in peerList)
-            {
-                if (!Uri.TryCreate(peer, UriKind.Absolute, out var uri) || uri.Scheme != "http")
-                {
-                    await stderr.WriteLineAsync($"zc: --peers: \"{peer}\" is not an http:// URL of a member's API").ConfigureAwait(false);
-                    return 2;
-                }
-            }
-
-            if (parse.GetValue(bootstrap) && peerList.Count > 0)
-            {
-                await stderr.WriteLineAsync("zc: give --bootstrap (a new cluster) or --peers (join an existing one), not both").ConfigureAwait(false);
-                return 2;
-            }
-
-            var electionMs = parse.GetValue(election);
-            var every = parse.GetValue(snapshotEvery);
-            if (electionMs is < 20 or > 60_000 || every < 1)
-            {
-                await stderr.WriteLineAsync("zc: --election-timeout must be 20..60000 ms and --snapshot-every at least 1").ConfigureAwait(false);
-                return 2;
-            }
-
-            var settings = new ControlHostSettings(
-                parse.GetValue(data)!,
-                listenAt,
-                raftAt,
-                advertised.TrimEnd('/'),
-                parse.GetValue(name) ?? "",
-                parse.GetValue(bootstrap),
-                peerList,
-                electionMs,
-                every,
-                parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
-                parse.GetValue(noSilo) ? 0 : parse.GetValue(siloPort) is > 0 and var sp ? sp : listenAt.Port + 2,
-                parse.GetValue(noSilo) ? 0 : parse.GetValue(gatewayPort) is > 0 and var gp ? gp : listenAt.Port + 3);
-            return await RunAsync(settings, stderr, cancellationToken).ConfigureAwait(false);
+            return await RunAsync(options, stderr, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -151,13 +82,13 @@ public static partial class ControlHost
     /// the cluster before the member stops), and the bootstrap chores. SIGTERM or Ctrl-C stops it within
     /// <see cref="ShutdownTimeout"/>: exit 0, or 1 when stopping took longer.
     /// </summary>
-    public static async Task<int> RunAsync(ControlHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ControlMemberOptions settings, TextWriter stderr, CancellationToken cancellationToken)
     {
         var options = new ControlNodeOptions
         {
             DataDirectory = settings.DataDirectory,
-            RaftEndPoint = settings.Raft,
-            ApiUrl = settings.Advertise,
+            RaftEndPoint = settings.RaftEndPoint,
+            ApiUrl = settings.AdvertisedApi,
             Name = settings.Name,
             Bootstrap = settings.Bootstrap,
             ElectionTimeoutLow = settings.ElectionTimeoutMs,
@@ -171,7 +102,8 @@ public static partial class ControlHost
             .ConfigureServices(services =>
             {
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
-                services.AddSingleton(settings);
+                services.AddOptions<ControlMemberOptions>().Configure(o => Copy(settings, o)).ValidateOnStart();
+                services.AddSingleton<IValidateOptions<ControlMemberOptions>, ControlMemberOptionsValidator>();
                 services.AddSingleton(sp => node = new ControlNode(options, sp.GetRequiredService<ILoggerFactory>()));
                 services.AddHostedService<RaftMemberService>();
                 services.AddSingleton<LocalStore>();
@@ -180,7 +112,7 @@ public static partial class ControlHost
                 services.AddSingleton<ControlApi>();
                 services.AddSingleton<NodeEndpoints>();
                 services.AddSingleton<ISiloDirectory, SiloDirectory>();
-                services.AddSingleton(new ApiMetrics(ControlNode.Format(settings.Raft)));
+                services.AddSingleton(new ApiMetrics(ControlNode.Format(settings.RaftEndPoint)));
                 // Before the silo, which waits for this member to have joined (the chores announce it to its peers).
                 services.AddHostedService<MemberChores>();
             })
@@ -188,7 +120,7 @@ public static partial class ControlHost
                 .UseKestrelCore()
                 .ConfigureKestrel(k =>
                 {
-                    k.Listen(settings.Listen);
+                    k.Listen(settings.ListenEndPoint);
                     k.Limits.MaxRequestBodySize = ControlApi.MaxBodyBytes;
                     k.AddServerHeader = false;
                 })
@@ -210,9 +142,9 @@ public static partial class ControlHost
                 }));
         if (settings.SiloPort > 0)
         {
-            var name = settings.Name.Length > 0 ? settings.Name : ControlNode.Format(settings.Raft);
+            var name = settings.Name.Length > 0 ? settings.Name : ControlNode.Format(settings.RaftEndPoint);
             builder.AddControlSilo(
-                new ControlSiloOptions(settings.Raft.Address, settings.SiloPort, settings.GatewayPort, name),
+                new ControlSiloOptions(settings.RaftEndPoint.Address, settings.SiloPort, settings.GatewayPort, name),
                 ct => WaitForClusterAsync(node!, ct));
         }
 
@@ -232,7 +164,7 @@ public static partial class ControlHost
         }
         catch (Exception ex) when (ex is SocketException or IOException { InnerException: SocketException })
         {
-            await stderr.WriteLineAsync($"zc: cannot listen on {settings.Listen} (API) or {settings.Raft} (Raft): {ex.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"zc: cannot listen on {settings.Listen} (API) or {ControlNode.Format(settings.RaftEndPoint)} (Raft): {ex.Message}").ConfigureAwait(false);
             return 2;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -254,6 +186,22 @@ public static partial class ControlHost
 
         LogStopped(logger, stopping.Elapsed.TotalSeconds);
         return 0;
+    }
+
+    private static void Copy(ControlMemberOptions from, ControlMemberOptions to)
+    {
+        to.DataDirectory = from.DataDirectory;
+        to.Listen = from.Listen;
+        to.Raft = from.Raft;
+        to.Advertise = from.Advertise;
+        to.Name = from.Name;
+        to.Bootstrap = from.Bootstrap;
+        to.Peers = [.. from.Peers];
+        to.ElectionTimeoutMs = from.ElectionTimeoutMs;
+        to.SnapshotEvery = from.SnapshotEvery;
+        to.LogLevel = from.LogLevel;
+        to.SiloPort = from.SiloPort;
+        to.GatewayPort = from.GatewayPort;
     }
 
     private static void ConfigureLogging(ILoggingBuilder b, LogLevel level)
@@ -285,12 +233,12 @@ public static partial class ControlHost
     }
 
     /// <summary>The Raft member: started before every other service of the host, stopped after all of them.</summary>
-    private sealed class RaftMemberService(ControlNode node, ControlHostSettings settings, ILogger<RaftMemberService> logger) : IHostedLifecycleService
+    private sealed class RaftMemberService(ControlNode node, IOptions<ControlMemberOptions> options, ILogger<RaftMemberService> logger) : IHostedLifecycleService
     {
         public async Task StartingAsync(CancellationToken cancellationToken)
         {
             await node.StartAsync(cancellationToken).ConfigureAwait(false);
-            LogServing(logger, settings.Advertise, ControlNode.Format(settings.Raft), node.Role);
+            LogServing(logger, options.Value.AdvertisedApi, ControlNode.Format(options.Value.RaftEndPoint), node.Role);
         }
 
         public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -305,12 +253,13 @@ public static partial class ControlHost
     }
 
     /// <summary>A bootstrapped member makes the first join token; a fresh one asks its peers to add it.</summary>
-    private sealed class MemberChores(ControlNode node, LocalStore store, ControlHostSettings settings, ILogger<MemberChores> logger) : BackgroundService
+    private sealed class MemberChores(ControlNode node, LocalStore store, IOptions<ControlMemberOptions> options, ILogger<MemberChores> logger) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
             try
             {
+                var settings = options.Value;
                 if (settings.Bootstrap)
                 {
                     await EnsureJoinTokenAsync(store, logger, stoppingToken).ConfigureAwait(false);
@@ -319,7 +268,7 @@ public static partial class ControlHost
                 {
                     if (settings.Peers.Count == 0)
                     {
-                        LogWaiting(logger, ControlNode.Format(settings.Raft));
+                        LogWaiting(logger, ControlNode.Format(settings.RaftEndPoint));
                     }
                     else
                     {

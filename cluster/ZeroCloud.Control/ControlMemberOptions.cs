@@ -1,0 +1,127 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace ZeroCloud.Control;
+
+/// <summary>How a control-plane member runs (<c>zc serve control</c>), bound from its command line and validated before anything starts.</summary>
+public sealed class ControlMemberOptions
+{
+    /// <summary>Folder for the member's log, snapshots and membership (its identity).</summary>
+    public string DataDirectory { get; set; } = "/var/lib/zerocloud/control";
+
+    /// <summary>Address of the HTTP API (ip:port).</summary>
+    public string Listen { get; set; } = "127.0.0.1:7070";
+
+    /// <summary>Address Raft peers use (ip:port); null: the API's address, port + 1.</summary>
+    public string? Raft { get; set; }
+
+    /// <summary>The API's URL as others reach it; null: http://&lt;listen&gt;.</summary>
+    public string? Advertise { get; set; }
+
+    public string Name { get; set; } = "";
+
+    /// <summary>Start a new cluster with this member as its only one.</summary>
+    public bool Bootstrap { get; set; }
+
+    /// <summary>API URLs of existing members a fresh member asks to add it.</summary>
+    public List<string> Peers { get; set; } = [];
+
+    /// <summary>Lower election timeout in ms (the upper is twice it).</summary>
+    public int ElectionTimeoutMs { get; set; } = 150;
+
+    /// <summary>Log entries between snapshots (etcd's --snapshot-count).</summary>
+    public int SnapshotEvery { get; set; } = 100_000;
+
+    public LogLevel LogLevel { get; set; } = LogLevel.Information;
+
+    /// <summary>The Orleans silo's port; 0: no silo.</summary>
+    public int SiloPort { get; set; }
+
+    /// <summary>The Orleans gateway's port.</summary>
+    public int GatewayPort { get; set; }
+
+    /// <summary>The parsed API address (valid options only).</summary>
+    public IPEndPoint ListenEndPoint => IPEndPoint.Parse(Listen);
+
+    /// <summary>The parsed Raft address: <see cref="Raft"/>, or the API's address with port + 1 (valid options only).</summary>
+    public IPEndPoint RaftEndPoint => Raft is { } raft ? IPEndPoint.Parse(raft) : new IPEndPoint(ListenEndPoint.Address, ListenEndPoint.Port + 1);
+
+    /// <summary>The advertised API URL without a trailing slash (valid options only).</summary>
+    public string AdvertisedApi => (Advertise ?? $"http://{ListenEndPoint}").TrimEnd('/');
+}
+
+/// <summary>
+/// Every problem with a member's options at once, each naming its option (the messages <c>zc serve control</c> prints,
+/// exit 2); registered with <c>ValidateOnStart</c> so a host built another way is checked the same.
+/// </summary>
+public sealed class ControlMemberOptionsValidator : IValidateOptions<ControlMemberOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ControlMemberOptions options)
+    {
+        var problems = new List<string>();
+        var listenOk = IPEndPoint.TryParse(options.Listen, out var listen) && listen.Port != 0;
+        if (!listenOk)
+        {
+            problems.Add($"--listen: \"{options.Listen}\" is not ip:port");
+        }
+
+        if (options.Raft is { } raftText)
+        {
+            if (!IPEndPoint.TryParse(raftText, out var raft) || raft.Port == 0)
+            {
+                problems.Add($"--raft: \"{raftText}\" is not ip:port");
+            }
+            else if (IsWildcard(raft.Address))
+            {
+                problems.Add("--raft: give the address peers reach this member at, not a wildcard");
+            }
+        }
+        else if (listenOk && IsWildcard(listen!.Address))
+        {
+            problems.Add("--raft: give the address peers reach this member at, not a wildcard (--listen is a wildcard, and the Raft address defaults to it)");
+        }
+
+        if (options.Advertise is null)
+        {
+            if (listenOk && IsWildcard(listen!.Address))
+            {
+                problems.Add("--listen is a wildcard address; give --advertise with the URL others reach the API at");
+            }
+        }
+        else if (!Uri.TryCreate(options.Advertise, UriKind.Absolute, out var uri) || uri.Scheme != "http")
+        {
+            problems.Add($"--advertise: \"{options.Advertise}\" is not an http:// URL");
+        }
+
+        problems.AddRange(options.Peers.Where(p => !Uri.TryCreate(p, UriKind.Absolute, out var u) || u.Scheme != "http").Select(p => $"--peers: \"{p}\" is not an http:// URL of a member's API"));
+        if (options.Bootstrap && options.Peers.Count > 0)
+        {
+            problems.Add("give --bootstrap (a new cluster) or --peers (join an existing one), not both");
+        }
+
+        if (options.ElectionTimeoutMs is < 20 or > 60_000)
+        {
+            problems.Add($"--election-timeout: {options.ElectionTimeoutMs} ms; it must be 20..60000 ms");
+        }
+
+        if (options.SnapshotEvery < 1)
+        {
+            problems.Add($"--snapshot-every: {options.SnapshotEvery}; it must be at least 1");
+        }
+
+        if (options.DataDirectory.Length == 0)
+        {
+            problems.Add("--data: give the member's data folder");
+        }
+
+        if (options.SiloPort is < 0 or > 65535 || options.GatewayPort is < 0 or > 65535)
+        {
+            problems.Add("--silo-port and --gateway-port must be 0..65535");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    private static bool IsWildcard(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+}
