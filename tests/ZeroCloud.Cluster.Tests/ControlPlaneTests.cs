@@ -175,6 +175,14 @@ public class ControlPlaneTests
 
         var malformed = await Send(HttpMethod.Put, "/v1/kv/x", "{\"value\": ");
         Assert.Equal((HttpStatusCode.BadRequest, "invalid_json"), (malformed.Status, malformed.Error.Code));
+        // Problem details (RFC 9457), the API's code and message as extension members.
+        Assert.Equal(("urn:zerocloud:error:invalid_json", "invalid json", 400), (malformed.Error.Type, malformed.Error.Title, malformed.Error.Status));
+        Assert.Equal(malformed.Error.Message, malformed.Error.Detail);
+        using (var raw = await http.GetAsync("/v1/kv/absent"))
+        {
+            Assert.Equal(("application/problem+json", HttpStatusCode.NotFound), (raw.Content.Headers.ContentType?.MediaType, raw.StatusCode));
+        }
+
         Assert.Contains("malformed JSON", malformed.Error.Message, StringComparison.Ordinal);
 
         var unknownField = await Send(HttpMethod.Put, "/v1/kv/x", "{\"valu\": \"1\"}");

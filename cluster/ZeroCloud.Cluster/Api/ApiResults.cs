@@ -71,8 +71,16 @@ public static class ApiResults
         await JsonSerializer.SerializeAsync(ctx.Response.Body, value, type, ctx.RequestAborted).ConfigureAwait(false);
     }
 
-    public static Task ErrorAsync(HttpContext ctx, int status, string code, string message) =>
-        JsonAsync(ctx, status, new ErrorResponse(code, message), ControlJsonContext.Default.ErrorResponse);
+    /// <summary>An error answer: RFC 9457 problem details (<c>application/problem+json</c>) carrying the API's code and message.</summary>
+    public static Task ErrorAsync(HttpContext ctx, int status, string code, string message, IReadOnlyList<DiagnosticDto>? diagnostics = null) =>
+        ProblemAsync(ctx, ErrorResponse.Problem(status, code, message, diagnostics));
+
+    private static async Task ProblemAsync(HttpContext ctx, ErrorResponse problem)
+    {
+        ctx.Response.StatusCode = problem.Status ?? 500;
+        ctx.Response.ContentType = ErrorResponse.MediaType;
+        await JsonSerializer.SerializeAsync(ctx.Response.Body, problem, ControlJsonContext.Default.ErrorResponse, ctx.RequestAborted).ConfigureAwait(false);
+    }
 
     /// <summary>Letters, digits, '-', '.', '_'; 1 to 253 characters: safe as a key segment.</summary>
     public static bool IsNodeName(string name) =>

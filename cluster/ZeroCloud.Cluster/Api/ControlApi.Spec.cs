@@ -23,7 +23,7 @@ public sealed partial class ControlApi
         {
             var diagnostics = result.Diagnostics.Select(d => new DiagnosticDto(d.File, d.Position.Line, d.Position.Column, d.Path, d.Message)).ToList();
             var message = $"{file} has {diagnostics.Count} problem{(diagnostics.Count == 1 ? "" : "s")}; nothing was applied";
-            await JsonAsync(ctx, 400, new ErrorResponse(ErrorCodes.InvalidSpec, message, diagnostics), ControlJsonContext.Default.ErrorResponse).ConfigureAwait(false);
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidSpec, message, diagnostics).ConfigureAwait(false);
             return;
         }
 

@@ -58,7 +58,27 @@ public sealed record RequestCountDto(string Route, string Origin, string Agent, 
 public sealed record DiagnosticDto(string File, int Line, int Column, string Path, string Message);
 
 /// <summary>A refused request: a code for programs, a message for people, and cluster.yaml problems where there were some.</summary>
-public sealed record ErrorResponse(string Code, string Message, IReadOnlyList<DiagnosticDto>? Diagnostics = null);
+public sealed record ErrorResponse(string Code, string Message, IReadOnlyList<DiagnosticDto>? Diagnostics = null)
+{
+    /// <summary>The media type of an error answer: RFC 9457 problem details.</summary>
+    public const string MediaType = "application/problem+json";
+
+    /// <summary>RFC 9457: a URI naming the kind of problem, <c>urn:zerocloud:error:&lt;code&gt;</c>.</summary>
+    public string? Type { get; init; }
+
+    /// <summary>RFC 9457: a short summary of the kind of problem (the code in words).</summary>
+    public string? Title { get; init; }
+
+    /// <summary>RFC 9457: the HTTP status of the answer.</summary>
+    public int? Status { get; init; }
+
+    /// <summary>RFC 9457: what went wrong this time (the same as <see cref="Message"/>).</summary>
+    public string? Detail { get; init; }
+
+    /// <summary>An error answer as problem details, with the API's code and message (and cluster.yaml diagnostics) as extension members.</summary>
+    public static ErrorResponse Problem(int status, string code, string message, IReadOnlyList<DiagnosticDto>? diagnostics = null) =>
+        new(code, message, diagnostics) { Type = $"urn:zerocloud:error:{code}", Title = code.Replace('_', ' '), Status = status, Detail = message };
+}
 
 public sealed record ApplyResponse(long Revision, string Cluster, int Nodes, int Services, bool Changed);
 
