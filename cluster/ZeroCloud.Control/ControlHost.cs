@@ -157,6 +157,7 @@ public static partial class ControlHost
         {
             LogStopping(logger);
             stopping.Restart();
+            _ = Task.Run(() => WatchdogAsync(logger, stderr));
         });
         try
         {
@@ -186,6 +187,22 @@ public static partial class ControlHost
 
         LogStopped(logger, stopping.Elapsed.TotalSeconds);
         return 0;
+    }
+
+    /// <summary>
+    /// A stop that hangs (a silo that cannot write its leaving because the quorum is gone, a hosted service that
+    /// ignores its token) still ends: past the shutdown timeout (and a second of grace) the member says so and exits
+    /// with 1; if even that hangs, it kills itself.
+    /// </summary>
+    private static async Task WatchdogAsync(ILogger logger, TextWriter stderr)
+    {
+        await Task.Delay(ShutdownTimeout + TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        LogSlowStop(logger, (ShutdownTimeout + TimeSpan.FromSeconds(1)).TotalSeconds, ShutdownTimeout.TotalSeconds);
+        await stderr.WriteLineAsync($"zc: stopping took more than the {ShutdownTimeout.TotalSeconds:0} s allowed; exiting with 1").ConfigureAwait(false);
+        await stderr.FlushAsync().ConfigureAwait(false);
+        new Thread(() => Environment.Exit(1)) { IsBackground = true, Name = "exit" }.Start();
+        await Task.Delay(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+        Environment.FailFast("zc serve control: stopping hung past its shutdown timeout and Environment.Exit");
     }
 
     private static void Copy(ControlMemberOptions from, ControlMemberOptions to)

@@ -91,4 +91,47 @@ public class GracefulStopTests
         Assert.True(left.Succeeded);
         Console.WriteLine($"SIGTERM → exit 0 in {took.TotalSeconds:0.00} s; silo row: {trail}");
     }
+
+    [Fact]
+    public async Task A_member_that_cannot_stop_within_its_5_s_shutdown_timeout_exits_non_zero_and_says_so()
+    {
+        await using var cluster = await ControlCluster.StartWithSilosAsync(3);
+        var observer = cluster.Members[0];
+        await cluster.WaitForAsync(
+            async () => ((await observer.Client.StatusAsync()).Silos ?? []).Count(s => s.Status == "active") == 3,
+            "three active silos",
+            TimeSpan.FromSeconds(60));
+
+        // Freeze the two others: the member's silo cannot write its leaving to the store (no quorum), so stopping hangs.
+        var victim = cluster.Members[2];
+        var frozen = cluster.Members.Where(m => m != victim).Select(m => m.Pid!.Value).ToList();
+        foreach (var pid in frozen)
+        {
+            Signal("STOP", pid);
+        }
+
+        try
+        {
+            var asked = Stopwatch.StartNew();
+            var code = await victim.TerminateAsync(TimeSpan.FromSeconds(30));
+            var took = asked.Elapsed;
+            Assert.True(code is not null, $"the member did not exit within 30 s of SIGTERM\n{victim.Output}");
+            Assert.True(code != 0, $"exit code {code} after {took.TotalSeconds:0.0} s\n{victim.Output}");
+            Assert.Contains("more than the 5 s allowed", victim.Output, StringComparison.Ordinal);
+            Console.WriteLine($"SIGTERM with the quorum frozen: exit {code} after {took.TotalSeconds:0.00} s");
+        }
+        finally
+        {
+            foreach (var pid in frozen)
+            {
+                Signal("CONT", pid);
+            }
+        }
+    }
+
+    private static void Signal(string signal, int pid)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", $"{pid}"]);
+        kill.WaitForExit();
+    }
 }
