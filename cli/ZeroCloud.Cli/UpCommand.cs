@@ -197,7 +197,16 @@ internal static class UpCommand
         foreach (var server in state.Servers)
         {
             Directory.CreateDirectory(server.Directory);
-            await Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), Artifacts.NodeBinary, ["--firmware", "eth0", "--events", Path.Combine(server.Directory, BringUpMonitor.EventsFile), "--data", Path.Combine(server.Directory, "node"), .. agentArgs]).ConfigureAwait(false);
+            try
+            {
+                await Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), Artifacts.NodeBinary, ["--firmware", "eth0", "--events", Path.Combine(server.Directory, BringUpMonitor.EventsFile), "--data", Path.Combine(server.Directory, "node"), .. agentArgs]).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // A server switched off (or killed) while it is being powered on is a lost server, not a failed zc up:
+                // the monitor finds no process in its namespace and reports it with the rest.
+                stderr.WriteLine($"zc up: {server.Id} did not power on ({ex.Message.Trim()}); going on without it");
+            }
         }
 
         return await WatchAsync(client, config, state, started, TimeSpan.FromSeconds(timeout), stdout, stderr, ct).ConfigureAwait(false);

@@ -178,6 +178,27 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
             var (again, _, againErr) = await RunAsync(TimeSpan.FromMinutes(1), "up", "-f", file);
             Assert.Equal(1, again);
             Assert.Contains("already running", againErr, StringComparison.Ordinal);
+
+            // A real machine joins the running cluster: QEMU (TCG) with the iPXE ROM on the lab's bridge PXE-boots
+            // from the cluster's dhcp and netboot instances, runs the node image with zc-node as PID 1, and becomes
+            // a Ready node. It reports no images (the node image carries only the agent), so it is given nothing.
+            const string mac = "52:54:00:aa:bb:01";
+            var console = Path.Combine(_root, "qemu-console.log");
+            await ShAsync("ip -n zc-uptest-sw tuntap add zcq0 mode tap && ip -n zc-uptest-sw link set zcq0 master br0 up");
+            await ShAsync($"ip netns exec zc-uptest-sw setsid -f qemu-system-x86_64 -accel tcg -M pc -m 512 -display none -no-reboot -serial file:{console} -netdev tap,id=n0,ifname=zcq0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={mac} -boot n >/dev/null 2>&1 </dev/null");
+            var booting = Stopwatch.StartNew();
+            var machine = "";
+            while (!machine.Contains(" Ready ", StringComparison.Ordinal))
+            {
+                Assert.True(booting.Elapsed < TimeSpan.FromMinutes(4), $"the QEMU machine is not a Ready node after 4 min: {machine}\n--- its console ---\n{(File.Exists(console) ? await File.ReadAllTextAsync(console) : "(none)")}");
+                await Task.Delay(1000);
+                var (_, all, _) = await RunAsync(TimeSpan.FromMinutes(1), "get", "nodes");
+                machine = all.Split('\n').FirstOrDefault(l => l.StartsWith("node-525400aabb01", StringComparison.Ordinal)) ?? "";
+            }
+
+            output.WriteLine($"QEMU machine PXE-booted into the zc up cluster and Ready after {booting.Elapsed.TotalSeconds:0.0} s: {machine}");
+            var (_, placed, _) = await RunAsync(TimeSpan.FromMinutes(1), "get", "instances");
+            Assert.DoesNotContain("node-525400aabb01", placed, StringComparison.Ordinal);
         }
         finally
         {
