@@ -181,9 +181,8 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     /// <summary>
     /// Waits until this member has applied everything committed before the call: a linearizable read point.
-    /// On the leader: DotNext's strong barrier (a replication round that confirms the leadership, and every entry
-    /// of the log committed, so the new leader's own empty entry is too: its commit index then covers everything
-    /// an earlier leader acknowledged). On a follower: the leader's read index (<see cref="ReadIndexAsync"/>, asked
+    /// On the leader: DotNext's weak barrier, then until an entry of this leader's own term (the empty entry a new
+    /// leader appends) is applied: its commit index then covers everything an earlier leader acknowledged. On a follower: the leader's read index (<see cref="ReadIndexAsync"/>, asked
     /// over its API), then until this member has applied that far. DotNext's own follower barrier takes the leader's
     /// commit index before that leader has committed an entry of its term, which may be older than a write already
     /// acknowledged (seen by the linearizability checker); this one does not.
@@ -243,9 +242,10 @@ public sealed partial class ControlNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// The leader's read index: its commit index once it has confirmed its leadership with a replication round and
-    /// committed everything in its log (its term's first entry included). Throws <see cref="NotLeaderException"/>
-    /// on a member that does not lead.
+    /// The leader's read index: its commit index once an entry of its own term is applied (so it covers every write
+    /// an earlier leader acknowledged). Leadership is not confirmed by a replication round (DotNext's strong barrier
+    /// waits on dead members); a deposed leader steps down when it misses a quorum, within an election timeout.
+    /// Throws <see cref="NotLeaderException"/> on a member that does not lead.
     /// </summary>
     public async Task<long> ReadIndexAsync(CancellationToken cancellationToken)
     {
@@ -256,7 +256,20 @@ public sealed partial class ControlNode : IAsyncDisposable
 
         try
         {
-            await ((IRaftCluster)Cluster).ApplyReadBarrierAsync(ReadBarrierType.Strong, cancellationToken).ConfigureAwait(false);
+            // The weak barrier (no replication round: a round with a dead member in the configuration waits for its
+            // request timeout, which stalled every read until that member was removed), then this leader's own term:
+            // once an entry of its term is applied, its commit index covers every write an earlier leader acknowledged.
+            await ((IRaftCluster)Cluster).ApplyReadBarrierAsync(ReadBarrierType.Weak, cancellationToken).ConfigureAwait(false);
+            var term = Term;
+            while (Machine.AppliedTerm < term)
+            {
+                if (!IsLeader)
+                {
+                    throw new NotLeaderException("leadership was lost before this term's first entry was applied");
+                }
+
+                await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is QuorumUnreachableException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException or InvalidOperationException)
         {
