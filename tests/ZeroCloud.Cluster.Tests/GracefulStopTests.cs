@@ -20,10 +20,7 @@ public class GracefulStopTests
     {
         await using var cluster = await ControlCluster.StartWithSilosAsync(3);
         var observer = cluster.Members[0];
-        await cluster.WaitForAsync(
-            async () => ((await observer.Client.StatusAsync()).Silos ?? []).Count(s => s.Status == "active") == 3,
-            "three active silos",
-            TimeSpan.FromSeconds(60));
+        await cluster.WaitForActiveSilosAsync(3, observer);
 
         // Every change to the silo rows from here on, as the store commits them.
         var from = (await observer.Client.StatusAsync()).Revision + 1;
@@ -97,10 +94,7 @@ public class GracefulStopTests
     {
         await using var cluster = await ControlCluster.StartWithSilosAsync(3);
         var observer = cluster.Members[0];
-        await cluster.WaitForAsync(
-            async () => ((await observer.Client.StatusAsync()).Silos ?? []).Count(s => s.Status == "active") == 3,
-            "three active silos",
-            TimeSpan.FromSeconds(60));
+        await cluster.WaitForActiveSilosAsync(3, observer);
 
         // Freeze the two others: the member's silo cannot write its leaving to the store (no quorum), so stopping hangs.
         var victim = cluster.Members[2];

@@ -29,10 +29,7 @@ public class InProcessStoreTests
     {
         await using var cluster = await ControlCluster.StartWithSilosAsync(3);
         var observer = cluster.Members[0];
-        await cluster.WaitForAsync(
-            async () => ((await observer.Client.StatusAsync()).Silos ?? []).Count(s => s.Status == "active") == 3,
-            "three active silos (each one's joining is membership-table writes)",
-            TimeSpan.FromSeconds(60));
+        await cluster.WaitForActiveSilosAsync(3, observer, "three active silos (each one's joining is membership-table writes)");
 
         // The test's own store reads carry their own agent, so they can be told apart.
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };

@@ -190,6 +190,13 @@ internal sealed class ControlCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>Waits until <paramref name="via"/> lists <paramref name="count"/> active silos.</summary>
+    public Task WaitForActiveSilosAsync(int count, ControlMember via, string? what = null) =>
+        WaitForAsync(
+            async () => ((await via.Client.StatusAsync()).Silos ?? []).Count(s => s.Status == "active") == count,
+            what ?? $"{count} active silos",
+            TimeSpan.FromSeconds(60));
+
     public async Task WaitForMembersAsync(int count, ControlMember? via = null)
     {
         await WaitForAsync(
