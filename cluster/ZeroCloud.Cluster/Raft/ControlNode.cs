@@ -128,6 +128,9 @@ public sealed partial class ControlNode : IAsyncDisposable
             RequestTimeout = TimeSpan.FromSeconds(5),
             ConnectTimeout = TimeSpan.FromMilliseconds(_options.ElectionTimeoutLow),
             TransmissionBlockSize = 65536,
+            // Reads confirm the leadership by the lease (a majority answered within the lower election timeout)
+            // instead of a replication round per read; see ReadIndexAsync.
+            IsLeaderLeaseEnabled = true,
             LoggerFactory = _loggerFactory,
         };
         configuration.Metadata[MetadataApi] = _options.ApiUrl;
@@ -180,27 +183,89 @@ public sealed partial class ControlNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits until this member has applied everything committed before the call, through DotNext's read barrier (on a
-    /// follower: the leader's commit index, then until this member applied it). Throws <see cref="ReadBarrierException"/>
-    /// when there is no read point (no leader, no quorum), so the API answers 503, never 500.
+    /// Waits until this member has applied everything committed before the call: a linearizable read point.
+    /// On the leader: its read index (<see cref="ReadIndexAsync"/>). On a follower: the leader's read index, asked over
+    /// its API (<c>GET /v1/read-index</c>), then until this member has applied that far. DotNext's own follower barrier
+    /// takes the leader's commit index even before that leader has committed an entry of its own term, which can be
+    /// older than a write an earlier leader already acknowledged (seen by the linearizability checker); this one cannot.
+    /// Throws <see cref="ReadBarrierException"/> when there is no read point (no leader, no quorum, no answer), so
+    /// the API answers 503, never 500.
     /// </summary>
     public async Task ReadBarrierAsync(CancellationToken cancellationToken)
     {
-        try
+        for (var attempt = 0; ; attempt++)
         {
-            await ((IRaftCluster)Cluster).ApplyReadBarrierAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is QuorumUnreachableException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException or InvalidOperationException)
-        {
-            throw new ReadBarrierException($"no linearizable read point ({ex.Message})", ex);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (IsLeader)
+            {
+                try
+                {
+                    await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (NotLeaderException) when (attempt < 3)
+                {
+                    continue;
+                }
+                catch (NotLeaderException ex)
+                {
+                    throw new ReadBarrierException($"the leadership moved during the read ({ex.Message})", ex);
+                }
+            }
+
+            var leader = await LeaderApiAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false)
+                ?? throw new ReadBarrierException("no leader is known to this member");
+            if (leader == _options.ApiUrl)
+            {
+                // This member was elected between the two checks (or just lost it): look again.
+                if (attempt < 3)
+                {
+                    continue;
+                }
+
+                throw new ReadBarrierException("this member's own leadership is not settled");
+            }
+
+            long index;
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, leader.TrimEnd('/') + "/v1/read-index");
+                request.Headers.TryAddWithoutValidation(ZeroCloud.Model.Api.ControlClient.ForwardedHeader, Id);
+                using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode || !long.TryParse(body.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index))
+                {
+                    if (attempt < 3)
+                    {
+                        await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    throw new ReadBarrierException($"the leader at {leader} gave no read index ({(int)response.StatusCode})");
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ReadBarrierException($"the leader at {leader} did not answer ({ex.Message})", ex);
+            }
+
+            await Wal.WaitForApplyAsync(index, cancellationToken).ConfigureAwait(false);
+            return;
         }
     }
 
     /// <summary>
-    /// The leader's commit index after DotNext's weak barrier (<c>GET /v1/read-index</c>). Not used by this member's
-    /// own reads yet: a read index that waits for the leader's own term stalled idle clusters after a leader change
-    /// (why is not understood yet), and the strong barrier waited on dead members.
-    /// Throws <see cref="NotLeaderException"/> on a member that does not lead.
+    /// The leader's read index (<c>GET /v1/read-index</c>): its commit index once
+    /// <list type="bullet">
+    /// <item>an entry of its own term is committed and applied (DotNext's weak barrier waits for the empty entry a new
+    /// leader appends, so the index covers every write an earlier leader acknowledged), and</item>
+    /// <item>its leadership is confirmed by DotNext's leader lease (a majority answered within the last lower election
+    /// timeout divided by the clock-drift bound, so no other leader can have been elected since), unless it is the
+    /// only member.</item>
+    /// </list>
+    /// No replication round is started per read: a round waits on every member, dead ones to their request timeout.
+    /// Throws <see cref="NotLeaderException"/> on a member that does not lead, <see cref="ReadBarrierException"/> when
+    /// the leadership cannot be confirmed.
     /// </summary>
     public async Task<long> ReadIndexAsync(CancellationToken cancellationToken)
     {
@@ -209,24 +274,41 @@ public sealed partial class ControlNode : IAsyncDisposable
             throw new NotLeaderException("this member is not the leader");
         }
 
+        var term = Term;
         try
         {
-            // The weak barrier (no replication round: a round with a dead member in the configuration waits for its
-            // request timeout, which stalled every read until that member was removed), then this leader's own term:
-            // once an entry of its term is applied, its commit index covers every write an earlier leader acknowledged.
             await ((IRaftCluster)Cluster).ApplyReadBarrierAsync(ReadBarrierType.Weak, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is QuorumUnreachableException or DotNext.Net.Cluster.Consensus.Raft.NotLeaderException or InvalidOperationException)
         {
-            throw new ReadBarrierException($"this member could not confirm its leadership ({ex.Message})", ex);
+            throw new ReadBarrierException($"this member could not commit an entry of its term ({ex.Message})", ex);
         }
 
-        if (!IsLeader)
+        // The lease is renewed on every heartbeat round a majority answers; wait up to an election timeout for one.
+        // A member that is the only voter is its own majority.
+        var deadline = Environment.TickCount64 + _options.ElectionTimeoutHigh;
+        while (Cluster.Members.Count > 1 && !(Cluster.TryGetLeaseToken(out var lease) && !lease.IsCancellationRequested))
         {
-            throw new NotLeaderException("leadership was lost during the read barrier");
+            if (!IsLeader || Term != term)
+            {
+                throw new NotLeaderException("leadership was lost during the read");
+            }
+
+            if (Environment.TickCount64 > deadline)
+            {
+                throw new ReadBarrierException($"this leader has not heard from a majority within {_options.ElectionTimeoutHigh} ms");
+            }
+
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
         }
 
-        return CommitIndex;
+        var index = CommitIndex;
+        if (!IsLeader || Term != term)
+        {
+            throw new NotLeaderException("leadership was lost during the read");
+        }
+
+        return index;
     }
 
     private WriteAheadLog Wal => _wal ?? throw new InvalidOperationException("the member is not started");

@@ -41,11 +41,6 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     /// <summary>Raft index of the last entry applied here.</summary>
     public long AppliedIndex { get; private set; }
 
-    /// <summary>Raft term of the last entry applied here: a leader has committed an entry of its own term once this reaches its term.</summary>
-    public long AppliedTerm => Volatile.Read(ref _appliedTerm);
-
-    private long _appliedTerm;
-
     public long SnapshotIndex => Volatile.Read(ref _lastSnapshotIndex);
 
     /// <summary>Runs <paramref name="read"/> against the current state, consistently with the apply loop.</summary>
@@ -60,10 +55,10 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     protected override ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
     {
         AppliedIndex = entry.Index;
-        Volatile.Write(ref _appliedTerm, entry.Term);
         if (entry.IsConfiguration || !entry.TryGetPayload(out var payload) || payload.IsEmpty)
         {
-            // Membership changes and the new leader's empty entry carry no data.
+            // Membership changes carry no data (DotNext's WAL does not pass entries without a payload, such as a new
+            // leader's empty entry, to the state machine at all).
             return ValueTask.FromResult(false);
         }
 
