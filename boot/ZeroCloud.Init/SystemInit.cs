@@ -193,7 +193,7 @@ public static class SystemInit
     /// <summary>
     /// The command line a service image's binary runs with: its cluster.yaml fetched from <c>zc.config=&lt;url&gt;</c>
     /// into /run/zc/cluster.yaml, <c>--interface</c> the NIC PID 1 brought up, then <paramref name="defaults"/> and
-    /// the comma-separated <c>zc.args=</c>.
+    /// the arguments in <c>zc.args=</c> (<see cref="KernelArgumentList"/>).
     /// </summary>
     public static async Task<string[]> ServiceArgumentsAsync(InitResult init, params string[] defaults)
     {
@@ -223,7 +223,7 @@ public static class SystemInit
         args.AddRange(defaults);
         if (init.CommandLine["args"] is { Length: > 0 } extra)
         {
-            args.AddRange(extra.Split(','));
+            args.AddRange(KernelArgumentList.Decode(extra) ?? throw new InvalidOperationException($"zc.args={extra} is not base64url (the node agent encodes the arguments)"));
         }
 
         return [.. args];

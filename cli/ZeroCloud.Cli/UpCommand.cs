@@ -170,10 +170,12 @@ internal static class UpCommand
         }
 
         await client.ApplyAsync(await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false), Path.GetFileName(path), ct).ConfigureAwait(false);
-        stdout.WriteLine($"zc up: control plane up at {state.Api}, cluster.yaml applied, join token {token} ({UpView.Since(started)})");
+        var tokenFile = Path.Combine(seedDir, "join-token");
+        ZeroCloud.Model.SecretFile.Write(tokenFile, token);
+        stdout.WriteLine($"zc up: control plane up at {state.Api}, cluster.yaml applied, join token {token[..token.IndexOf('.', StringComparison.Ordinal)]}.… in {tokenFile} ({UpView.Since(started)})");
 
         string[] agentArgs = [.. Artifacts.ImageMappings(), "--netboot-root", Artifacts.NetbootRoot];
-        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "node.log"), Artifacts.NodeBinary, ["--control", state.Api, "--token", token, "--name", SeedName, "--address", state.SeedAddress, "--data", Path.Combine(seedDir, "node"), .. agentArgs]).ConfigureAwait(false);
+        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "node.log"), Artifacts.NodeBinary, ["--control", state.Api, "--token-file", tokenFile, "--name", SeedName, "--address", state.SeedAddress, "--data", Path.Combine(seedDir, "node"), .. agentArgs]).ConfigureAwait(false);
 
         // Wait for the seed's dhcp and netboot before powering the servers on, as an operator would.
         while (true)

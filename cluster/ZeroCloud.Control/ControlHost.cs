@@ -122,6 +122,8 @@ public static partial class ControlHost
                 {
                     k.Listen(settings.ListenEndPoint);
                     k.Limits.MaxRequestBodySize = ControlApi.MaxBodyBytes;
+                    // A connection cap (idle ones close after Kestrel's 130 s keep-alive timeout).
+                    k.Limits.MaxConcurrentConnections = 4096;
                     k.AddServerHeader = false;
                 })
                 .ConfigureServices(services => services.AddRoutingCore())
@@ -279,7 +281,7 @@ public static partial class ControlHost
                 var settings = options.Value;
                 if (settings.Bootstrap)
                 {
-                    await EnsureJoinTokenAsync(store, logger, stoppingToken).ConfigureAwait(false);
+                    await EnsureJoinTokenAsync(store, Path.Combine(Path.GetFullPath(settings.DataDirectory), "join-token"), logger, stoppingToken).ConfigureAwait(false);
                 }
                 else if (node.IsUnjoined)
                 {
@@ -301,7 +303,7 @@ public static partial class ControlHost
     }
 
     /// <summary>A bootstrapped cluster has a join token from the start (kubeadm init's way): made once, printed, listed by zc get tokens.</summary>
-    private static async Task EnsureJoinTokenAsync(LocalStore store, ILogger logger, CancellationToken cancellationToken)
+    private static async Task EnsureJoinTokenAsync(LocalStore store, string file, ILogger logger, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -316,7 +318,9 @@ public static partial class ControlHost
                     var txn = new TxnRequest([new CompareDto(key, "version", "=", Number: 0)], [new OpDto("put", key, value)], []);
                     if ((await store.TxnAsync(txn, cancellationToken).ConfigureAwait(false)).Succeeded)
                     {
-                        LogToken(logger, $"{token.Id}.{token.Secret}");
+                        // The secret goes to a file only the owner reads, never to the log.
+                        ZeroCloud.Model.SecretFile.Write(file, $"{token.Id}.{token.Secret}");
+                        LogToken(logger, token.Id, file);
                     }
                 }
 
@@ -329,8 +333,8 @@ public static partial class ControlHost
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "join token: {Token} (nodes join with it; zc get tokens lists the tokens)")]
-    private static partial void LogToken(ILogger logger, string token);
+    [LoggerMessage(Level = LogLevel.Information, Message = "join token {Id}.… made; its secret is in {File} (0600; nodes join with zc-node --token-file; zc get tokens lists the tokens)")]
+    private static partial void LogToken(ILogger logger, string id, string file);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stopped in {Seconds:0.00} s")]
     private static partial void LogStopped(ILogger logger, double seconds);

@@ -35,17 +35,29 @@ public static class NetbootHost
         var tftpPort = new Option<int>("--tftp-port") { Description = "TFTP port.", DefaultValueFactory = _ => 69 };
         var httpPort = new Option<int>("--http-port") { Description = "HTTP port.", DefaultValueFactory = _ => 8080 };
         var join = new Option<string[]>("--join") { Description = "Control-plane endpoint for the node's kernel command line (repeatable).", AllowMultipleArgumentsPerToken = true };
-        var token = new Option<string>("--token") { Description = "Join token for the node's kernel command line." };
+        var token = new Option<string>("--token") { Description = "Join token for the node's kernel command line (visible to other users in the argument list: prefer --token-file)." };
+        var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the join token (keep it 0600).", HelpName = "file" };
         var control = new Option<string[]>("--control") { Description = "Control-plane member API for the node's kernel command line (zc.control=; repeatable): booted nodes heartbeat there.", AllowMultipleArgumentsPerToken = true };
         var publicBase = new Option<string>("--public-base") { Description = "How machines reach the HTTP server (default: http://<interface address>:<http port>).", HelpName = "url" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging." };
-        foreach (var option in new Option[] { file, iface, root, ipxe, tftpPort, httpPort, join, token, control, publicBase, verbose })
+        foreach (var option in new Option[] { file, iface, root, ipxe, tftpPort, httpPort, join, token, tokenFile, control, publicBase, verbose })
         {
             command.Options.Add(option);
         }
 
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var joinToken = parse.GetValue(token);
+            if (parse.GetValue(tokenFile) is { } tokenPath)
+            {
+                joinToken = ZeroCloud.Model.SecretFile.Read(tokenPath, out var problem);
+                if (problem is not null)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"zc-netboot: --token-file {problem}").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             var settings = new NetbootHostSettings(
                 parse.GetValue(file)!,
                 parse.GetValue(iface) ?? "",
@@ -54,7 +66,7 @@ public static class NetbootHost
                 parse.GetValue(tftpPort),
                 parse.GetValue(httpPort),
                 parse.GetValue(join) ?? [],
-                parse.GetValue(token),
+                joinToken,
                 parse.GetValue(publicBase),
                 parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
                 parse.GetValue(control) ?? []);

@@ -30,11 +30,35 @@ namespace ZeroCloud.Node
     /// <summary>zc-node's command line as a process: the agent's options, and the three ways in (--firmware, --cmdline, plain).</summary>
     internal static class AgentCommand
     {
+        /// <summary>The join token from --token, else --token-file, else $ZC_TOKEN; null when none is given.</summary>
+        internal static string? TokenFrom(string? token, string? file, List<string> problems)
+        {
+            if (token is not null && file is not null)
+            {
+                problems.Add("give --token or --token-file, not both");
+                return null;
+            }
+
+            if (file is not null)
+            {
+                var read = ZeroCloud.Model.SecretFile.Read(file, out var problem);
+                if (problem is not null)
+                {
+                    problems.Add($"--token-file {problem}");
+                }
+
+                return read;
+            }
+
+            return token ?? (Environment.GetEnvironmentVariable("ZC_TOKEN") is { Length: > 0 } fromEnv ? fromEnv.Trim() : null);
+        }
+
         public static RootCommand Create()
         {
             var join = new Option<string[]>("--join") { Description = "Boot-service endpoints to say hello to first (http://…; comma-separated or repeated).", AllowMultipleArgumentsPerToken = true, HelpName = "url" };
             var control = new Option<string[]>("--control") { Description = "Control-plane member APIs: heartbeat there and run the instances placed on this node until stopped.", AllowMultipleArgumentsPerToken = true, HelpName = "url" };
-            var token = new Option<string>("--token") { Description = "The join token (id.secret).", HelpName = "token" };
+            var token = new Option<string>("--token") { Description = "The join token (id.secret). Other users can read a process's arguments: prefer --token-file or $ZC_TOKEN.", HelpName = "token" };
+            var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the join token (keep it 0600).", HelpName = "file" };
             var name = new Option<string>("--name") { Description = "The node's name (default: the host name).", HelpName = "name" };
             var labels = new Option<string[]>("--label") { Description = "A label for node selectors (repeatable).", HelpName = "key=value" };
             var address = new Option<string>("--address") { Description = "The address this node's instances are reached at (default: the first up interface's IPv4 address).", HelpName = "ip" };
@@ -47,7 +71,7 @@ namespace ZeroCloud.Node
             var events = new Option<string>("--events") { Description = "Append the boot's phases to this file as JSON lines (powered on, dhcp, tftp, ipxe, http, booted, joined, failed): what zc up follows.", HelpName = "file" };
             var cmdline = new Option<string>("--cmdline") { Description = "Run the node image's way in as a process: the zc.* parameters from this file (a kernel command line) instead of options.", HelpName = "file" };
             var root = new RootCommand("zc-node — the ZeroCloud node agent: PID 1 of the node image, or a process on a Linux host. As PID 1 it reads zc.control=, zc.token=, zc.name=, zc.join= from the kernel command line.");
-            foreach (var option in new Option[] { join, control, token, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline, events })
+            foreach (var option in new Option[] { join, control, token, tokenFile, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline, events })
             {
                 root.Options.Add(option);
             }
@@ -60,7 +84,7 @@ namespace ZeroCloud.Node
                 {
                     Join = Urls(parse.GetValue(join), "--join", problems),
                     Control = Urls(parse.GetValue(control), "--control", problems),
-                    Token = parse.GetValue(token),
+                    Token = TokenFrom(parse.GetValue(token), parse.GetValue(tokenFile), problems),
                     Name = parse.GetValue(name),
                     Labels = Pairs(parse.GetValue(labels), "--label", "key=value", problems),
                     Address = parse.GetValue(address),

@@ -192,6 +192,20 @@ public class ControlPlaneTests
         var huge = await Send(HttpMethod.Put, "/v1/kv/x", $"{{\"value\": \"{new string('a', (1 << 20) + 1)}\"}}");
         Assert.Equal((HttpStatusCode.RequestEntityTooLarge, "value_too_large"), (huge.Status, huge.Error.Code));
 
+        // Typed prefixes: a value that does not parse as its type, or a placement that climbs out of its folder, is
+        // refused on every write route and names the key.
+        var notANode = await Send(HttpMethod.Put, "/v1/kv/zc/nodes/n1", "{\"value\": \"not json\"}");
+        Assert.Equal((HttpStatusCode.BadRequest, "invalid_request"), (notANode.Status, notANode.Error.Code));
+        Assert.StartsWith("/zc/nodes/n1: the value is not a NodeDto", notANode.Error.Message, StringComparison.Ordinal);
+        var escape = System.Text.Json.JsonSerializer.Serialize(new InstanceDto("../../../../tmp", "hello", "n1", "builtin/hello", 1, 1, 1), ControlJsonContext.Default.InstanceDto);
+        var forged = await Send(HttpMethod.Post, "/v1/txn", "{\"success\":[{\"op\":\"put\",\"key\":\"/zc/instances/n1/hello-0\",\"value\":" + System.Text.Json.JsonSerializer.Serialize(escape) + "}]}");
+        Assert.Equal(HttpStatusCode.BadRequest, forged.Status);
+        Assert.Contains("is not a valid name", forged.Error.Message, StringComparison.Ordinal);
+        using (var nodes = await http.GetAsync("/v1/nodes"))
+        {
+            Assert.Equal(HttpStatusCode.OK, nodes.StatusCode);
+        }
+
         var control = await Send(HttpMethod.Put, "/v1/kv/bad%01key", "{\"value\": \"1\"}");
         Assert.Equal(HttpStatusCode.BadRequest, control.Status);
         Assert.Contains("control character", control.Error.Message, StringComparison.Ordinal);

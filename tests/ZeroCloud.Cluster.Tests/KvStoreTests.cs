@@ -122,6 +122,68 @@ public class KvStoreTests
                     new KvTxn([new Compare(key, CompareTarget.ModRevision, CompareOp.Equal, rev)], [new PutOp(key, v)], [new DeleteOp(key)])))));
 
     [Fact]
+    public void The_log_decoder_is_total_every_corruption_is_an_answer_never_an_exception()
+    {
+        // Random bytes, and every truncation and single-byte change of a real entry: TryDecode says what is wrong
+        // (or decodes it), and nothing throws, so every member skips the same entry the same way.
+        Gen.Byte.Array[0, 200].Sample(bytes => { _ = KvTxn.TryDecode(bytes, out _); });
+        Txns.Sample(txn =>
+        {
+            var encoded = txn.Encode();
+            Assert.NotNull(KvTxn.TryDecode(encoded, out var none));
+            Assert.Null(none);
+            for (var cut = 0; cut < encoded.Length; cut++)
+            {
+                Assert.Null(KvTxn.TryDecode(encoded.AsSpan(0, cut), out var problem));
+                Assert.NotNull(problem);
+            }
+
+            for (var i = 0; i < encoded.Length; i++)
+            {
+                var changed = (byte[])encoded.Clone();
+                changed[i] ^= 0xFF;
+                _ = KvTxn.TryDecode(changed, out _);
+            }
+
+            Assert.Null(KvTxn.TryDecode([.. encoded, 0], out var trailing));
+            Assert.Contains("follow", trailing, StringComparison.Ordinal);
+        });
+
+        // A length that claims more than there is must not allocate it.
+        Assert.Null(KvTxn.TryDecode([1, 0, 1, 1, 1, (byte)'k', 0xFF, 0xFF, 0xFF, 0xFF, 0x07], out var huge));
+        Assert.NotNull(huge);
+    }
+
+    [Fact]
+    public void History_is_bounded_in_bytes_and_the_store_counts_its_bytes_for_the_quota()
+    {
+        var store = new KvStore { HistoryBytesLimit = 4 << 20 };
+        var mib = new byte[1 << 20];
+        for (var i = 0; i < 10; i++)
+        {
+            store.Apply(KvTxn.Put($"/big/{i}", mib));
+            Assert.True(store.HistoryBytes <= 4 << 20, $"history holds {store.HistoryBytes} bytes after put {i}");
+        }
+
+        Assert.True(store.CompactedRevision > 0);
+        Assert.Equal(10L * ((1 << 20) + "/big/0".Length + 32), store.Bytes);
+
+        // Overwrites count the difference, deletes give bytes back, the quota check sees what a write would add.
+        store.Apply(KvTxn.Put("/big/0", [1, 2, 3]));
+        Assert.Equal((9L * ((1 << 20) + 6 + 32)) + 6 + 3 + 32, store.Bytes);
+        Assert.Equal(store.Bytes + (1 << 20) + 6 + 32, store.BytesAfter(KvTxn.Put("/big/x", mib)));
+        Assert.True(store.BytesAfter(KvTxn.Delete("/big/1")) <= store.Bytes);
+        store.Apply(KvTxn.Delete("/big/", prefix: true));
+        Assert.Equal(0, store.Bytes);
+
+        // A snapshot brings the same counts back.
+        store.Apply(KvTxn.Put("/a", [1]));
+        var restored = KvStore.Restore(store.Snapshot());
+        Assert.Equal(store.Bytes, restored.Bytes);
+        Assert.Equal(store.HistoryBytes, restored.HistoryBytes);
+    }
+
+    [Fact]
     public void Same_transactions_give_the_same_state_and_encodings_round_trip()
     {
         Txns.Array[1, 40].Sample(txns =>

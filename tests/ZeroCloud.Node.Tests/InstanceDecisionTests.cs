@@ -81,3 +81,50 @@ public class InstanceDecisionTests
         Assert.Contains("builtin/hello", problem, StringComparison.Ordinal);
     }
 }
+
+/// <summary>The agent checks every placement again, whoever answered the request: nothing unsafe is run, deleted or reported.</summary>
+public class PlacementCheckTests
+{
+    private static InstanceAgent Agent() =>
+        new(null!, "n1", null, null!, null!, Path.GetTempPath(), new NodeContext(null, null, null), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+    private static InstanceDto Placement(string id = "hello-0", string image = "builtin/hello", string node = "n1", IReadOnlyDictionary<string, string>? env = null, IReadOnlyList<string>? args = null) =>
+        new(id, "hello", node, image, 100, 64L << 20, 1, Args: args, Env: env);
+
+    [Theory]
+    [InlineData("../../../../etc", "builtin/hello")]
+    [InlineData("hello-0/..", "builtin/hello")]
+    [InlineData("Hello-0", "builtin/hello")]
+    [InlineData("hello-0", "builtin/../..")]
+    [InlineData("hello-0", "builtin/hello world")]
+    [InlineData("hello-0", "/bin/sh")]
+    public void Ids_and_images_that_are_not_names_are_refused(string id, string image)
+    {
+        Assert.Empty(Agent().Acceptable([Placement(id, image)]));
+    }
+
+    [Theory]
+    [InlineData("LD_PRELOAD")]
+    [InlineData("LD_LIBRARY_PATH")]
+    [InlineData("DOTNET_STARTUP_HOOKS")]
+    [InlineData("DOTNET_ADDITIONAL_DEPS")]
+    [InlineData("CORECLR_PROFILER_PATH")]
+    [InlineData("ZC_DATA")]
+    [InlineData("BASH_ENV")]
+    [InlineData("1BAD")]
+    public void Environment_variables_that_load_code_or_are_the_agents_own_are_refused(string name)
+    {
+        Assert.Empty(Agent().Acceptable([Placement(env: new Dictionary<string, string> { [name] = "/tmp/x.so" })]));
+    }
+
+    [Fact]
+    public void Arguments_with_line_breaks_or_nul_and_placements_for_another_node_are_refused_and_good_ones_pass()
+    {
+        var agent = Agent();
+        var good = Placement("hello-1", env: new Dictionary<string, string> { ["GREETING"] = "hi there" }, args: ["--port", "8080", "a b,c=d"]);
+
+        var accepted = agent.Acceptable([Placement(args: ["ok", "x\ny"]), Placement("hello-2", args: ["a\0b"]), Placement("hello-3", node: "n2"), good]);
+
+        Assert.Equal([good], accepted);
+    }
+}

@@ -152,6 +152,15 @@ public sealed partial class ControlApi
             return;
         }
 
+        // Caps: per client address and in all, so one client cannot hold the member's memory in watches.
+        var client = ctx.Connection.RemoteIpAddress?.ToString() ?? "";
+        if (Interlocked.Increment(ref _watches) > MaxWatches | _watchesByClient.AddOrUpdate(client, 1, (_, n) => n + 1) > MaxWatchesPerClient)
+        {
+            ReleaseWatch(client);
+            await ErrorAsync(ctx, 429, ErrorCodes.TooManyWatches, $"at most {MaxWatchesPerClient} watches per client address and {MaxWatches} in all on a member; close some first").ConfigureAwait(false);
+            return;
+        }
+
         KvStateMachine.Watcher watcher;
         try
         {
@@ -159,10 +168,41 @@ public sealed partial class ControlApi
         }
         catch (CompactedException ex)
         {
+            ReleaseWatch(client);
             await ErrorAsync(ctx, 410, ErrorCodes.Compacted, ex.Message).ConfigureAwait(false);
             return;
         }
 
+        try
+        {
+            await StreamAsync(ctx, watcher).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseWatch(client);
+        }
+    }
+
+    /// <summary>Most watches one client address may hold open on a member.</summary>
+    public const int MaxWatchesPerClient = 256;
+
+    /// <summary>Most watches a member serves at once.</summary>
+    public const int MaxWatches = 2048;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _watchesByClient = new(StringComparer.Ordinal);
+    private int _watches;
+
+    private void ReleaseWatch(string client)
+    {
+        Interlocked.Decrement(ref _watches);
+        if (_watchesByClient.AddOrUpdate(client, 0, (_, n) => n - 1) <= 0)
+        {
+            _watchesByClient.TryRemove(new KeyValuePair<string, int>(client, 0));
+        }
+    }
+
+    private static async Task StreamAsync(HttpContext ctx, KvStateMachine.Watcher watcher)
+    {
         using (watcher)
         {
             ctx.Response.StatusCode = 200;
@@ -174,10 +214,20 @@ public sealed partial class ControlApi
             {
                 while (await reader.WaitToReadAsync(ctx.RequestAborted).ConfigureAwait(false))
                 {
+                    // Streamed as it goes: flushed every 64 KiB, so a watch from an old revision never holds its
+                    // whole backlog as serialised text, and a slow reader slows only its own watch (backpressure).
+                    var pending = 0;
                     while (reader.TryRead(out var e))
                     {
-                        output.Write(JsonSerializer.SerializeToUtf8Bytes(ToDto(e), ControlJsonContext.Default.EventDto));
+                        var bytes = JsonSerializer.SerializeToUtf8Bytes(ToDto(e), ControlJsonContext.Default.EventDto);
+                        output.Write(bytes);
                         output.Write("\n"u8);
+                        pending += bytes.Length + 1;
+                        if (pending >= 64 * 1024)
+                        {
+                            await output.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
+                            pending = 0;
+                        }
                     }
 
                     await output.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Config;
 using static ZeroCloud.Cluster.Api.ApiResults;
@@ -17,7 +18,9 @@ public sealed partial class ControlApi
         }
 
         var (revision, kvs) = _node.Read(s => (s.Revision, s.Range(StoreKeys.Nodes, 0)));
-        var nodes = kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!).ToList();
+        var skipped = new List<string>();
+        var nodes = kvs.Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.NodeDto, skipped)).OfType<NodeDto>().ToList();
+        ReportSkipped(skipped);
         await JsonAsync(ctx, 200, new NodesResponse(revision, nodes), ControlJsonContext.Default.NodesResponse).ConfigureAwait(false);
     }
 
@@ -66,9 +69,23 @@ public sealed partial class ControlApi
     {
         var suffix = node is null ? "" : node + "/";
         var (revision, placed, reported) = _node.Read(s => (s.Revision, s.Range(StoreKeys.Instances + suffix, 0), s.Range(StoreKeys.InstanceStates + suffix, 0)));
-        return (
+        var skipped = new List<string>();
+        var result = (
             revision,
-            placed.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!).ToList(),
-            reported.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceStateDto)!).ToList());
+            placed.Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.InstanceDto, skipped)).OfType<InstanceDto>().ToList(),
+            reported.Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.InstanceStateDto, skipped)).OfType<InstanceStateDto>().ToList());
+        ReportSkipped(skipped);
+        return result;
     }
+
+    private void ReportSkipped(List<string> skipped)
+    {
+        foreach (var problem in skipped)
+        {
+            LogSkipped(problem);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "a record in the store cannot be used and is left out: {Problem}")]
+    private partial void LogSkipped(string problem);
 }

@@ -19,7 +19,9 @@ public sealed partial class ControlApi
         }
 
         var kvs = _node.Read(s => s.Range(StoreKeys.Tokens, 0));
-        var tokens = kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.TokenDto)!).ToList();
+        var skipped = new List<string>();
+        var tokens = kvs.Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.TokenDto, skipped)).OfType<TokenDto>().ToList();
+        ReportSkipped(skipped);
         await JsonAsync(ctx, 200, new TokensResponse(tokens), ControlJsonContext.Default.TokensResponse).ConfigureAwait(false);
     }
 
@@ -93,7 +95,7 @@ public sealed partial class ControlApi
 
         var id = token[..dot];
         var kv = _node.Read(s => s.Get(StoreKeys.Token(id)));
-        if (kv is null || JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.TokenDto) is not { } stored)
+        if (kv is null || TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.TokenDto, new List<string>()) is not { } stored)
         {
             return $"join token {id}.… is not a token of this cluster";
         }

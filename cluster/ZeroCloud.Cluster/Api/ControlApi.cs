@@ -113,6 +113,12 @@ public sealed partial class ControlApi : IDisposable
             return null;
         }
 
+        if (_node.QuotaProblem(txn) is { } quota)
+        {
+            await ErrorAsync(ctx, 507, ErrorCodes.QuotaExceeded, quota).ConfigureAwait(false);
+            return null;
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
         timeout.CancelAfter(ProposalTimeout);
         try

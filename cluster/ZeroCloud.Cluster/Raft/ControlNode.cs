@@ -36,6 +36,9 @@ public sealed record ControlNodeOptions
     public int SnapshotEvery { get; init; } = 100_000;
 
     public int HistoryLimit { get; init; } = KvStore.DefaultHistoryLimit;
+
+    /// <summary>Bytes the store's keys and values may take; a write that would add past this is refused (deletes always pass).</summary>
+    public long QuotaBytes { get; init; } = KvStore.DefaultQuotaBytes;
 }
 
 /// <summary>Why a proposal could not be committed here: this member is not the leader (the caller forwards).</summary>
@@ -108,7 +111,17 @@ public sealed partial class ControlNode : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var root = Path.GetFullPath(_options.DataDirectory);
-        Directory.CreateDirectory(root);
+        // The log and snapshots hold every secret of the cluster: the folder is the owner's only (0700), also
+        // when it existed before with wider rights.
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(root);
+        }
+        else
+        {
+            Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         _machine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), _options.SnapshotEvery, _options.HistoryLimit, _loggerFactory.CreateLogger<KvStateMachine>());
         await _machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
         // DotNext 6.12's WAL flushes entries to disk before it advances the commit index (a checkpoint on every
@@ -309,6 +322,15 @@ public sealed partial class ControlNode : IAsyncDisposable
         }
 
         return index;
+    }
+
+    /// <summary>Why <paramref name="txn"/> may not be proposed because of the store's byte quota, or null.</summary>
+    public string? QuotaProblem(KvTxn txn)
+    {
+        var (now, after) = Machine.Read(s => (s.Bytes, s.BytesAfter(txn)));
+        return after > _options.QuotaBytes && after > now
+            ? $"the store's quota of {_options.QuotaBytes} bytes would be exceeded ({now} bytes used, {after} after this write); delete keys to make room"
+            : null;
     }
 
     private WriteAheadLog Wal => _wal ?? throw new InvalidOperationException("the member is not started");

@@ -62,15 +62,11 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
             return ValueTask.FromResult(false);
         }
 
-        KvTxn txn;
-        try
+        // Proposals are validated before they enter the log, so an undecodable entry is a bug or came from outside;
+        // every member skips it alike, reports it, and goes on.
+        if (KvTxn.TryDecode(payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray(), out var problem) is not { } txn)
         {
-            txn = KvTxn.Decode(payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray());
-        }
-        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or ArgumentException)
-        {
-            // Proposals are validated before they enter the log, so this is a bug; every member skips it alike.
-            LogUndecodable(entry.Index, ex.Message);
+            LogUndecodable(entry.Index, problem ?? "undecodable");
             return ValueTask.FromResult(false);
         }
 

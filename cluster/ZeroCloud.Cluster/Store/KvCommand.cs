@@ -32,7 +32,7 @@ public sealed record DeleteOp(string Key, bool Prefix = false) : KvOp(Key);
 /// <summary>
 /// The only command the state machine applies: if every comparison holds, the success writes, else the failure
 /// writes; all of them at one new revision (none when nothing changes). A plain put is a transaction with no
-/// comparisons. Encoded to bytes for the Raft log by <see cref="Encode"/> / <see cref="Decode"/>.
+/// comparisons. Encoded to bytes for the Raft log by <see cref="Encode"/> / <see cref="Decode(ReadOnlySpan{byte})"/>.
 /// </summary>
 public sealed record KvTxn(IReadOnlyList<Compare> Compares, IReadOnlyList<KvOp> Success, IReadOnlyList<KvOp> Failure)
 {
@@ -82,7 +82,9 @@ public sealed record KvTxn(IReadOnlyList<Compare> Compares, IReadOnlyList<KvOp> 
         return stream.ToArray();
     }
 
-    public static KvTxn Decode(ReadOnlySpan<byte> bytes)
+    public static KvTxn Decode(ReadOnlySpan<byte> bytes) => Decode(bytes, out _);
+
+    private static KvTxn Decode(ReadOnlySpan<byte> bytes, out long consumed)
     {
         using var stream = new MemoryStream(bytes.ToArray());
         using var r = new BinaryReader(stream, Encoding.UTF8);
@@ -112,6 +114,7 @@ public sealed record KvTxn(IReadOnlyList<Compare> Compares, IReadOnlyList<KvOp> 
             }
         }
 
+        consumed = stream.Position;
         return new KvTxn(compares, lists[0], lists[1]);
     }
 
@@ -127,6 +130,35 @@ public sealed record KvTxn(IReadOnlyList<Compare> Compares, IReadOnlyList<KvOp> 
     private static byte[]? ReadBytes(BinaryReader r)
     {
         var length = r.Read7BitEncodedInt();
+        if (length > r.BaseStream.Length - r.BaseStream.Position)
+        {
+            throw new InvalidDataException($"a value of {length} bytes runs past the end of the entry");
+        }
+
         return length < 0 ? null : r.ReadBytes(length);
+    }
+
+    /// <summary>
+    /// A total decoder for log entries: the transaction, or null and what is wrong with the bytes. No exception
+    /// escapes, lengths are checked against what is there, enums must be known and nothing may follow the
+    /// transaction, so every member skips the same undecodable entry the same way instead of stopping its applier.
+    /// </summary>
+    public static KvTxn? TryDecode(ReadOnlySpan<byte> bytes, out string? problem)
+    {
+        try
+        {
+            var txn = Decode(bytes, out var consumed);
+            problem = consumed != bytes.Length ? $"{bytes.Length - consumed} bytes follow the transaction"
+                : txn.Compares.FirstOrDefault(c => !Enum.IsDefined(c.Target) || !Enum.IsDefined(c.Op)) is { } bad ? $"compare on \"{bad.Key}\": unknown target or operator"
+                : null;
+            return problem is null ? txn : null;
+        }
+#pragma warning disable CA1031 // total by design: whatever the bytes are, the answer is "undecodable", never an exception
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            problem = $"{ex.GetType().Name}: {ex.Message}";
+            return null;
+        }
     }
 }

@@ -38,8 +38,15 @@ public sealed class KvStore
     /// <summary>How many events of history are kept by default; beyond that the oldest half is compacted away.</summary>
     public const int DefaultHistoryLimit = 100_000;
 
+    /// <summary>Bytes of history kept by default (keys and values of the kept events); beyond that the oldest half goes.</summary>
+    public const long DefaultHistoryBytes = 64L << 20;
+
+    /// <summary>Bytes the keys and values may take by default before writes that add to them are refused (etcd's --quota-backend-bytes is 2 GiB; this store is in memory).</summary>
+    public const long DefaultQuotaBytes = 1L << 30;
+
     private readonly SortedDictionary<string, KeyValue> _keys = new(StringComparer.Ordinal);
     private readonly List<KvEvent> _history = [];
+    private long _historyBytes;
 
     public long Revision { get; private set; }
 
@@ -53,6 +60,32 @@ public sealed class KvStore
     /// it remains. The rule depends only on the applied transactions, so every member compacts at the same revision.
     /// </summary>
     public int HistoryLimit { get; init; } = DefaultHistoryLimit;
+
+    /// <summary>The same bound in bytes (each event counts its key, its value and 32 bytes), so large values cannot hold gigabytes of history.</summary>
+    public long HistoryBytesLimit { get; init; } = DefaultHistoryBytes;
+
+    /// <summary>Bytes of history kept now.</summary>
+    public long HistoryBytes => _historyBytes;
+
+    /// <summary>Bytes the current keys and values take (each key counts its key, its value and 32 bytes).</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>What the store would take after <paramref name="txn"/> applied its success branch: for the quota check before a proposal.</summary>
+    public long BytesAfter(KvTxn txn)
+    {
+        var bytes = Bytes;
+        foreach (var op in txn.Success)
+        {
+            if (op is PutOp put)
+            {
+                bytes += Size(put.Key, put.Value) - (_keys.TryGetValue(put.Key, out var old) ? Size(old.Key, old.Value) : 0);
+            }
+        }
+
+        return bytes;
+    }
+
+    private static long Size(string key, byte[] value) => key.Length + value.Length + 32;
 
     /// <summary>What is wrong with a transaction before it is proposed, or null: bad keys, oversized values, bad comparisons.</summary>
     public static string? Validate(KvTxn txn)
@@ -90,6 +123,11 @@ public sealed class KvStore
             if (op is PutOp put && put.Value.Length > MaxValueBytes)
             {
                 return $"the value of \"{op.Key}\" is {put.Value.Length} bytes; at most {MaxValueBytes} are allowed";
+            }
+
+            if (op is PutOp typed && ZeroCloud.Model.Api.TypedValues.Check(typed.Key, typed.Value) is { } bad)
+            {
+                return bad;
             }
         }
 
@@ -152,6 +190,7 @@ public sealed class KvStore
                 case PutOp put:
                     {
                         var old = _keys.GetValueOrDefault(put.Key);
+                        Bytes += Size(put.Key, put.Value) - (old is null ? 0 : Size(old.Key, old.Value));
                         _keys[put.Key] = new KeyValue(put.Key, put.Value, old?.CreateRevision ?? next, next, (old?.Version ?? 0) + 1);
                         events.Add(new KvEvent(next, EventType.Put, put.Key, put.Value));
                         break;
@@ -160,6 +199,7 @@ public sealed class KvStore
                 case DeleteOp { Prefix: false } delete:
                     if (_keys.Remove(delete.Key, out var removed))
                     {
+                        Bytes -= Size(removed.Key, removed.Value);
                         events.Add(new KvEvent(next, EventType.Delete, delete.Key, removed.Value));
                     }
 
@@ -168,6 +208,7 @@ public sealed class KvStore
                     foreach (var kv in Range(delete.Key))
                     {
                         _keys.Remove(kv.Key);
+                        Bytes -= Size(kv.Key, kv.Value);
                         events.Add(new KvEvent(next, EventType.Delete, kv.Key, kv.Value));
                     }
 
@@ -179,10 +220,24 @@ public sealed class KvStore
         {
             Revision = next;
             _history.AddRange(events);
-            if (_history.Count > HistoryLimit)
+            foreach (var e in events)
             {
-                // Compact whole revisions only: up to the revision of the event that leaves half the limit.
-                Compact(_history[_history.Count - (HistoryLimit / 2) - 1].Revision);
+                _historyBytes += Size(e.Key, e.Value);
+            }
+
+            if (_history.Count > HistoryLimit || _historyBytes > HistoryBytesLimit)
+            {
+                // Compact whole revisions only: up to the revision of the newest event that must go for half of each
+                // limit to remain. Depends only on the applied transactions, so every member compacts alike.
+                var firstKept = _history.Count;
+                long kept = 0;
+                while (firstKept > 1 && _history.Count - firstKept + 1 <= HistoryLimit / 2 && kept + Size(_history[firstKept - 1].Key, _history[firstKept - 1].Value) <= HistoryBytesLimit / 2)
+                {
+                    firstKept--;
+                    kept += Size(_history[firstKept].Key, _history[firstKept].Value);
+                }
+
+                Compact(_history[firstKept - 1].Revision);
             }
         }
 
@@ -248,6 +303,16 @@ public sealed class KvStore
             return;
         }
 
+        foreach (var e in _history)
+        {
+            if (e.Revision > revision)
+            {
+                break;
+            }
+
+            _historyBytes -= Size(e.Key, e.Value);
+        }
+
         _history.RemoveAll(e => e.Revision <= revision);
         CompactedRevision = revision;
     }
@@ -303,6 +368,7 @@ public sealed class KvStore
             var key = r.ReadString();
             var value = r.ReadBytes(r.Read7BitEncodedInt());
             store._keys[key] = new KeyValue(key, value, r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
+            store.Bytes += Size(key, value);
         }
 
         if (format == 1)
@@ -317,7 +383,9 @@ public sealed class KvStore
             var revision = r.ReadInt64();
             var type = (EventType)r.ReadByte();
             var key = r.ReadString();
-            store._history.Add(new KvEvent(revision, type, key, r.ReadBytes(r.Read7BitEncodedInt())));
+            var e = new KvEvent(revision, type, key, r.ReadBytes(r.Read7BitEncodedInt()));
+            store._history.Add(e);
+            store._historyBytes += Size(e.Key, e.Value);
         }
 
         return store;

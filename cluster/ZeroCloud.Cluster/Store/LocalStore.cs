@@ -193,6 +193,11 @@ public sealed class LocalStore : IControlStore, IDisposable
 
         if (_node.IsLeader)
         {
+            if (_node.QuotaProblem(txn) is { } quota)
+            {
+                throw new ControlApiException(507, ErrorCodes.QuotaExceeded, quota);
+            }
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(ProposalTimeout);
             try

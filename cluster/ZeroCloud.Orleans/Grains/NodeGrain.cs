@@ -214,7 +214,8 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     private async Task ReadAsync()
     {
         var kv = await client.GetAsync(StoreKeys.Node(this.GetPrimaryKeyString())).ConfigureAwait(true);
-        _record = kv is null ? null : JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto);
+        // A record that cannot be used is written over (its revision is kept for the compare-and-swap).
+        _record = kv is null ? null : TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.NodeDto, new List<string>());
         _revision = kv?.ModRevision ?? 0;
     }
 

@@ -86,9 +86,15 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
             }
 
             var last = await client.GetAsync(StoreKeys.Scheduler).ConfigureAwait(true);
-            var nodes = (await client.RangeAsync(StoreKeys.Nodes).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!).ToList();
-            var placed = (await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!).ToList();
-            var states = (await client.RangeAsync(StoreKeys.InstanceStates).ConfigureAwait(true)).Kvs.Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceStateDto)!).ToList();
+            var skipped = new List<string>();
+            var nodes = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.Nodes).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.NodeDto, skipped);
+            var placed = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.InstanceDto, skipped);
+            var states = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.InstanceStates).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.InstanceStateDto, skipped);
+            foreach (var problem in skipped)
+            {
+                LogSkipped(problem);
+            }
+
             var staticVoters = await ControlPlaneAsync(nodes, placed).ConfigureAwait(true);
             var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters, states, _selfName);
             var previous = last is null ? null : JsonSerializer.Deserialize(last.Value, ControlJsonContext.Default.SchedulerDto);
@@ -193,6 +199,9 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
         }
     }
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "scheduler: a record in the store cannot be used and is left out of the plan: {Problem}")]
+    private partial void LogSkipped(string problem);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "control plane: fewer voters wanted; removed the Raft member {Member} of node {Node} before stopping it ({Count} members left)")]
     private partial void LogShrunk(string node, string member, int count);
 
@@ -221,9 +230,8 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
             _lastSweep = now;
             var nodes = await client.RangeAsync(StoreKeys.Nodes, stale: true).ConfigureAwait(true);
             var wakes = new List<Task>();
-            foreach (var kv in nodes.Kvs)
+            foreach (var node in TypedValues.ReadAll(nodes.Kvs, ControlJsonContext.Default.NodeDto, new List<string>()))
             {
-                var node = JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.NodeDto)!;
                 if (node.Status is NodeStatus.Ready or NodeStatus.Suspect)
                 {
                     wakes.Add(GrainFactory.GetGrain<INodeGrain>(node.Name).WakeAsync());

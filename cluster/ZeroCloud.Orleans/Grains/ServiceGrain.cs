@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using ZeroCloud.Model.Api;
 
@@ -68,13 +67,12 @@ public sealed partial class ServiceGrain(
 
         var name = this.GetPrimaryKeyString();
         var service = current?.Config.Spec.Services.FirstOrDefault(s => s.Name == name);
-        var placements = (await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs
-            .Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceDto)!)
+        // Bad records are reported by the scheduler, which reads the same ranges; here they are only left out.
+        var skipped = new List<string>();
+        var placements = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.InstanceDto, skipped)
             .Where(p => p.Service == name)
             .ToList();
-        var states = (await client.RangeAsync(StoreKeys.InstanceStates).ConfigureAwait(true)).Kvs
-            .Select(kv => JsonSerializer.Deserialize(kv.Value, ControlJsonContext.Default.InstanceStateDto)!)
-            .ToList();
+        var states = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.InstanceStates).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.InstanceStateDto, skipped);
         var counts = service is null
             ? new ServiceDto(name, "", 0, placements.Count, 0, 0)
             : ServiceCounts.Compute([service], placements, states)[0];

@@ -200,4 +200,5 @@ public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? Las
 [JsonSerializable(typeof(TokenDto))]
 [JsonSerializable(typeof(TokensResponse))]
 [JsonSerializable(typeof(CreateTokenRequest))]
+[JsonSerializable(typeof(LeaseRecord))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -78,6 +78,12 @@ public static class ErrorCodes
     /// <summary>The write may or may not have been committed (the leader was lost or did not answer after the write was sent): read before retrying.</summary>
     public const string OutcomeUnknown = "outcome_unknown";
 
+    /// <summary>The store's byte quota would be exceeded (etcd's "database space exceeded"): nothing was written; delete keys first.</summary>
+    public const string QuotaExceeded = "quota_exceeded";
+
+    /// <summary>The member's cap on watches (per client address or in all) is reached.</summary>
+    public const string TooManyWatches = "too_many_watches";
+
     /// <summary>Nothing was written and asking again (the same or another member) may succeed.</summary>
     public static bool IsSafeToRetry(string code) =>
         code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady or GrainUnavailable;

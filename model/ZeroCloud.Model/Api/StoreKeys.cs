@@ -21,6 +21,9 @@ public static class StoreKeys
     /// <summary><c>/zc/tokens/&lt;id&gt;</c>: <see cref="TokenDto"/>, join tokens.</summary>
     public const string Tokens = "/zc/tokens/";
 
+    /// <summary><c>/zc/leases/&lt;address&gt;</c>: <see cref="LeaseRecord"/>, written by the DHCP replicas.</summary>
+    public const string Leases = "/zc/leases/";
+
     public static string Node(string name) => Nodes + name;
 
     public static string Token(string id) => Tokens + id;

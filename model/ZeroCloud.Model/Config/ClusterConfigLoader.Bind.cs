@@ -244,15 +244,22 @@ public static partial class ClusterConfigLoader
             var health = Health(r, s["health"], s.Join("health"), ports);
             var labels = Labels(r, s["labels"], s.Join("labels"));
             var selector = Labels(r, s["nodeSelector"], s.Join("nodeSelector"));
-            var args = r.List(s["args"], s.Join("args"), "arguments")
-                .Select(a => r.String(a.Node, a.Path))
-                .OfType<string>()
+            var argList = r.List(s["args"], s.Join("args"), "arguments").ToList();
+            if (argList.Count > Api.Inputs.MaxArguments)
+            {
+                r.Error(s["args"]!, s.Join("args"), $"{argList.Count} arguments; at most {Api.Inputs.MaxArguments}");
+            }
+
+            var args = argList
+                .Select(a => (Value: r.String(a.Node, a.Path), a.Node, a.Path))
+                .Where(a => a.Value is not null && Check(r, a.Node, a.Path, Api.Inputs.Argument(a.Value, "the argument")))
+                .Select(a => a.Value!)
                 .ToImmutableArray();
             var env = r.StringMap(
                 s["env"],
                 s.Join("env"),
-                key => EnvName().IsMatch(key) ? null : $"'{key}' is not an environment variable name (letters, digits and _, not starting with a digit)",
-                _ => null);
+                Api.Inputs.EnvName,
+                value => Api.Inputs.Argument(value, "the value"));
             services.Add(new ServiceSpec(name, image, replicas, resources, spread, ports, health, labels, selector, args, env));
         }
 
@@ -397,6 +404,17 @@ public static partial class ClusterConfigLoader
             key => LabelKey().IsMatch(key) ? null : $"'{key}' is not a label key: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, optionally after a DNS prefix and '/'",
             value => LabelValue().IsMatch(value) ? null : $"\"{value}\" is not a label value: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit");
 
+    /// <summary>Reports <paramref name="problem"/> at <paramref name="path"/> when there is one; true when there is none.</summary>
+    private static bool Check(YamlReader r, YNode node, string path, string? problem)
+    {
+        if (problem is not null)
+        {
+            r.Error(node, path, problem);
+        }
+
+        return problem is null;
+    }
+
     /// <summary>Reads a field that must be a DNS label (RFC 1123: it becomes a host name).</summary>
     private static string? DnsLabel(YamlReader r, Section s, string field, bool required)
     {
@@ -438,9 +456,6 @@ public static partial class ClusterConfigLoader
 
     [GeneratedRegex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
     private static partial Regex LabelValue();
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
-    private static partial Regex EnvName();
 
     [GeneratedRegex("^sha256:[0-9a-f]{64}$")]
     private static partial Regex Sha256Image();

@@ -6,9 +6,6 @@ using ZeroCloud.Model.Net;
 
 namespace ZeroCloud.Netboot.Dhcp;
 
-/// <summary>A lease as the control plane stores it, under <c>/zc/leases/&lt;address&gt;</c>.</summary>
-public sealed record LeaseRecord(string Address, string Mac, string ClientKey, DateTimeOffset Expires, string State, string? HostName);
-
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(LeaseRecord))]
 public sealed partial class LeaseJsonContext : JsonSerializerContext;
@@ -21,7 +18,7 @@ public sealed partial class LeaseJsonContext : JsonSerializerContext;
 /// </summary>
 public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
 {
-    public const string Prefix = "/zc/leases/";
+    public const string Prefix = StoreKeys.Leases;
 
     private readonly ControlClient _client;
     private readonly TimeProvider _time;
@@ -144,8 +141,8 @@ public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
         try
         {
             var r = JsonSerializer.Deserialize(json, LeaseJsonContext.Default.LeaseRecord);
-            if (r is null || !Ipv4.TryParse(r.Address, out var address) || !MacAddress.TryParse(r.Mac, out var mac) ||
-                !Enum.TryParse<LeaseState>(r.State, ignoreCase: true, out var state))
+            if (r is null || r.Problem() is not null || !Ipv4.TryParse(r.Address, out var address) || !MacAddress.TryParse(r.Mac, out var mac) ||
+                !Enum.TryParse<LeaseState>(r.State, ignoreCase: true, out var state) || !Enum.IsDefined(state))
             {
                 return null;
             }

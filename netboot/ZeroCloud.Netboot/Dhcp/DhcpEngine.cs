@@ -33,6 +33,9 @@ public enum DropReason
     NotBooting,
     ModeOff,
     Unsupported,
+
+    /// <summary>Too many lease commits are in flight; the client's retry gets an answer.</summary>
+    Busy,
 }
 
 /// <summary>What the engine decided for one request.</summary>
@@ -128,6 +131,15 @@ public sealed class DhcpEngine
                     if (!Pool.CanLease(address, clientKey, mac, now))
                     {
                         return Nak(request, mac, _options.Subnet.Contains(address) ? "address not available" : "wrong network", reply);
+                    }
+
+                    // RFC 2131 §4.3.2: an address is ACKed only to a client it was offered to (SELECTING), that holds
+                    // or held it (INIT-REBOOT, RENEWING, REBINDING) or for whose MAC it is reserved. Anything else is a
+                    // client asking for an address it was never given: NAK it (this server is authoritative for the
+                    // subnet in full mode), with no lease record, no fsync and no Raft write.
+                    if (!Pool.IsOfferedOrHeld(address, clientKey, mac, now))
+                    {
+                        return Nak(request, mac, "no offer or lease of this address for this client", reply);
                     }
 
                     var lease = new Lease(address, mac, clientKey, now + _options.LeaseTime, LeaseState.Bound, HostName(request, mac));

@@ -152,6 +152,14 @@ public sealed partial class DhcpServer : IAsyncDisposable
         if (decision.Commit is { } lease)
         {
             // Durable first, then the ACK: a crash in between loses an ACK the client retries, never a lease it holds.
+            // At most MaxCommits in flight (each an fsync or a Raft write): past that the packet is dropped and the
+            // client's retry is answered.
+            if (!_commitSlots.Wait(0))
+            {
+                _metrics.OnDropped(DropReason.Busy);
+                return;
+            }
+
             var bytes = decision.Length > 0 ? reply.AsSpan(0, decision.Length).ToArray() : null;
             _ = CommitThenSendAsync(socket, lease, bytes, decision, from);
             return;
@@ -175,7 +183,24 @@ public sealed partial class DhcpServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Most lease commits in flight at once.</summary>
+    public const int MaxCommits = 64;
+
+    private readonly SemaphoreSlim _commitSlots = new(MaxCommits, MaxCommits);
+
     private async Task CommitThenSendAsync(Socket socket, Lease lease, byte[]? bytes, DhcpDecision decision, IPEndPoint from)
+    {
+        try
+        {
+            await CommitThenSendCoreAsync(socket, lease, bytes, decision, from).ConfigureAwait(false);
+        }
+        finally
+        {
+            _commitSlots.Release();
+        }
+    }
+
+    private async Task CommitThenSendCoreAsync(Socket socket, Lease lease, byte[]? bytes, DhcpDecision decision, IPEndPoint from)
     {
         try
         {

@@ -93,6 +93,12 @@ public sealed class LeasePool
         }
     }
 
+    /// <summary>True when <paramref name="address"/> is offered to this client now, its lease is this client's (current or past), or it is reserved for <paramref name="mac"/>.</summary>
+    public bool IsOfferedOrHeld(uint address, string clientKey, MacAddress mac, DateTimeOffset now) =>
+        (_offers.TryGetValue(address, out var offer) && offer.ClientKey == clientKey && offer.Until > now)
+        || (_byAddress.TryGetValue(address, out var lease) && lease.ClientKey == clientKey && lease.State != LeaseState.Declined)
+        || (_reservedAddress.TryGetValue(address, out var owner) && owner == mac);
+
     /// <summary>True when <paramref name="address"/> may be leased to this client now.</summary>
     public bool CanLease(uint address, string clientKey, MacAddress mac, DateTimeOffset now)
     {

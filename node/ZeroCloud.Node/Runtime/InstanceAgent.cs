@@ -28,7 +28,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 var client = endpoints.Current;
                 try
                 {
-                    var placed = (await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance).ToList();
+                    var placed = Acceptable((await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance));
                     await ReconcileAsync(placed).ConfigureAwait(false);
                     await ReportAsync(client, placed, ct).ConfigureAwait(false);
                 }
@@ -55,6 +55,35 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     }
 
     private bool _swept;
+
+    /// <summary>
+    /// The placements this agent will act on: each checked again here (<see cref="Inputs.Instance"/>: names that are
+    /// safe as paths, images, argument and environment rules) and meant for this node, whoever answered the request.
+    /// A refused placement is logged once and left alone: nothing is run, deleted or reported for it.
+    /// </summary>
+    internal List<InstanceDto> Acceptable(IEnumerable<InstanceDto> placements)
+    {
+        var accepted = new List<InstanceDto>();
+        foreach (var p in placements)
+        {
+            var problems = Inputs.Instance(p);
+            if (problems.Count == 0 && p.Node != node)
+            {
+                problems = [$"it is for node \"{p.Node}\", this is \"{node}\""];
+            }
+
+            if (problems.Count == 0)
+            {
+                accepted.Add(p);
+            }
+            else if (_refused.Add("invalid\n" + p.Id + "\n" + p.SpecRevision))
+            {
+                log.LogWarning("placement {Id} refused: {Problems}", p.Id, string.Join("; ", problems));
+            }
+        }
+
+        return accepted;
+    }
 
     private async Task ReconcileAsync(List<InstanceDto> placed)
     {
@@ -134,7 +163,18 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 return (null, $"image {p.Image}: 254 VMs already run on this node");
             }
 
-            var (file, arguments) = vm.Command(p, vmImage!, link);
+            string file;
+            string[] arguments;
+            try
+            {
+                (file, arguments) = vm.Command(p, vmImage!, link);
+            }
+            catch (ArgumentException ex)
+            {
+                link.Dispose();
+                return (null, $"{p.Id}: {ex.Message}");
+            }
+
             return (new Launch(file, arguments, link.Guest, "vm", ct => link.ConfigureAsync(TimeSpan.FromSeconds(10), ct), link), null);
         }
 
@@ -194,7 +234,15 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
-                    string[] token = context.Token is { } t ? ["--token", t] : [];
+                    string[] token = [];
+                    if (context.Token is { } t)
+                    {
+                        // In a 0600 file, never in the instance's argument list.
+                        var tokenFile = Path.Combine(dataDirectory, "join-token");
+                        ZeroCloud.Model.SecretFile.Write(tokenFile, t);
+                        token = ["--token-file", tokenFile];
+                    }
+
                     return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. token]);
                 }
 

@@ -266,7 +266,13 @@ internal sealed class Vm(IReadOnlyList<string> imageFolders)
         var append = $"{KernelArguments(Accelerator ?? "tcg")} zc.ip={link.Guest}/30,{link.Host} zc.name={instance.Id}";
         if (instance.Args is { Count: > 0 } args)
         {
-            append += " zc.args=" + string.Join(',', args);
+            // Encoded, never joined as text: an argument must not split the command line or add a parameter.
+            append += " zc.args=" + ZeroCloud.Init.KernelArgumentList.Encode(args);
+        }
+
+        if (append.Length > ZeroCloud.Init.KernelArgumentList.MaxCommandLine)
+        {
+            throw new ArgumentException($"the kernel command line would be {append.Length} bytes; at most {ZeroCloud.Init.KernelArgumentList.MaxCommandLine} (fewer or shorter args)");
         }
 
         return ("qemu-system-x86_64",

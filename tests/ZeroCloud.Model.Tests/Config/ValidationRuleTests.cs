@@ -36,6 +36,28 @@ public class ValidationRuleTests
     }
 
     [Fact]
+    public void Env_that_loads_code_and_arguments_with_line_breaks_are_refused_where_they_are()
+    {
+        var result = ZeroCloud.Model.Config.ClusterConfigLoader.Load(WithNetwork("""
+                subnet: 10.77.0.0/24
+              services:
+                - name: web
+                  image: builtin/hello
+                  args: ["--ok", "two\nlines"]
+                  env:
+                    GREETING: hi
+                    LD_PRELOAD: /tmp/evil.so
+                    DOTNET_STARTUP_HOOKS: /tmp/hook.dll
+            """), "cluster.yaml");
+
+        Assert.False(result.IsValid);
+        Assert.Contains(result.Diagnostics, d => d.Path.StartsWith("spec.services[0].env", StringComparison.Ordinal) && d.Message.Contains("'LD_PRELOAD' may not be set", StringComparison.Ordinal));
+        Assert.Contains(result.Diagnostics, d => d.Path.StartsWith("spec.services[0].env", StringComparison.Ordinal) && d.Message.Contains("'DOTNET_STARTUP_HOOKS' may not be set", StringComparison.Ordinal));
+        Assert.Contains(result.Diagnostics, d => d.Path == "spec.services[0].args[1]" && d.Message.Contains("line break", StringComparison.Ordinal));
+        Assert.Equal(3, result.Diagnostics.Length);
+    }
+
+    [Fact]
     public void Wrong_type_mapping_where_a_number_belongs()
     {
         Marked.AssertOne(WithNetwork("""

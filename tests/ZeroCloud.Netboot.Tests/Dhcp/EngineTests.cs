@@ -156,9 +156,36 @@ public class EngineTests
         var (d, reply) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [Address(DhcpOption.ServerIdentifier, "10.77.0.9"), (DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(offer!.YourAddress).GetAddressBytes())]));
         Assert.Null(reply);
         Assert.Equal(DropReason.NotForUs, d.Dropped);
-        // The address is free again: another client may take it.
-        var (_, ack) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:02", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(offer.YourAddress).GetAddressBytes())]));
+        // The address is free again: another client is offered it.
+        var (_, other) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(offer.YourAddress).GetAddressBytes())]));
+        Assert.Equal(offer.YourAddress, other!.YourAddress);
+    }
+
+    [Fact]
+    public void Request_for_an_address_never_offered_or_leased_is_naked_and_makes_no_lease()
+    {
+        // One DHCPREQUEST per address with no DISCOVER used to take the whole pool, each an fsync or a Raft write.
+        var engine = NewEngine();
+        for (var i = 0; i < 50; i++)
+        {
+            var mac = $"52:54:00:bb:00:{i:x2}";
+            var (d, nak) = Handle(engine, Request(DhcpMessageType.Request, mac, options: [Address(DhcpOption.RequestedIpAddress, $"10.77.0.{100 + i}")]));
+            Assert.Equal(DhcpMessageType.Nak, nak!.MessageType);
+            Assert.Null(d.Commit);
+        }
+
+        Assert.Equal(0, engine.Pool.LeaseCount);
+
+        // With the server's own id and no offer behind it: the same.
+        var (named, nak2) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:bb:01:00", options: [Address(DhcpOption.ServerIdentifier, "10.77.0.2"), Address(DhcpOption.RequestedIpAddress, "10.77.0.160")]));
+        Assert.Equal(DhcpMessageType.Nak, nak2!.MessageType);
+        Assert.Null(named.Commit);
+
+        // A client that was given the address before (INIT-REBOOT after a reboot) is still ACKed.
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var (again, ack) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(address).GetAddressBytes())]), T0 + TimeSpan.FromMinutes(5));
         Assert.Equal(DhcpMessageType.Ack, ack!.MessageType);
+        Assert.NotNull(again.Commit);
     }
 
     [Fact]

@@ -1,0 +1,122 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace ZeroCloud.Model.Api;
+
+/// <summary>
+/// The typed prefixes of the store: a value written under one of them must parse as its type and agree with its key,
+/// whoever writes it (the API's kv and txn routes, a forwarded write, a grain through the in-process store). Checked on
+/// the leader before a write enters the log, so a reader never meets a record it cannot use; readers still skip and
+/// report a bad record rather than fail a whole list.
+/// </summary>
+public static class TypedValues
+{
+    /// <summary>What is wrong with <paramref name="value"/> under <paramref name="key"/>; null when it is fine or the key is not typed.</summary>
+    public static string? Check(string key, ReadOnlySpan<byte> value)
+    {
+        if (key == StoreKeys.Spec)
+        {
+            var spec = Config.ClusterConfigLoader.Load(value, "the applied spec");
+            return spec.IsValid ? null : $"{StoreKeys.Spec}: the value is not a valid cluster.yaml ({spec.Diagnostics.FirstOrDefault()?.ToString() ?? "invalid"})";
+        }
+
+        if (key.StartsWith(StoreKeys.Nodes, StringComparison.Ordinal))
+        {
+            var name = key[StoreKeys.Nodes.Length..];
+            return Parse(key, value, ControlJsonContext.Default.NodeDto, out var node) ?? In(key, Inputs.Name(name, "the node name in the key")
+                ?? (node!.Name != name ? $"the record names node \"{node.Name}\", the key \"{name}\"" : null)
+                ?? (!Enum.IsDefined(node.Status) ? "the status is not Unknown, Ready, Suspect or Down" : null));
+        }
+
+        if (key.StartsWith(StoreKeys.Instances, StringComparison.Ordinal))
+        {
+            var (node, id) = NodeAndId(key[StoreKeys.Instances.Length..]);
+            return Parse(key, value, ControlJsonContext.Default.InstanceDto, out var instance) ?? In(key, Inputs.Instance(instance) is { Count: > 0 } problems
+                ? string.Join("; ", problems)
+                : instance!.Node != node || instance.Id != id ? $"the record is instance \"{instance.Id}\" on node \"{instance.Node}\", the key says \"{id}\" on \"{node}\"" : null);
+        }
+
+        if (key.StartsWith(StoreKeys.InstanceStates, StringComparison.Ordinal))
+        {
+            var (node, id) = NodeAndId(key[StoreKeys.InstanceStates.Length..]);
+            return Parse(key, value, ControlJsonContext.Default.InstanceStateDto, out var state) ?? In(key, Inputs.Name(node, "the node name in the key") ?? Inputs.Name(id, "the instance id in the key")
+                ?? (state!.Node != node || state.Id != id ? $"the record is instance \"{state.Id}\" on node \"{state.Node}\", the key says \"{id}\" on \"{node}\"" : null)
+                ?? (!Enum.IsDefined(state.State) ? "the state is not a known instance state" : null));
+        }
+
+        if (key.StartsWith(StoreKeys.Tokens, StringComparison.Ordinal))
+        {
+            var id = key[StoreKeys.Tokens.Length..];
+            return Parse(key, value, ControlJsonContext.Default.TokenDto, out var token) ?? In(key, token!.Id != id ? $"the record is token \"{token.Id}\", the key \"{id}\"" : string.IsNullOrEmpty(token.Secret) ? "the token has no secret" : null);
+        }
+
+        if (key.StartsWith(StoreKeys.Leases, StringComparison.Ordinal))
+        {
+            var address = key[StoreKeys.Leases.Length..];
+            return Parse(key, value, ControlJsonContext.Default.LeaseRecord, out var lease) ?? In(key, lease!.Problem() ?? (lease.Address != address ? $"the record is for {lease.Address}, the key for {address}" : null));
+        }
+
+        if (key == StoreKeys.Scheduler)
+        {
+            return Parse(key, value, ControlJsonContext.Default.SchedulerDto, out _);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Reads one typed record for a list: the record when it passes <see cref="Check"/>, otherwise null with the
+    /// problem added to <paramref name="skipped"/>, so one bad record is reported and left out instead of failing
+    /// the whole list.
+    /// </summary>
+    public static T? Read<T>(string key, ReadOnlySpan<byte> value, JsonTypeInfo<T> type, ICollection<string> skipped)
+        where T : class
+    {
+        if (Check(key, value) is { } problem)
+        {
+            skipped.Add(problem);
+            return null;
+        }
+
+        var error = Parse(key, value, type, out var result);
+        if (error is not null)
+        {
+            skipped.Add(error);
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc cref="Read{T}(string, ReadOnlySpan{byte}, JsonTypeInfo{T}, ICollection{string})"/>
+    public static T? Read<T>(string key, string value, JsonTypeInfo<T> type, ICollection<string> skipped)
+        where T : class => Read(key, Encoding.UTF8.GetBytes(value), type, skipped);
+
+    /// <summary>Reads every record of a range that passes <see cref="Check"/>; the others are described in <paramref name="skipped"/>.</summary>
+    public static List<T> ReadAll<T>(IEnumerable<KvDto> kvs, JsonTypeInfo<T> type, ICollection<string> skipped)
+        where T : class => [.. kvs.Select(kv => Read(kv.Key, kv.Value, type, skipped)).OfType<T>()];
+
+    private static (string Node, string Id) NodeAndId(string rest)
+    {
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        return slash < 0 ? (rest, "") : (rest[..slash], rest[(slash + 1)..]);
+    }
+
+    private static string? In(string key, string? problem) => problem is null ? null : $"{key}: {problem}";
+
+    private static string? Parse<T>(string key, ReadOnlySpan<byte> value, JsonTypeInfo<T> type, out T? result)
+        where T : class
+    {
+        try
+        {
+            result = JsonSerializer.Deserialize(value, type);
+            return result is null ? $"{key}: the value is null, a {typeof(T).Name} is expected" : null;
+        }
+        catch (JsonException ex)
+        {
+            result = null;
+            var text = Encoding.UTF8.GetString(value[..Math.Min(value.Length, 40)]);
+            return $"{key}: the value is not a {typeof(T).Name} ({ex.Message}); it starts \"{text}\"";
+        }
+    }
+}
