@@ -35,17 +35,40 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             return;
         }
 
-        if (api.TokenProblem(ctx) is { } refused)
-        {
-            LogRefused(logger, name, refused);
-            await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, $"node {name} refused: {refused}").ConfigureAwait(false);
-            return;
-        }
-
         var beat = Parse(ctx, body, ControlJsonContext.Default.HeartbeatRequest, out var error);
         if (beat is null)
         {
             await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
+            return;
+        }
+
+        // Three credentials: a node's own key (it may speak only for itself), a machine's single-use ticket (its
+        // first join; it must be the MAC the ticket was made for and the name netboot gave that MAC), or a join
+        // token (agents started by hand on existing hosts, kubeadm's way).
+        var credential = ControlApi.Bearer(ctx) ?? "";
+        long ticketRevision = 0;
+        string? refused;
+        if (credential.StartsWith(ControlApi.NodeKeyPrefix, StringComparison.Ordinal))
+        {
+            refused = api.NodeKeyProblem(credential, name);
+        }
+        else if (credential.StartsWith(ControlApi.TicketPrefix, StringComparison.Ordinal))
+        {
+            (ticketRevision, refused) = api.TicketCheck(credential, beat.Mac);
+            if (refused is null && await ExpectedNameAsync(beat.Mac!, ctx.RequestAborted).ConfigureAwait(false) is { } expected && expected != name)
+            {
+                refused = $"the ticket of {beat.Mac} is for node {expected}, not {name}";
+            }
+        }
+        else
+        {
+            refused = api.TokenProblem(ctx);
+        }
+
+        if (refused is not null)
+        {
+            LogRefused(logger, name, refused);
+            await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, $"node {name} refused: {refused}").ConfigureAwait(false);
             return;
         }
 
@@ -55,12 +78,48 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             return;
         }
 
-        await NodeCallAsync(ctx, name, g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)]))).ConfigureAwait(false);
+        await NodeCallAsync(
+            ctx,
+            name,
+            g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)])),
+            ticketRevision > 0 ? ct => RedeemTicketAsync(beat.Mac!, ticketRevision, name, ct) : null).ConfigureAwait(false);
+    }
+
+    /// <summary>The name netboot gives the machine with this MAC: its name under nodes.known, else node-&lt;mac&gt;.</summary>
+    private async Task<string?> ExpectedNameAsync(string mac, CancellationToken ct)
+    {
+        if (!ZeroCloud.Model.Net.MacAddress.TryParse(mac, out var parsed))
+        {
+            return null;
+        }
+
+        var kv = await services.GetRequiredService<IControlStore>().GetAsync(StoreKeys.Spec, stale: true, ct: ct).ConfigureAwait(false);
+        var spec = kv is null ? null : ZeroCloud.Model.Config.ClusterConfigLoader.Load(kv.Value, "the applied spec").Config?.Spec;
+        return spec?.Nodes.Known.FirstOrDefault(k => k.Mac == parsed)?.Name ?? $"node-{parsed.ToCompactString()}";
+    }
+
+    /// <summary>
+    /// Uses up the ticket (still at <paramref name="revision"/>) and stores a new key for node <paramref name="name"/> in
+    /// one transaction, so two joins with one ticket cannot both get a key. The key, or null when the ticket was used
+    /// or replaced meanwhile.
+    /// </summary>
+    private async Task<string?> RedeemTicketAsync(string mac, long revision, string name, CancellationToken ct)
+    {
+        _ = ZeroCloud.Model.Net.MacAddress.TryParse(mac, out var parsed);
+        var ticketKey = StoreKeys.Ticket(parsed);
+        var secret = ControlApi.NewSecret();
+        var record = new NodeKeyDto(name, ControlApi.Hash(secret), DateTime.UtcNow);
+        var txn = new TxnRequest(
+            [new CompareDto(ticketKey, "mod", "=", Number: revision)],
+            [new OpDto("delete", ticketKey), new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto))],
+            []);
+        var result = await services.GetRequiredService<IControlStore>().TxnAsync(txn, ct).ConfigureAwait(false);
+        return result.Succeeded ? $"{ControlApi.NodeKeyPrefix}{name}.{secret}" : null;
     }
 
     private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());
 
-    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call)
+    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<CancellationToken, Task<string?>>? redeem = null)
     {
         if (!IsNodeName(name))
         {
@@ -84,7 +143,15 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
                 return;
             }
 
-            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+            string? key = null;
+            if (redeem is not null && (key = await redeem(ctx.RequestAborted).ConfigureAwait(false)) is null)
+            {
+                LogRefused(logger, name, "its ticket was used by another join meanwhile");
+                await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, $"node {name} refused: its ticket was used already").ConfigureAwait(false);
+                return;
+            }
+
+            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
         {

@@ -33,8 +33,14 @@ public sealed record BootHttpOptions
     /// <summary>Control-plane member APIs put on the kernel command line (zc.control): the node agent heartbeats there.</summary>
     public IReadOnlyList<string> ControlEndpoints { get; init; } = [];
 
-    /// <summary>The join token put on the kernel command line (zc.token).</summary>
+    /// <summary>The join token put on the kernel command line (zc.token) when there is no <see cref="Tickets"/> issuer.</summary>
     public string? JoinToken { get; init; }
+
+    /// <summary>
+    /// Makes a single-use enrollment ticket for a MAC (the control plane's <c>POST /v1/tickets</c>); the script then
+    /// carries <c>zc.ticket=</c> and never the reusable join token.
+    /// </summary>
+    public Func<MacAddress, CancellationToken, Task<string>>? Tickets { get; init; }
 
     /// <summary>Path of the node image under the root: {NodeImage}/vmlinuz and {NodeImage}/initrd.img.</summary>
     public string NodeImage { get; init; } = "images/node";
@@ -55,6 +61,7 @@ public sealed partial class BootHttpServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<string, string> _byDigest = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<MacAddress, (byte[] Hash, DateTimeOffset Expires)> _issued = new();
     private WebApplication? _app;
 
     public BootHttpServer(BootHttpOptions options, TftpRoot root, ILoggerFactory loggerFactory)
@@ -120,32 +127,72 @@ public sealed partial class BootHttpServer : IAsyncDisposable
         LogRequest(_logger, context.Connection.RemoteIpAddress, context.Request.Method, context.Request.Path, context.Request.Headers.Range.ToString(), context.Response.StatusCode, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    private Task Script(HttpContext context)
+    private async Task Script(HttpContext context)
     {
         var file = (string)context.Request.RouteValues["file"]!;
         if (!file.EndsWith(".ipxe", StringComparison.Ordinal))
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
-            return Task.CompletedTask;
+            return;
         }
 
         if (!MacAddress.TryParse(file.AsSpan()[..^5], out var mac))
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             context.Response.ContentType = "text/plain; charset=utf-8";
-            return context.Response.WriteAsync($"\"{file[..^5]}\" is not a MAC address: ask for /boot/<mac>.ipxe, such as /boot/52:54:00:00:00:01.ipxe\n");
+            await context.Response.WriteAsync($"\"{file[..^5]}\" is not a MAC address: ask for /boot/<mac>.ipxe, such as /boot/52:54:00:00:00:01.ipxe\n").ConfigureAwait(false);
+            return;
         }
 
-        var script = IpxeScript(mac);
+        string script;
+        if (_options.Tickets is { } tickets && Admitted(mac) && !HttpMethods.IsHead(context.Request.Method))
+        {
+            try
+            {
+                var ticket = await tickets(mac, context.RequestAborted).ConfigureAwait(false);
+                _issued[mac] = (SHA256.HashData(Encoding.UTF8.GetBytes(ticket.StartsWith("ticket:", StringComparison.Ordinal) ? ticket : "ticket:" + ticket)), DateTimeOffset.UtcNow + TimeSpan.FromMinutes(10));
+                script = IpxeScript(mac, ticket);
+            }
+#pragma warning disable CA1031 // whatever failed, the machine is told to ask again instead of booting without a credential
+            catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                LogNoTicket(_logger, mac, ex.Message);
+                script = RetryScript(mac, $"no enrollment ticket from the control plane ({ex.Message})", 5);
+            }
+        }
+        else
+        {
+            script = IpxeScript(mac);
+        }
+
         context.Response.ContentType = "text/plain; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
         var bytes = Encoding.UTF8.GetBytes(script);
         context.Response.ContentLength = bytes.Length;
-        return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : context.Response.Body.WriteAsync(bytes).AsTask();
+        if (!HttpMethods.IsHead(context.Request.Method))
+        {
+            await context.Response.Body.WriteAsync(bytes).ConfigureAwait(false);
+        }
     }
 
+    private bool Admitted(MacAddress mac) =>
+        _options.Cluster.Spec.Nodes.Enroll != EnrollMode.Known || _options.Cluster.Spec.Nodes.Known.Any(k => k.Mac == mac);
+
+    private string RetryScript(MacAddress mac, string why, int seconds)
+    {
+        var script = new StringBuilder("#!ipxe\n");
+        script.Append(CultureInfo($"echo ZeroCloud: {why}; asking again in {seconds} s.\n"));
+        script.Append(CultureInfo($"sleep {seconds}\n"));
+        script.Append(CultureInfo($"chain --autofree {_options.PublicBase}/boot/{mac}.ipxe\n"));
+        return script.ToString();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "boot script for {Mac}: no enrollment ticket ({Problem}); the machine asks again")]
+    private static partial void LogNoTicket(ILogger logger, MacAddress mac, string problem);
+
     /// <summary>The script iPXE runs for <paramref name="mac"/>: the node kernel and initrd, or for a machine the cluster does not admit, a message and a later retry.</summary>
-    public string IpxeScript(MacAddress mac)
+    public string IpxeScript(MacAddress mac, string? ticket = null)
     {
         var spec = _options.Cluster.Spec;
         var known = spec.Nodes.Known.FirstOrDefault(k => k.Mac == mac);
@@ -172,7 +219,12 @@ public sealed partial class BootHttpServer : IAsyncDisposable
             cmdline.Append(" zc.control=").Append(string.Join(',', _options.ControlEndpoints));
         }
 
-        if (_options.JoinToken is { } token)
+        if (ticket is not null)
+        {
+            // Single use, bound to this MAC, 10 minutes: the reusable join token never goes on a command line here.
+            cmdline.Append(" zc.ticket=").Append(ticket.StartsWith("ticket:", StringComparison.Ordinal) ? ticket["ticket:".Length..] : ticket);
+        }
+        else if (_options.Tickets is null && _options.JoinToken is { } token)
         {
             cmdline.Append(" zc.token=").Append(token);
         }
@@ -210,7 +262,12 @@ public sealed partial class BootHttpServer : IAsyncDisposable
             return;
         }
 
-        if (_options.JoinToken is { } token && !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(hello.Token ?? ""), Encoding.UTF8.GetBytes(token)))
+        // A machine this server booted proves itself with the ticket it was given (checked here by its hash, not used
+        // up: only the control plane's join uses it); anything else needs the join token.
+        var ticketed = hello.Token is { } t && t.StartsWith("ticket:", StringComparison.Ordinal)
+            && _issued.TryGetValue(mac, out var issued) && issued.Expires > DateTimeOffset.UtcNow
+            && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(t)), issued.Hash);
+        if (!ticketed && _options.JoinToken is { } token && !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(hello.Token ?? ""), Encoding.UTF8.GetBytes(token)))
         {
             LogHelloRefused(_logger, mac, context.Connection.RemoteIpAddress, "wrong or missing join token");
             await Error(context, StatusCodes.Status403Forbidden, "bad-token", "wrong or missing join token: boot the machine from this cluster's netboot, or pass --token").ConfigureAwait(false);

@@ -3,6 +3,8 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Net;
 using ZeroCloud.Netboot.Hosting;
 using ZeroCloud.Netboot.Tftp;
 
@@ -75,6 +77,30 @@ public static class NetbootHost
         return command;
     }
 
+    /// <summary>Asks the control plane for a machine's ticket: each member in turn until one answers.</summary>
+    private static Func<MacAddress, CancellationToken, Task<string>> TicketIssuer(IReadOnlyList<string> control, string credential)
+    {
+        var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var clients = control.Select(url => new ControlClient(new Uri(url), http) { Token = credential }).ToList();
+        return async (mac, ct) =>
+        {
+            Exception? last = null;
+            foreach (var client in clients)
+            {
+                try
+                {
+                    return (await client.CreateTicketAsync(mac.ToString(), ct).ConfigureAwait(false)).Ticket;
+                }
+                catch (Exception ex) when (ex is ControlApiException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+                {
+                    last = ex;
+                }
+            }
+
+            throw new InvalidOperationException(last?.Message ?? "no control-plane member", last);
+        };
+    }
+
     public static async Task<int> RunAsync(NetbootHostSettings settings, TextWriter stderr, CancellationToken cancellationToken)
     {
         var (context, exitCode) = await ServiceStartup.PrepareAsync(settings.ConfigPath, settings.Interface, stderr).ConfigureAwait(false);
@@ -105,6 +131,7 @@ public static class NetbootHost
                 JoinEndpoints = settings.Join,
                 JoinToken = settings.Token,
                 ControlEndpoints = settings.Control ?? [],
+                Tickets = settings.Token is { } token && settings.Control is { Count: > 0 } control ? TicketIssuer(control, token) : null,
             },
             root,
             sp.GetRequiredService<ILoggerFactory>()));

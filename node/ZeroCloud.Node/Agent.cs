@@ -48,18 +48,29 @@ internal static class Agent
 
         var vm = new Vm(settings.VmImageFolders);
         var images = new Images(settings.ImagePaths, settings.ImageFolders.Count > 0 ? settings.ImageFolders : [AppContext.BaseDirectory]);
-        using var endpoints = new ControlEndpoints(settings.Control, settings.Token, TimeSpan.FromSeconds(5));
+        var data = settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
+        Directory.CreateDirectory(data);
+
+        // A node that enrolled with its ticket before keeps its key (0600) and uses it after a restart: the ticket
+        // is single use.
+        var keyFile = Path.Combine(data, "node-key");
+        var credential = settings.Token;
+        if (credential?.StartsWith("ticket:", StringComparison.Ordinal) == true && File.Exists(keyFile) && ZeroCloud.Model.SecretFile.Read(keyFile, out _) is { } saved && saved.StartsWith($"node:{name}.", StringComparison.Ordinal))
+        {
+            credential = saved;
+        }
+
+        using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5));
         var heartbeat = new Heartbeat(
             endpoints,
             name,
             () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Order(StringComparer.Ordinal)]),
             log,
-            status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())));
-        var data = settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
-        Directory.CreateDirectory(data);
+            status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())),
+            key => ZeroCloud.Model.SecretFile.Write(keyFile, key));
         var provisioning = address is null ? null : NetworkInterface.GetAllNetworkInterfaces()
             .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
-        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, settings.Token), log);
+        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential), log);
 
         using var refused = CancellationTokenSource.CreateLinkedTokenSource(stop);
 

@@ -82,7 +82,9 @@ internal sealed record AgentSettings
         {
             Control = control,
             Join = join,
-            Token = cmdline["token"] is { Length: > 0 } token ? token : null,
+            // A machine netboot booted carries a single-use ticket (zc.ticket=<mac>.<secret>); zc.token is the older
+            // reusable join token.
+            Token = cmdline["ticket"] is { Length: > 0 } ticket ? "ticket:" + ticket : cmdline["token"] is { Length: > 0 } token ? token : null,
             Name = cmdline["name"] is { Length: > 0 } name ? name : hostName,
             Address = address,
             Mac = mac ?? cmdline["mac"],

@@ -9,6 +9,29 @@ namespace ZeroCloud.Node;
 /// </summary>
 internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? token, TimeSpan timeout) : IDisposable
 {
+    private string? _credential = token;
+
+    /// <summary>The credential requests carry: the join token or ticket it started with, then the node's own key.</summary>
+    public string? Credential
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _credential;
+            }
+        }
+
+        set
+        {
+            lock (_lock)
+            {
+                _credential = value;
+                _clients.Clear();
+            }
+        }
+    }
+
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ControlClient> _clients = new(StringComparer.Ordinal);
     private readonly HttpClient _http = new() { Timeout = timeout };
@@ -46,7 +69,7 @@ internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? to
                 var url = _urls[_current % _urls.Count];
                 if (!_clients.TryGetValue(url, out var client))
                 {
-                    client = new ControlClient(new Uri(url), _http) { Token = token };
+                    client = new ControlClient(new Uri(url), _http) { Token = _credential };
                     _clients[url] = client;
                 }
 

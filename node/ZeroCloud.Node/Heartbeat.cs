@@ -9,7 +9,7 @@ namespace ZeroCloud.Node;
 /// 10 s it also refreshes the list of members. Inventory goes with every beat; the node's grain writes only what
 /// changed. A refusal (401 token, 403 enrollment) ends it with <see cref="UnauthorizedAccessException"/>.
 /// </summary>
-internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null)
+internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null, Action<string>? keyReceived = null)
 {
     public NodeStatusDto? Last { get; private set; }
 
@@ -30,6 +30,14 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     try
                     {
                         Last = await client.HeartbeatAsync(name, beat, ct).ConfigureAwait(false);
+                        if (Last.Key is { } key)
+                        {
+                            // The ticket is used up: from now on the node speaks with its own key.
+                            endpoints.Credential = key;
+                            keyReceived?.Invoke(key);
+                            log.LogInformation("enrolled: node {Name} has its own key (the ticket is used up)", name);
+                        }
+
                         interval = TimeSpan.FromSeconds(Math.Clamp(Last.HeartbeatSeconds, 0.1, 60));
                         if (lastStatus is null)
                         {

@@ -82,6 +82,40 @@ public class AgentTests
         Assert.Equal(401, expired.Status);
         Assert.Contains($"join token {fresh.Id}.… expired at", expired.Message, StringComparison.Ordinal);
         Assert.Equal(2, (await client.TokensAsync()).Tokens.Count);
+
+        // Tickets: netboot asks for one per machine (with the join token); it is single use, bound to the MAC and to the
+        // name netboot gives that MAC, and the join that uses it gets the node's own key, which speaks only for itself.
+        var noCredential = await Assert.ThrowsAsync<ControlApiException>(() => client.CreateTicketAsync("52:54:00:00:00:01"));
+        Assert.Equal(401, noCredential.Status);
+        var ticket = (await node.CreateTicketAsync("52:54:00:00:00:01")).Ticket;
+        Assert.StartsWith("ticket:525400000001.", ticket, StringComparison.Ordinal);
+        Assert.DoesNotContain(ticket[(ticket.IndexOf('.', StringComparison.Ordinal) + 1)..], (await client.GetAsync("/zc/tickets/525400000001"))!.Value, StringComparison.Ordinal);
+        var withTicket = ControlCluster.NodeClient(cluster.Members[0], ticket);
+        var otherMac = await Assert.ThrowsAsync<ControlApiException>(() => withTicket.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:02")));
+        Assert.Equal(401, otherMac.Status);
+        Assert.Contains("belongs to another MAC", otherMac.Message, StringComparison.Ordinal);
+        var otherName = await Assert.ThrowsAsync<ControlApiException>(() => withTicket.HeartbeatAsync("impostor", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
+        Assert.Contains("is for node rack1-a, not impostor", otherName.Message, StringComparison.Ordinal);
+        var joined = await withTicket.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"));
+        Assert.Equal(NodeStatus.Ready, joined.Status);
+        Assert.StartsWith("node:rack1-a.", joined.Key, StringComparison.Ordinal);
+        var reused = await Assert.ThrowsAsync<ControlApiException>(() => withTicket.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
+        Assert.Equal(401, reused.Status);
+        Assert.Contains("used already", reused.Message, StringComparison.Ordinal);
+        Assert.Null(await client.GetAsync("/zc/tickets/525400000001"));
+        var withKey = ControlCluster.NodeClient(cluster.Members[0], joined.Key!);
+        var beat = await withKey.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"));
+        Assert.Equal(NodeStatus.Ready, beat.Status);
+        Assert.Null(beat.Key);
+        var notItself = await Assert.ThrowsAsync<ControlApiException>(() => withKey.HeartbeatAsync("other", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
+        Assert.Contains("cannot speak for node other", notItself.Message, StringComparison.Ordinal);
+
+        // An expired ticket (written as the API would, ten minutes ago) is refused.
+        var old = (await node.CreateTicketAsync("52:54:00:00:00:01")).Ticket;
+        var record = (await client.GetAsync("/zc/tickets/525400000001"))!.Value;
+        await client.PutAsync("/zc/tickets/525400000001", System.Text.RegularExpressions.Regex.Replace(record, "\"expires\":\"[^\"]*\"", "\"expires\":\"2000-01-01T00:00:00Z\""));
+        var stale = await Assert.ThrowsAsync<ControlApiException>(() => ControlCluster.NodeClient(cluster.Members[0], old).HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
+        Assert.Contains("expired at 2000-01-01", stale.Message, StringComparison.Ordinal);
     }
 
     [Fact]

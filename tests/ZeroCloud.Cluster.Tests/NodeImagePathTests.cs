@@ -65,6 +65,9 @@ public class NodeImagePathTests
         var kernel = output.Split('\n').Single(l => l.StartsWith("kernel ", StringComparison.Ordinal));
         var cmdline = kernel[(kernel.IndexOf(' ', "kernel ".Length) + 1)..];
         Assert.Contains($"zc.control={server}", cmdline, StringComparison.Ordinal);
+        // A single-use ticket for this MAC, never the reusable join token.
+        Assert.Contains("zc.ticket=525400790007.", cmdline, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, cmdline, StringComparison.Ordinal);
         var cmdlineFile = lab.PathOf("cmdline");
         await File.WriteAllTextAsync(cmdlineFile, cmdline + "\n");
 

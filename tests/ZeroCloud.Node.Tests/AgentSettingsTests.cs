@@ -24,6 +24,15 @@ public class AgentSettingsTests
     }
 
     [Fact]
+    public void A_ticket_on_the_command_line_is_the_credential_and_wins_over_a_token()
+    {
+        var settings = AgentSettings.FromKernelCommandLine(KernelCommandLine.Parse("zc.control=http://10.9.0.10:7070 zc.mac=52:54:00:7a:00:01 zc.ticket=5254007a0001.s3cret zc.token=abc123.0123456789abcdef"), "10.9.0.50", "52:54:00:7a:00:01", "n", out var problem);
+
+        Assert.Null(problem);
+        Assert.Equal("ticket:5254007a0001.s3cret", settings!.Token);
+    }
+
+    [Fact]
     public void Without_zc_name_the_host_name_is_the_node_name_and_zc_mac_stands_in_for_an_unknown_nic()
     {
         var settings = AgentSettings.FromKernelCommandLine(KernelCommandLine.Parse("zc.control=http://10.9.0.10:7070 zc.mac=52:54:00:00:00:09"), null, null, "node-9", out _);

@@ -86,7 +86,7 @@ public class InstanceDecisionTests
 public class PlacementCheckTests
 {
     private static InstanceAgent Agent() =>
-        new(null!, "n1", null, null!, null!, Path.GetTempPath(), new NodeContext(null, null, null), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        new(null!, "n1", null, null!, null!, Path.GetTempPath(), new NodeContext(null, null, () => null), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
 
     private static InstanceDto Placement(string id = "hello-0", string image = "builtin/hello", string node = "n1", IReadOnlyDictionary<string, string>? env = null, IReadOnlyList<string>? args = null) =>
         new(id, "hello", node, image, 100, 64L << 20, 1, Args: args, Env: env);

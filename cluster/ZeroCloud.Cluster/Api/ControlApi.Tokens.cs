@@ -65,6 +65,130 @@ public sealed partial class ControlApi
         await JsonAsync(ctx, 200, token, ControlJsonContext.Default.TokenDto).ConfigureAwait(false);
     }
 
+    /// <summary>How long a machine's enrollment ticket lives.</summary>
+    public static readonly TimeSpan TicketLifetime = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// POST /v1/tickets {mac}: a single-use enrollment ticket for that machine (netboot asks for one when it writes the
+    /// machine's boot script). Needs the join token. Only the SHA-256 of the secret is stored; a new ticket replaces
+    /// the machine's previous one.
+    /// </summary>
+    private async Task CreateTicketAsync(HttpContext ctx)
+    {
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        // The join token, or the key of an enrolled node (a netboot instance runs with its node's credential).
+        var credential = Bearer(ctx) ?? "";
+        var dot = credential.LastIndexOf('.');
+        var refused = !credential.StartsWith(NodeKeyPrefix, StringComparison.Ordinal) ? TokenProblem(ctx)
+            : dot <= NodeKeyPrefix.Length ? "the node key is not of the form node:<name>.<secret>"
+            : NodeKeyProblem(credential, credential[NodeKeyPrefix.Length..dot]);
+        if (refused is not null)
+        {
+            await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, refused).ConfigureAwait(false);
+            return;
+        }
+
+        var request = Parse(ctx, body, ControlJsonContext.Default.CreateTicketRequest, out var error);
+        if (request is null || !ZeroCloud.Model.Net.MacAddress.TryParse(request.Mac, out var mac))
+        {
+            await ErrorAsync(ctx, 400, request is null ? ErrorCodes.InvalidJson : ErrorCodes.InvalidArgument, request is null ? error : $"mac: \"{request.Mac}\" is not a MAC address").ConfigureAwait(false);
+            return;
+        }
+
+        var secret = NewSecret();
+        var ticket = new TicketDto(mac.ToString(), Hash(secret), DateTime.UtcNow + TicketLifetime);
+        var txn = KvTxn.Put(StoreKeys.Ticket(mac), JsonSerializer.SerializeToUtf8Bytes(ticket, ControlJsonContext.Default.TicketDto));
+        if (await CommitAsync(ctx, txn).ConfigureAwait(false) is null)
+        {
+            return;
+        }
+
+        await JsonAsync(ctx, 200, new TicketResponse($"{TicketPrefix}{mac.ToCompactString()}.{secret}", ticket.Expires), ControlJsonContext.Default.TicketResponse).ConfigureAwait(false);
+    }
+
+    /// <summary>What a ticket looks like in a bearer header: <c>ticket:&lt;mac, 12 hex digits&gt;.&lt;secret&gt;</c>.</summary>
+    public const string TicketPrefix = "ticket:";
+
+    /// <summary>What a node's own key looks like in a bearer header: <c>node:&lt;name&gt;.&lt;secret&gt;</c>.</summary>
+    public const string NodeKeyPrefix = "node:";
+
+    /// <summary>A random secret: 32 bytes as base64url (256 bits).</summary>
+    public static string NewSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>The SHA-256 of a secret, lower-case hex: all the store keeps of tickets and node keys.</summary>
+    public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+
+    /// <summary>The bearer credential of a request, without "Bearer "; null when there is none.</summary>
+    internal static string? Bearer(HttpContext ctx)
+    {
+        var header = ctx.Request.Headers.Authorization.ToString();
+        return header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
+    }
+
+    /// <summary>
+    /// Checks a ticket (<c>ticket:&lt;mac&gt;.&lt;secret&gt;</c>) for the machine with <paramref name="mac"/>: its record, the
+    /// secret's hash compared in fixed time, its expiry and its MAC. Returns the record's revision to use it up with,
+    /// or the reason it is refused.
+    /// </summary>
+    public (long Revision, string? Problem) TicketCheck(string credential, string? mac)
+    {
+        var body = credential[TicketPrefix.Length..];
+        var dot = body.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0 || body.Length > 200 || !ZeroCloud.Model.Net.MacAddress.TryParse(body.AsSpan(0, dot), out var ticketMac))
+        {
+            return (0, "the ticket is not of the form ticket:<mac>.<secret>");
+        }
+
+        if (mac is null || !ZeroCloud.Model.Net.MacAddress.TryParse(mac, out var beatMac) || beatMac != ticketMac)
+        {
+            return (0, $"ticket {ticketMac.ToCompactString()}.… belongs to another MAC than this node's ({mac ?? "none sent"})");
+        }
+
+        var kv = _node.Read(s => s.Get(StoreKeys.Ticket(ticketMac)));
+        if (kv is null || TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.TicketDto, new List<string>()) is not { } stored)
+        {
+            return (0, $"ticket {ticketMac.ToCompactString()}.… is not a ticket of this cluster, or it was used already");
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored.Hash), Encoding.ASCII.GetBytes(Hash(body[(dot + 1)..]))))
+        {
+            return (0, $"ticket {ticketMac.ToCompactString()}.… has the wrong secret (or a newer ticket replaced it)");
+        }
+
+        return stored.Expires < DateTime.UtcNow ? (0, $"ticket {ticketMac.ToCompactString()}.… expired at {stored.Expires:u}") : (kv.ModRevision, null);
+    }
+
+    /// <summary>Null when <paramref name="credential"/> (<c>node:&lt;name&gt;.&lt;secret&gt;</c>) is the key of node <paramref name="name"/>; else why not.</summary>
+    public string? NodeKeyProblem(string credential, string name)
+    {
+        var body = credential[NodeKeyPrefix.Length..];
+        var dot = body.LastIndexOf('.');
+        if (dot <= 0 || body.Length > 400)
+        {
+            return "the node key is not of the form node:<name>.<secret>";
+        }
+
+        if (body[..dot] != name)
+        {
+            return $"the key of node {body[..dot]} cannot speak for node {name}";
+        }
+
+        var kv = _node.Read(s => s.Get(StoreKeys.NodeKey(name)));
+        if (kv is null || TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.NodeKeyDto, new List<string>()) is not { } stored)
+        {
+            return $"node {name} has no key in this cluster";
+        }
+
+        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored.Hash), Encoding.ASCII.GetBytes(Hash(body[(dot + 1)..])))
+            ? null
+            : $"the key of node {name} is wrong";
+    }
+
     /// <summary>A new join token, kubeadm's shape: a 6-character id and a 16-character secret, [a-z0-9].</summary>
     internal static TokenDto NewToken(string? description, TimeSpan? ttl)
     {

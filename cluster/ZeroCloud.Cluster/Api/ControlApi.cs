@@ -80,6 +80,7 @@ public sealed partial class ControlApi : IDisposable
         var tokens = v1.MapGroup("/tokens");
         tokens.MapGet("", TokensAsync);
         tokens.MapPost("", CreateTokenAsync).AddEndpointFilter(LeaderOnlyAsync);
+        v1.MapPost("/tickets", CreateTicketAsync).AddEndpointFilter(LeaderOnlyAsync);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
     }
 

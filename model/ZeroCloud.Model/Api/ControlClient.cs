@@ -40,6 +40,10 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<TokenDto> CreateTokenAsync(string? description = null, TimeSpan? ttl = null, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, "/v1/tokens", JsonContent.Create(new CreateTokenRequest(description, ttl?.TotalSeconds), ControlJsonContext.Default.CreateTokenRequest), ControlJsonContext.Default.TokenDto, ct);
 
+    /// <summary>A single-use enrollment ticket for the machine with <paramref name="mac"/> (the join token is required).</summary>
+    public Task<TicketResponse> CreateTicketAsync(string mac, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/v1/tickets", JsonContent.Create(new CreateTicketRequest(mac), ControlJsonContext.Default.CreateTicketRequest), ControlJsonContext.Default.TicketResponse, ct);
+
     public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/status", null, ControlJsonContext.Default.StatusResponse, ct);
 

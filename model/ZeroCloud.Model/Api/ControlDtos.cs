@@ -169,7 +169,21 @@ public sealed record ServicesResponse(long Revision, long SpecRevision, IReadOnl
 /// A node as its grain sees it: status (Ready, Suspect, Down), inventory, the silo holding the grain, and how often
 /// the agent should heartbeat (the applied spec's nodes.heartbeat).
 /// </summary>
-public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1);
+/// <summary>A node's status as a heartbeat answers it. <see cref="Key"/> is the node's own credential, given once: on the join that used up its ticket.</summary>
+public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1, string? Key = null);
+
+/// <summary>
+/// A machine's enrollment ticket (<c>/zc/tickets/&lt;mac&gt;</c>): single use, bound to its MAC, short-lived; only the
+/// SHA-256 of its secret is kept. Netboot asks for one when it writes the machine's boot script.
+/// </summary>
+public sealed record TicketDto(string Mac, string Hash, DateTime Expires);
+
+/// <summary>A node's own credential (<c>/zc/node-keys/&lt;name&gt;</c>), made when its ticket is used up; only the hash is kept.</summary>
+public sealed record NodeKeyDto(string Name, string Hash, DateTime Created);
+
+public sealed record CreateTicketRequest(string Mac);
+
+public sealed record TicketResponse(string Ticket, DateTime Expires);
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
@@ -201,4 +215,8 @@ public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? Las
 [JsonSerializable(typeof(TokensResponse))]
 [JsonSerializable(typeof(CreateTokenRequest))]
 [JsonSerializable(typeof(LeaseRecord))]
+[JsonSerializable(typeof(TicketDto))]
+[JsonSerializable(typeof(NodeKeyDto))]
+[JsonSerializable(typeof(CreateTicketRequest))]
+[JsonSerializable(typeof(TicketResponse))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -24,6 +24,16 @@ public static class StoreKeys
     /// <summary><c>/zc/leases/&lt;address&gt;</c>: <see cref="LeaseRecord"/>, written by the DHCP replicas.</summary>
     public const string Leases = "/zc/leases/";
 
+    /// <summary><c>/zc/tickets/&lt;mac, 12 hex digits&gt;</c>: <see cref="TicketDto"/>, single-use enrollment tickets.</summary>
+    public const string Tickets = "/zc/tickets/";
+
+    /// <summary><c>/zc/node-keys/&lt;name&gt;</c>: <see cref="NodeKeyDto"/>, each node's own credential (its hash).</summary>
+    public const string NodeKeys = "/zc/node-keys/";
+
+    public static string Ticket(Net.MacAddress mac) => Tickets + mac.ToCompactString();
+
+    public static string NodeKey(string name) => NodeKeys + name;
+
     public static string Node(string name) => Nodes + name;
 
     public static string Token(string id) => Tokens + id;

@@ -57,6 +57,21 @@ public static class TypedValues
             return Parse(key, value, ControlJsonContext.Default.LeaseRecord, out var lease) ?? In(key, lease!.Problem() ?? (lease.Address != address ? $"the record is for {lease.Address}, the key for {address}" : null));
         }
 
+        if (key.StartsWith(StoreKeys.Tickets, StringComparison.Ordinal))
+        {
+            return Parse(key, value, ControlJsonContext.Default.TicketDto, out var ticket) ?? In(key,
+                !Net.MacAddress.TryParse(ticket!.Mac, out var mac) ? $"mac \"{ticket.Mac}\" is not a MAC address"
+                : StoreKeys.Ticket(mac) != key ? $"the ticket is for {ticket.Mac}, the key for another MAC"
+                : !IsSha256(ticket.Hash) ? "the hash is not 64 hex digits" : null);
+        }
+
+        if (key.StartsWith(StoreKeys.NodeKeys, StringComparison.Ordinal))
+        {
+            var name = key[StoreKeys.NodeKeys.Length..];
+            return Parse(key, value, ControlJsonContext.Default.NodeKeyDto, out var nodeKey) ?? In(key, Inputs.Name(name, "the node name in the key")
+                ?? (nodeKey!.Name != name ? $"the record is node \"{nodeKey.Name}\", the key \"{name}\"" : !IsSha256(nodeKey.Hash) ? "the hash is not 64 hex digits" : null));
+        }
+
         if (key == StoreKeys.Scheduler)
         {
             return Parse(key, value, ControlJsonContext.Default.SchedulerDto, out _);
@@ -95,6 +110,8 @@ public static class TypedValues
     /// <summary>Reads every record of a range that passes <see cref="Check"/>; the others are described in <paramref name="skipped"/>.</summary>
     public static List<T> ReadAll<T>(IEnumerable<KvDto> kvs, JsonTypeInfo<T> type, ICollection<string> skipped)
         where T : class => [.. kvs.Select(kv => Read(kv.Key, kv.Value, type, skipped)).OfType<T>()];
+
+    private static bool IsSha256(string? hash) => hash is { Length: 64 } && hash.All(char.IsAsciiHexDigitLower);
 
     private static (string Node, string Id) NodeAndId(string rest)
     {

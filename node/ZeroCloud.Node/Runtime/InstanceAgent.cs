@@ -12,7 +12,7 @@ namespace ZeroCloud.Node.Runtime;
 /// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
 /// </summary>
 /// <summary>What infrastructure images need from their node: its provisioning interface, the netboot root, the join token.</summary>
-internal sealed record NodeContext(string? Interface, string? NetbootRoot, string? Token);
+internal sealed record NodeContext(string? Interface, string? NetbootRoot, Func<string?> Credential);
 
 internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log)
 {
@@ -235,7 +235,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
                     string[] token = [];
-                    if (context.Token is { } t)
+                    if (context.Credential() is { } t)
                     {
                         // In a 0600 file, never in the instance's argument list.
                         var tokenFile = Path.Combine(dataDirectory, "join-token");
