@@ -25,6 +25,23 @@ internal static class ClusterCommands
         yield return Apply();
         yield return Member();
         yield return Token();
+        yield return Node();
+    }
+
+    private static Command Node()
+    {
+        var node = new Command("node", "Nodes: approve one that waits under nodes.enroll: approve.");
+        var server = ServerOption();
+        var name = new Argument<string>("name") { Description = "The pending node's name (zc get nodes lists it as Pending)." };
+        var approve = new Command("approve", "Let a Pending node join: it becomes Ready with its next heartbeat.") { server, name };
+        approve.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var approved = await client.ApproveNodeAsync(parse.GetValue(name)!, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"node {approved.Name} approved; it joins with its next heartbeat").ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        node.Subcommands.Add(approve);
+        return node;
     }
 
     private static Command Status()

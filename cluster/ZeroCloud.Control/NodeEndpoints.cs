@@ -25,6 +25,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         var nodes = app.MapGroup("/v1/nodes");
         nodes.MapPost("/{name}/heartbeat", HeartbeatAsync);
         nodes.MapGet("/{name}", NodeAsync);
+        nodes.MapPost("/{name}/approve", ApproveAsync);
     }
 
     private async Task HeartbeatAsync(HttpContext ctx, string name)
@@ -119,6 +120,55 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
 
     private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());
 
+    /// <summary>
+    /// POST /v1/nodes/{name}/approve: lets a node that waits under <c>nodes.enroll: approve</c> join, for the MAC it is
+    /// pending with (an approval is stored under <c>/zc/approvals/&lt;name&gt;</c>; its next heartbeat makes it Ready).
+    /// </summary>
+    private async Task ApproveAsync(HttpContext ctx, string name)
+    {
+        if (!IsNodeName(name))
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidName, $"\"{name}\" is not a node name").ConfigureAwait(false);
+            return;
+        }
+
+        var store = services.GetRequiredService<IControlStore>();
+        try
+        {
+            var kv = await store.GetAsync(StoreKeys.Node(name), ct: ctx.RequestAborted).ConfigureAwait(false);
+            var node = kv is null ? null : TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.NodeDto, new List<string>());
+            if (kv is null || node is null)
+            {
+                await ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no node {name} has asked to join").ConfigureAwait(false);
+                return;
+            }
+
+            if (node.Status != NodeStatus.Pending || node.Mac is null)
+            {
+                await ErrorAsync(ctx, 409, ErrorCodes.NotPending, $"node {name} is {node.Status}, not Pending: only a node waiting under nodes.enroll: approve can be approved").ConfigureAwait(false);
+                return;
+            }
+
+            var approval = new ApprovalDto(name, node.Mac, DateTime.UtcNow);
+            var txn = new TxnRequest(
+                [new CompareDto(kv.Key, "mod", "=", Number: kv.ModRevision)],
+                [new OpDto("put", StoreKeys.Approval(name), JsonSerializer.Serialize(approval, ControlJsonContext.Default.ApprovalDto))],
+                []);
+            if (!(await store.TxnAsync(txn, ctx.RequestAborted).ConfigureAwait(false)).Succeeded)
+            {
+                await ErrorAsync(ctx, 409, ErrorCodes.NotPending, $"node {name} changed while it was being approved; look again and retry").ConfigureAwait(false);
+                return;
+            }
+
+            LogApproved(logger, name, node.Mac);
+            await JsonAsync(ctx, 200, new NodeStatusDto(name, node.Status, null, node.Cpus, node.MemoryBytes, node.Transitions, ""), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+        }
+        catch (ControlApiException ex)
+        {
+            await ErrorAsync(ctx, ex.Status, ex.Code, ex.Message).ConfigureAwait(false);
+        }
+    }
+
     private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<CancellationToken, Task<string?>>? redeem = null)
     {
         if (!IsNodeName(name))
@@ -205,6 +255,9 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, string node, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Name} ({Mac}) approved; it joins with its next heartbeat")]
+    private static partial void LogApproved(ILogger logger, string name, string mac);
 
 
     private static readonly string[] KnownRuntimes = ["process", "vm"];

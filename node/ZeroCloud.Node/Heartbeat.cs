@@ -44,7 +44,12 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                             joined?.Invoke(Last.Status);
                         }
 
-                        if (Last.Status != lastStatus)
+                        if (Last.Status != lastStatus && Last.Status == NodeStatus.Pending)
+                        {
+                            log.LogInformation("heartbeat via {Server}: node {Name} waits for approval (nodes.enroll is approve): an operator runs zc node approve {Name}", client.Server, name, name);
+                            lastStatus = Last.Status;
+                        }
+                        else if (Last.Status != lastStatus)
                         {
                             log.LogInformation("heartbeat via {Server}: node {Name} is {Status} (every {Seconds:0.###} s)", client.Server, name, Last.Status, interval.TotalSeconds);
                             lastStatus = Last.Status;

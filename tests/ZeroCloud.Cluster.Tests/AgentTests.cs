@@ -116,6 +116,34 @@ public class AgentTests
         await client.PutAsync("/zc/tickets/525400000001", System.Text.RegularExpressions.Regex.Replace(record, "\"expires\":\"[^\"]*\"", "\"expires\":\"2000-01-01T00:00:00Z\""));
         var stale = await Assert.ThrowsAsync<ControlApiException>(() => ControlCluster.NodeClient(cluster.Members[0], old).HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
         Assert.Contains("expired at 2000-01-01", stale.Message, StringComparison.Ordinal);
+
+        // enroll: approve: a listed machine joins; any other waits as Pending, gets nothing, until an operator approves it.
+        await client.ApplyAsync(Encoding.UTF8.GetBytes("""
+            apiVersion: zerocloud.io/v1
+            kind: Cluster
+            metadata: { name: known }
+            spec:
+              network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }
+              nodes:
+                enroll: approve
+                known:
+                  - { mac: "52:54:00:00:00:01", name: rack1-a }
+            """), "approve.yaml");
+        NodeStatusDto? waiting = null;
+        await cluster.WaitForAsync(
+            async () => (waiting = await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"))).Status == NodeStatus.Pending,
+            "the approve spec to reach the grains");
+        Assert.Equal(NodeStatus.Pending, (await client.NodesAsync()).Nodes.Single(n => n.Name == "walk-in").Status);
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        var notPending = await Assert.ThrowsAsync<ControlApiException>(() => client.ApproveNodeAsync("rack1-a"));
+        Assert.Equal((409, "not_pending"), (notPending.Status, notPending.Code));
+        var nobody = await Assert.ThrowsAsync<ControlApiException>(() => client.ApproveNodeAsync("nobody"));
+        Assert.Equal(404, nobody.Status);
+        Assert.Equal(NodeStatus.Pending, (await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"))).Status);
+
+        await client.ApproveNodeAsync("walk-in");
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"))).Status);
+        Assert.Equal(NodeStatus.Ready, (await client.NodesAsync()).Nodes.Single(n => n.Name == "walk-in").Status);
     }
 
     [Fact]

@@ -71,14 +71,23 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     public async Task<NodeView> HeartbeatAsync(NodeBeat beat)
     {
         var r = _record;
-        if (r is null && EnrollProblem(beat) is { } refused)
+        var status = NodeStatus.Ready;
+        if (r is null || r.Status == NodeStatus.Pending)
         {
-            return View() with { Refused = refused };
+            if (EnrollProblem(beat) is { } refused)
+            {
+                return View() with { Refused = refused };
+            }
+
+            if (await WaitsForApprovalAsync(beat).ConfigureAwait(true))
+            {
+                status = NodeStatus.Pending;
+            }
         }
 
         _lastSeen = time.GetUtcNow().UtcDateTime;
         var wasWatched = r is { Status: NodeStatus.Ready or NodeStatus.Suspect };
-        if (r is null || r.Status != NodeStatus.Ready || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
+        if (r is null || r.Status != status || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
             || (beat.Address is not null && beat.Address != r.Address)
             || (beat.Labels is not null && !SameLabels(beat.Labels, r.Labels))
             || (beat.Runtimes is not null && !(r.Runtimes ?? []).SequenceEqual(beat.Runtimes))
@@ -92,8 +101,9 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 Labels = beat.Labels ?? old?.Labels,
                 Runtimes = beat.Runtimes ?? old?.Runtimes,
                 Images = beat.Images ?? old?.Images,
-            }, NodeStatus.Ready).ConfigureAwait(true);
-            if (!wasWatched)
+                Mac = beat.Mac ?? old?.Mac,
+            }, status).ConfigureAwait(true);
+            if (!wasWatched && status == NodeStatus.Ready)
             {
                 Arm();
             }
@@ -110,21 +120,40 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     /// </summary>
     private string? EnrollProblem(NodeBeat beat)
     {
-        if (spec.Current?.Config.Spec.Nodes is not { Enroll: ZeroCloud.Model.Config.EnrollMode.Known } nodes)
+        if (spec.Current?.Config.Spec.Nodes is not { Enroll: ZeroCloud.Model.Config.EnrollMode.Known or ZeroCloud.Model.Config.EnrollMode.Approve } nodes)
         {
             return null;
         }
 
+        var mode = nodes.Enroll.ToString().ToLowerInvariant();
         var name = this.GetPrimaryKeyString();
         if (beat.Mac is null || !ZeroCloud.Model.Net.MacAddress.TryParse(beat.Mac, out var mac))
         {
-            return "nodes.enroll is known, and this node sent no MAC address";
+            return $"nodes.enroll is {mode}, and this node sent no MAC address";
         }
 
         var known = nodes.Known.FirstOrDefault(k => k.Mac == mac);
         return known is null
-            ? $"nodes.enroll is known, and {mac} is not in nodes.known"
+            ? nodes.Enroll == ZeroCloud.Model.Config.EnrollMode.Known ? $"nodes.enroll is known, and {mac} is not in nodes.known" : null
             : known.Name != name ? $"{mac} is in nodes.known as {known.Name}, not {name}" : null;
+    }
+
+    /// <summary>
+    /// Under <c>nodes.enroll: approve</c>, a machine that is not listed under <c>nodes.known</c> waits (Pending, given
+    /// nothing) until an operator approves it by name (<c>zc node approve</c>), for the MAC it was pending with. MAAS's
+    /// commissioning and Omni's machine acceptance are the models.
+    /// </summary>
+    private async Task<bool> WaitsForApprovalAsync(NodeBeat beat)
+    {
+        if (spec.Current?.Config.Spec.Nodes is not { Enroll: ZeroCloud.Model.Config.EnrollMode.Approve } nodes
+            || !ZeroCloud.Model.Net.MacAddress.TryParse(beat.Mac, out var mac) || nodes.Known.Any(k => k.Mac == mac))
+        {
+            return false;
+        }
+
+        var kv = await client.GetAsync(StoreKeys.Approval(this.GetPrimaryKeyString())).ConfigureAwait(true);
+        var approval = kv is null ? null : TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.ApprovalDto, new List<string>());
+        return approval is null || !ZeroCloud.Model.Net.MacAddress.TryParse(approval.Mac, out var approved) || approved != mac;
     }
 
     public Task WakeAsync() => Task.CompletedTask;

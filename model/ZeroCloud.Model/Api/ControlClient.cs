@@ -44,6 +44,10 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<TicketResponse> CreateTicketAsync(string mac, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, "/v1/tickets", JsonContent.Create(new CreateTicketRequest(mac), ControlJsonContext.Default.CreateTicketRequest), ControlJsonContext.Default.TicketResponse, ct);
 
+    /// <summary>Approves a node waiting under enroll: approve.</summary>
+    public Task<NodeStatusDto> ApproveNodeAsync(string name, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, $"/v1/nodes/{Uri.EscapeDataString(name)}/approve", null, ControlJsonContext.Default.NodeStatusDto, ct);
+
     public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/status", null, ControlJsonContext.Default.StatusResponse, ct);
 

@@ -109,7 +109,8 @@ public sealed record NodeDto(
     IReadOnlyDictionary<string, string>? Labels,
     IReadOnlyList<string>? Runtimes,
     long Transitions,
-    IReadOnlyList<string>? Images = null);
+    IReadOnlyList<string>? Images = null,
+    string? Mac = null);
 
 /// <summary>
 /// A placement (<c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>), written by the scheduler: what the node's agent must run.
@@ -183,6 +184,9 @@ public sealed record NodeKeyDto(string Name, string Hash, DateTime Created);
 
 public sealed record CreateTicketRequest(string Mac);
 
+/// <summary>An operator's approval of a pending node (<c>/zc/approvals/&lt;name&gt;</c>), bound to the MAC it was pending with.</summary>
+public sealed record ApprovalDto(string Name, string Mac, DateTime At);
+
 public sealed record TicketResponse(string Ticket, DateTime Expires);
 
 [JsonSourceGenerationOptions(
@@ -216,6 +220,7 @@ public sealed record TicketResponse(string Ticket, DateTime Expires);
 [JsonSerializable(typeof(CreateTokenRequest))]
 [JsonSerializable(typeof(LeaseRecord))]
 [JsonSerializable(typeof(TicketDto))]
+[JsonSerializable(typeof(ApprovalDto))]
 [JsonSerializable(typeof(NodeKeyDto))]
 [JsonSerializable(typeof(CreateTicketRequest))]
 [JsonSerializable(typeof(TicketResponse))]

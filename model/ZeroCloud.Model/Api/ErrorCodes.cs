@@ -84,6 +84,9 @@ public static class ErrorCodes
     /// <summary>The member's cap on watches (per client address or in all) is reached.</summary>
     public const string TooManyWatches = "too_many_watches";
 
+    /// <summary>Only a Pending node (enroll: approve) can be approved.</summary>
+    public const string NotPending = "not_pending";
+
     /// <summary>Nothing was written and asking again (the same or another member) may succeed.</summary>
     public static bool IsSafeToRetry(string code) =>
         code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady or GrainUnavailable;

@@ -17,6 +17,9 @@ public enum NodeStatus
 
     /// <summary>Silent past <c>nodes.downAfter</c>: its instances and its voter are placed elsewhere.</summary>
     Down,
+
+    /// <summary>Under <c>nodes.enroll: approve</c>: heartbeating, waiting for an operator's <c>zc node approve</c>; gets nothing.</summary>
+    Pending,
 }
 
 /// <summary>An instance's state as its node's agent reports it (<c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c>).</summary>

@@ -30,6 +30,11 @@ public static class StoreKeys
     /// <summary><c>/zc/node-keys/&lt;name&gt;</c>: <see cref="NodeKeyDto"/>, each node's own credential (its hash).</summary>
     public const string NodeKeys = "/zc/node-keys/";
 
+    /// <summary><c>/zc/approvals/&lt;name&gt;</c>: <see cref="ApprovalDto"/>, nodes an operator approved under enroll: approve.</summary>
+    public const string Approvals = "/zc/approvals/";
+
+    public static string Approval(string name) => Approvals + name;
+
     public static string Ticket(Net.MacAddress mac) => Tickets + mac.ToCompactString();
 
     public static string NodeKey(string name) => NodeKeys + name;

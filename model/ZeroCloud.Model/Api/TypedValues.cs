@@ -72,6 +72,13 @@ public static class TypedValues
                 ?? (nodeKey!.Name != name ? $"the record is node \"{nodeKey.Name}\", the key \"{name}\"" : !IsSha256(nodeKey.Hash) ? "the hash is not 64 hex digits" : null));
         }
 
+        if (key.StartsWith(StoreKeys.Approvals, StringComparison.Ordinal))
+        {
+            var name = key[StoreKeys.Approvals.Length..];
+            return Parse(key, value, ControlJsonContext.Default.ApprovalDto, out var approval) ?? In(key, Inputs.Name(name, "the node name in the key")
+                ?? (approval!.Name != name ? $"the record approves node \"{approval.Name}\", the key \"{name}\"" : !Net.MacAddress.TryParse(approval.Mac, out _) ? $"mac \"{approval.Mac}\" is not a MAC address" : null));
+        }
+
         if (key == StoreKeys.Scheduler)
         {
             return Parse(key, value, ControlJsonContext.Default.SchedulerDto, out _);

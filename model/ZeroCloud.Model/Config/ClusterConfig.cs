@@ -53,6 +53,9 @@ public enum EnrollMode
 
     /// <summary>Only the machines listed under nodes.known join.</summary>
     Known,
+
+    /// <summary>Listed machines join; any other waits as Pending until an operator approves it (zc node approve).</summary>
+    Approve,
 }
 
 public sealed record NodesSpec(EnrollMode Enroll, TimeSpan Heartbeat, TimeSpan DownAfter, ImmutableArray<KnownMachine> Known);
