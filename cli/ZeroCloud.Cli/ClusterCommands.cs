@@ -26,6 +26,33 @@ internal static class ClusterCommands
         yield return Member();
         yield return Token();
         yield return Node();
+        yield return AuditLog();
+    }
+
+    private static Command AuditLog()
+    {
+        var server = ServerOption();
+        var json = JsonOption();
+        var limit = new Option<int>("--limit", "-n") { Description = "How many of the newest entries.", DefaultValueFactory = _ => 100 };
+        var command = new Command("audit", "The audit log: enrollments, approvals, refused joins, member and token changes (who, what, when).") { server, json, limit };
+        command.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var log = await client.AuditAsync(parse.GetValue(limit), ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(log, ControlJsonContext.Default.AuditResponse)).ConfigureAwait(false);
+                return ZcCommand.Ok;
+            }
+
+            await stdout.WriteLineAsync($"{"WHEN",-20} {"ACTION",-15} {"SUBJECT",-22} {"WHO",-40} DETAIL").ConfigureAwait(false);
+            foreach (var e in log.Entries)
+            {
+                await stdout.WriteLineAsync($"{e.At.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),-20} {e.Action,-15} {e.Subject,-22} {e.Who,-40} {e.Detail}").ConfigureAwait(false);
+            }
+
+            return ZcCommand.Ok;
+        }));
+        return command;
     }
 
     private static Command Node()

@@ -115,6 +115,7 @@ public static partial class ControlHost
                 services.AddSingleton(new ApiMetrics(ControlNode.Format(settings.RaftEndPoint)));
                 // Before the silo, which waits for this member to have joined (the chores announce it to its peers).
                 services.AddHostedService<MemberChores>();
+                services.AddHostedService<AuditTrimmer>();
             })
             .ConfigureWebHost(web => web
                 .UseKestrelCore()
@@ -272,6 +273,44 @@ public static partial class ControlHost
     }
 
     /// <summary>A bootstrapped member makes the first join token; a fresh one asks its peers to add it.</summary>
+    /// <summary>Keeps the audit log to its last <see cref="Audit.Keep"/> entries: the leader deletes the oldest once a minute.</summary>
+    private sealed class AuditTrimmer(ControlNode node, LocalStore store, ILogger<AuditTrimmer> logger) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var tick = new PeriodicTimer(TimeSpan.FromMinutes(1));
+            try
+            {
+                while (await tick.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    if (!node.IsLeader)
+                    {
+                        continue;
+                    }
+
+                    var keys = node.Read(s => s.Range(StoreKeys.Audit).Select(kv => kv.Key).ToList());
+                    var excess = keys.Take(Math.Max(0, keys.Count - Audit.Keep)).ToList();
+                    foreach (var chunk in excess.Chunk(500))
+                    {
+                        try
+                        {
+                            await store.TxnAsync(new TxnRequest([], [.. chunk.Select(k => new OpDto("delete", k))], []), stoppingToken).ConfigureAwait(false);
+                        }
+                        catch (ControlApiException ex)
+                        {
+                            logger.LogWarning("audit: trimming the log failed: {Problem}", ex.Message);
+                            break;
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // stopping
+            }
+        }
+    }
+
     private sealed class MemberChores(ControlNode node, LocalStore store, IOptions<ControlMemberOptions> options, ILogger<MemberChores> logger) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)

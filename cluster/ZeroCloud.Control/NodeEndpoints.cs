@@ -69,6 +69,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         if (refused is not null)
         {
             LogRefused(logger, name, refused);
+            AuditRefusal(ctx, name, refused);
             await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, $"node {name} refused: {refused}").ConfigureAwait(false);
             return;
         }
@@ -84,6 +85,32 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             name,
             g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)])),
             ticketRevision > 0 ? ct => RedeemTicketAsync(beat.Mac!, ticketRevision, name, ct) : null).ConfigureAwait(false);
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastRefusal = new(StringComparer.Ordinal);
+
+    /// <summary>A refused join goes to the audit log, at most once a minute per node name (a refused agent retries).</summary>
+    private void AuditRefusal(HttpContext ctx, string name, string why)
+    {
+        var now = Environment.TickCount64;
+        if (_lastRefusal.TryGetValue(name, out var last) && now - last < 60_000)
+        {
+            return;
+        }
+
+        _lastRefusal[name] = now;
+        var entry = Audit.Op(ControlApi.Who(ctx), Audit.Refused, name.Length > 63 ? name[..63] : name, why);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await services.GetRequiredService<IControlStore>().TxnAsync(new TxnRequest([], [entry], [])).ConfigureAwait(false);
+            }
+            catch (ControlApiException ex)
+            {
+                LogAuditFailed(logger, name, ex.Message);
+            }
+        });
     }
 
     /// <summary>The name netboot gives the machine with this MAC: its name under nodes.known, else node-&lt;mac&gt;.</summary>
@@ -112,7 +139,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         var record = new NodeKeyDto(name, ControlApi.Hash(secret), DateTime.UtcNow);
         var txn = new TxnRequest(
             [new CompareDto(ticketKey, "mod", "=", Number: revision)],
-            [new OpDto("delete", ticketKey), new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto))],
+            [new OpDto("delete", ticketKey), new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto)), Audit.Op($"ticket {parsed.ToCompactString()}", Audit.Enrolled, name, $"mac {parsed}; the ticket is used up and a node key issued")],
             []);
         var result = await services.GetRequiredService<IControlStore>().TxnAsync(txn, ct).ConfigureAwait(false);
         return result.Succeeded ? $"{ControlApi.NodeKeyPrefix}{name}.{secret}" : null;
@@ -152,7 +179,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             var approval = new ApprovalDto(name, node.Mac, DateTime.UtcNow);
             var txn = new TxnRequest(
                 [new CompareDto(kv.Key, "mod", "=", Number: kv.ModRevision)],
-                [new OpDto("put", StoreKeys.Approval(name), JsonSerializer.Serialize(approval, ControlJsonContext.Default.ApprovalDto))],
+                [new OpDto("put", StoreKeys.Approval(name), JsonSerializer.Serialize(approval, ControlJsonContext.Default.ApprovalDto)), Audit.Op(ControlApi.Who(ctx), Audit.Approved, name, $"mac {node.Mac}")],
                 []);
             if (!(await store.TxnAsync(txn, ctx.RequestAborted).ConfigureAwait(false)).Succeeded)
             {
@@ -189,6 +216,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             if (v.Refused is { } refused)
             {
                 LogRefused(logger, name, refused);
+                AuditRefusal(ctx, name, refused);
                 await ErrorAsync(ctx, 403, ErrorCodes.NotEnrolled, $"node {name} refused: {refused}").ConfigureAwait(false);
                 return;
             }
@@ -255,6 +283,9 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, string node, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "audit: the refusal of node {Name} was not written: {Problem}")]
+    private static partial void LogAuditFailed(ILogger logger, string name, string problem);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Name} ({Mac}) approved; it joins with its next heartbeat")]
     private static partial void LogApproved(ILogger logger, string name, string mac);

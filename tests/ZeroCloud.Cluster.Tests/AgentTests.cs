@@ -144,6 +144,17 @@ public class AgentTests
         await client.ApproveNodeAsync("walk-in");
         Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"))).Status);
         Assert.Equal(NodeStatus.Ready, (await client.NodesAsync()).Nodes.Single(n => n.Name == "walk-in").Status);
+
+        // The audit log holds who did what: the token made, the refused joins, the enrollment by ticket, the approval;
+        // never a secret.
+        var audit = (await client.AuditAsync(1000)).Entries;
+        Assert.Contains(audit, e => e.Action == Audit.TokenCreated && e.Subject == fresh.Id);
+        Assert.Contains(audit, e => e.Action == Audit.Refused && e.Subject == "stranger" && e.Detail!.Contains("not in nodes.known", StringComparison.Ordinal));
+        Assert.Contains(audit, e => e.Action == Audit.Enrolled && e.Subject == "rack1-a" && e.Who == "ticket 525400000001");
+        Assert.Contains(audit, e => e.Action == Audit.Approved && e.Subject == "walk-in" && e.Detail == "mac 52:54:00:00:00:42");
+        var text = System.Text.Json.JsonSerializer.Serialize(audit.ToList());
+        Assert.DoesNotContain(fresh.Secret, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(joined.Key![(joined.Key!.LastIndexOf('.') + 1)..], text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -76,6 +76,7 @@ public sealed partial class ControlApi
             return;
         }
 
+        await AuditAsync(ctx, Audit.MemberAdded, ControlNode.Format(address)).ConfigureAwait(false);
         var members = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
         await JsonAsync(ctx, 201, new MembersResponse([.. members.Select(ToDto)]), ControlJsonContext.Default.MembersResponse).ConfigureAwait(false);
     }
@@ -126,6 +127,7 @@ public sealed partial class ControlApi
             return;
         }
 
+        await AuditAsync(ctx, Audit.MemberRemoved, member.Id, member.Name is { } n ? $"name {n}" : null).ConfigureAwait(false);
         var after = await _node.MembersAsync(ctx.RequestAborted).ConfigureAwait(false);
         await JsonAsync(ctx, 200, new MembersResponse([.. after.Select(ToDto)]), ControlJsonContext.Default.MembersResponse).ConfigureAwait(false);
     }

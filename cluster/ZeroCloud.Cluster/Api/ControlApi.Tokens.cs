@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using ZeroCloud.Cluster.Store;
 using ZeroCloud.Model.Api;
 using static ZeroCloud.Cluster.Api.ApiResults;
@@ -49,7 +50,11 @@ public sealed partial class ControlApi
 
         var token = NewToken(request.Description, request.TtlSeconds is { } ttl ? TimeSpan.FromSeconds(ttl) : null);
         var key = StoreKeys.Token(token.Id);
-        var txn = new KvTxn([new Compare(key, CompareTarget.Version, CompareOp.Equal, 0)], [new PutOp(key, JsonSerializer.SerializeToUtf8Bytes(token, ControlJsonContext.Default.TokenDto))], []);
+        var (auditKey, auditValue) = Audit.Entry(Who(ctx), Audit.TokenCreated, token.Id, token.Expires is { } until ? $"expires {until:u}" : "never expires");
+        var txn = new KvTxn(
+            [new Compare(key, CompareTarget.Version, CompareOp.Equal, 0)],
+            [new PutOp(key, JsonSerializer.SerializeToUtf8Bytes(token, ControlJsonContext.Default.TokenDto)), new PutOp(auditKey, Encoding.UTF8.GetBytes(auditValue))],
+            []);
         var result = await CommitAsync(ctx, txn).ConfigureAwait(false);
         if (result is null)
         {
@@ -188,6 +193,63 @@ public sealed partial class ControlApi
             ? null
             : $"the key of node {name} is wrong";
     }
+
+    /// <summary>Who made a request, for the audit log: the credential's kind and id (never its secret), and the client address.</summary>
+    public static string Who(HttpContext ctx)
+    {
+        var credential = Bearer(ctx);
+        var kind = credential switch
+        {
+            null or "" => "anonymous",
+            _ when credential.StartsWith(NodeKeyPrefix, StringComparison.Ordinal) => "node " + credential[NodeKeyPrefix.Length..Math.Max(NodeKeyPrefix.Length, credential.LastIndexOf('.'))],
+            _ when credential.StartsWith(TicketPrefix, StringComparison.Ordinal) => "ticket " + credential[TicketPrefix.Length..Math.Max(TicketPrefix.Length, credential.IndexOf('.', StringComparison.Ordinal))],
+            _ => "token " + credential[..Math.Max(0, credential.IndexOf('.', StringComparison.Ordinal))],
+        };
+        var forwarded = ctx.Request.Headers.TryGetValue(ControlClient.ForwardedHeader, out var by) ? $" via member {by}" : "";
+        return $"{kind} from {ctx.Connection.RemoteIpAddress}{forwarded}";
+    }
+
+    /// <summary>Adds an entry to the audit log (on the leader; a failure is logged, never the request's).</summary>
+    private async Task AuditAsync(HttpContext ctx, string action, string subject, string? detail = null)
+    {
+        var (key, value) = Audit.Entry(Who(ctx), action, subject, detail);
+        try
+        {
+            using var timeout = new CancellationTokenSource(ProposalTimeout);
+            await _node.ProposeAsync(KvTxn.Put(key, Encoding.UTF8.GetBytes(value)), timeout.Token).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // the change is made; a lost audit entry is logged
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogAuditFailed(action, subject, ex.Message);
+        }
+    }
+
+    /// <summary>GET /v1/audit?limit=N: the newest N entries of the audit log (default 100), oldest first.</summary>
+    private async Task AuditLogAsync(HttpContext ctx)
+    {
+        var limit = 100;
+        if (ctx.Request.Query["limit"] is { Count: > 0 } text && (!int.TryParse(text, out limit) || limit < 1))
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"limit: \"{text}\" is not a positive whole number").ConfigureAwait(false);
+            return;
+        }
+
+        if (!IsTrue(ctx.Request.Query["stale"]) && !await BarrierAsync(ctx).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var kvs = _node.Read(s => s.Range(StoreKeys.Audit, 0));
+        var skipped = new List<string>();
+        var entries = kvs.Skip(Math.Max(0, kvs.Count - limit)).Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.AuditDto, skipped)).OfType<AuditDto>().ToList();
+        ReportSkipped(skipped);
+        await JsonAsync(ctx, 200, new AuditResponse(entries), ControlJsonContext.Default.AuditResponse).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "audit: the entry for {Action} {Subject} was not written: {Problem}")]
+    private partial void LogAuditFailed(string action, string subject, string problem);
 
     /// <summary>A new join token, kubeadm's shape: a 6-character id and a 16-character secret, [a-z0-9].</summary>
     internal static TokenDto NewToken(string? description, TimeSpan? ttl)

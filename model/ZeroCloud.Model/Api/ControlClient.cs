@@ -48,6 +48,10 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<NodeStatusDto> ApproveNodeAsync(string name, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, $"/v1/nodes/{Uri.EscapeDataString(name)}/approve", null, ControlJsonContext.Default.NodeStatusDto, ct);
 
+    /// <summary>The newest <paramref name="limit"/> entries of the audit log, oldest first.</summary>
+    public Task<AuditResponse> AuditAsync(int limit = 100, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, $"/v1/audit?limit={limit}", null, ControlJsonContext.Default.AuditResponse, ct);
+
     public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/status", null, ControlJsonContext.Default.StatusResponse, ct);
 

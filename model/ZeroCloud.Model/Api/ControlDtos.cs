@@ -221,6 +221,8 @@ public sealed record TicketResponse(string Ticket, DateTime Expires);
 [JsonSerializable(typeof(LeaseRecord))]
 [JsonSerializable(typeof(TicketDto))]
 [JsonSerializable(typeof(ApprovalDto))]
+[JsonSerializable(typeof(AuditDto))]
+[JsonSerializable(typeof(AuditResponse))]
 [JsonSerializable(typeof(NodeKeyDto))]
 [JsonSerializable(typeof(CreateTicketRequest))]
 [JsonSerializable(typeof(TicketResponse))]

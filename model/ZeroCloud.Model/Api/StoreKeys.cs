@@ -35,6 +35,9 @@ public static class StoreKeys
 
     public static string Approval(string name) => Approvals + name;
 
+    /// <summary><c>/zc/audit/&lt;time&gt;-&lt;random&gt;</c>: <see cref="AuditDto"/>, the audit log.</summary>
+    public const string Audit = "/zc/audit/";
+
     public static string Ticket(Net.MacAddress mac) => Tickets + mac.ToCompactString();
 
     public static string NodeKey(string name) => NodeKeys + name;

@@ -79,6 +79,11 @@ public static class TypedValues
                 ?? (approval!.Name != name ? $"the record approves node \"{approval.Name}\", the key \"{name}\"" : !Net.MacAddress.TryParse(approval.Mac, out _) ? $"mac \"{approval.Mac}\" is not a MAC address" : null));
         }
 
+        if (key.StartsWith(StoreKeys.Audit, StringComparison.Ordinal))
+        {
+            return Parse(key, value, ControlJsonContext.Default.AuditDto, out var entry) ?? In(key, string.IsNullOrEmpty(entry!.Who) || string.IsNullOrEmpty(entry.Action) ? "an audit entry needs who and action" : null);
+        }
+
         if (key == StoreKeys.Scheduler)
         {
             return Parse(key, value, ControlJsonContext.Default.SchedulerDto, out _);
