@@ -32,7 +32,7 @@ public static partial class ControlHost
         var snapshotEvery = new Option<int>("--snapshot-every") { Description = "Log entries between snapshots (older entries are dropped), as etcd's --snapshot-count.", DefaultValueFactory = _ => 100_000, HelpName = "n" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging, Raft's included." };
         var siloPort = new Option<int>("--silo-port") { Description = "The Orleans silo's port (default: the API's port + 2; 0 with --no-silo).", HelpName = "port" };
-        var gatewayPort = new Option<int>("--gateway-port") { Description = "The Orleans gateway's port (default: the API's port + 3).", HelpName = "port" };
+        var gatewayPort = new Option<int>("--gateway-port") { Description = "Open an Orleans gateway on this port for outside Orleans clients (default: none; nothing of ZeroCloud uses one).", HelpName = "port" };
         var noSilo = new Option<bool>("--no-silo") { Description = "Run the Raft member and API only, without the Orleans silo." };
         foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo })
         {
@@ -57,7 +57,9 @@ public static partial class ControlHost
             };
             var apiPort = IPEndPoint.TryParse(options.Listen, out var at) ? at.Port : 0;
             options.SiloPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(siloPort) is > 0 and var sp ? sp : apiPort + 2;
-            options.GatewayPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(gatewayPort) is > 0 and var gp ? gp : apiPort + 3;
+            // No Orleans gateway unless asked for: nothing of ZeroCloud is an Orleans client, and an open gateway let
+            // any client on the LAN call grains (a rogue node heartbeat with no token).
+            options.GatewayPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(gatewayPort) is > 0 and var gp ? gp : 0;
             if (new ControlMemberOptionsValidator().Validate(null, options) is { Failed: true } invalid)
             {
                 foreach (var failure in invalid.Failures ?? [])

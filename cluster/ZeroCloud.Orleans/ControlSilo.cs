@@ -100,6 +100,6 @@ public static partial class ControlSilo
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Orleans silo started on port {Silo} (gateway {Gateway})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Orleans silo started on port {Silo} (gateway port {Gateway}; 0: none)")]
     private static partial void LogActive(ILogger logger, int silo, int gateway);
 }

@@ -51,6 +51,11 @@ public class AgentTests
                   - { mac: "52:54:00:00:00:01", name: rack1-a }
             """), "known.yaml");
         var node = ControlCluster.NodeClient(cluster.Members[0], await cluster.JoinTokenAsync());
+
+        // The member listens on its API, its Raft port and its silo port: no Orleans gateway an outside client could use.
+        var (_, sockets) = await ZeroCloud.Lab.Processes.RunAsync("ss", ["-Hltnp"]);
+        var listening = sockets.Split('\n').Where(l => l.Contains($"pid={cluster.Members[0].Pid},", StringComparison.Ordinal)).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3]).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(new[] { cluster.Members[0].ApiPort, cluster.Members[0].RaftPort, cluster.Members[0].SiloPort }.Select(p => $"127.0.0.1:{p}").Order(StringComparer.Ordinal), listening);
         await cluster.WaitForAsync(
             async () =>
             {

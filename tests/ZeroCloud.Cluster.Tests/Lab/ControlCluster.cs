@@ -20,7 +20,6 @@ internal sealed class ControlMember : IAsyncDisposable
         ApiPort = ControlCluster.FreePort();
         RaftPort = ControlCluster.FreePort();
         SiloPort = ControlCluster.FreePort();
-        GatewayPort = ControlCluster.FreePort();
         _extraArgs = extraArgs;
         Client = new ControlClient(new Uri(Api), new HttpClient { Timeout = TimeSpan.FromSeconds(20) });
     }
@@ -34,8 +33,6 @@ internal sealed class ControlMember : IAsyncDisposable
     public int RaftPort { get; }
 
     public int SiloPort { get; }
-
-    public int GatewayPort { get; }
 
     public string Api => $"http://127.0.0.1:{ApiPort}";
 
@@ -67,7 +64,7 @@ internal sealed class ControlMember : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, .. (_extraArgs.Contains("--no-silo") ? (string[])[] : ["--silo-port", $"{SiloPort}", "--gateway-port", $"{GatewayPort}"]), .. _extraArgs, .. args])
+        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, .. (_extraArgs.Contains("--no-silo") ? (string[])[] : ["--silo-port", $"{SiloPort}"]), .. _extraArgs, .. args])
         {
             psi.ArgumentList.Add(a);
         }
