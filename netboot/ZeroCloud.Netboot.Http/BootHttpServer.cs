@@ -288,8 +288,17 @@ public sealed partial class BootHttpServer : IAsyncDisposable
         await Json(context, StatusCodes.Status200OK, JsonSerializer.SerializeToUtf8Bytes(record, ApiJsonContext.Default.NodeRecord)).ConfigureAwait(false);
     }
 
-    private Task ListNodesAsync(HttpContext context) =>
-        Json(context, StatusCodes.Status200OK, JsonSerializer.SerializeToUtf8Bytes(_nodes.Values.OrderBy(n => n.Hello.Mac, StringComparer.Ordinal).ToList(), ApiJsonContext.Default.ListNodeRecord));
+    /// <summary>GET /v1/nodes: the machines that said hello, with their inventories; with a join token configured, only for a caller that sends it.</summary>
+    private Task ListNodesAsync(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        if (_options.JoinToken is { } token && !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header), Encoding.UTF8.GetBytes("Bearer " + token)))
+        {
+            return Error(context, StatusCodes.Status401Unauthorized, "bad-token", "the machines' inventories are for the cluster's operators: send \"Authorization: Bearer <join token>\"");
+        }
+
+        return Json(context, StatusCodes.Status200OK, JsonSerializer.SerializeToUtf8Bytes(_nodes.Values.OrderBy(n => n.Hello.Mac, StringComparer.Ordinal).ToList(), ApiJsonContext.Default.ListNodeRecord));
+    }
 
     private static Task Error(HttpContext context, int status, string code, string message) =>
         Json(context, status, JsonSerializer.SerializeToUtf8Bytes(new ApiError(code, message), ApiJsonContext.Default.ApiError));

@@ -45,8 +45,11 @@ public sealed class NodeProcessTests
         Assert.True(code == 0, output);
         Assert.Contains("hello accepted by http://10.77.0.2:8080/v1/nodes/hello as host-20 (52:54:00:00:00:20)", output, StringComparison.Ordinal);
         await netboot.WaitForLineAsync(l => l.Contains("nodes: hello from host-20 (52:54:00:00:00:20) at 10.77.0.20", StringComparison.Ordinal), Long, what: "the hello log line");
-        var (_, nodes) = await lab.RunAsync("host", Long, "curl", "-sS", "http://10.77.0.2:8080/v1/nodes");
+        var (_, nodes) = await lab.RunAsync("host", Long, "curl", "-sS", "-H", "Authorization: Bearer t0ken", "http://10.77.0.2:8080/v1/nodes");
         Assert.Contains("\"mac\": \"52:54:00:00:00:20\"", nodes, StringComparison.Ordinal);
+        // Without the join token the inventories are not listed.
+        var (_, anonymous) = await lab.RunAsync("host", Long, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://10.77.0.2:8080/v1/nodes");
+        Assert.Equal("401", anonymous.Trim());
         Assert.Contains($"\"cpus\": {Environment.ProcessorCount}", nodes, StringComparison.Ordinal);
     }
 

@@ -81,7 +81,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
                 Assert.Fail($"{ex.Message}\n--- the machine's console ---\n{(File.Exists(console) ? await File.ReadAllTextAsync(console) : "(none)")}");
             }
 
-            var (_, nodes) = await lab.RunAsync("srv", Deadline, "curl", "-sS", "http://10.77.0.2:8080/v1/nodes");
+            var (_, nodes) = await lab.RunAsync("srv", Deadline, "curl", "-sS", "-H", $"Authorization: Bearer {token}", "http://10.77.0.2:8080/v1/nodes");
             Assert.Contains($"\"mac\": \"{Mac}\"", nodes, StringComparison.Ordinal);
             Assert.Contains("\"name\": \"node-01\"", nodes, StringComparison.Ordinal);
             Assert.Contains("\"cpus\": 1", nodes, StringComparison.Ordinal);

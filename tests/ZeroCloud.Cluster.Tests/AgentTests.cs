@@ -19,6 +19,19 @@ public class AgentTests
           nodes: { heartbeat: 400ms, downAfter: 2s }
         """;
 
+    /// <summary>A cluster.yaml that lists one machine (52:54:00:00:00:01 as rack1-a) under the given enroll mode.</summary>
+    private static string WithRack1A(string enroll) => $$"""
+        apiVersion: zerocloud.io/v1
+        kind: Cluster
+        metadata: { name: known }
+        spec:
+          network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }
+          nodes:
+            enroll: {{enroll}}
+            known:
+              - { mac: "52:54:00:00:00:01", name: rack1-a }
+        """;
+
     private static ProcessStartInfo AgentStart(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -39,17 +52,7 @@ public class AgentTests
         await using var cluster = await ControlCluster.StartWithSilosAsync(1);
         var client = cluster.Members[0].Client;
         await cluster.WaitForAsync(async () => ((await client.StatusAsync()).Silos ?? []).Any(s => s.Status == "active"), "the silo", TimeSpan.FromSeconds(60));
-        await client.ApplyAsync(Encoding.UTF8.GetBytes("""
-            apiVersion: zerocloud.io/v1
-            kind: Cluster
-            metadata: { name: known }
-            spec:
-              network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }
-              nodes:
-                enroll: known
-                known:
-                  - { mac: "52:54:00:00:00:01", name: rack1-a }
-            """), "known.yaml");
+        await client.ApplyAsync(Encoding.UTF8.GetBytes(WithRack1A("known")), "known.yaml");
         var node = ControlCluster.NodeClient(cluster.Members[0], await cluster.JoinTokenAsync());
 
         // The member listens on its API, its Raft port and its silo port: no Orleans gateway an outside client could use.
@@ -123,17 +126,7 @@ public class AgentTests
         Assert.Contains("expired at 2000-01-01", stale.Message, StringComparison.Ordinal);
 
         // enroll: approve: a listed machine joins; any other waits as Pending, gets nothing, until an operator approves it.
-        await client.ApplyAsync(Encoding.UTF8.GetBytes("""
-            apiVersion: zerocloud.io/v1
-            kind: Cluster
-            metadata: { name: known }
-            spec:
-              network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }
-              nodes:
-                enroll: approve
-                known:
-                  - { mac: "52:54:00:00:00:01", name: rack1-a }
-            """), "approve.yaml");
+        await client.ApplyAsync(Encoding.UTF8.GetBytes(WithRack1A("approve")), "approve.yaml");
         NodeStatusDto? waiting = null;
         await cluster.WaitForAsync(
             async () => (waiting = await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"))).Status == NodeStatus.Pending,
