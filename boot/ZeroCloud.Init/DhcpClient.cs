@@ -7,7 +7,7 @@ using ZeroCloud.Netboot.Dhcp;
 namespace ZeroCloud.Init;
 
 /// <summary>The address a DHCP server gave: the lease and the options the node uses.</summary>
-public sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Server, IReadOnlyList<uint> Dns, string? Domain, string? HostName, TimeSpan LeaseTime, uint NextServer = 0, string? BootFile = null);
+public sealed record DhcpLease(uint Address, uint Mask, uint? Router, uint Server, IReadOnlyList<uint> Dns, string? Domain, string? HostName, TimeSpan LeaseTime, uint NextServer = 0, string? BootFile = null, IReadOnlyList<uint>? TimeServers = null);
 
 /// <summary>
 /// What PXE firmware says about itself (RFC 4578): vendor class <c>PXEClient:Arch:xxxxx:UNDI:002001</c>, option 93
@@ -46,9 +46,8 @@ public static class DhcpClient
                 if (Receive(socket, buffer, xid, DhcpMessageType.Ack, wait * 2) is { } ack)
                 {
                     var options = ack.Options;
-                    var dns = options.Get(DhcpOption.DomainNameServer) is { } d
-                        ? Enumerable.Range(0, d.Length / 4).Select(i => (uint)((d[i * 4] << 24) | (d[(i * 4) + 1] << 16) | (d[(i * 4) + 2] << 8) | d[(i * 4) + 3])).ToList()
-                        : [];
+                    var dns = Addresses(options.Get(DhcpOption.DomainNameServer));
+                    var ntp = Addresses(options.Get(DhcpOption.NtpServers));
                     var leaseSeconds = options.Get(DhcpOption.LeaseTime) is { Length: 4 } l ? (uint)((l[0] << 24) | (l[1] << 16) | (l[2] << 8) | l[3]) : 3600u;
                     return new DhcpLease(
                         ack.YourAddress,
@@ -60,7 +59,8 @@ public static class DhcpClient
                         options.GetString(DhcpOption.HostName),
                         TimeSpan.FromSeconds(leaseSeconds),
                         ack.ServerAddress,
-                        options.GetString(DhcpOption.BootFileName) ?? (ack.BootFile.Length > 0 ? ack.BootFile : null));
+                        options.GetString(DhcpOption.BootFileName) ?? (ack.BootFile.Length > 0 ? ack.BootFile : null),
+                        ntp);
                 }
             }
 
@@ -69,6 +69,9 @@ public static class DhcpClient
 
         throw new TimeoutException($"no DHCP lease on {ifname} within {deadline.TotalSeconds:0} s");
     }
+
+    private static List<uint> Addresses(byte[]? d) =>
+        d is null ? [] : [.. Enumerable.Range(0, d.Length / 4).Select(i => (uint)((d[i * 4] << 24) | (d[(i * 4) + 1] << 16) | (d[(i * 4) + 2] << 8) | d[(i * 4) + 3]))];
 
     private static int Write(byte[] buffer, DhcpMessageType type, uint xid, MacAddress mac, string? hostName, uint? requested, uint? server, PxeIdentity? pxe)
     {
@@ -105,7 +108,7 @@ public static class DhcpClient
             w.AddOption(DhcpOption.HostName, hostName);
         }
 
-        w.AddOption(DhcpOption.ParameterRequestList, [DhcpOption.SubnetMask, DhcpOption.Router, DhcpOption.DomainNameServer, DhcpOption.DomainName, DhcpOption.HostName, DhcpOption.LeaseTime]);
+        w.AddOption(DhcpOption.ParameterRequestList, [DhcpOption.SubnetMask, DhcpOption.Router, DhcpOption.DomainNameServer, DhcpOption.DomainName, DhcpOption.HostName, DhcpOption.LeaseTime, DhcpOption.NtpServers]);
         return w.Finish();
     }
 

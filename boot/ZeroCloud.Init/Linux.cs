@@ -44,6 +44,16 @@ public static unsafe partial class Linux
         }
     }
 
+    /// <summary>Sets the system clock (CLOCK_REALTIME) to <paramref name="utc"/>; needs CAP_SYS_TIME (PID 1 has it).</summary>
+    public static void SetClock(DateTime utc)
+    {
+        var ticks = utc.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks;
+        var spec = stackalloc long[2];
+        spec[0] = ticks / TimeSpan.TicksPerSecond;
+        spec[1] = ticks % TimeSpan.TicksPerSecond * 100;
+        Check(ClockSetTime(0, spec), "clock_settime");
+    }
+
     public static void SetHostname(string name)
     {
         var bytes = Encoding.ASCII.GetBytes(name);
@@ -147,6 +157,9 @@ public static unsafe partial class Linux
 
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     private static partial int IoctlNative(int fd, nuint request, byte* argument);
+
+    [LibraryImport("libc", EntryPoint = "clock_settime", SetLastError = true)]
+    private static partial int ClockSetTime(int clock, long* timespec);
 
     [LibraryImport("libc", EntryPoint = "sync")]
     private static partial void Sync();

@@ -120,6 +120,9 @@ public static class SystemInit
             prefix = 32 - (int)uint.TrailingZeroCount(lease.Mask == 0 ? 1 : lease.Mask);
             hostname = lease.HostName ?? name;
             Log($"{nic}: {Ipv4.FromUInt32(lease.Address)} from {Ipv4.FromUInt32(lease.Server)} for {lease.LeaseTime.TotalSeconds:0} s; host name {hostname}");
+            var synced = Uptime();
+            Log(TimeSync.Synchronise(lease.TimeServers ?? [], Linux.SetClock));
+            timings["time"] = Uptime() - synced;
         }
 
         timings["network"] = Uptime() - before;

@@ -113,6 +113,9 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
             var initrd = At(netboot, "GET /images/node/initrd.img");
             var hello = At(netboot, "nodes: hello from");
             var consoleText = await File.ReadAllTextAsync(console);
+            // PID 1 took its time from the DHCP server's SNTP (option 42) before joining.
+            Assert.Matches(@"time: [-0-9.]+ m?s from 10\.77\.0\.2 \(round trip", consoleText);
+            output.WriteLine(consoleText.Split('\n').First(l => l.Contains("time: ", StringComparison.Ordinal)).Trim());
             var toInit = KernelToInit().Match(consoleText);
             output.WriteLine($"QEMU start to script request (firmware, iPXE, DHCP): {(script - started).TotalSeconds:0.0} s");
             output.WriteLine($"script to initrd fetched (kernel + initrd over HTTP): {(initrd - script).TotalSeconds:0.0} s");

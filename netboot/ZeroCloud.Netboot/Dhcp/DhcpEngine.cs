@@ -257,6 +257,12 @@ public sealed class DhcpEngine
                 w.AddOption(DhcpOption.DomainName, domain);
             }
 
+            if (_options.ServesTime)
+            {
+                // This server answers SNTP too: nodes set their clocks from it before anything that needs time.
+                w.AddAddresses(DhcpOption.NtpServers, [_options.ServerAddress]);
+            }
+
             if (_options.Known.TryGetValue(mac, out var known))
             {
                 w.AddOption(DhcpOption.HostName, known.Name);

@@ -83,6 +83,48 @@ public sealed partial class DhcpServer : IAsyncDisposable
         }
 
         LogStarted(_logger, _options.Mode.ToString().ToLowerInvariant(), _interface, Ipv4.FromUInt32(_options.ServerAddress), string.Join(",", ports), leases.Count);
+        if (_options.Mode == DhcpMode.Full && _options.ServesTime)
+        {
+            StartTimeServer();
+        }
+    }
+
+    /// <summary>
+    /// SNTP on UDP 123 of the same interface (RFC 4330 server, stratum 10: the cluster keeps its own time, as an
+    /// ntpd with only its local clock would). One 48-byte answer per 48-byte request, so it amplifies nothing. Without
+    /// the port (another time server holds it) DHCP goes on and says so.
+    /// </summary>
+    private void StartTimeServer()
+    {
+        Socket socket;
+        try
+        {
+            socket = Open(Ntp.SntpPacket.Port);
+        }
+        catch (SocketException ex)
+        {
+            LogNoTimeServer(_logger, ex.Message);
+            return;
+        }
+
+        _sockets.Add(socket);
+        _threads.Add(UdpListener.Start(
+            "sntp",
+            socket,
+            (datagram, from) =>
+            {
+                var received = _time.GetUtcNow().UtcDateTime;
+                if (datagram.Length < Ntp.SntpPacket.Length || !Ntp.SntpPacket.TryParse(datagram, out var request) || request.Mode != Ntp.SntpPacket.ModeClient)
+                {
+                    return;
+                }
+
+                var reply = Ntp.SntpPacket.Reply(datagram, received, _time.GetUtcNow().UtcDateTime, 10, 0x7F7F0100);
+                socket.SendTo(reply, from);
+            },
+            (_, ex) => LogProcessFailed(_logger, ex),
+            _stopping!.Token));
+        LogTimeServer(_logger, _interface);
     }
 
     private Socket Open(int port)
@@ -315,4 +357,10 @@ public sealed partial class DhcpServer : IAsyncDisposable
 
     [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "dhcp: stopped; {Received} received, {Replies} replies, {Drops} dropped, {Bad} malformed")]
     private static partial void LogStopped(ILogger logger, long received, long replies, long drops, long bad);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "sntp: serving this machine's time on {Interface}:123 (announced as option 42)")]
+    private static partial void LogTimeServer(ILogger logger, string @interface);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "sntp: UDP 123 is not free ({Problem}); no time server here")]
+    private static partial void LogNoTimeServer(ILogger logger, string problem);
 }

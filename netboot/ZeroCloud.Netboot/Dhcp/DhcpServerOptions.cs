@@ -36,6 +36,9 @@ public sealed record DhcpServerOptions
     /// <summary>How long a declined address (reported in use by a client) is kept out of the pool.</summary>
     public TimeSpan DeclineQuarantine { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>Serve SNTP on UDP 123 and announce this server as the time server (option 42), in full mode.</summary>
+    public bool ServesTime { get; init; } = true;
+
     public static DhcpServerOptions FromCluster(ClusterConfig config, uint serverAddress, BootSettings boot)
     {
         var network = config.Spec.Network;

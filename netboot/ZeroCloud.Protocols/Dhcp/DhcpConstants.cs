@@ -24,6 +24,7 @@ public static class DhcpOption
     public const byte HostName = 12;
     public const byte DomainName = 15;
     public const byte BroadcastAddress = 28;
+    public const byte NtpServers = 42;
     public const byte VendorSpecific = 43;
     public const byte RequestedIpAddress = 50;
     public const byte LeaseTime = 51;

@@ -69,6 +69,7 @@ public class EngineTests
         Assert.Equal(Ip("10.77.0.1"), offer.Options.GetAddress(DhcpOption.Router));
         Assert.Equal([10, 77, 0, 1, 10, 77, 0, 3], offer.Options.Get(DhcpOption.DomainNameServer));
         Assert.Equal("lab.test", offer.Options.GetString(DhcpOption.DomainName));
+        Assert.Equal(Ip("10.77.0.2"), offer.Options.GetAddress(DhcpOption.NtpServers)); // the DHCP server answers SNTP too
         Assert.Equal([0, 0, 0x0e, 0x10], offer.Options.Get(DhcpOption.LeaseTime));
         Assert.Null(d.Commit); // an offer is not a lease
         Assert.Equal(ReplyRoute.UnicastToHardware, d.Route);

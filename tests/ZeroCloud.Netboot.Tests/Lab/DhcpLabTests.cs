@@ -70,7 +70,7 @@ public sealed partial class DhcpLabTests
         await StartServerAsync(lab, Cluster("10.77.0.0/24", "10.77.0.100-10.77.0.150", leaseTime: "10s"));
 
         var conf = lab.PathOf("dhclient.conf");
-        await File.WriteAllTextAsync(conf, "request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name;\n");
+        await File.WriteAllTextAsync(conf, "request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name, ntp-servers;\n");
         var leaseFile = lab.PathOf("dhclient.leases");
         var client = lab.Start("cl", "dhclient", "-d", "-v", "-cf", conf, "-lf", leaseFile, "-pf", lab.PathOf("dhclient.pid"), "-sf", "/bin/true", "eth0");
         var bound = await client.WaitForLineAsync(l => l.StartsWith("bound to ", StringComparison.Ordinal), Long, what: "a lease");
@@ -82,9 +82,15 @@ public sealed partial class DhcpLabTests
         Assert.Contains("option domain-name-servers 10.77.0.1,10.77.0.3;", leases, StringComparison.Ordinal);
         Assert.Contains("option subnet-mask 255.255.255.0;", leases, StringComparison.Ordinal);
         Assert.Contains("option domain-name \"lab.test\";", leases, StringComparison.Ordinal);
+        Assert.Contains("option ntp-servers 10.77.0.2;", leases, StringComparison.Ordinal);
 
         // dhclient with -sf /bin/true configures nothing: give eth0 its address so renewals can be unicast.
         await lab.AddressAsync("cl", $"{address}/24");
+
+        // The announced time server answers a real SNTP client (ntpsec's ntpdig): stratum 10, this machine's clock.
+        var (sntpCode, sntp) = await lab.RunAsync("cl", Long, "sntp", "-t", "2", "10.77.0.2");
+        Assert.True(sntpCode == 0, sntp);
+        Assert.Matches(@"[+-]0\.0[0-9]+ \+/- [0-9.]+ 10\.77\.0\.2 s10 ", sntp);
         await client.WaitForLineAsync(l => l.StartsWith($"DHCPREQUEST for {address} on eth0 to 10.77.0.2 port 67", StringComparison.Ordinal), Long, what: "a unicast renewal");
         await client.WaitForLineAsync(l => l.StartsWith($"DHCPACK of {address} from 10.77.0.2", StringComparison.Ordinal), Long, count: 2, what: "the renewal's ACK");
         await client.StopAsync();

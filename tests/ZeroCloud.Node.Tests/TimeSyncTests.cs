@@ -1,0 +1,54 @@
+using System.Net;
+using System.Net.Sockets;
+using ZeroCloud.Init;
+using ZeroCloud.Netboot.Ntp;
+
+namespace ZeroCloud.Node.Tests;
+
+/// <summary>PID 1's SNTP client against a server on loopback whose clock runs ahead.</summary>
+public class TimeSyncTests
+{
+    private static async Task<(IPEndPoint At, Task Served)> ServeAsync(TimeSpan ahead, int leap = 0)
+    {
+        var server = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var at = (IPEndPoint)server.Client.LocalEndPoint!;
+        var served = Task.Run(async () =>
+        {
+            using (server)
+            {
+                var request = await server.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                var now = DateTime.UtcNow + ahead;
+                var reply = SntpPacket.Reply(request.Buffer, now, now, 10, 0x7F7F0100);
+                reply[0] = (byte)((leap << 6) | (reply[0] & 0x3F));
+                await server.SendAsync(reply, request.RemoteEndPoint);
+            }
+        });
+        await Task.Yield();
+        return (at, served);
+    }
+
+    [Fact]
+    public async Task The_offset_is_the_servers_lead_within_the_round_trip()
+    {
+        var (at, served) = await ServeAsync(TimeSpan.FromSeconds(3));
+
+        var measured = TimeSync.Query(at, TimeSpan.FromSeconds(5));
+        await served;
+
+        Assert.NotNull(measured);
+        Assert.InRange(measured.Value.Offset.TotalSeconds, 2.9, 3.1);
+        Assert.True(measured.Value.Delay < TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public async Task An_unsynchronised_server_is_not_believed_and_no_server_changes_nothing()
+    {
+        var (at, served) = await ServeAsync(TimeSpan.FromHours(5), leap: SntpPacket.Unsynchronised);
+
+        Assert.Null(TimeSync.Query(at, TimeSpan.FromMilliseconds(500)));
+        await served;
+        var set = false;
+        Assert.Contains("no time server", TimeSync.Synchronise([], _ => set = true), StringComparison.Ordinal);
+        Assert.False(set);
+    }
+}
