@@ -62,7 +62,11 @@ public sealed partial class BootHttpServer : IAsyncDisposable
     private readonly Dictionary<string, string> _byDigest = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<MacAddress, (byte[] Hash, DateTimeOffset Expires)> _issued = new();
+    private readonly BootHttpMetrics _metrics = new();
     private WebApplication? _app;
+
+    /// <summary>The server's meter (<c>ZeroCloud.Netboot.Http</c>) and its totals.</summary>
+    public BootHttpMetrics Metrics => _metrics;
 
     public BootHttpServer(BootHttpOptions options, TftpRoot root, ILoggerFactory loggerFactory)
     {
@@ -124,6 +128,7 @@ public sealed partial class BootHttpServer : IAsyncDisposable
             bytes = 0;
         }
 
+        _metrics.OnRequest(context.Request.Path.Value ?? "", context.Response.StatusCode, bytes);
         LogRequest(_logger, context.Connection.RemoteIpAddress, context.Request.Method, context.Request.Path, context.Request.Headers.Range.ToString(), context.Response.StatusCode, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
@@ -354,6 +359,8 @@ public sealed partial class BootHttpServer : IAsyncDisposable
             await _app.StopAsync().ConfigureAwait(false);
             await _app.DisposeAsync().ConfigureAwait(false);
         }
+
+        _metrics.Dispose();
     }
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "http: serving {Root} on {Url} ({Digests} files indexed by sha256)")]

@@ -39,10 +39,8 @@ public sealed partial class TftpServer : IDisposable
     private readonly Socket _socket;
     private readonly CancellationTokenSource _stopping = new();
     private Thread? _listener;
+    private readonly TftpMetrics _metrics = new();
     private int _active;
-    private long _malformed;
-    private long _completed;
-    private long _failed;
 
     public TftpServer(TftpServerOptions options, TftpRoot root, ILogger<TftpServer> logger)
     {
@@ -54,11 +52,14 @@ public sealed partial class TftpServer : IDisposable
 
     public int ActiveTransfers => Volatile.Read(ref _active);
 
-    public long Completed => Interlocked.Read(ref _completed);
+    /// <summary>The server's meter (<c>ZeroCloud.Tftp</c>) and its totals.</summary>
+    public TftpMetrics Metrics => _metrics;
 
-    public long Failed => Interlocked.Read(ref _failed);
+    public long Completed => _metrics.Completed;
 
-    public long Malformed => Interlocked.Read(ref _malformed);
+    public long Failed => _metrics.Failed;
+
+    public long Malformed => _metrics.Malformed;
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
@@ -75,7 +76,7 @@ public sealed partial class TftpServer : IDisposable
     {
         if (!TftpRequest.TryParse(packet, out var request, out var error))
         {
-            Interlocked.Increment(ref _malformed);
+            _metrics.OnMalformed();
             var message = error == TftpParseError.NameNotUtf8 ? "file name is not UTF-8" : $"malformed request ({error})";
             var code = error == TftpParseError.NameNotUtf8 ? TftpErrorCode.AccessViolation : TftpErrorCode.IllegalOperation;
             LogRefused(_logger, client, "?", message);
@@ -85,6 +86,7 @@ public sealed partial class TftpServer : IDisposable
 
         if (request.Opcode == TftpOpcode.WriteRequest)
         {
+            _metrics.OnRefused("write");
             LogRefused(_logger, client, request.FileName, "write request on a read-only server");
             Reply(client, reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.AccessViolation, "read-only server: writes are not accepted")));
             return;
@@ -92,6 +94,7 @@ public sealed partial class TftpServer : IDisposable
 
         if (!_root.TryResolve(request.FileName, out var path, out var refusal, out var reason))
         {
+            _metrics.OnRefused(refusal == TftpErrorCode.FileNotFound ? "not_found" : "access_violation");
             LogRefused(_logger, client, request.FileName, reason);
             Reply(client, reply.AsSpan(0, TftpCodec.WriteError(reply, refusal, refusal == TftpErrorCode.FileNotFound ? "file not found" : $"access violation: {reason}")));
             return;
@@ -100,11 +103,13 @@ public sealed partial class TftpServer : IDisposable
         if (Interlocked.Increment(ref _active) > _options.MaxTransfers)
         {
             Interlocked.Decrement(ref _active);
+            _metrics.OnRefused("busy");
             LogRefused(_logger, client, request.FileName, "too many transfers");
             Reply(client, reply.AsSpan(0, TftpCodec.WriteError(reply, TftpErrorCode.NotDefined, "server busy, try again")));
             return;
         }
 
+        _metrics.OnStarted();
         var transfer = new TftpTransfer(this, request, path, client);
         var thread = new Thread(transfer.Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = "tftp-transfer" };
         thread.Start();
@@ -132,14 +137,13 @@ public sealed partial class TftpServer : IDisposable
     internal void Finished(TftpTransfer transfer, bool ok, string? why)
     {
         Interlocked.Decrement(ref _active);
+        _metrics.OnEnded(ok, transfer.BytesSent);
         if (ok)
         {
-            Interlocked.Increment(ref _completed);
             LogTransfer(_logger, transfer.Client, transfer.Request.FileName, transfer.BytesSent, transfer.Elapsed.TotalMilliseconds, transfer.BlockSize, transfer.WindowSize, transfer.Retransmissions, transfer.FinalAckMissing ? "; the client closed before its final ACK reached us" : "");
         }
         else
         {
-            Interlocked.Increment(ref _failed);
             LogTransferFailed(_logger, transfer.Client, transfer.Request.FileName, why ?? "unknown", transfer.BytesSent);
         }
     }
@@ -150,6 +154,7 @@ public sealed partial class TftpServer : IDisposable
         _socket.Dispose();
         _listener?.Join(TimeSpan.FromSeconds(5));
         _stopping.Dispose();
+        _metrics.Dispose();
     }
 
     internal static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
