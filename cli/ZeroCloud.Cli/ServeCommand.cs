@@ -1,7 +1,5 @@
 using System.CommandLine;
 using ZeroCloud.Control;
-using ZeroCloud.Netboot.Hosting;
-using ZeroCloud.Netboot.Http;
 
 namespace ZeroCloud.Cli;
 
@@ -11,8 +9,8 @@ internal static class ServeCommand
     public static Command Build()
     {
         var serve = new Command("serve", "Run one ZeroCloud service in the foreground (Ctrl-C stops it).");
-        serve.Subcommands.Add(DhcpHost.Configure(new Command("dhcp", "The DHCP server for PXE, iPXE and UEFI HTTP boot (full or proxy mode from cluster.yaml).")));
-        serve.Subcommands.Add(NetbootHost.Configure(new Command("netboot", "The TFTP and HTTP boot server: iPXE binaries, per-machine iPXE scripts, kernels and images.")));
+        serve.Subcommands.Add(ZeroCloud.Netboot.Commands.DhcpCommand.Configure(new Command("dhcp", "The DHCP server for PXE, iPXE and UEFI HTTP boot (full or proxy mode from cluster.yaml).")));
+        serve.Subcommands.Add(ZeroCloud.Netboot.Commands.NetbootCommand.Configure(new Command("netboot", "The TFTP and HTTP boot server: iPXE binaries, per-machine iPXE scripts, kernels and images.")));
         serve.Subcommands.Add(ControlHost.Configure(new Command("control", "A control-plane member: Raft (DotNext) over a revisioned key/value store, and the HTTP API.")));
         return serve;
     }

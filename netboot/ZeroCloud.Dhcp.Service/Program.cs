@@ -1,10 +1,10 @@
 using System.CommandLine;
 using ZeroCloud.Init;
-using ZeroCloud.Netboot.Hosting;
+using ZeroCloud.Netboot.Commands;
 
 // zc-dhcp: the dhcp service image's /init binary; the same code as `zc serve dhcp`.
 return ServiceProgram.Main(
     "dhcp",
-    (RootCommand)DhcpHost.Configure(new RootCommand("zc-dhcp — ZeroCloud's DHCP server for PXE, iPXE and UEFI HTTP boot.")),
+    (RootCommand)DhcpCommand.Configure(new RootCommand("zc-dhcp — ZeroCloud's DHCP server for PXE, iPXE and UEFI HTTP boot.")),
     args,
     "--data", "/var/lib/zerocloud/dhcp");
