@@ -129,7 +129,7 @@ public static partial class ControlHost
                     k.Limits.MaxConcurrentConnections = 4096;
                     k.AddServerHeader = false;
                 })
-                .ConfigureServices(services => services.AddRoutingCore())
+                .ConfigureServices(services => services.AddRoutingCore().AddNodeRateLimits())
                 .Configure(app =>
                 {
                     var metrics = app.ApplicationServices.GetRequiredService<ApiMetrics>();
@@ -139,6 +139,7 @@ public static partial class ControlHost
                         return next(ctx);
                     });
                     app.UseRouting();
+                    app.UseRateLimiter();
                     app.UseEndpoints(endpoints =>
                     {
                         app.ApplicationServices.GetRequiredService<NodeEndpoints>().Map(endpoints);

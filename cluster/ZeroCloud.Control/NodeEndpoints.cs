@@ -23,7 +23,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
     public void Map(IEndpointRouteBuilder app)
     {
         var nodes = app.MapGroup("/v1/nodes");
-        nodes.MapPost("/{name}/heartbeat", HeartbeatAsync);
+        nodes.MapPost("/{name}/heartbeat", HeartbeatAsync).RequireRateLimiting(NodeRateLimits.Heartbeats);
         nodes.MapGet("/{name}", NodeAsync);
         nodes.MapPost("/{name}/approve", ApproveAsync);
     }

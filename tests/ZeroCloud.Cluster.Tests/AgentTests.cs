@@ -143,6 +143,26 @@ public class AgentTests
         Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"))).Status);
         Assert.Equal(NodeStatus.Ready, (await client.NodesAsync()).Nodes.Single(n => n.Name == "walk-in").Status);
 
+        // Rate limits per identity: a flood of one node's heartbeats gets 429 (Retry-After) while another node beats on.
+        var flooding = Stopwatch.StartNew();
+        var flood = await Task.WhenAll(Enumerable.Range(0, 150).Select(async _ =>
+        {
+            try
+            {
+                await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"));
+                return 200;
+            }
+            catch (ControlApiException ex)
+            {
+                Assert.Equal("too_many_requests", ex.Code);
+                return ex.Status;
+            }
+        }));
+        Assert.Contains(429, flood);
+        // At most the bucket (40) plus what refills while the flood lasts (20 a second).
+        Assert.InRange(flood.Count(s => s == 200), 1, 40 + (20 * (int)Math.Ceiling(flooding.Elapsed.TotalSeconds)));
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+
         // The audit log holds who did what: the token made, the refused joins, the enrollment by ticket, the approval;
         // never a secret.
         var audit = (await client.AuditAsync(1000)).Entries;

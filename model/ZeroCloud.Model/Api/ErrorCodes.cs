@@ -87,6 +87,9 @@ public static class ErrorCodes
     /// <summary>Only a Pending node (enroll: approve) can be approved.</summary>
     public const string NotPending = "not_pending";
 
+    /// <summary>A rate limit for this identity (a node's heartbeats, a credential's tickets) is reached; retry after a second.</summary>
+    public const string TooManyRequests = "too_many_requests";
+
     /// <summary>Nothing was written and asking again (the same or another member) may succeed.</summary>
     public static bool IsSafeToRetry(string code) =>
         code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady or GrainUnavailable;

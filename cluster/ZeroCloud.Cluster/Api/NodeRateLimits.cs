@@ -1,0 +1,61 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using ZeroCloud.Model.Api;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>
+/// Rate limits on what machines call without an operator (ASP.NET Core's rate limiter, token buckets, nothing queued):
+/// a node's heartbeats per node name, enrollment tickets per credential. A node beats at most every 100 ms, so its
+/// bucket never empties; a flood of heartbeats or ticket requests under one identity gets 429 with Retry-After
+/// instead of grain calls, audit entries and Raft writes.
+/// </summary>
+public static class NodeRateLimits
+{
+    public const string Heartbeats = "zc-heartbeats";
+    public const string Tickets = "zc-tickets";
+
+    /// <summary>Heartbeats a node name may send per second, and its burst.</summary>
+    public const int HeartbeatsPerSecond = 20;
+
+    /// <summary>Tickets one credential may ask for per second (a rack booting at once), and its burst.</summary>
+    public const int TicketsPerSecond = 100;
+
+    public static IServiceCollection AddNodeRateLimits(this IServiceCollection services) =>
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.AddPolicy(Heartbeats, ctx => Bucket("heartbeat " + (ctx.Request.RouteValues["name"] as string ?? ""), HeartbeatsPerSecond));
+            o.AddPolicy(Tickets, ctx => Bucket("tickets " + CredentialId(ctx), TicketsPerSecond));
+            o.OnRejected = async (context, ct) =>
+            {
+                context.HttpContext.Response.Headers.RetryAfter = "1";
+                await ApiResults.ErrorAsync(context.HttpContext, 429, ErrorCodes.TooManyRequests, "too many requests under this identity; slow down (Retry-After: 1)").ConfigureAwait(false);
+            };
+        });
+
+    private static RateLimitPartition<string> Bucket(string key, int perSecond) =>
+        RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = perSecond * 2,
+            TokensPerPeriod = perSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+
+    /// <summary>The credential's kind and id (never its secret); the client address when there is none.</summary>
+    private static string CredentialId(HttpContext ctx)
+    {
+        var credential = ControlApi.Bearer(ctx);
+        if (string.IsNullOrEmpty(credential))
+        {
+            return "address " + ctx.Connection.RemoteIpAddress;
+        }
+
+        var dot = credential.LastIndexOf('.');
+        return dot > 0 ? credential[..dot] : "malformed " + ctx.Connection.RemoteIpAddress;
+    }
+}
