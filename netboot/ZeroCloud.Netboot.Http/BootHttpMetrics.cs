@@ -7,23 +7,19 @@ namespace ZeroCloud.Netboot.Http;
 /// The boot HTTP server's metrics (meter <c>ZeroCloud.Netboot.Http</c>): requests by kind (script, file, digest, api)
 /// and status class (2xx, 3xx, 4xx, 5xx), and bytes of bodies sent. One instance per server.
 /// </summary>
-public sealed class BootHttpMetrics : IDisposable
+public sealed class BootHttpMetrics : ComponentMeter
 {
     public const string MeterName = "ZeroCloud.Netboot.Http";
 
-    private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _requests;
     private readonly Counter<long> _bytes;
 
     public BootHttpMetrics()
+        : base(MeterName)
     {
-        _requests = _meter.CreateCounter<long>("zc.http.requests", description: "boot HTTP requests, by kind and status class");
-        _bytes = _meter.CreateCounter<long>("zc.http.bytes", unit: "By", description: "bytes of response bodies sent");
-        Totals = new MeterTotals(_meter);
+        _requests = Meter.CreateCounter<long>("zc.http.requests", description: "boot HTTP requests, by kind and status class");
+        _bytes = Meter.CreateCounter<long>("zc.http.bytes", unit: "By", description: "bytes of response bodies sent");
     }
-
-    /// <summary>The same counters' totals in this process.</summary>
-    public MeterTotals Totals { get; }
 
     public void OnRequest(string path, int status, long bytes)
     {
@@ -33,11 +29,5 @@ public sealed class BootHttpMetrics : IDisposable
             : "file";
         _requests.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("status", $"{status / 100}xx"));
         _bytes.Add(bytes);
-    }
-
-    public void Dispose()
-    {
-        Totals.Dispose();
-        _meter.Dispose();
     }
 }

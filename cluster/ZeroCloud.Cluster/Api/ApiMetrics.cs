@@ -12,20 +12,18 @@ namespace ZeroCloud.Cluster.Api;
 /// sent to itself, which should never happen) and agent (the User-Agent's first product, or none). A listener
 /// in the same process (<see cref="MeterTotals"/>) keeps the totals for <c>GET /v1/metrics</c>.
 /// </summary>
-public sealed class ApiMetrics : IDisposable
+public sealed class ApiMetrics : ComponentMeter
 {
     public const string MeterName = "ZeroCloud.Control.Api";
 
-    private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _requests;
-    private readonly MeterTotals _totals;
     private readonly string _self;
 
     public ApiMetrics(string self)
+        : base(MeterName)
     {
         _self = self;
-        _requests = _meter.CreateCounter<long>("zc.api.requests", description: "HTTP requests the control API received");
-        _totals = new MeterTotals(_meter);
+        _requests = Meter.CreateCounter<long>("zc.api.requests", description: "HTTP requests the control API received");
     }
 
     /// <summary>Counts one request.</summary>
@@ -45,15 +43,9 @@ public sealed class ApiMetrics : IDisposable
 
     /// <summary>The totals since this member started.</summary>
     public MetricsResponse Snapshot() =>
-        new([.. _totals.All().Where(t => t.Instrument == "zc.api.requests").Select(t =>
+        new([.. Totals.All().Where(t => t.Instrument == "zc.api.requests").Select(t =>
         {
             var tags = t.Tags.Split(',').Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
             return new RequestCountDto(tags.GetValueOrDefault("route", ""), tags.GetValueOrDefault("origin", ""), tags.GetValueOrDefault("agent", ""), t.Total);
         })]);
-
-    public void Dispose()
-    {
-        _totals.Dispose();
-        _meter.Dispose();
-    }
 }

@@ -197,16 +197,21 @@ public sealed partial class ControlApi
     /// <summary>Who made a request, for the audit log: the credential's kind and id (never its secret), and the client address.</summary>
     public static string Who(HttpContext ctx)
     {
+        var forwarded = ctx.Request.Headers.TryGetValue(ControlClient.ForwardedHeader, out var by) ? $" via member {by}" : "";
+        return $"{CredentialName(ctx)} from {ctx.Connection.RemoteIpAddress}{forwarded}";
+    }
+
+    /// <summary>The request's credential as its kind and id, never its secret: <c>node n1</c>, <c>ticket 5254…</c>, <c>token abc123</c> or <c>anonymous</c>.</summary>
+    public static string CredentialName(HttpContext ctx)
+    {
         var credential = Bearer(ctx);
-        var kind = credential switch
+        return credential switch
         {
             null or "" => "anonymous",
             _ when credential.StartsWith(NodeKeyPrefix, StringComparison.Ordinal) => "node " + credential[NodeKeyPrefix.Length..Math.Max(NodeKeyPrefix.Length, credential.LastIndexOf('.'))],
             _ when credential.StartsWith(TicketPrefix, StringComparison.Ordinal) => "ticket " + credential[TicketPrefix.Length..Math.Max(TicketPrefix.Length, credential.IndexOf('.', StringComparison.Ordinal))],
             _ => "token " + credential[..Math.Max(0, credential.IndexOf('.', StringComparison.Ordinal))],
         };
-        var forwarded = ctx.Request.Headers.TryGetValue(ControlClient.ForwardedHeader, out var by) ? $" via member {by}" : "";
-        return $"{kind} from {ctx.Connection.RemoteIpAddress}{forwarded}";
     }
 
     /// <summary>Adds an entry to the audit log (on the leader; a failure is logged, never the request's).</summary>

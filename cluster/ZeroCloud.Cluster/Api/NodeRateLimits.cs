@@ -46,16 +46,7 @@ public static class NodeRateLimits
             AutoReplenishment = true,
         });
 
-    /// <summary>The credential's kind and id (never its secret); the client address when there is none.</summary>
-    private static string CredentialId(HttpContext ctx)
-    {
-        var credential = ControlApi.Bearer(ctx);
-        if (string.IsNullOrEmpty(credential))
-        {
-            return "address " + ctx.Connection.RemoteIpAddress;
-        }
-
-        var dot = credential.LastIndexOf('.');
-        return dot > 0 ? credential[..dot] : "malformed " + ctx.Connection.RemoteIpAddress;
-    }
+    /// <summary>The credential's kind and id (never its secret); the client address when there is none or it has no id.</summary>
+    private static string CredentialId(HttpContext ctx) =>
+        ControlApi.CredentialName(ctx) is var name && (name == "anonymous" || name.EndsWith(' ')) ? "address " + ctx.Connection.RemoteIpAddress : name;
 }

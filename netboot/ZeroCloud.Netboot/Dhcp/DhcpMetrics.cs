@@ -7,27 +7,23 @@ namespace ZeroCloud.Netboot.Dhcp;
 /// The DHCP server's metrics (meter <c>ZeroCloud.Dhcp</c>): datagrams received, replies sent, requests dropped by
 /// reason, and packets that did not parse by error. One instance per server.
 /// </summary>
-public sealed class DhcpMetrics : IDisposable
+public sealed class DhcpMetrics : ComponentMeter
 {
     public const string MeterName = "ZeroCloud.Dhcp";
 
-    private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _received;
     private readonly Counter<long> _replies;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _badPackets;
 
     public DhcpMetrics()
+        : base(MeterName)
     {
-        _received = _meter.CreateCounter<long>("zc.dhcp.received", description: "DHCP datagrams received");
-        _replies = _meter.CreateCounter<long>("zc.dhcp.replies", description: "DHCP replies sent");
-        _dropped = _meter.CreateCounter<long>("zc.dhcp.dropped", description: "DHCP requests answered with nothing, by reason");
-        _badPackets = _meter.CreateCounter<long>("zc.dhcp.bad_packets", description: "datagrams that are not DHCP, by parse error");
-        Totals = new MeterTotals(_meter);
+        _received = Meter.CreateCounter<long>("zc.dhcp.received", description: "DHCP datagrams received");
+        _replies = Meter.CreateCounter<long>("zc.dhcp.replies", description: "DHCP replies sent");
+        _dropped = Meter.CreateCounter<long>("zc.dhcp.dropped", description: "DHCP requests answered with nothing, by reason");
+        _badPackets = Meter.CreateCounter<long>("zc.dhcp.bad_packets", description: "datagrams that are not DHCP, by parse error");
     }
-
-    /// <summary>The same counters' totals in this process.</summary>
-    public MeterTotals Totals { get; }
 
     public long Received => Totals.Total("zc.dhcp.received");
 
@@ -48,11 +44,5 @@ public sealed class DhcpMetrics : IDisposable
     {
         _badPackets.Add(1, new KeyValuePair<string, object?>("error", error.ToString()));
         return Totals.Total("zc.dhcp.bad_packets", $"error={error}");
-    }
-
-    public void Dispose()
-    {
-        Totals.Dispose();
-        _meter.Dispose();
     }
 }

@@ -7,11 +7,10 @@ namespace ZeroCloud.Netboot.Tftp;
 /// The TFTP server's metrics (meter <c>ZeroCloud.Tftp</c>): transfers by outcome, bytes sent, transfers in flight,
 /// requests refused by reason and datagrams that are not TFTP requests. One instance per server.
 /// </summary>
-public sealed class TftpMetrics : IDisposable
+public sealed class TftpMetrics : ComponentMeter
 {
     public const string MeterName = "ZeroCloud.Tftp";
 
-    private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _transfers;
     private readonly Counter<long> _bytes;
     private readonly UpDownCounter<long> _active;
@@ -19,17 +18,14 @@ public sealed class TftpMetrics : IDisposable
     private readonly Counter<long> _malformed;
 
     public TftpMetrics()
+        : base(MeterName)
     {
-        _transfers = _meter.CreateCounter<long>("zc.tftp.transfers", description: "TFTP transfers that ended, by outcome (completed, failed)");
-        _bytes = _meter.CreateCounter<long>("zc.tftp.bytes", unit: "By", description: "bytes of file data sent");
-        _active = _meter.CreateUpDownCounter<long>("zc.tftp.active", description: "TFTP transfers in flight");
-        _refused = _meter.CreateCounter<long>("zc.tftp.refused", description: "TFTP requests refused, by reason");
-        _malformed = _meter.CreateCounter<long>("zc.tftp.malformed", description: "datagrams that are not TFTP requests");
-        Totals = new MeterTotals(_meter);
+        _transfers = Meter.CreateCounter<long>("zc.tftp.transfers", description: "TFTP transfers that ended, by outcome (completed, failed)");
+        _bytes = Meter.CreateCounter<long>("zc.tftp.bytes", unit: "By", description: "bytes of file data sent");
+        _active = Meter.CreateUpDownCounter<long>("zc.tftp.active", description: "TFTP transfers in flight");
+        _refused = Meter.CreateCounter<long>("zc.tftp.refused", description: "TFTP requests refused, by reason");
+        _malformed = Meter.CreateCounter<long>("zc.tftp.malformed", description: "datagrams that are not TFTP requests");
     }
-
-    /// <summary>The same counters' totals in this process.</summary>
-    public MeterTotals Totals { get; }
 
     public long Completed => Totals.Total("zc.tftp.transfers", "outcome=completed");
 
@@ -49,10 +45,4 @@ public sealed class TftpMetrics : IDisposable
     public void OnRefused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void OnMalformed() => _malformed.Add(1);
-
-    public void Dispose()
-    {
-        Totals.Dispose();
-        _meter.Dispose();
-    }
 }
