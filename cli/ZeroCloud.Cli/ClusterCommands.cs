@@ -27,6 +27,7 @@ internal static class ClusterCommands
         yield return Token();
         yield return Node();
         yield return AuditLog();
+        yield return Operator();
     }
 
     private static Command AuditLog()
@@ -233,6 +234,82 @@ internal static class ClusterCommands
         return token;
     }
 
+    private static Command Operator()
+    {
+        var command = new Command("operator", "Operator credentials: admin (everything) or read-only (every read but credentials).");
+        var server = ServerOption();
+        var role = new Option<string>("--role") { Description = "admin or read-only.", DefaultValueFactory = _ => Roles.ReadOnly, HelpName = "role" };
+        var ttl = new Option<string?>("--ttl") { Description = "How long it is valid (a duration such as 1h or 30d; default: 1h).", HelpName = "duration" };
+        var description = new Option<string?>("--description") { Description = "Who or what it is for." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write a credentials file (0600) there instead of printing the credential.", HelpName = "file" };
+        var create = new Command("create", "Make an operator credential; it is shown once.") { server, role, ttl, description, output };
+        create.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            TimeSpan? validFor = null;
+            if (parse.GetValue(ttl) is { } text)
+            {
+                if (!ZeroCloud.Model.Config.Durations.TryParse(text, out var d) || d <= TimeSpan.Zero)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: --ttl: \"{text}\" is not a duration (such as 30m, 24h)").ConfigureAwait(false);
+                    return ZcCommand.UsageError;
+                }
+
+                validFor = d;
+            }
+
+            if (!Roles.IsOperatorRole(parse.GetValue(role)))
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: --role: \"{parse.GetValue(role)}\" is not admin or read-only").ConfigureAwait(false);
+                return ZcCommand.UsageError;
+            }
+
+            var made = await client.CreateOperatorAsync(parse.GetValue(role)!, validFor, parse.GetValue(description), ct).ConfigureAwait(false);
+            if (parse.GetValue(output) is { } file)
+            {
+                new CredentialsFile("zerocloud", client.Server.ToString().TrimEnd('/'), made.Credential, made.Role).Write(file);
+                await stdout.WriteLineAsync($"{made.Role} credential {made.Id} (expires {made.Expires:u}) written to {file}").ConfigureAwait(false);
+            }
+            else
+            {
+                await stdout.WriteLineAsync(made.Credential).ConfigureAwait(false);
+            }
+
+            return ZcCommand.Ok;
+        }));
+        var json = JsonOption();
+        var list = new Command("ls", "List operator credentials (never their secrets).") { server, json };
+        list.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
+        {
+            var r = await client.OperatorsAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(r, ControlJsonContext.Default.OperatorsResponse)).ConfigureAwait(false);
+                return ZcCommand.Ok;
+            }
+
+            await stdout.WriteLineAsync($"{"ID",-10} {"ROLE",-10} {"CREATED",-20} {"EXPIRES",-20} DESCRIPTION").ConfigureAwait(false);
+            foreach (var o in r.Operators)
+            {
+                await stdout.WriteLineAsync($"{o.Id,-10} {o.Role,-10} {o.Created:yyyy-MM-dd HH:mm:ss}  {(o.Expires is { } e ? e.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) : "never"),-20} {o.Description ?? ""}").ConfigureAwait(false);
+            }
+
+            return ZcCommand.Ok;
+        }));
+        var id = new Argument<string>("id") { Description = "The credential's id (zc operator ls)." };
+        var revokeServer = ServerOption();
+        var revoke = new Command("revoke", "Revoke an operator credential at once.") { revokeServer, id };
+        revoke.SetAction((parse, ct) => RunAsync(parse, revokeServer, async (client, stdout) =>
+        {
+            await client.RevokeOperatorAsync(parse.GetValue(id)!, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"operator credential {parse.GetValue(id)} revoked").ConfigureAwait(false);
+            return ZcCommand.Ok;
+        }));
+        command.Subcommands.Add(create);
+        command.Subcommands.Add(list);
+        command.Subcommands.Add(revoke);
+        return command;
+    }
+
     private static Command GetList(string name, string description, Func<ControlClient, TextWriter, bool, CancellationToken, Task> print)
     {
         var server = ServerOption();
@@ -436,7 +513,24 @@ internal static class ClusterCommands
             return ZcCommand.UsageError;
         }
 
-        using var client = new ControlClient(uri);
+        // The credential: the credentials file in $ZC_CREDENTIALS (zc up points its lab's commands at the one it wrote).
+        string? credential = null;
+        if (Environment.GetEnvironmentVariable("ZC_CREDENTIALS") is { Length: > 0 } path)
+        {
+            if (CredentialsFile.Read(path, out var problem) is not { } file)
+            {
+                await stderr.WriteLineAsync($"zc: $ZC_CREDENTIALS: {problem}").ConfigureAwait(false);
+                return ZcCommand.UsageError;
+            }
+
+            credential = file.Credential;
+            if (parse.GetResult(server) is null or { Implicit: true } && Environment.GetEnvironmentVariable("ZC_SERVER") is not { Length: > 0 })
+            {
+                uri = new Uri(file.Server);
+            }
+        }
+
+        using var client = new ControlClient(uri) { Token = credential };
         try
         {
             return await action(client, parse.InvocationConfiguration.Output).ConfigureAwait(false);

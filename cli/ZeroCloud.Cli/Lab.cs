@@ -38,6 +38,9 @@ internal static class Lab
 
     public static string StatePath(string cluster) => Path.Combine(DirectoryOf(cluster), "state.json");
 
+    /// <summary>The operator's credentials file for the lab's cluster (0600), written by zc up.</summary>
+    public static string CredentialsPath(string cluster) => Path.Combine(DirectoryOf(cluster), "credentials.json");
+
     public static string Prefix(string cluster) => $"zc-{cluster}";
 
     public static LabState? Load(string cluster) =>

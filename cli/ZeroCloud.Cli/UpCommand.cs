@@ -152,6 +152,14 @@ internal static class UpCommand
         {
             try
             {
+                // The admin credential the bootstrapped member made: the operator's, in the lab's credentials file.
+                var adminFile = Path.Combine(seedDir, "control", "admin-credential");
+                if (client.Token is null && File.Exists(adminFile) && ZeroCloud.Model.SecretFile.Read(adminFile, out _) is { } admin)
+                {
+                    client.Token = admin;
+                    new CredentialsFile(cluster, state.Api, admin, Roles.Admin).Write(Lab.CredentialsPath(cluster));
+                }
+
                 var tokens = await client.TokensAsync(ct).ConfigureAwait(false);
                 token = tokens.Tokens.Count > 0 ? $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}" : null;
             }
@@ -172,7 +180,7 @@ internal static class UpCommand
         await client.ApplyAsync(await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false), Path.GetFileName(path), ct).ConfigureAwait(false);
         var tokenFile = Path.Combine(seedDir, "join-token");
         ZeroCloud.Model.SecretFile.Write(tokenFile, token);
-        stdout.WriteLine($"zc up: control plane up at {state.Api}, cluster.yaml applied, join token {token[..token.IndexOf('.', StringComparison.Ordinal)]}.… in {tokenFile} ({UpView.Since(started)})");
+        stdout.WriteLine($"zc up: control plane up at {state.Api}, cluster.yaml applied, join token {token[..token.IndexOf('.', StringComparison.Ordinal)]}.… in {tokenFile}, admin credentials in {Lab.CredentialsPath(cluster)} ({UpView.Since(started)})");
 
         string[] agentArgs = [.. Artifacts.ImageMappings(), "--netboot-root", Artifacts.NetbootRoot];
         await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "node.log"), Artifacts.NodeBinary, ["--control", state.Api, "--token-file", tokenFile, "--name", SeedName, "--address", state.SeedAddress, "--data", Path.Combine(seedDir, "node"), .. agentArgs]).ConfigureAwait(false);

@@ -36,7 +36,7 @@ public static class ZcCommand
         return root;
     }
 
-    private static readonly HashSet<string> ClusterVerbs = new(StringComparer.Ordinal) { "status", "get", "apply", "kv", "watch", "member", "token" };
+    private static readonly HashSet<string> ClusterVerbs = new(StringComparer.Ordinal) { "status", "get", "apply", "kv", "watch", "member", "token", "node", "audit", "operator" };
 
     /// <summary>
     /// A lab from <c>zc up</c> keeps the cluster's addresses inside its namespaces: a cluster command without
@@ -72,6 +72,11 @@ public static class ZcCommand
         }
 
         psi.Environment["ZC_SERVER"] = labs[0].Api;
+        if (Environment.GetEnvironmentVariable("ZC_CREDENTIALS") is not { Length: > 0 })
+        {
+            psi.Environment["ZC_CREDENTIALS"] = Lab.CredentialsPath(labs[0].Cluster);
+        }
+
         using var p = System.Diagnostics.Process.Start(psi)!;
         p.WaitForExit();
         return p.ExitCode;

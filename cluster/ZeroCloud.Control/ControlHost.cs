@@ -34,7 +34,8 @@ public static partial class ControlHost
         var siloPort = new Option<int>("--silo-port") { Description = "The Orleans silo's port (default: the API's port + 2; 0 with --no-silo).", HelpName = "port" };
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Open an Orleans gateway on this port for outside Orleans clients (default: none; nothing of ZeroCloud uses one).", HelpName = "port" };
         var noSilo = new Option<bool>("--no-silo") { Description = "Run the Raft member and API only, without the Orleans silo." };
-        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo })
+        var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the credential this member's calls to its peers carry (the key of its node, or an operator credential; default: $ZC_TOKEN, else the admin credential --bootstrap made).", HelpName = "file" };
+        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo, tokenFile })
         {
             command.Options.Add(option);
         }
@@ -54,6 +55,7 @@ public static partial class ControlHost
                 ElectionTimeoutMs = parse.GetValue(election),
                 SnapshotEvery = parse.GetValue(snapshotEvery),
                 LogLevel = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
+                TokenFile = parse.GetValue(tokenFile),
             };
             var apiPort = IPEndPoint.TryParse(options.Listen, out var at) ? at.Port : 0;
             options.SiloPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(siloPort) is > 0 and var sp ? sp : apiPort + 2;
@@ -97,6 +99,26 @@ public static partial class ControlHost
             ElectionTimeoutHigh = settings.ElectionTimeoutMs * 2,
             SnapshotEvery = settings.SnapshotEvery,
         };
+        // The credential of this member's own calls to its peers (see ControlNode.Credential).
+        string? credential = null;
+        if (settings.TokenFile is { } file)
+        {
+            credential = ZeroCloud.Model.SecretFile.Read(file, out var problem);
+            if (credential is null)
+            {
+                await stderr.WriteLineAsync($"zc: --token-file {problem}").ConfigureAwait(false);
+                return 2;
+            }
+        }
+        else if (Environment.GetEnvironmentVariable("ZC_TOKEN") is { Length: > 0 } fromEnv)
+        {
+            credential = fromEnv.Trim();
+        }
+        else if (File.Exists(AdminCredentialPath(settings)))
+        {
+            credential = ZeroCloud.Model.SecretFile.Read(AdminCredentialPath(settings), out _);
+        }
+
         ControlNode? node = null;
         var builder = new HostBuilder()
             .UseContentRoot(AppContext.BaseDirectory)
@@ -106,7 +128,7 @@ public static partial class ControlHost
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
                 services.AddOptions<ControlMemberOptions>().Configure(o => Copy(settings, o)).ValidateOnStart();
                 services.AddSingleton<IValidateOptions<ControlMemberOptions>, ControlMemberOptionsValidator>();
-                services.AddSingleton(sp => node = new ControlNode(options, sp.GetRequiredService<ILoggerFactory>()));
+                services.AddSingleton(sp => node = new ControlNode(options, sp.GetRequiredService<ILoggerFactory>()) { Credential = credential });
                 services.AddHostedService<RaftMemberService>();
                 services.AddSingleton<LocalStore>();
                 services.AddSingleton<IControlStore>(sp => sp.GetRequiredService<LocalStore>());
@@ -140,6 +162,8 @@ public static partial class ControlHost
                     });
                     app.UseRouting();
                     app.UseRateLimiter();
+                    var api = app.ApplicationServices.GetRequiredService<ControlApi>();
+                    app.Use(api.AuthorizeAsync);
                     app.UseEndpoints(endpoints =>
                     {
                         app.ApplicationServices.GetRequiredService<NodeEndpoints>().Map(endpoints);
@@ -225,7 +249,14 @@ public static partial class ControlHost
         to.LogLevel = from.LogLevel;
         to.SiloPort = from.SiloPort;
         to.GatewayPort = from.GatewayPort;
+        to.TokenFile = from.TokenFile;
     }
+
+    /// <summary>Where a bootstrapped member keeps the admin credential it made (0600).</summary>
+    public static string AdminCredentialPath(ControlMemberOptions settings) => Path.Combine(Path.GetFullPath(settings.DataDirectory), "admin-credential");
+
+    /// <summary>Where a bootstrapped member writes the operator's credentials file (0600), for <c>zc --credentials</c>.</summary>
+    public static string CredentialsFilePath(ControlMemberOptions settings) => Path.Combine(Path.GetFullPath(settings.DataDirectory), "credentials.json");
 
     private static void ConfigureLogging(ILoggingBuilder b, LogLevel level)
     {
@@ -323,6 +354,7 @@ public static partial class ControlHost
                 var settings = options.Value;
                 if (settings.Bootstrap)
                 {
+                    await EnsureAdminAsync(node, store, settings, logger, stoppingToken).ConfigureAwait(false);
                     await EnsureJoinTokenAsync(store, Path.Combine(Path.GetFullPath(settings.DataDirectory), "join-token"), logger, stoppingToken).ConfigureAwait(false);
                 }
                 else if (node.IsUnjoined)
@@ -375,6 +407,48 @@ public static partial class ControlHost
         }
     }
 
+    /// <summary>
+    /// A bootstrapped cluster has an admin from the start (kubeadm's admin.conf, talosconfig): an operator credential
+    /// made once, its hash in the store, the credential in &lt;data&gt;/admin-credential and a credentials file beside it
+    /// (both 0600), never in the log. The member's own calls to its peers carry it.
+    /// </summary>
+    private static async Task EnsureAdminAsync(ControlNode node, LocalStore store, ControlMemberOptions settings, ILogger logger, CancellationToken cancellationToken)
+    {
+        var file = AdminCredentialPath(settings);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var operators = await store.RangeAsync(StoreKeys.Operators, ct: cancellationToken).ConfigureAwait(false);
+                if (operators.Kvs.Count > 0)
+                {
+                    return;
+                }
+
+                var (record, credential) = ControlApi.NewOperator(Roles.Admin, Roles.BootstrapAdminLifetime, "made at bootstrap");
+                var key = StoreKeys.Operator(record.Id);
+                var value = System.Text.Json.JsonSerializer.Serialize(record, ControlJsonContext.Default.OperatorDto);
+                var txn = new TxnRequest([new CompareDto(key, "version", "=", Number: 0)], [new OpDto("put", key, value), Audit.Op("bootstrap", Audit.OperatorCreated, record.Id, $"admin, expires {record.Expires:u}")], []);
+                if ((await store.TxnAsync(txn, cancellationToken).ConfigureAwait(false)).Succeeded)
+                {
+                    ZeroCloud.Model.SecretFile.Write(file, credential);
+                    new CredentialsFile(settings.Name.Length > 0 ? settings.Name : "zerocloud", settings.AdvertisedApi, credential, Roles.Admin).Write(CredentialsFilePath(settings));
+                    node.Credential ??= credential;
+                    LogAdmin(logger, record.Id, CredentialsFilePath(settings));
+                }
+
+                return;
+            }
+            catch (ControlApiException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "admin credential {Id}.… made; the operator's credentials file is {File} (0600; zc --credentials or $ZC_CREDENTIALS)")]
+    private static partial void LogAdmin(ILogger logger, string id, string file);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "join token {Id}.… made; its secret is in {File} (0600; nodes join with zc-node --token-file; zc get tokens lists the tokens)")]
     private static partial void LogToken(ILogger logger, string id, string file);
 
@@ -388,6 +462,11 @@ public static partial class ControlHost
     private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, ILogger logger, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(40) };
+        if (node.Credential is { } credential)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
+        }
+
         var body = new AddMemberRequest(ControlNode.Format(node.Options.RaftEndPoint));
         for (var attempt = 0; node.IsUnjoined && !cancellationToken.IsCancellationRequested; attempt++)
         {

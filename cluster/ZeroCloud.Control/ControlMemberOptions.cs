@@ -35,6 +35,12 @@ public sealed class ControlMemberOptions
 
     public LogLevel LogLevel { get; set; } = LogLevel.Information;
 
+    /// <summary>
+    /// A file whose first line is the credential this member's calls to other members carry (the key of the node it
+    /// runs on, or an operator credential); null: $ZC_TOKEN, else the admin credential a bootstrapped member made.
+    /// </summary>
+    public string? TokenFile { get; set; }
+
     /// <summary>The Orleans silo's port; 0: no silo.</summary>
     public int SiloPort { get; set; }
 

@@ -23,9 +23,10 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
     public void Map(IEndpointRouteBuilder app)
     {
         var nodes = app.MapGroup("/v1/nodes");
-        nodes.MapPost("/{name}/heartbeat", HeartbeatAsync).RequireRateLimiting(NodeRateLimits.Heartbeats);
-        nodes.MapGet("/{name}", NodeAsync);
-        nodes.MapPost("/{name}/approve", ApproveAsync);
+        // The heartbeat checks its own credential (a ticket, a node key or a join token), so it is public at the door.
+        nodes.MapPost("/{name}/heartbeat", HeartbeatAsync).RequireRateLimiting(NodeRateLimits.Heartbeats).Allow(Access.Public);
+        nodes.MapGet("/{name}", NodeAsync).Allow(Access.Read);
+        nodes.MapPost("/{name}/approve", ApproveAsync).Allow(Access.Admin);
     }
 
     private async Task HeartbeatAsync(HttpContext ctx, string name)
@@ -48,6 +49,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         // token (agents started by hand on existing hosts, kubeadm's way).
         var credential = ControlApi.Bearer(ctx) ?? "";
         long ticketRevision = 0;
+        var joinedWithToken = false;
         string? refused;
         if (credential.StartsWith(ControlApi.NodeKeyPrefix, StringComparison.Ordinal))
         {
@@ -64,6 +66,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         else
         {
             refused = api.TokenProblem(ctx);
+            joinedWithToken = refused is null;
         }
 
         if (refused is not null)
@@ -84,7 +87,9 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             ctx,
             name,
             g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)])),
-            ticketRevision > 0 ? ct => RedeemTicketAsync(beat.Mac!, ticketRevision, name, ct) : null).ConfigureAwait(false);
+            ticketRevision > 0 ? ct => RedeemTicketAsync(beat.Mac!, ticketRevision, name, ct)
+            : joinedWithToken ? ct => IssueKeyAsync(ctx, name, ct)
+            : null).ConfigureAwait(false);
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastRefusal = new(StringComparer.Ordinal);
@@ -143,6 +148,23 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             []);
         var result = await services.GetRequiredService<IControlStore>().TxnAsync(txn, ct).ConfigureAwait(false);
         return result.Succeeded ? $"{ControlApi.NodeKeyPrefix}{name}.{secret}" : null;
+    }
+
+    /// <summary>
+    /// A node that beats with the join token (an agent started by hand, kubeadm's way) is given its own key, a new one
+    /// each such beat (a restarted agent that kept no key joins again): from then on it speaks with the key, whose role
+    /// is the node's, not the token's.
+    /// </summary>
+    private async Task<string?> IssueKeyAsync(HttpContext ctx, string name, CancellationToken ct)
+    {
+        var secret = ControlApi.NewSecret();
+        var record = new NodeKeyDto(name, ControlApi.Hash(secret), DateTime.UtcNow);
+        var txn = new TxnRequest(
+            [],
+            [new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto)), Audit.Op(ControlApi.Who(ctx), Audit.Enrolled, name, "with the join token; a node key issued")],
+            []);
+        await services.GetRequiredService<IControlStore>().TxnAsync(txn, ct).ConfigureAwait(false);
+        return $"{ControlApi.NodeKeyPrefix}{name}.{secret}";
     }
 
     private Task NodeAsync(HttpContext ctx, string name) => NodeCallAsync(ctx, name, g => g.GetAsync());

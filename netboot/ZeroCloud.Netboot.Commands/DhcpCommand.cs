@@ -24,6 +24,8 @@ public static class DhcpCommand
         var store = new Option<string>("--store") { Description = "Keep leases in the control plane at this API URL (shared by every dhcp replica) instead of --data.", HelpName = "url" };
         command.Options.Add(file);
         command.Options.Add(store);
+        var tokenFile = new Option<string>("--token-file") { Description = "With --store: a file whose first line is the credential for the control plane (the key of the node this runs on; keep it 0600). Default: $ZC_TOKEN.", HelpName = "file" };
+        command.Options.Add(tokenFile);
         command.Options.Add(iface);
         command.Options.Add(data);
         command.Options.Add(nextServer);
@@ -46,6 +48,17 @@ public static class DhcpCommand
                 return 2;
             }
 
+            var credential = Environment.GetEnvironmentVariable("ZC_TOKEN") is { Length: > 0 } fromEnv ? fromEnv.Trim() : null;
+            if (parse.GetValue(tokenFile) is { } tokenPath)
+            {
+                credential = ZeroCloud.Model.SecretFile.Read(tokenPath, out var problem);
+                if (credential is null)
+                {
+                    await stderr.WriteLineAsync($"zc: --token-file {problem}").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             var settings = new DhcpHostSettings(
                 parse.GetValue(file)!,
                 parse.GetValue(iface) ?? "",
@@ -53,7 +66,8 @@ public static class DhcpCommand
                 next,
                 parse.GetValue(httpBase),
                 parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
-                storeUri);
+                storeUri,
+                credential);
             return await DhcpHost.RunAsync(settings, stderr, cancellationToken).ConfigureAwait(false);
         });
         return command;

@@ -35,7 +35,19 @@ public sealed partial class ControlApi
             return;
         }
 
+        if (!prefix && !MayRead(ctx, k))
+        {
+            await ErrorAsync(ctx, 403, ErrorCodes.Forbidden, $"{k} holds a credential: only an admin reads it").ConfigureAwait(false);
+            return;
+        }
+
         var (revision, kvs) = _node.Read(s => (s.Revision, prefix ? s.Range(k, limit) : s.Get(k) is { } kv ? [kv] : []));
+        if (prefix && !Identify(ctx).IsAdmin && StoreKeys.MayReachSecret(k))
+        {
+            // Credentials are left out of a non-admin's range (a limit counts them: the page may come back shorter).
+            kvs = [.. kvs.Where(kv => !StoreKeys.IsSecret(kv.Key))];
+        }
+
         if (!prefix && kvs.Count == 0)
         {
             await ErrorAsync(ctx, 404, ErrorCodes.KeyNotFound, $"no key \"{k}\" (at revision {revision})").ConfigureAwait(false);
@@ -69,6 +81,12 @@ public sealed partial class ControlApi
 
         List<Compare> compares = request.IfModRevision is { } rev ? [new Compare(k, CompareTarget.ModRevision, CompareOp.Equal, rev)] : [];
         var txn = new KvTxn(compares, [new PutOp(k, Encoding.UTF8.GetBytes(request.Value))], []);
+
+        if (WriteProblem(ctx, txn) is { } refused)
+        {
+            await ErrorAsync(ctx, 403, ErrorCodes.Forbidden, refused).ConfigureAwait(false);
+            return;
+        }
         var result = await CommitAsync(ctx, txn).ConfigureAwait(false);
         if (result is null)
         {
@@ -100,6 +118,12 @@ public sealed partial class ControlApi
             return;
         }
 
+        if (WriteProblem(ctx, txn) is { } refused)
+        {
+            await ErrorAsync(ctx, 403, ErrorCodes.Forbidden, refused).ConfigureAwait(false);
+            return;
+        }
+
         var result = await CommitAsync(ctx, txn).ConfigureAwait(false);
         if (result is not null)
         {
@@ -125,6 +149,12 @@ public sealed partial class ControlApi
         if (TxnMapper.ToTxn(request, out var problem) is not { } txn)
         {
             await ErrorAsync(ctx, 400, ErrorCodes.InvalidTxn, problem).ConfigureAwait(false);
+            return;
+        }
+
+        if (WriteProblem(ctx, txn) is { } refused)
+        {
+            await ErrorAsync(ctx, 403, ErrorCodes.Forbidden, refused).ConfigureAwait(false);
             return;
         }
 
@@ -175,7 +205,8 @@ public sealed partial class ControlApi
 
         try
         {
-            await StreamAsync(ctx, watcher).ConfigureAwait(false);
+            // Credentials are left out of a non-admin's watch.
+            await StreamAsync(ctx, watcher, Identify(ctx).IsAdmin || !StoreKeys.MayReachSecret(prefix.Length == 0 ? "/" : prefix)).ConfigureAwait(false);
         }
         finally
         {
@@ -201,7 +232,7 @@ public sealed partial class ControlApi
         }
     }
 
-    private static async Task StreamAsync(HttpContext ctx, KvStateMachine.Watcher watcher)
+    private static async Task StreamAsync(HttpContext ctx, KvStateMachine.Watcher watcher, bool secretsToo)
     {
         using (watcher)
         {
@@ -219,6 +250,11 @@ public sealed partial class ControlApi
                     var pending = 0;
                     while (reader.TryRead(out var e))
                     {
+                        if (!secretsToo && StoreKeys.IsSecret(e.Key))
+                        {
+                            continue;
+                        }
+
                         var bytes = JsonSerializer.SerializeToUtf8Bytes(ToDto(e), ControlJsonContext.Default.EventDto);
                         output.Write(bytes);
                         output.Write("\n"u8);

@@ -38,6 +38,13 @@ public sealed partial class ControlApi
             return;
         }
 
+        // A node (whose voter placement let it through) adds only a member on its own address.
+        if (Identify(ctx) is { IsNode: true } caller && NodeAddress(caller.Name) is var own && own != address.Address.ToString())
+        {
+            await ErrorAsync(ctx, 403, ErrorCodes.Forbidden, $"node {caller.Name} may add a member only on its own address ({own ?? "unknown"}), not {ControlNode.Format(address)}").ConfigureAwait(false);
+            return;
+        }
+
         if (!_node.IsLeader)
         {
             await ErrorAsync(ctx, 503, ErrorCodes.LeaderChanged, "the leadership moved while the request was handled; nothing was changed; retry").ConfigureAwait(false);
@@ -185,4 +192,11 @@ public sealed partial class ControlApi
 
     [LoggerMessage(Level = LogLevel.Information, Message = "removing member {Address}")]
     private partial void LogRemoving(string address);
+
+    /// <summary>The address node <paramref name="name"/> reported, from its record; null when it has none.</summary>
+    private string? NodeAddress(string name)
+    {
+        var kv = _node.Read(s => s.Get(StoreKeys.Node(name)));
+        return kv is null ? null : TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.NodeDto, new List<string>())?.Address;
+    }
 }

@@ -75,7 +75,7 @@ public sealed partial class ControlApi
 
     /// <summary>
     /// POST /v1/tickets {mac}: a single-use enrollment ticket for that machine (netboot asks for one when it writes the
-    /// machine's boot script). Needs the join token. Only the SHA-256 of the secret is stored; a new ticket replaces
+    /// machine's boot script). Needs the join token, an admin, or the key of a node that runs netboot. Only the SHA-256 of the secret is stored; a new ticket replaces
     /// the machine's previous one.
     /// </summary>
     private async Task CreateTicketAsync(HttpContext ctx)
@@ -86,18 +86,7 @@ public sealed partial class ControlApi
             return;
         }
 
-        // The join token, or the key of an enrolled node (a netboot instance runs with its node's credential).
-        var credential = Bearer(ctx) ?? "";
-        var dot = credential.LastIndexOf('.');
-        var refused = !credential.StartsWith(NodeKeyPrefix, StringComparison.Ordinal) ? TokenProblem(ctx)
-            : dot <= NodeKeyPrefix.Length ? "the node key is not of the form node:<name>.<secret>"
-            : NodeKeyProblem(credential, credential[NodeKeyPrefix.Length..dot]);
-        if (refused is not null)
-        {
-            await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, refused).ConfigureAwait(false);
-            return;
-        }
-
+        // Who may ask (a join token, an admin, a node running netboot) is the route's Access.Enroll.
         var request = Parse(ctx, body, ControlJsonContext.Default.CreateTicketRequest, out var error);
         if (request is null || !ZeroCloud.Model.Net.MacAddress.TryParse(request.Mac, out var mac))
         {
@@ -209,6 +198,7 @@ public sealed partial class ControlApi
         {
             null or "" => "anonymous",
             _ when credential.StartsWith(NodeKeyPrefix, StringComparison.Ordinal) => "node " + credential[NodeKeyPrefix.Length..Math.Max(NodeKeyPrefix.Length, credential.LastIndexOf('.'))],
+            _ when credential.StartsWith(ZeroCloud.Model.Api.Roles.OperatorPrefix, StringComparison.Ordinal) => "operator " + credential[ZeroCloud.Model.Api.Roles.OperatorPrefix.Length..Math.Max(ZeroCloud.Model.Api.Roles.OperatorPrefix.Length, credential.IndexOf('.', StringComparison.Ordinal))],
             _ when credential.StartsWith(TicketPrefix, StringComparison.Ordinal) => "ticket " + credential[TicketPrefix.Length..Math.Max(TicketPrefix.Length, credential.IndexOf('.', StringComparison.Ordinal))],
             _ => "token " + credential[..Math.Max(0, credential.IndexOf('.', StringComparison.Ordinal))],
         };
@@ -269,15 +259,14 @@ public sealed partial class ControlApi
     }
 
     /// <summary>Null when the request carries a join token of this cluster that has not expired; else why not.</summary>
-    public string? TokenProblem(HttpContext ctx)
-    {
-        var header = ctx.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
-        {
-            return "no join token: send \"Authorization: Bearer <token>\" (zc-node --token; zc get tokens lists them)";
-        }
+    public string? TokenProblem(HttpContext ctx) => Bearer(ctx) is { Length: > 0 } token
+        ? JoinTokenProblem(token)
+        : "no join token: send \"Authorization: Bearer <token>\" (zc-node --token; zc get tokens lists them)";
 
-        var token = header["Bearer ".Length..].Trim();
+    /// <summary>Null when <paramref name="token"/> is a join token of this cluster that has not expired; else why not.</summary>
+    public string? JoinTokenProblem(string token)
+    {
+
         var dot = token.IndexOf('.', StringComparison.Ordinal);
         if (dot <= 0 || dot == token.Length - 1 || token.Length > 200)
         {

@@ -58,31 +58,35 @@ public sealed partial class ControlApi : IDisposable
     {
         var v1 = app.MapGroup("/v1");
         var kv = v1.MapGroup("/kv");
-        kv.MapGet("/{**key}", GetKvAsync);
-        kv.MapPut("/{**key}", PutKvAsync).AddEndpointFilter(LeaderOnlyAsync);
-        kv.MapDelete("/{**key}", DeleteKvAsync).AddEndpointFilter(LeaderOnlyAsync);
-        v1.MapPost("/txn", TxnAsync).AddEndpointFilter(LeaderOnlyAsync);
-        v1.MapGet("/watch", WatchAsync);
+        kv.MapGet("/{**key}", GetKvAsync).Allow(Access.Read);
+        kv.MapPut("/{**key}", PutKvAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Write);
+        kv.MapDelete("/{**key}", DeleteKvAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Write);
+        v1.MapPost("/txn", TxnAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Write);
+        v1.MapGet("/watch", WatchAsync).Allow(Access.Read);
 
         var members = v1.MapGroup("/members");
-        members.MapGet("", GetMembersAsync);
-        members.MapPost("", AddMemberAsync).AddEndpointFilter(LeaderOnlyAsync);
-        members.MapDelete("/{id}", RemoveMemberAsync).AddEndpointFilter(LeaderOnlyAsync);
-        v1.MapGet("/status", StatusAsync);
-        v1.MapGet("/read-index", ReadIndexAsync);
-        v1.MapGet("/metrics", ctx => JsonAsync(ctx, 200, _services.GetRequiredService<ApiMetrics>().Snapshot(), ControlJsonContext.Default.MetricsResponse));
+        members.MapGet("", GetMembersAsync).Allow(Access.Read);
+        members.MapPost("", AddMemberAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Member);
+        members.MapDelete("/{id}", RemoveMemberAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Member);
+        v1.MapGet("/status", StatusAsync).Allow(Access.Public);
+        v1.MapGet("/read-index", ReadIndexAsync).Allow(Access.Read);
+        v1.MapGet("/metrics", ctx => JsonAsync(ctx, 200, _services.GetRequiredService<ApiMetrics>().Snapshot(), ControlJsonContext.Default.MetricsResponse)).Allow(Access.Read);
 
-        v1.MapPost("/apply", ApplyAsync).AddEndpointFilter(LeaderOnlyAsync);
-        v1.MapGet("/nodes", NodesAsync);
-        v1.MapGet("/instances", InstancesAsync);
-        v1.MapGet("/services", ServicesAsync);
+        v1.MapPost("/apply", ApplyAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        v1.MapGet("/nodes", NodesAsync).Allow(Access.Read);
+        v1.MapGet("/instances", InstancesAsync).Allow(Access.Read);
+        v1.MapGet("/services", ServicesAsync).Allow(Access.Read);
 
         var tokens = v1.MapGroup("/tokens");
-        tokens.MapGet("", TokensAsync);
-        tokens.MapPost("", CreateTokenAsync).AddEndpointFilter(LeaderOnlyAsync);
-        v1.MapPost("/tickets", CreateTicketAsync).AddEndpointFilter(LeaderOnlyAsync).RequireRateLimiting(NodeRateLimits.Tickets);
-        v1.MapGet("/audit", AuditLogAsync);
-        app.MapFallback(ctx => ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}"));
+        tokens.MapGet("", TokensAsync).Allow(Access.Admin);
+        tokens.MapPost("", CreateTokenAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        var operators = v1.MapGroup("/operators");
+        operators.MapGet("", OperatorsAsync).Allow(Access.Admin);
+        operators.MapPost("", CreateOperatorAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        operators.MapDelete("/{id}", RevokeOperatorAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        v1.MapPost("/tickets", CreateTicketAsync).AddEndpointFilter(LeaderOnlyAsync).RequireRateLimiting(NodeRateLimits.Tickets).Allow(Access.Enroll);
+        v1.MapGet("/audit", AuditLogAsync).Allow(Access.Admin);
+        app.MapFallback(ctx => ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}")).Allow(Access.Public);
     }
 
     public void Dispose() => _leaderClient.Dispose();

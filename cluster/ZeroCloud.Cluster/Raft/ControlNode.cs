@@ -79,6 +79,13 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     public ControlNodeOptions Options => _options;
 
+    /// <summary>
+    /// The credential this member's own calls to other members carry (the read index, writes forwarded to the leader,
+    /// asking to join): the admin credential a bootstrapped member made, or what it was started with (--token-file: the
+    /// key of the node it runs on). Null until known.
+    /// </summary>
+    public string? Credential { get; set; }
+
     internal KvStateMachine Machine => _machine ?? throw new InvalidOperationException("the member is not started");
 
     private RaftCluster Cluster => _cluster ?? throw new InvalidOperationException("the member is not started");
@@ -244,6 +251,11 @@ public sealed partial class ControlNode : IAsyncDisposable
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, leader.TrimEnd('/') + "/v1/read-index");
                 request.Headers.TryAddWithoutValidation(ZeroCloud.Model.Api.ControlClient.ForwardedHeader, Id);
+                if (Credential is { } credential)
+                {
+                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
+                }
+
                 using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
                 if (!response.IsSuccessStatusCode || !long.TryParse(body.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index))

@@ -230,7 +230,7 @@ public sealed class LocalStore : IControlStore, IDisposable
             throw new ControlApiException(503, ErrorCodes.NoLeader, "no leader has been elected within 5s (is a majority of members up?); retry");
         }
 
-        return new ControlClient(new Uri(leader), _http) { ForwardedBy = _node.Id };
+        return new ControlClient(new Uri(leader), _http) { ForwardedBy = _node.Id, Token = _node.Credential };
     }
 
     private static KvDto ToDto(KeyValue kv) => new(kv.Key, Encoding.UTF8.GetString(kv.Value), kv.CreateRevision, kv.ModRevision, kv.Version);

@@ -24,6 +24,8 @@ public static class Audit
     public const string MemberAdded = "member-added";
     public const string MemberRemoved = "member-removed";
     public const string TokenCreated = "token-created";
+    public const string OperatorCreated = "operator-created";
+    public const string OperatorRevoked = "operator-revoked";
 
     /// <summary>The key and value of a new entry, to put in the same transaction as the change it records where there is one.</summary>
     public static (string Key, string Value) Entry(string who, string action, string subject, string? detail = null)

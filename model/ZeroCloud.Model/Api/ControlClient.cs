@@ -26,7 +26,7 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Uri Server { get; } = server;
 
     /// <summary>The join token sent with node calls (heartbeats) as <c>Authorization: Bearer</c>.</summary>
-    public string? Token { get; init; }
+    public string? Token { get; set; }
 
     /// <summary>The header a member's forwarded request carries, so it is forwarded at most once.</summary>
     public const string ForwardedHeader = "X-ZC-Forwarded-By";
@@ -115,6 +115,7 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public async IAsyncEnumerable<EventDto> WatchAsync(string prefix, long fromRevision, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Server, $"/v1/watch?prefix={Uri.EscapeDataString(prefix)}&from={fromRevision}"));
+        Authorize(request);
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
@@ -138,16 +139,31 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
         }
     }
 
+    private void Authorize(HttpRequestMessage request)
+    {
+        if (Token is { } token)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    /// <summary>A new operator credential (admin or read-only) valid for <paramref name="ttl"/> (default: an hour); its secret is shown only here.</summary>
+    public Task<OperatorResponse> CreateOperatorAsync(string role, TimeSpan? ttl = null, string? description = null, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/v1/operators", JsonContent.Create(new CreateOperatorRequest(role, ttl?.TotalSeconds, description), ControlJsonContext.Default.CreateOperatorRequest), ControlJsonContext.Default.OperatorResponse, ct);
+
+    public Task<OperatorsResponse> OperatorsAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/operators", null, ControlJsonContext.Default.OperatorsResponse, ct);
+
+    public Task<WriteResponse> RevokeOperatorAsync(string id, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Delete, $"/v1/operators/{Uri.EscapeDataString(id)}", null, ControlJsonContext.Default.WriteResponse, ct);
+
     private static string KvPath(string key) =>
         "/v1/kv/" + string.Join('/', key.TrimStart('/').Split('/').Select(Uri.EscapeDataString));
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> type, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, new Uri(Server, path)) { Content = content };
-        if (Token is { } token)
-        {
-            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-        }
+        Authorize(request);
 
         if (ForwardedBy is { } member)
         {

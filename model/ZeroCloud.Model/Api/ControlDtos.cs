@@ -189,6 +189,23 @@ public sealed record ApprovalDto(string Name, string Mac, DateTime At);
 
 public sealed record TicketResponse(string Ticket, DateTime Expires);
 
+/// <summary>
+/// An operator credential (<c>/zc/operators/&lt;id&gt;</c>): <see cref="Role"/> is <c>admin</c> or <c>read-only</c>; only the
+/// SHA-256 of the secret is kept. Sent as <c>Authorization: Bearer op:&lt;id&gt;.&lt;secret&gt;</c>.
+/// </summary>
+public sealed record OperatorDto(string Id, string Hash, string Role, DateTime Created, DateTime? Expires = null, string? Description = null);
+
+/// <summary>POST /v1/operators: a new operator credential with <see cref="Role"/>, valid for <see cref="TtlSeconds"/> (default one hour).</summary>
+public sealed record CreateOperatorRequest(string Role, double? TtlSeconds = null, string? Description = null);
+
+/// <summary>The new credential, shown once: its secret is not kept.</summary>
+public sealed record OperatorResponse(string Id, string Role, string Credential, DateTime? Expires);
+
+/// <summary>An operator credential without its hash, as GET /v1/operators lists it.</summary>
+public sealed record OperatorInfo(string Id, string Role, DateTime Created, DateTime? Expires, string? Description);
+
+public sealed record OperatorsResponse(IReadOnlyList<OperatorInfo> Operators);
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -226,4 +243,8 @@ public sealed record TicketResponse(string Ticket, DateTime Expires);
 [JsonSerializable(typeof(NodeKeyDto))]
 [JsonSerializable(typeof(CreateTicketRequest))]
 [JsonSerializable(typeof(TicketResponse))]
+[JsonSerializable(typeof(OperatorDto))]
+[JsonSerializable(typeof(CreateOperatorRequest))]
+[JsonSerializable(typeof(OperatorResponse))]
+[JsonSerializable(typeof(OperatorsResponse))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -24,6 +24,12 @@ public static class ErrorCodes
 
     public const string InvalidToken = "invalid_token";
 
+    /// <summary>No credential, or one this cluster does not know (401).</summary>
+    public const string Unauthenticated = "unauthenticated";
+
+    /// <summary>A known credential whose role may not do this (403).</summary>
+    public const string Forbidden = "forbidden";
+
     public const string InvalidTxn = "invalid_txn";
 
     public const string KeyNotFound = "key_not_found";

@@ -33,6 +33,23 @@ public static class StoreKeys
     /// <summary><c>/zc/approvals/&lt;name&gt;</c>: <see cref="ApprovalDto"/>, nodes an operator approved under enroll: approve.</summary>
     public const string Approvals = "/zc/approvals/";
 
+    /// <summary><c>/zc/operators/&lt;id&gt;</c>: <see cref="OperatorDto"/>, operator credentials (their hash and role).</summary>
+    public const string Operators = "/zc/operators/";
+
+    public static string Operator(string id) => Operators + id;
+
+    /// <summary>
+    /// The prefixes that hold credentials (join tokens, tickets, node keys, operator credentials): only the admin role
+    /// reads them, in a get, a range or a watch.
+    /// </summary>
+    public static readonly string[] Secret = [Tokens, Tickets, NodeKeys, Operators];
+
+    /// <summary>Whether <paramref name="key"/> holds a credential (see <see cref="Secret"/>).</summary>
+    public static bool IsSecret(string key) => Secret.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+
+    /// <summary>Whether a range over <paramref name="prefix"/> may reach a credential.</summary>
+    public static bool MayReachSecret(string prefix) => Secret.Any(p => p.StartsWith(prefix, StringComparison.Ordinal) || prefix.StartsWith(p, StringComparison.Ordinal));
+
     public static string Approval(string name) => Approvals + name;
 
     /// <summary><c>/zc/audit/&lt;time&gt;-&lt;random&gt;</c>: <see cref="AuditDto"/>, the audit log.</summary>

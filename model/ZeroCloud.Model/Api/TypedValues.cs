@@ -72,6 +72,15 @@ public static class TypedValues
                 ?? (nodeKey!.Name != name ? $"the record is node \"{nodeKey.Name}\", the key \"{name}\"" : !IsSha256(nodeKey.Hash) ? "the hash is not 64 hex digits" : null));
         }
 
+        if (key.StartsWith(StoreKeys.Operators, StringComparison.Ordinal))
+        {
+            var id = key[StoreKeys.Operators.Length..];
+            return Parse(key, value, ControlJsonContext.Default.OperatorDto, out var op) ?? In(key, Inputs.Name(id, "the credential id in the key")
+                ?? (op!.Id != id ? $"the record is credential \"{op.Id}\", the key \"{id}\""
+                : !IsSha256(op.Hash) ? "the hash is not 64 hex digits"
+                : !Roles.IsOperatorRole(op.Role) ? $"role \"{op.Role}\" is not admin or read-only" : null));
+        }
+
         if (key.StartsWith(StoreKeys.Approvals, StringComparison.Ordinal))
         {
             var name = key[StoreKeys.Approvals.Length..];

@@ -221,34 +221,43 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
         switch (p.Image)
         {
             case "builtin/control":
-                var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
-                return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All)]);
+                {
+                    // The voter's calls to its peers carry this node's key: the scheduler's voter placement on this
+                    // node is what lets it join and forward writes.
+                    var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
+                    return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. CredentialFile()]);
+                }
+
             case "builtin/dhcp":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     var boot = await NetbootAddressAsync().ConfigureAwait(false) ?? here;
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), .. CredentialFile(), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
                 }
 
             case "builtin/netboot":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
-                    string[] token = [];
-                    if (context.Credential() is { } t)
-                    {
-                        // In a 0600 file, never in the instance's argument list.
-                        var tokenFile = Path.Combine(dataDirectory, "join-token");
-                        ZeroCloud.Model.SecretFile.Write(tokenFile, t);
-                        token = ["--token-file", tokenFile];
-                    }
-
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. token]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. CredentialFile()]);
                 }
 
             default:
                 return command;
         }
+    }
+
+    /// <summary>The node's credential for an infrastructure instance: in a 0600 file, never in its argument list; none while the node has none.</summary>
+    private string[] CredentialFile()
+    {
+        if (context.Credential() is not { } credential)
+        {
+            return [];
+        }
+
+        var file = Path.Combine(dataDirectory, "node-credential");
+        ZeroCloud.Model.SecretFile.Write(file, credential);
+        return ["--token-file", file];
     }
 
     /// <summary>netboot instances serve HTTP here (the scheduler counts it as taken: Planner.NetbootHttpPort); 8080 is the example workload's.</summary>

@@ -161,7 +161,9 @@ internal sealed class ControlCluster : IAsyncDisposable
         }
         else
         {
-            member.Start("--peers", string.Join(',', running));
+            // A member started by hand joins with the admin credential the bootstrapped one made.
+            member.Client.Token = AdminCredential;
+            member.Start("--peers", string.Join(',', running), "--token-file", AdminCredentialFile!);
         }
 
         Members.Add(member);
@@ -178,6 +180,7 @@ internal sealed class ControlCluster : IAsyncDisposable
         var cluster = new ControlCluster(memberArgs);
         cluster.Add(bootstrap: true);
         await cluster.WaitForAsync(async () => (await cluster.Members[0].Client.StatusAsync()).Role == "leader", "the first member to lead");
+        await cluster.WaitForAdminAsync(cluster.Members[0]);
         for (var i = 1; i < size; i++)
         {
             cluster.Add();
@@ -185,6 +188,25 @@ internal sealed class ControlCluster : IAsyncDisposable
         }
 
         return cluster;
+    }
+
+    /// <summary>The admin credential the bootstrapped member made (null until <see cref="WaitForAdminAsync"/>).</summary>
+    public string? AdminCredential { get; private set; }
+
+    /// <summary>The file the bootstrapped member keeps it in.</summary>
+    public string? AdminCredentialFile { get; private set; }
+
+    /// <summary>Waits for the admin credential <paramref name="bootstrapped"/> makes; every member's client uses it from then on.</summary>
+    public async Task WaitForAdminAsync(ControlMember bootstrapped)
+    {
+        var file = Path.Combine(bootstrapped.DataDirectory, "admin-credential");
+        await WaitForAsync(() => Task.FromResult(File.Exists(file) && File.ReadAllText(file).Trim().Length > 0), "the admin credential made at bootstrap");
+        AdminCredentialFile = file;
+        AdminCredential = File.ReadAllText(file).Trim();
+        foreach (var m in Members)
+        {
+            m.Client.Token = AdminCredential;
+        }
     }
 
     /// <summary>Waits until <paramref name="via"/> lists <paramref name="count"/> active silos.</summary>

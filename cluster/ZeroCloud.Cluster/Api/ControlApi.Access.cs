@@ -1,0 +1,273 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using ZeroCloud.Cluster.Store;
+using ZeroCloud.Model.Api;
+using static ZeroCloud.Cluster.Api.ApiResults;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>What a route needs of its caller; a route without one needs <see cref="Admin"/>.</summary>
+public enum Access
+{
+    /// <summary>Anyone (status, the heartbeat, which checks its own credential: ticket, node key or join token).</summary>
+    Public,
+
+    /// <summary>A join token, an admin, or a node the scheduler placed a netboot instance on: asking for an enrollment ticket.</summary>
+    Enroll,
+
+    /// <summary>Any known operator or node: reads (credentials only for admin).</summary>
+    Read,
+
+    /// <summary>An admin, a member, or a node within its key rules: kv writes and transactions.</summary>
+    Write,
+
+    /// <summary>An admin, or a node the scheduler placed a voter on: membership changes.</summary>
+    Member,
+
+    /// <summary>An admin only.</summary>
+    Admin,
+}
+
+/// <summary>The route's <see cref="Access"/>, as endpoint metadata.</summary>
+public sealed record AccessMetadata(Access Level);
+
+/// <summary>
+/// Who made a request: an operator (admin or read-only), a node (and whether it holds a voter or a dhcp instance), a
+/// join token or ticket holder (enrolls only), or nobody. <see cref="Problem"/> says why a presented credential was not
+/// accepted.
+/// </summary>
+public sealed record Caller(string Role, string Name, string? Problem = null)
+{
+    public static readonly Caller Anonymous = new("anonymous", "anonymous");
+
+    public bool IsAdmin => Role == Roles.Admin;
+
+    public bool IsNode => Role == Roles.Node;
+
+    /// <summary>A join token: may enroll and ask for tickets, nothing else.</summary>
+    public bool IsJoinToken => Role == "join-token";
+}
+
+public static class AccessExtensions
+{
+    /// <summary>Declares what the route needs of its caller (see <see cref="Access"/>).</summary>
+    public static TBuilder Allow<TBuilder>(this TBuilder builder, Access level)
+        where TBuilder : IEndpointConventionBuilder => builder.WithMetadata(new AccessMetadata(level));
+}
+
+/// <summary>Authentication (the bearer credential) and authorization (the route's <see cref="Access"/>, key rules on writes).</summary>
+public sealed partial class ControlApi
+{
+    private const string CallerItem = "zc.caller";
+
+    /// <summary>
+    /// The middleware between routing and the endpoints: identifies the caller once and refuses what its role may not
+    /// do, 401 without a known credential, 403 with one that may not; the refusal of a presented credential is audited.
+    /// </summary>
+    public async Task AuthorizeAsync(HttpContext ctx, RequestDelegate next)
+    {
+        var level = ctx.GetEndpoint()?.Metadata.GetMetadata<AccessMetadata>()?.Level ?? Access.Admin;
+        var caller = Identify(ctx);
+        var refusal = Refusal(caller, level);
+        if (refusal is null)
+        {
+            await next(ctx).ConfigureAwait(false);
+            return;
+        }
+
+        var (status, message) = refusal.Value;
+        await ErrorAsync(ctx, status, status == 401 ? ErrorCodes.Unauthenticated : ErrorCodes.Forbidden, message).ConfigureAwait(false);
+    }
+
+    private (int Status, string Message)? Refusal(Caller caller, Access level)
+    {
+        if (level == Access.Public || caller.IsAdmin)
+        {
+            return null;
+        }
+
+        if (caller == Caller.Anonymous || caller.Problem is not null)
+        {
+            return (401, caller.Problem ?? "no credential: send \"Authorization: Bearer <credential>\" (zc reads its credentials file: --credentials, $ZC_CREDENTIALS, or the one zc up wrote)");
+        }
+
+        var allowed = level switch
+        {
+            // Not any node: a ticket for a known MAC would let a node enroll a second time as that machine.
+            Access.Enroll => caller.IsJoinToken || caller.IsNode && Hosts(caller.Name, "builtin/netboot"),
+            Access.Read => caller.Role == Roles.ReadOnly || caller.IsNode,
+            Access.Write => caller.IsNode,
+            Access.Member => caller.IsNode && Hosts(caller.Name, "builtin/control"),
+            _ => false,
+        };
+        return allowed ? null : (403, $"{Describe(caller)} may not do this (it needs {Needed(level)})");
+    }
+
+    private static string Needed(Access level) => level switch
+    {
+        Access.Enroll => "a join token, an admin credential, or the key of a node that runs netboot",
+        Access.Read => "an operator or node credential",
+        Access.Write => "an admin credential, or a node writing its own keys",
+        Access.Member => "an admin credential, or the key of a node the scheduler placed a voter on",
+        _ => "an admin credential",
+    };
+
+    private static string Describe(Caller caller) => caller.Role switch
+    {
+        Roles.ReadOnly => $"read-only credential {caller.Name}",
+        Roles.Node => $"node {caller.Name}",
+        "join-token" => $"join token {caller.Name}",
+        "ticket" => $"ticket {caller.Name}",
+        "pending-node" => $"node {caller.Name} (pending approval)",
+        _ => caller.Name,
+    };
+
+    /// <summary>The request's caller, identified from its bearer credential once per request.</summary>
+    public Caller Identify(HttpContext ctx)
+    {
+        if (ctx.Items.TryGetValue(CallerItem, out var known) && known is Caller c)
+        {
+            return c;
+        }
+
+        var caller = Identify(Bearer(ctx));
+        ctx.Items[CallerItem] = caller;
+        return caller;
+    }
+
+    private Caller Identify(string? credential)
+    {
+        if (string.IsNullOrEmpty(credential))
+        {
+            return Caller.Anonymous;
+        }
+
+        if (credential.Length > 500)
+        {
+            return new Caller("anonymous", "anonymous", "the credential is longer than any this cluster makes");
+        }
+
+        if (credential.StartsWith(Roles.OperatorPrefix, StringComparison.Ordinal))
+        {
+            return OperatorCaller(credential);
+        }
+
+        if (credential.StartsWith(NodeKeyPrefix, StringComparison.Ordinal))
+        {
+            var dot = credential.LastIndexOf('.');
+            var name = dot > NodeKeyPrefix.Length ? credential[NodeKeyPrefix.Length..dot] : "";
+            var problem = name.Length == 0 ? "the node key is not of the form node:<name>.<secret>" : NodeKeyProblem(credential, name);
+            if (problem is null && IsPending(name))
+            {
+                // Waiting for zc node approve: it may heartbeat (a public route that checks its key), nothing more.
+                return new Caller("pending-node", name);
+            }
+
+            return problem is null ? new Caller(Roles.Node, name) : new Caller("anonymous", "anonymous", problem);
+        }
+
+        if (credential.StartsWith(TicketPrefix, StringComparison.Ordinal))
+        {
+            // Checked against the machine's MAC where it is used (the heartbeat that joins).
+            var dot = credential.IndexOf('.', StringComparison.Ordinal);
+            return new Caller("ticket", dot > TicketPrefix.Length ? credential[TicketPrefix.Length..dot] : "?");
+        }
+
+        var tokenDot = credential.IndexOf('.', StringComparison.Ordinal);
+        var tokenProblem = JoinTokenProblem(credential);
+        return tokenProblem is null ? new Caller("join-token", credential[..tokenDot]) : new Caller("anonymous", "anonymous", tokenProblem);
+    }
+
+    private Caller OperatorCaller(string credential)
+    {
+        var body = credential[Roles.OperatorPrefix.Length..];
+        var dot = body.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0)
+        {
+            return new Caller("anonymous", "anonymous", "the operator credential is not of the form op:<id>.<secret>");
+        }
+
+        var id = body[..dot];
+        var kv = _node.Read(s => s.Get(StoreKeys.Operator(id)));
+        if (kv is null || TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.OperatorDto, new List<string>()) is not { } stored)
+        {
+            return new Caller("anonymous", "anonymous", $"operator credential {id}.… is not one of this cluster (or it was revoked)");
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored.Hash), Encoding.ASCII.GetBytes(Hash(body[(dot + 1)..]))))
+        {
+            return new Caller("anonymous", "anonymous", $"operator credential {id}.… has the wrong secret");
+        }
+
+        return stored.Expires is { } until && until < DateTime.UtcNow
+            ? new Caller("anonymous", "anonymous", $"operator credential {id}.… expired at {until:u}; ask an admin for a new one (zc operator create)")
+            : new Caller(stored.Role, id);
+    }
+
+    private bool IsPending(string name)
+    {
+        var kv = _node.Read(s => s.Get(StoreKeys.Node(name)));
+        return kv is not null && TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.NodeDto, new List<string>())?.Status == NodeStatus.Pending;
+    }
+
+    /// <summary>Whether the scheduler placed an instance of <paramref name="image"/> on node <paramref name="node"/>.</summary>
+    private bool Hosts(string node, string image) =>
+        _node.Read(s => s.Range(StoreKeys.Instances + node + "/", 0))
+            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.InstanceDto, new List<string>()))
+            .Any(i => i?.Image == image);
+
+    /// <summary>
+    /// The key rules of the kv and txn routes: an admin and a member (a node holding a voter) write anywhere; any other
+    /// node writes only its own instance states, and the leases when it runs a dhcp instance; nobody but an admin
+    /// compares against a credential. Null when <paramref name="txn"/> is allowed.
+    /// </summary>
+    internal string? WriteProblem(HttpContext ctx, KvTxn txn)
+    {
+        var caller = Identify(ctx);
+        if (caller.IsAdmin)
+        {
+            return null;
+        }
+
+        if (txn.Compares.FirstOrDefault(c => StoreKeys.IsSecret(c.Key)) is { } secret)
+        {
+            return $"{Describe(caller)} may not compare against {secret.Key}: credentials are the admin's";
+        }
+
+        if (!caller.IsNode)
+        {
+            return $"{Describe(caller)} may not write";
+        }
+
+        if (Hosts(caller.Name, "builtin/control"))
+        {
+            return null;
+        }
+
+        var own = StoreKeys.InstanceStates + caller.Name + "/";
+        var leases = Hosts(caller.Name, "builtin/dhcp");
+        foreach (var (key, prefix) in txn.Success.Concat(txn.Failure).Select(Target))
+        {
+            var ok = key.StartsWith(own, StringComparison.Ordinal) && key.Length > own.Length
+                || leases && key.StartsWith(StoreKeys.Leases, StringComparison.Ordinal) && (key.Length > StoreKeys.Leases.Length || !prefix);
+            if (!ok)
+            {
+                return $"node {caller.Name} may not write {key}{(prefix ? " (a prefix)" : "")}: a node writes its own instance states ({own}…){(leases ? " and the DHCP leases" : "")}";
+            }
+        }
+
+        return null;
+    }
+
+    private static (string Key, bool Prefix) Target(KvOp op) => op switch
+    {
+        PutOp put => (put.Key, false),
+        DeleteOp delete => (delete.Key, delete.Prefix),
+        _ => ("?", true),
+    };
+
+    /// <summary>Whether the caller may read <paramref name="key"/> (credentials are the admin's).</summary>
+    internal bool MayRead(HttpContext ctx, string key) => !StoreKeys.IsSecret(key) || Identify(ctx).IsAdmin;
+}
