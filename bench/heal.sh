@@ -43,6 +43,10 @@ api=http://10.79.0.2:7070
 incp() { ip netns exec "$id-cp" "$@"; }
 ip netns exec "$id-cp" dotnet "$work/zc/zc.dll" serve control --data "$work/control" --listen 10.79.0.2:7070 --name n0 --bootstrap >"$work/control.log" 2>&1 & disown
 for _ in $(seq 300); do incp curl -sf "$api/v1/status" 2>/dev/null | grep -q '"status":"active"' && break; sleep 0.2; done
+# Every route but status needs a credential: the admin one the bootstrapped member made.
+for _ in $(seq 100); do [ -s "$work/control/admin-credential" ] && break; sleep 0.1; done
+admin=$(cat "$work/control/admin-credential")
+api_curl() { ip netns exec "$id-cp" curl -H "Authorization: Bearer $admin" "$@"; }
 cat >"$work/heal.yaml" <<YAML
 apiVersion: zerocloud.io/v1
 kind: Cluster
@@ -59,8 +63,8 @@ spec:
       ports: [8080]
       health: { http: /healthz, port: 8080, interval: 1s, timeout: 500ms }
 YAML
-incp curl -sf -X POST --data-binary @"$work/heal.yaml" "$api/v1/apply?file=heal.yaml" >/dev/null || { echo "apply failed:"; incp curl -s -X POST --data-binary @"$work/heal.yaml" "$api/v1/apply?file=heal.yaml"; exit 1; }
-token=$(incp curl -sf "$api/v1/tokens" | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
+api_curl -sf -X POST --data-binary @"$work/heal.yaml" "$api/v1/apply?file=heal.yaml" >/dev/null || { echo "apply failed:"; api_curl -s -X POST --data-binary @"$work/heal.yaml" "$api/v1/apply?file=heal.yaml"; exit 1; }
+token=$(api_curl -sf "$api/v1/tokens" | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
 start_agent() { # node [namespace]
   ip netns exec "$id-${2:-$1}" dotnet "$work/node/zc-node.dll" --control "$api" --token "$token" --name "$1" --data "$work/$1" \
     --image "builtin/hello=$work/hello/zc-hello.dll" --image "builtin/control=$work/zc/zc.dll" >>"$work/$1.log" 2>&1 & disown
@@ -70,7 +74,7 @@ for h in $(seq -f "n%g" 1 "$n"); do start_agent "$h"; done
 
 # healthy <dead-node>: exit 0 when three hello instances are Running and healthy, none on <dead-node>
 healthy() {
-  incp curl -sf "$api/v1/instances?stale=true" | python3 -c '
+  api_curl -sf "$api/v1/instances?stale=true" | python3 -c '
 import json, sys
 v = [i for i in json.load(sys.stdin)["instances"] if i["instance"]["service"] == "hello"]
 ok = len(v) == 3 and all(i["instance"]["node"] != sys.argv[1] and (i.get("state") or {}).get("state") == "Running" and (i.get("state") or {}).get("healthy") for i in v)
@@ -82,7 +86,7 @@ healthy none || { echo "hello never became healthy; logs in $work" >&2; trap - E
 now_ms() { date +%s%3N; }
 times=()
 for r in $(seq "$rounds"); do
-  victim=$(incp curl -sf "$api/v1/instances" | python3 -c 'import json,sys; print(sorted(i["instance"]["node"] for i in json.load(sys.stdin)["instances"] if i["instance"]["service"] == "hello" and i["instance"]["node"] != "n0")[0])')
+  victim=$(api_curl -sf "$api/v1/instances" | python3 -c 'import json,sys; print(sorted(i["instance"]["node"] for i in json.load(sys.stdin)["instances"] if i["instance"]["service"] == "hello" and i["instance"]["node"] != "n0")[0])')
   t0=$(now_ms)
   for p in $(ip netns pids "$id-$victim"); do kill -9 "$p" 2>/dev/null || true; done
   healed=""
@@ -101,7 +105,7 @@ hello_median=$(printf '%s\n' "${times[@]}" | median)
 
 # voters <dead-node>: exit 0 when three members are available, none of them <dead-node>
 voters() {
-  incp curl -sf "$api/v1/members" | python3 -c '
+  api_curl -sf "$api/v1/members" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)["members"]
 sys.exit(0 if len(m) == 3 and all(x["status"] == "available" and x.get("name") != sys.argv[1] for x in m) else 1)' "$1"
@@ -109,7 +113,7 @@ sys.exit(0 if len(m) == 3 and all(x["status"] == "available" and x.get("name") !
 for _ in $(seq 600); do voters none && break; sleep 0.1; done
 vtimes=()
 for r in $(seq "$rounds"); do
-  victim=$(incp curl -sf "$api/v1/members" | python3 -c 'import json,sys; print(sorted(x["name"] for x in json.load(sys.stdin)["members"] if x.get("name") not in (None, "n0"))[0])')
+  victim=$(api_curl -sf "$api/v1/members" | python3 -c 'import json,sys; print(sorted(x["name"] for x in json.load(sys.stdin)["members"] if x.get("name") not in (None, "n0"))[0])')
   t0=$(now_ms)
   for p in $(ip netns pids "$id-$victim"); do kill -9 "$p" 2>/dev/null || true; done
   replaced=""

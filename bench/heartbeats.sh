@@ -30,6 +30,10 @@ start_zc() { # name api-port extra-args...
   zc_pids+=($!); pids+=($!); disown $!
 }
 start_zc a 7270 --bootstrap; wait_http http://127.0.0.1:7270/v1/status
+# Every route but status needs a credential: the members and this script use the admin one the first member made.
+for _ in $(seq 100); do [ -s "$work/zc-a/admin-credential" ] && break; sleep 0.1; done
+export ZC_TOKEN; ZC_TOKEN=$(cat "$work/zc-a/admin-credential")
+curl() { command curl -H "Authorization: Bearer $ZC_TOKEN" "$@"; }
 start_zc b 7280 --peers http://127.0.0.1:7270
 start_zc c 7290 --peers http://127.0.0.1:7270
 for _ in $(seq 300); do

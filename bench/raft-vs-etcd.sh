@@ -40,9 +40,13 @@ zc_leader_port() {
   return 1
 }
 start_zc a 7170 --bootstrap; wait_http http://127.0.0.1:7170/v1/status
+# Every route but status needs a credential: the members, curl and wrk (bench/lua/put-zc.lua reads $ZC_TOKEN) use
+# the admin one the first member made.
+for _ in $(seq 100); do [ -s "$work/zc-a/admin-credential" ] && break; sleep 0.1; done
+export ZC_TOKEN; ZC_TOKEN=$(cat "$work/zc-a/admin-credential")
 start_zc b 7180 --peers http://127.0.0.1:7170
 start_zc c 7190 --peers http://127.0.0.1:7170
-for _ in $(seq 100); do [ "$(curl -sf http://127.0.0.1:7170/v1/members | grep -o '"status":"available"' | wc -l)" = 3 ] && break; sleep 0.2; done
+for _ in $(seq 100); do [ "$(curl -sf -H "Authorization: Bearer $ZC_TOKEN" http://127.0.0.1:7170/v1/members | grep -o '"status":"available"' | wc -l)" = 3 ] && break; sleep 0.2; done
 
 # ---- etcd ----
 declare -A etcd_pid
@@ -97,7 +101,7 @@ failover_zc() {
   while [ "$(now_ms)" -lt "$deadline" ]; do
     for p in 7170 7180 7190; do
       [ "$p" = "$lp" ] && continue
-      if curl -sf -m 1 -X PUT "http://127.0.0.1:$p/v1/kv/failover" -H 'Content-Type: application/json' -d '{"value":"x"}' >/dev/null 2>&1; then
+      if curl -sf -m 1 -X PUT "http://127.0.0.1:$p/v1/kv/failover" -H "Authorization: Bearer $ZC_TOKEN" -H 'Content-Type: application/json' -d '{"value":"x"}' >/dev/null 2>&1; then
         t1=$(now_ms); echo $((t1 - t0)) >>"$work/failover-zc"
         start_zc "$victim" "$lp"; wait_http "http://127.0.0.1:$lp/v1/status"; sleep 1.5; return 0
       fi

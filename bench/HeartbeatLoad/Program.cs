@@ -42,6 +42,8 @@ foreach (var c in clients.Where(_ => token is not null))
     c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
 }
 
+// A node that joins with the join token is given its own key and beats with it from then on, as the agent does.
+var keys = new string?[nodes];
 var paths = new string[nodes];
 var bodies = new byte[nodes][];
 for (var n = 0; n < nodes; n++)
@@ -81,13 +83,28 @@ async Task BeatAsync(long index, double dueMs)
     content.Headers.ContentType = json;
     try
     {
-        using var response = await client.PostAsync(paths[node], content).ConfigureAwait(false);
+        using var request = new HttpRequestMessage(HttpMethod.Post, paths[node]) { Content = content };
+        if (keys[node] is { } own)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", own);
+        }
+
+        using var response = await client.SendAsync(request).ConfigureAwait(false);
         var ms = clock.Elapsed.TotalMilliseconds - dueMs;
         if (!response.IsSuccessStatusCode)
         {
             Interlocked.Increment(ref failed);
             errors.AddOrUpdate(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture) + (dueMs >= warmup * 1000.0 ? "" : "(warm-up)"), 1, (_, c) => c + 1);
             return;
+        }
+
+        if (mode == "zc" && keys[node] is null)
+        {
+            using var answer = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false));
+            if (answer.RootElement.TryGetProperty("key", out var key))
+            {
+                keys[node] = key.GetString();
+            }
         }
 
         Interlocked.Increment(ref ok);

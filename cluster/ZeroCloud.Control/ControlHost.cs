@@ -161,8 +161,15 @@ public static partial class ControlHost
                         return next(ctx);
                     });
                     app.UseRouting();
-                    app.UseRateLimiter();
+                    // Who is calling first, so the rate limits count verified identities (a made-up credential
+                    // counts against its address, never against the identity it names).
                     var api = app.ApplicationServices.GetRequiredService<ControlApi>();
+                    app.Use((ctx, next) =>
+                    {
+                        api.Identify(ctx);
+                        return next(ctx);
+                    });
+                    app.UseRateLimiter();
                     app.Use(api.AuthorizeAsync);
                     app.UseEndpoints(endpoints =>
                     {

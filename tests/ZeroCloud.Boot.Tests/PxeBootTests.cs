@@ -55,9 +55,11 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
             var zc = Repository.Built("cli", "ZeroCloud.Cli", "zc.dll");
             var control = lab.Start("srv", "dotnet", zc, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.77.0.2:7070", "--bootstrap");
             await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Deadline, what: "the control plane's silo");
-            (code, log) = await lab.RunAsync("srv", Deadline, "dotnet", zc, "apply", "-f", config, "--server", server);
+            // zc speaks with the admin credentials file the bootstrapped member wrote.
+            var credentials = $"ZC_CREDENTIALS={await NetnsLab.CredentialsFileAsync(lab.PathOf("control"))}";
+            (code, log) = await lab.RunAsync("srv", Deadline, "env", credentials, "dotnet", zc, "apply", "-f", config, "--server", server);
             Assert.True(code == 0, log);
-            (code, log) = await lab.RunAsync("srv", Deadline, "dotnet", zc, "get", "tokens", "--json", "--server", server);
+            (code, log) = await lab.RunAsync("srv", Deadline, "env", credentials, "dotnet", zc, "get", "tokens", "--json", "--server", server);
             Assert.True(code == 0, log);
             var tokens = System.Text.Json.JsonSerializer.Deserialize(log, ZeroCloud.Model.Api.ControlJsonContext.Default.TokensResponse)!;
             var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
@@ -101,7 +103,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
                 }
 
                 await Task.Delay(500);
-                (code, log) = await lab.RunAsync("srv", Deadline, "dotnet", zc, "get", "nodes", "--json", "--server", server);
+                (code, log) = await lab.RunAsync("srv", Deadline, "env", credentials, "dotnet", zc, "get", "nodes", "--json", "--server", server);
                 status = code == 0 ? System.Text.Json.JsonSerializer.Deserialize(log, ZeroCloud.Model.Api.ControlJsonContext.Default.NodesResponse)!.Nodes.FirstOrDefault(n => n.Name == "node-01")?.Status.ToString() ?? "" : "";
             }
 

@@ -175,6 +175,46 @@ public class AccessTests
         Assert.Contains("own address", elsewhere.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Requests_without_a_credential_are_rate_limited_per_address_and_an_admin_is_not()
+    {
+        await using var cluster = await ControlCluster.StartAsync(1);
+        var member = cluster.Members[0];
+        using var http = new HttpClient { BaseAddress = new Uri(member.Api) };
+
+        async Task<(int[] Codes, double Seconds)> FloodAsync(string? credential)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var codes = new int[600];
+            await Parallel.ForAsync(0, codes.Length, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, credential is null ? "/v1/status" : "/v1/kv/x?prefix=true&stale=true");
+                if (credential is not null)
+                {
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", credential);
+                }
+
+                using var response = await http.SendAsync(request, ct);
+                codes[i] = (int)response.StatusCode;
+                if (codes[i] == 429)
+                {
+                    Assert.Equal("1", response.Headers.RetryAfter?.ToString());
+                }
+            });
+            return (codes, clock.Elapsed.TotalSeconds);
+        }
+
+        // Anonymous: the address's bucket (200) plus what refills while the flood lasts (100 a second).
+        var (anonymous, seconds) = await FloodAsync(null);
+        var allowed = anonymous.Count(c => c == 200);
+        Assert.True(allowed <= 2 * ZeroCloud.Cluster.Api.NodeRateLimits.PerAddressPerSecond + (ZeroCloud.Cluster.Api.NodeRateLimits.PerAddressPerSecond * (seconds + 0.5)), $"{allowed} of 600 anonymous requests in {seconds:0.00} s passed");
+        Assert.All(anonymous, c => Assert.True(c is 200 or 429, $"status {c}"));
+
+        // The admin is not limited.
+        var (admin, _) = await FloodAsync(cluster.AdminCredential);
+        Assert.All(admin, c => Assert.Equal(200, c));
+    }
+
     private static string Instance(string id, string node, string image) =>
         JsonSerializer.Serialize(new InstanceDto(id, id.Split('-')[0], node, image, 100, 1 << 20, 1), ControlJsonContext.Default.InstanceDto);
 }

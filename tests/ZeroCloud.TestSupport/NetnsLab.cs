@@ -73,6 +73,33 @@ public sealed class NetnsLab : IAsyncDisposable
     public static string RepoRoot() => Repository.RequireRoot("the lab tests");
 
     /// <summary>The built binary (zc-dhcp, zc-netboot, zc-node, zc) of the same configuration as these tests.</summary>
+    /// <summary>
+    /// The operator's credentials file a <c>--bootstrap</c> member writes into its data folder (waits for it, up to
+    /// 30 s): pass it to zc as <c>ZC_CREDENTIALS</c>.
+    /// </summary>
+    public static async Task<string> CredentialsFileAsync(string controlData)
+    {
+        var file = Path.Combine(controlData, "credentials.json");
+        for (var waited = 0; waited < 300 && !File.Exists(file); waited++)
+        {
+            await Task.Delay(100);
+        }
+
+        return File.Exists(file) ? file : throw new TimeoutException($"the bootstrapped member wrote no {file} within 30 s");
+    }
+
+    /// <summary>The admin credential a <c>--bootstrap</c> member made (waits for it, up to 30 s).</summary>
+    public static async Task<string> AdminCredentialAsync(string controlData)
+    {
+        var file = Path.Combine(controlData, "admin-credential");
+        for (var waited = 0; waited < 300 && !(File.Exists(file) && new FileInfo(file).Length > 0); waited++)
+        {
+            await Task.Delay(100);
+        }
+
+        return File.Exists(file) ? File.ReadAllText(file).Trim() : throw new TimeoutException($"the bootstrapped member wrote no {file} within 30 s");
+    }
+
     public static string ServiceBinary(string project, string assembly, string folder = "netboot") => Repository.Built(folder, project, assembly);
 
     /// <summary>Runs a command in <paramref name="host"/> to completion; a non-zero exit is returned, not thrown.</summary>

@@ -90,7 +90,7 @@ public sealed partial class ControlApi
 
         if (caller == Caller.Anonymous || caller.Problem is not null)
         {
-            return (401, caller.Problem ?? "no credential: send \"Authorization: Bearer <credential>\" (zc reads its credentials file: --credentials, $ZC_CREDENTIALS, or the one zc up wrote)");
+            return (401, caller.Problem ?? "no credential: send \"Authorization: Bearer <credential>\" (zc reads the credentials file named by $ZC_CREDENTIALS, or the one zc up wrote)");
         }
 
         var allowed = level switch
@@ -123,6 +123,9 @@ public sealed partial class ControlApi
         "pending-node" => $"node {caller.Name} (pending approval)",
         _ => caller.Name,
     };
+
+    /// <summary>The caller <see cref="AuthorizeAsync"/> identified; null before it ran.</summary>
+    internal static Caller? CallerOf(HttpContext ctx) => ctx.Items.TryGetValue(CallerItem, out var known) ? known as Caller : null;
 
     /// <summary>The request's caller, identified from its bearer credential once per request.</summary>
     public Caller Identify(HttpContext ctx)

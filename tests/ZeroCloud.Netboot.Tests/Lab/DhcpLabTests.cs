@@ -281,12 +281,14 @@ public sealed partial class DhcpLabTests
         // A one-member control plane in srv1; both replicas keep their leases there.
         var control = lab.Start("srv1", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Cli", "zc.dll", "cli"), "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.77.0.2:7070", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("serving the API", StringComparison.Ordinal), Long, what: "the control plane");
+        await NetnsLab.AdminCredentialAsync(lab.PathOf("control"));
         var config = lab.PathOf("cluster.yaml");
         await File.WriteAllTextAsync(config, Cluster("10.77.0.0/16", "10.77.1.1-10.77.1.250"));
         var replicas = new List<LabProcess>();
         foreach (var host in new[] { "srv1", "srv2" })
         {
-            var replica = lab.Start(host, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--interface", "eth0", "--store", "http://10.77.0.2:7070");
+            // The replicas write leases with a credential (here the admin's; an agent gives its node's key).
+            var replica = lab.Start(host, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--interface", "eth0", "--store", "http://10.77.0.2:7070", "--token-file", Path.Combine(lab.PathOf("control"), "admin-credential"));
             await replica.WaitForLineAsync(l => l.Contains(" mode on eth0 as ", StringComparison.Ordinal), Long, what: $"the {host} replica");
             replicas.Add(replica);
         }
@@ -308,7 +310,7 @@ public sealed partial class DhcpLabTests
         Assert.Equal(2, acks.Select(a => a.Item1).Distinct().Count());
 
         // The store holds one lease per ACKed address, with the client that got it.
-        var (_, json) = await lab.RunAsync("srv1", Long, "curl", "-s", "-m", "10", "http://10.77.0.2:7070/v1/kv/zc/leases/?prefix=true");
+        var (_, json) = await lab.RunAsync("srv1", Long, "curl", "-s", "-m", "10", "-H", $"Authorization: Bearer {await NetnsLab.AdminCredentialAsync(lab.PathOf("control"))}", "http://10.77.0.2:7070/v1/kv/zc/leases/?prefix=true");
         var stored = System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("kvs").EnumerateArray()
             .Select(kv => ClusterLeaseStore.Decode(kv.GetProperty("value").GetString()!)!).ToDictionary(l => l.Address);
         foreach (var (address, macs) in owners)
