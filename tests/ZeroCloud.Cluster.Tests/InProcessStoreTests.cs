@@ -34,7 +34,7 @@ public class InProcessStoreTests
         // The test's own store reads carry their own agent, so they can be told apart.
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("zc-test/1");
-        using var reader = new ControlClient(new Uri(observer.Api), http);
+        using var reader = new ControlClient(new Uri(observer.Api), http) { Token = cluster.AdminCredential };
 
         // A grain-storage write: the applied spec wakes the service grain, which persists its state.
         await observer.Client.ApplyAsync(System.Text.Encoding.UTF8.GetBytes(Spec), "inproc.yaml");

@@ -46,11 +46,13 @@ public class NodeImagePathTests
         const string server = "http://10.79.0.2:7070";
         var control = lab.Start("cp", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.79.0.2:7070", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the control plane's silo");
+        // zc speaks with the admin credentials file the bootstrapped member wrote.
+        var credentials = $"ZC_CREDENTIALS={await NetnsLab.CredentialsFileAsync(lab.PathOf("control"))}";
         var specFile = lab.PathOf("pid1.yaml");
         await File.WriteAllTextAsync(specFile, Spec);
-        var (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
+        var (code, output) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
         Assert.True(code == 0, output);
-        (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "get", "tokens", "--json", "--server", server);
+        (code, output) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "get", "tokens", "--json", "--server", server);
         Assert.True(code == 0, output);
         var tokens = JsonSerializer.Deserialize(output, ControlJsonContext.Default.TokensResponse)!;
         var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
@@ -85,13 +87,13 @@ public class NodeImagePathTests
             }
 
             await Task.Delay(500);
-            (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "get", "instances", "--json", "--server", server);
+            (code, output) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "get", "instances", "--json", "--server", server);
             placed = code == 0 ? JsonSerializer.Deserialize(output, ControlJsonContext.Default.InstancesResponse)!.Instances.SingleOrDefault(v => v.Instance.Service == "hello") : null;
         }
 
         // Named as the script named it (the known machine's name), at the address it runs on, with the script's token.
         Assert.Equal("rack1-07", placed.Instance.Node);
-        (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "get", "nodes", "--json", "--server", server);
+        (code, output) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "get", "nodes", "--json", "--server", server);
         var node = JsonSerializer.Deserialize(output, ControlJsonContext.Default.NodesResponse)!.Nodes.Single();
         Assert.Equal(("rack1-07", NodeStatus.Ready, "10.79.0.17"), (node.Name, node.Status, node.Address));
         (code, output) = await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "5", "http://10.79.0.17:8080/");

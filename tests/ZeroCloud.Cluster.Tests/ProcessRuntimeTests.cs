@@ -49,14 +49,16 @@ public class ProcessRuntimeTests
         const string server = "http://10.78.0.2:7070";
         var control = lab.Start("cp", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.78.0.2:7070", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the control plane's silo");
+        // zc speaks with the admin credentials file the bootstrapped member wrote.
+        var credentials = $"ZC_CREDENTIALS={await NetnsLab.CredentialsFileAsync(lab.PathOf("control"))}";
         var specFile = lab.PathOf("rt.yaml");
         await File.WriteAllTextAsync(specFile, Spec);
-        var (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
+        var (code, output) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
         Assert.True(code == 0, output);
 
         async Task<T> GetAsync<T>(string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
         {
-            var (c, o) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "get", what, "--json", "--server", server);
+            var (c, o) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "get", what, "--json", "--server", server);
             Assert.True(c == 0, o);
             return JsonSerializer.Deserialize(o, type)!;
         }

@@ -24,12 +24,15 @@ public class SchedulingTests
             - { name: huge, image: builtin/hello, replicas: 1, resources: { memory: 64Gi } }
         """;
 
-    private static Task<(int Code, string Output)> ZcAsync(params string[] args) => ControlCluster.RunDllAsync(ControlCluster.ZcDll, args);
+    private static string? _credentials;
+
+    private static Task<(int Code, string Output)> ZcAsync(params string[] args) => ControlCluster.RunDllAsync(ControlCluster.ZcDll, _credentials, args);
 
     [Fact]
     public async Task Applied_services_are_placed_across_ready_nodes_and_moved_off_a_node_that_goes_down_even_after_a_member_dies()
     {
         await using var cluster = await ControlCluster.StartWithSilosAsync(3);
+        _credentials = cluster.CredentialsFile;
         await cluster.WaitForAsync(
             async () => ((await cluster.Members[0].Client.StatusAsync()).Silos ?? []).Count(s => s.Status == "active") == 3,
             "three active silos",

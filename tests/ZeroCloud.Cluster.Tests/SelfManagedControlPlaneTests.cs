@@ -49,9 +49,11 @@ public class SelfManagedControlPlaneTests
         const string seed = "http://10.80.0.10:7070";
         var control = lab.Start("n0", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("seed"), "--listen", "10.80.0.10:7070", "--name", "n0", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the seed's silo");
+        // zc speaks with the admin credentials file the bootstrapped member wrote.
+        var credentials = $"ZC_CREDENTIALS={await NetnsLab.CredentialsFileAsync(lab.PathOf("seed"))}";
 
         async Task<(int Code, string Output)> ZcAsync(string host, params string[] args) =>
-            await lab.RunAsync(host, Long, "dotnet", [ControlCluster.ZcDll, .. args]);
+            await lab.RunAsync(host, Long, "env", [credentials, "dotnet", ControlCluster.ZcDll, .. args]);
 
         async Task<T> GetAsync<T>(string host, string server, string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
         {

@@ -46,14 +46,16 @@ public class VmRuntimeTests
         const string server = "http://10.79.0.2:7070";
         var control = lab.Start("cp", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.79.0.2:7070", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the control plane's silo");
+        // zc speaks with the admin credentials file the bootstrapped member wrote.
+        var credentials = $"ZC_CREDENTIALS={await NetnsLab.CredentialsFileAsync(lab.PathOf("control"))}";
         var specFile = lab.PathOf("vmrt.yaml");
         await File.WriteAllTextAsync(specFile, Spec(1));
-        (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
+        (code, output) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
         Assert.True(code == 0, output);
 
         async Task<T> GetAsync<T>(string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
         {
-            var (c, o) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "get", what, "--json", "--server", server);
+            var (c, o) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "get", what, "--json", "--server", server);
             Assert.True(c == 0, o);
             return JsonSerializer.Deserialize(o, type)!;
         }
@@ -99,7 +101,7 @@ public class VmRuntimeTests
 
         // The placement goes: QEMU stops and its tap is gone with it.
         await File.WriteAllTextAsync(specFile, Spec(0));
-        (code, output) = await lab.RunAsync("cp", Long, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
+        (code, output) = await lab.RunAsync("cp", Long, "env", credentials, "dotnet", ControlCluster.ZcDll, "apply", "-f", specFile, "--server", server);
         Assert.True(code == 0, output);
         await WaitAsync(async () => (await lab.RunAsync("n1", Long, "ip", "-br", "link", "show", "zcvm1")).Code != 0, "the VM's tap to go");
         (code, output) = await lab.RunAsync("cp", Long, "sh", "-c", $"ps -o comm= -p \"$(ip netns pids {lab.Namespace("n1")} | tr '\\n' ' ')\"");

@@ -55,6 +55,9 @@ internal sealed class ControlMember : IAsyncDisposable
         }
     }
 
+    /// <summary>Arguments every start of this member gets (a joining member's --token-file).</summary>
+    public string[] Identity { get; set; } = [];
+
     /// <summary>Starts the process (again) with the same identity, data and first arguments.</summary>
     public void Start(params string[] args)
     {
@@ -64,7 +67,7 @@ internal sealed class ControlMember : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, .. (_extraArgs.Contains("--no-silo") ? (string[])[] : ["--silo-port", $"{SiloPort}"]), .. _extraArgs, .. args])
+        foreach (var a in (string[])[ControlCluster.ZcDll, "serve", "control", "--data", DataDirectory, "--listen", $"127.0.0.1:{ApiPort}", "--raft", RaftId, "--name", Name, .. (_extraArgs.Contains("--no-silo") ? (string[])[] : ["--silo-port", $"{SiloPort}"]), .. _extraArgs, .. Identity, .. args])
         {
             psi.ArgumentList.Add(a);
         }
@@ -163,7 +166,8 @@ internal sealed class ControlCluster : IAsyncDisposable
         {
             // A member started by hand joins with the admin credential the bootstrapped one made.
             member.Client.Token = AdminCredential;
-            member.Start("--peers", string.Join(',', running), "--token-file", AdminCredentialFile!);
+            member.Identity = ["--token-file", AdminCredentialFile!];
+            member.Start("--peers", string.Join(',', running));
         }
 
         Members.Add(member);
@@ -192,6 +196,9 @@ internal sealed class ControlCluster : IAsyncDisposable
 
     /// <summary>The admin credential the bootstrapped member made (null until <see cref="WaitForAdminAsync"/>).</summary>
     public string? AdminCredential { get; private set; }
+
+    /// <summary>The operator's credentials file the bootstrapped member wrote (for zc: $ZC_CREDENTIALS).</summary>
+    public string? CredentialsFile => AdminCredentialFile is null ? null : Path.Combine(Path.GetDirectoryName(AdminCredentialFile)!, "credentials.json");
 
     /// <summary>The file the bootstrapped member keeps it in.</summary>
     public string? AdminCredentialFile { get; private set; }
@@ -269,9 +276,17 @@ internal sealed class ControlCluster : IAsyncDisposable
     }
 
     /// <summary>Runs <c>dotnet &lt;dll&gt; args</c> to completion (30 s at most): exit code and stdout + stderr.</summary>
-    public static async Task<(int Code, string Output)> RunDllAsync(string dll, params string[] args)
+    public static Task<(int Code, string Output)> RunDllAsync(string dll, params string[] args) => RunDllAsync(dll, null, args);
+
+    /// <summary>Runs a dll with <paramref name="credentials"/> as $ZC_CREDENTIALS (zc's credentials file) when given.</summary>
+    public static async Task<(int Code, string Output)> RunDllAsync(string dll, string? credentials, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (credentials is not null)
+        {
+            psi.Environment["ZC_CREDENTIALS"] = credentials;
+        }
+
         foreach (var a in (string[])[dll, .. args])
         {
             psi.ArgumentList.Add(a);
