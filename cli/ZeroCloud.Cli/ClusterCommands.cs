@@ -9,7 +9,7 @@ internal static class ClusterCommands
 {
     private static Option<string> ServerOption() => new("--server", "-s")
     {
-        Description = "A control-plane member's API URL (default: $ZC_SERVER or http://127.0.0.1:7070).",
+        Description = "A control-plane member's API URL (default: $ZC_SERVER, the credentials file's server, or https://127.0.0.1:7070).",
         DefaultValueFactory = _ => ControlClient.DefaultServer,
         HelpName = "url",
     };
@@ -266,7 +266,8 @@ internal static class ClusterCommands
             var made = await client.CreateOperatorAsync(parse.GetValue(role)!, validFor, parse.GetValue(description), ct).ConfigureAwait(false);
             if (parse.GetValue(output) is { } file)
             {
-                new CredentialsFile("zerocloud", client.Server.ToString().TrimEnd('/'), made.Credential, made.Role).Write(file);
+                var ca = Environment.GetEnvironmentVariable("ZC_CREDENTIALS") is { Length: > 0 } mine ? CredentialsFile.Read(mine, out _)?.Ca : null;
+                new CredentialsFile("zerocloud", client.Server.ToString().TrimEnd('/'), made.Credential, made.Role, ca).Write(file);
                 await stdout.WriteLineAsync($"{made.Role} credential {made.Id} (expires {made.Expires:u}) written to {file}").ConfigureAwait(false);
             }
             else
@@ -509,12 +510,13 @@ internal static class ClusterCommands
         var url = parse.GetValue(server)!;
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
         {
-            await stderr.WriteLineAsync($"zc: --server: \"{url}\" is not an http:// URL").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"zc: --server: \"{url}\" is not an https:// URL").ConfigureAwait(false);
             return ZcCommand.UsageError;
         }
 
         // The credential: the credentials file in $ZC_CREDENTIALS (zc up points its lab's commands at the one it wrote).
         string? credential = null;
+        ZeroCloud.Model.Pki.ClusterTrust? trust = null;
         if (Environment.GetEnvironmentVariable("ZC_CREDENTIALS") is { Length: > 0 } path)
         {
             if (CredentialsFile.Read(path, out var problem) is not { } file)
@@ -524,13 +526,21 @@ internal static class ClusterCommands
             }
 
             credential = file.Credential;
+            trust = file.Trust();
             if (parse.GetResult(server) is null or { Implicit: true } && Environment.GetEnvironmentVariable("ZC_SERVER") is not { Length: > 0 })
             {
                 uri = new Uri(file.Server);
             }
         }
 
-        using var client = new ControlClient(uri) { Token = credential };
+        if (uri.Scheme == "https" && trust is null)
+        {
+            await stderr.WriteLineAsync($"zc: {uri} is https, and there is no cluster root to verify it with: point $ZC_CREDENTIALS at the credentials file zc up or the first member wrote").ConfigureAwait(false);
+            return ZcCommand.UsageError;
+        }
+
+        using var http = trust?.Client(TimeSpan.FromSeconds(30));
+        using var client = new ControlClient(uri, http) { Token = credential };
         try
         {
             return await action(client, parse.InvocationConfiguration.Output).ConfigureAwait(false);

@@ -142,7 +142,9 @@ internal static class UpCommand
         var started = Environment.GetEnvironmentVariable("ZC_UP_STARTED") is { } s ? DateTime.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind) : DateTime.UtcNow;
         var seedDir = Path.Combine(state.Directory, SeedName);
         Directory.CreateDirectory(seedDir);
-        using var client = new ControlClient(new Uri(state.Api));
+        // The seed makes the cluster's CA; zc up trusts its root once the member wrote it.
+        var caFile = Path.Combine(seedDir, "control", "pki", "root.crt");
+        ControlClient? client = null;
 
         // The seed: a one-member control plane named after the seed node, so that the cluster grows its own voters.
         await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "control.log"), Artifacts.SelfCommand()[0], [.. Artifacts.SelfCommand().Skip(1), "serve", "control", "--data", Path.Combine(seedDir, "control"), "--listen", $"{state.SeedAddress}:7070", "--name", SeedName, "--bootstrap"]).ConfigureAwait(false);
@@ -154,10 +156,16 @@ internal static class UpCommand
             {
                 // The admin credential the bootstrapped member made: the operator's, in the lab's credentials file.
                 var adminFile = Path.Combine(seedDir, "control", "admin-credential");
-                if (client.Token is null && File.Exists(adminFile) && ZeroCloud.Model.SecretFile.Read(adminFile, out _) is { } admin)
+                if (client is null && File.Exists(adminFile) && File.Exists(caFile) && ZeroCloud.Model.SecretFile.Read(adminFile, out _) is { } admin)
                 {
-                    client.Token = admin;
-                    new CredentialsFile(cluster, state.Api, admin, Roles.Admin).Write(Lab.CredentialsPath(cluster));
+                    var trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(caFile);
+                    client = new ControlClient(new Uri(state.Api), trust.Client(TimeSpan.FromSeconds(30))) { Token = admin };
+                    new CredentialsFile(cluster, state.Api, admin, Roles.Admin, trust.Root!.ExportCertificatePem()).Write(Lab.CredentialsPath(cluster));
+                }
+
+                if (client is null)
+                {
+                    throw new ControlApiException(0, ErrorCodes.Unreachable, "the seed has not written its admin credential and CA yet");
                 }
 
                 var tokens = await client.TokensAsync(ct).ConfigureAwait(false);
@@ -177,13 +185,14 @@ internal static class UpCommand
             await Task.Delay(200, ct).ConfigureAwait(false);
         }
 
+        ArgumentNullException.ThrowIfNull(client);
         await client.ApplyAsync(await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false), Path.GetFileName(path), ct).ConfigureAwait(false);
         var tokenFile = Path.Combine(seedDir, "join-token");
         ZeroCloud.Model.SecretFile.Write(tokenFile, token);
         stdout.WriteLine($"zc up: control plane up at {state.Api}, cluster.yaml applied, join token {token[..token.IndexOf('.', StringComparison.Ordinal)]}.… in {tokenFile}, admin credentials in {Lab.CredentialsPath(cluster)} ({UpView.Since(started)})");
 
         string[] agentArgs = [.. Artifacts.ImageMappings(), "--netboot-root", Artifacts.NetbootRoot];
-        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "node.log"), Artifacts.NodeBinary, ["--control", state.Api, "--token-file", tokenFile, "--name", SeedName, "--address", state.SeedAddress, "--data", Path.Combine(seedDir, "node"), .. agentArgs]).ConfigureAwait(false);
+        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "node.log"), Artifacts.NodeBinary, ["--control", state.Api, "--ca-file", caFile, "--token-file", tokenFile, "--name", SeedName, "--address", state.SeedAddress, "--data", Path.Combine(seedDir, "node"), .. agentArgs]).ConfigureAwait(false);
 
         // Wait for the seed's dhcp and netboot before powering the servers on, as an operator would.
         while (true)

@@ -34,8 +34,9 @@ public static partial class ControlHost
         var siloPort = new Option<int>("--silo-port") { Description = "The Orleans silo's port (default: the API's port + 2; 0 with --no-silo).", HelpName = "port" };
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Open an Orleans gateway on this port for outside Orleans clients (default: none; nothing of ZeroCloud uses one).", HelpName = "port" };
         var noSilo = new Option<bool>("--no-silo") { Description = "Run the Raft member and API only, without the Orleans silo." };
+        var caFile = new Option<string>("--ca-file") { Description = "The cluster's root certificate (PEM) for a member that joins: it verifies its peers with it and receives its own certificate from them (the first member keeps it in <data>/pki/root.crt).", HelpName = "file" };
         var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the credential this member's calls to its peers carry (the key of its node, or an operator credential; default: $ZC_TOKEN, else the admin credential --bootstrap made).", HelpName = "file" };
-        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo, tokenFile })
+        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo, tokenFile, caFile })
         {
             command.Options.Add(option);
         }
@@ -56,6 +57,7 @@ public static partial class ControlHost
                 SnapshotEvery = parse.GetValue(snapshotEvery),
                 LogLevel = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
                 TokenFile = parse.GetValue(tokenFile),
+                CaFile = parse.GetValue(caFile),
             };
             var apiPort = IPEndPoint.TryParse(options.Listen, out var at) ? at.Port : 0;
             options.SiloPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(siloPort) is > 0 and var sp ? sp : apiPort + 2;
@@ -119,6 +121,47 @@ public static partial class ControlHost
             credential = ZeroCloud.Model.SecretFile.Read(AdminCredentialPath(settings), out _);
         }
 
+        // TLS: the first member makes the cluster's CA; one that joins verifies its peers with --ca-file and gets its
+        // certificate (and the CA) from one of them before it serves anything.
+        MemberTls tls;
+        try
+        {
+            var given = settings.CaFile is { } ca ? ZeroCloud.Model.Pki.ClusterTrust.FromFile(ca) : null;
+            IPAddress[] addresses = IPAddress.Any.Equals(settings.ListenEndPoint.Address) ? [settings.RaftEndPoint.Address] : [settings.ListenEndPoint.Address];
+            var loaded = MemberTls.Load(Path.GetFullPath(settings.DataDirectory), settings.Name, addresses, settings.Bootstrap, given);
+            if (loaded is null)
+            {
+                await stderr.WriteLineAsync($"zc: this member has no cluster CA in {Path.Combine(settings.DataDirectory, "pki")}: start the first member with --bootstrap, or give a joining one --ca-file <the cluster's root.crt> and --peers").ConfigureAwait(false);
+                return 2;
+            }
+
+            tls = loaded;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException or InvalidOperationException)
+        {
+            await stderr.WriteLineAsync($"zc: the member's TLS: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (tls.Certificate is null)
+        {
+            if (settings.Peers.Count == 0)
+            {
+                await stderr.WriteLineAsync("zc: this member has no certificate yet: give --peers, the members that can sign one").ConfigureAwait(false);
+                return 2;
+            }
+
+            try
+            {
+                await tls.EnrollAsync(settings.Peers, credential, line => stderr.WriteLine($"zc: {line}"), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return 0;
+            }
+        }
+
+        options = options with { Trust = tls.Trust };
         ControlNode? node = null;
         var builder = new HostBuilder()
             .UseContentRoot(AppContext.BaseDirectory)
@@ -128,6 +171,8 @@ public static partial class ControlHost
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
                 services.AddOptions<ControlMemberOptions>().Configure(o => Copy(settings, o)).ValidateOnStart();
                 services.AddSingleton<IValidateOptions<ControlMemberOptions>, ControlMemberOptionsValidator>();
+                services.AddSingleton(tls);
+                services.AddHostedService<CertificateRenewal>();
                 services.AddSingleton(sp => node = new ControlNode(options, sp.GetRequiredService<ILoggerFactory>()) { Credential = credential });
                 services.AddHostedService<RaftMemberService>();
                 services.AddSingleton<LocalStore>();
@@ -145,7 +190,12 @@ public static partial class ControlHost
                 .UseKestrelCore()
                 .ConfigureKestrel(k =>
                 {
-                    k.Listen(settings.ListenEndPoint);
+                    // TLS 1.3 with this member's certificate, looked up per handshake (it is renewed while running).
+                    k.Listen(settings.ListenEndPoint, listen => listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = _ => ValueTask.FromResult(tls.ServerOptions()),
+                        HandshakeTimeout = TimeSpan.FromSeconds(10),
+                    }));
                     k.Limits.MaxRequestBodySize = ControlApi.MaxBodyBytes;
                     // A connection cap (idle ones close after Kestrel's 130 s keep-alive timeout).
                     k.Limits.MaxConcurrentConnections = 4096;
@@ -257,6 +307,7 @@ public static partial class ControlHost
         to.SiloPort = from.SiloPort;
         to.GatewayPort = from.GatewayPort;
         to.TokenFile = from.TokenFile;
+        to.CaFile = from.CaFile;
     }
 
     /// <summary>Where a bootstrapped member keeps the admin credential it made (0600).</summary>
@@ -311,6 +362,29 @@ public static partial class ControlHost
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
         public async Task StoppedAsync(CancellationToken cancellationToken) => await node.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Renews this member's certificate at two thirds of its life (checked hourly).</summary>
+    private sealed class CertificateRenewal(MemberTls tls, ILogger<CertificateRenewal> logger) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var tick = new PeriodicTimer(TimeSpan.FromHours(1));
+            try
+            {
+                while (await tick.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    if (tls.RenewIfDue(DateTimeOffset.UtcNow))
+                    {
+                        logger.LogInformation("renewed this member's certificate (until {Until:u})", tls.Certificate?.NotAfter.ToUniversalTime());
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // stopping
+            }
+        }
     }
 
     /// <summary>A bootstrapped member makes the first join token; a fresh one asks its peers to add it.</summary>
@@ -439,7 +513,7 @@ public static partial class ControlHost
                 if ((await store.TxnAsync(txn, cancellationToken).ConfigureAwait(false)).Succeeded)
                 {
                     ZeroCloud.Model.SecretFile.Write(file, credential);
-                    new CredentialsFile(settings.Name.Length > 0 ? settings.Name : "zerocloud", settings.AdvertisedApi, credential, Roles.Admin).Write(CredentialsFilePath(settings));
+                    new CredentialsFile(settings.Name.Length > 0 ? settings.Name : "zerocloud", settings.AdvertisedApi, credential, Roles.Admin, node.Options.Trust?.Root?.ExportCertificatePem()).Write(CredentialsFilePath(settings));
                     node.Credential ??= credential;
                     LogAdmin(logger, record.Id, CredentialsFilePath(settings));
                 }
@@ -468,7 +542,7 @@ public static partial class ControlHost
     /// <summary>Asks the peers to add this fresh member, one after another, until one of them has.</summary>
     private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, ILogger logger, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(40) };
+        using var http = new HttpClient(node.Options.PeerHandler()) { Timeout = TimeSpan.FromSeconds(40) };
         if (node.Credential is { } credential)
         {
             http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);

@@ -16,7 +16,7 @@ public sealed class ControlMemberOptions
     /// <summary>Address Raft peers use (ip:port); null: the API's address, port + 1.</summary>
     public string? Raft { get; set; }
 
-    /// <summary>The API's URL as others reach it; null: http://&lt;listen&gt;.</summary>
+    /// <summary>The API's URL as others reach it; null: https://&lt;listen&gt;.</summary>
     public string? Advertise { get; set; }
 
     public string Name { get; set; } = "";
@@ -54,7 +54,10 @@ public sealed class ControlMemberOptions
     public IPEndPoint RaftEndPoint => Raft is { } raft ? IPEndPoint.Parse(raft) : new IPEndPoint(ListenEndPoint.Address, ListenEndPoint.Port + 1);
 
     /// <summary>The advertised API URL without a trailing slash (valid options only).</summary>
-    public string AdvertisedApi => (Advertise ?? $"http://{ListenEndPoint}").TrimEnd('/');
+    public string AdvertisedApi => (Advertise ?? $"https://{ListenEndPoint}").TrimEnd('/');
+
+    /// <summary>The cluster's root certificate (PEM), for a member that joins: it verifies its peers with it and receives its certificate from them.</summary>
+    public string? CaFile { get; set; }
 }
 
 /// <summary>
@@ -95,12 +98,12 @@ public sealed class ControlMemberOptionsValidator : IValidateOptions<ControlMemb
                 problems.Add("--listen is a wildcard address; give --advertise with the URL others reach the API at");
             }
         }
-        else if (!Uri.TryCreate(options.Advertise, UriKind.Absolute, out var uri) || uri.Scheme != "http")
+        else if (!Uri.TryCreate(options.Advertise, UriKind.Absolute, out var uri) || uri.Scheme != "https")
         {
-            problems.Add($"--advertise: \"{options.Advertise}\" is not an http:// URL");
+            problems.Add($"--advertise: \"{options.Advertise}\" is not an https:// URL");
         }
 
-        problems.AddRange(options.Peers.Where(p => !Uri.TryCreate(p, UriKind.Absolute, out var u) || u.Scheme != "http").Select(p => $"--peers: \"{p}\" is not an http:// URL of a member's API"));
+        problems.AddRange(options.Peers.Where(p => !Uri.TryCreate(p, UriKind.Absolute, out var u) || u.Scheme != "https").Select(p => $"--peers: \"{p}\" is not an https:// URL of a member's API"));
         if (options.Bootstrap && options.Peers.Count > 0)
         {
             problems.Add("give --bootstrap (a new cluster) or --peers (join an existing one), not both");

@@ -26,6 +26,8 @@ public static class DhcpCommand
         command.Options.Add(store);
         var tokenFile = new Option<string>("--token-file") { Description = "With --store: a file whose first line is the credential for the control plane (the key of the node this runs on; keep it 0600). Default: $ZC_TOKEN.", HelpName = "file" };
         command.Options.Add(tokenFile);
+        var caFile = new Option<string>("--ca-file") { Description = "With an https:// --store: the cluster's root certificate (PEM) the control plane's must chain to.", HelpName = "file" };
+        command.Options.Add(caFile);
         command.Options.Add(iface);
         command.Options.Add(data);
         command.Options.Add(nextServer);
@@ -42,7 +44,7 @@ public static class DhcpCommand
             }
 
             Uri? storeUri = null;
-            if (parse.GetValue(store) is { } storeText && (!Uri.TryCreate(storeText, UriKind.Absolute, out storeUri) || storeUri.Scheme != "http"))
+            if (parse.GetValue(store) is { } storeText && (!Uri.TryCreate(storeText, UriKind.Absolute, out storeUri) || storeUri.Scheme is not ("http" or "https")))
             {
                 await stderr.WriteLineAsync($"zc: --store: \"{storeText}\" is not the http:// URL of a control-plane member").ConfigureAwait(false);
                 return 2;
@@ -59,6 +61,20 @@ public static class DhcpCommand
                 }
             }
 
+            ZeroCloud.Model.Pki.ClusterTrust? trust = null;
+            if (parse.GetValue(caFile) is { } caPath)
+            {
+                try
+                {
+                    trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(caPath);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+                {
+                    await stderr.WriteLineAsync($"zc: --ca-file {caPath}: {ex.Message}").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             var settings = new DhcpHostSettings(
                 parse.GetValue(file)!,
                 parse.GetValue(iface) ?? "",
@@ -67,7 +83,8 @@ public static class DhcpCommand
                 parse.GetValue(httpBase),
                 parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
                 storeUri,
-                credential);
+                credential,
+                trust);
             return await DhcpHost.RunAsync(settings, stderr, cancellationToken).ConfigureAwait(false);
         });
         return command;

@@ -22,10 +22,11 @@ public static class NetbootCommand
         var join = new Option<string[]>("--join") { Description = "Control-plane endpoint for the node's kernel command line (repeatable).", AllowMultipleArgumentsPerToken = true };
         var token = new Option<string>("--token") { Description = "Join token for the node's kernel command line (visible to other users in the argument list: prefer --token-file)." };
         var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the join token (keep it 0600).", HelpName = "file" };
+        var caFile = new Option<string>("--ca-file") { Description = "The cluster's root certificate (PEM): the control plane's must chain to it, and its fingerprint goes on booted nodes' command line (zc.ca=).", HelpName = "file" };
         var control = new Option<string[]>("--control") { Description = "Control-plane member API for the node's kernel command line (zc.control=; repeatable): booted nodes heartbeat there.", AllowMultipleArgumentsPerToken = true };
         var publicBase = new Option<string>("--public-base") { Description = "How machines reach the HTTP server (default: http://<interface address>:<http port>).", HelpName = "url" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging." };
-        foreach (var option in new Option[] { file, iface, root, ipxe, tftpPort, httpPort, join, token, tokenFile, control, publicBase, verbose })
+        foreach (var option in new Option[] { file, iface, root, ipxe, tftpPort, httpPort, join, token, tokenFile, control, caFile, publicBase, verbose })
         {
             command.Options.Add(option);
         }
@@ -43,6 +44,20 @@ public static class NetbootCommand
                 }
             }
 
+            ZeroCloud.Model.Pki.ClusterTrust? trust = null;
+            if (parse.GetValue(caFile) is { } caPath)
+            {
+                try
+                {
+                    trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(caPath);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"zc-netboot: --ca-file {caPath}: {ex.Message}").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             var settings = new NetbootHostSettings(
                 parse.GetValue(file)!,
                 parse.GetValue(iface) ?? "",
@@ -54,7 +69,8 @@ public static class NetbootCommand
                 joinToken,
                 parse.GetValue(publicBase),
                 parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
-                parse.GetValue(control) ?? []);
+                parse.GetValue(control) ?? [],
+                trust);
             return await NetbootHost.RunAsync(settings, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;

@@ -33,6 +33,9 @@ public sealed record BootHttpOptions
     /// <summary>Control-plane member APIs put on the kernel command line (zc.control): the node agent heartbeats there.</summary>
     public IReadOnlyList<string> ControlEndpoints { get; init; } = [];
 
+    /// <summary>The SHA-256 of the cluster's root, put on the kernel command line (zc.ca=): the agent refuses a control plane whose certificate does not chain to it.</summary>
+    public string? CaFingerprint { get; init; }
+
     /// <summary>The join token put on the kernel command line (zc.token) when there is no <see cref="Tickets"/> issuer.</summary>
     public string? JoinToken { get; init; }
 
@@ -222,6 +225,11 @@ public sealed partial class BootHttpServer : IAsyncDisposable
         if (_options.ControlEndpoints.Count > 0)
         {
             cmdline.Append(" zc.control=").Append(string.Join(',', _options.ControlEndpoints));
+        }
+
+        if (_options.CaFingerprint is { } ca)
+        {
+            cmdline.Append(" zc.ca=").Append(ca);
         }
 
         if (ticket is not null)

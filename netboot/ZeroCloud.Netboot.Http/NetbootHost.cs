@@ -20,7 +20,8 @@ public sealed record NetbootHostSettings(
     string? Token,
     string? PublicBase,
     LogLevel LogLevel = LogLevel.Information,
-    IReadOnlyList<string>? Control = null);
+    IReadOnlyList<string>? Control = null,
+    ZeroCloud.Model.Pki.ClusterTrust? Trust = null);
 
 /// <summary>The netboot service: TFTP and HTTP boot from one read-only root, in one Generic Host.</summary>
 public static class NetbootHost
@@ -28,9 +29,9 @@ public static class NetbootHost
     public const string DebianIpxeDirectory = "/usr/lib/ipxe";
 
     /// <summary>Asks the control plane for a machine's ticket: each member in turn until one answers.</summary>
-    private static Func<MacAddress, CancellationToken, Task<string>> TicketIssuer(IReadOnlyList<string> control, string credential)
+    private static Func<MacAddress, CancellationToken, Task<string>> TicketIssuer(IReadOnlyList<string> control, string credential, ZeroCloud.Model.Pki.ClusterTrust? trust)
     {
-        var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var http = trust?.Client(TimeSpan.FromSeconds(5)) ?? new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var clients = control.Select(url => new ControlClient(new Uri(url), http) { Token = credential }).ToList();
         return async (mac, ct) =>
         {
@@ -81,7 +82,8 @@ public static class NetbootHost
                 JoinEndpoints = settings.Join,
                 JoinToken = settings.Token,
                 ControlEndpoints = settings.Control ?? [],
-                Tickets = settings.Token is { } token && settings.Control is { Count: > 0 } control ? TicketIssuer(control, token) : null,
+                Tickets = settings.Token is { } token && settings.Control is { Count: > 0 } control ? TicketIssuer(control, token, settings.Trust) : null,
+                CaFingerprint = settings.Trust?.Fingerprint,
             },
             root,
             sp.GetRequiredService<ILoggerFactory>()));

@@ -60,7 +60,7 @@ internal static class Agent
             credential = saved;
         }
 
-        using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5));
+        using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5), settings.Trust);
         var heartbeat = new Heartbeat(
             endpoints,
             name,

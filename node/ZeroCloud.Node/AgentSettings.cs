@@ -18,6 +18,12 @@ internal sealed record AgentSettings
 
     public string? Token { get; init; }
 
+    /// <summary>
+    /// The cluster's root the control plane's certificate must chain to: from --ca-file, or pinned by its fingerprint
+    /// on the kernel command line (zc.ca=). Null: the control plane is reached over plain HTTP only.
+    /// </summary>
+    public ZeroCloud.Model.Pki.ClusterTrust? Trust { get; init; }
+
     /// <summary>The node's name; the host name when not given.</summary>
     public string? Name { get; init; }
 
@@ -78,12 +84,32 @@ internal sealed record AgentSettings
             return null;
         }
 
+        ZeroCloud.Model.Pki.ClusterTrust? trust = null;
+        if (cmdline["ca"] is { Length: > 0 } pin)
+        {
+            try
+            {
+                trust = ZeroCloud.Model.Pki.ClusterTrust.Pinned(pin);
+            }
+            catch (ArgumentException ex)
+            {
+                problem = $"zc.ca={pin}: {ex.Message}";
+                return null;
+            }
+        }
+        else if (control.FirstOrDefault(u => u.StartsWith("https:", StringComparison.OrdinalIgnoreCase)) is { } secure)
+        {
+            problem = $"the kernel command line names {secure} but no zc.ca= (the cluster root's fingerprint) to verify it with";
+            return null;
+        }
+
         return new AgentSettings
         {
             Control = control,
             Join = join,
             // A machine netboot booted carries a single-use ticket (zc.ticket=<mac>.<secret>); zc.token is the older
             // reusable join token.
+            Trust = trust,
             Token = cmdline["ticket"] is { Length: > 0 } ticket ? "ticket:" + ticket : cmdline["token"] is { Length: > 0 } token ? token : null,
             Name = cmdline["name"] is { Length: > 0 } name ? name : hostName,
             Address = address,

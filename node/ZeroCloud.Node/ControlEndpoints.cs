@@ -7,7 +7,7 @@ namespace ZeroCloud.Node;
 /// command line's and follows the membership (<c>GET /v1/members</c>, every 10 s), so an agent keeps reaching the
 /// control plane after the members it was started with are gone.
 /// </summary>
-internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? token, TimeSpan timeout) : IDisposable
+internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? token, TimeSpan timeout, ZeroCloud.Model.Pki.ClusterTrust? trust = null) : IDisposable
 {
     private string? _credential = token;
 
@@ -34,7 +34,10 @@ internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? to
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ControlClient> _clients = new(StringComparer.Ordinal);
-    private readonly HttpClient _http = new() { Timeout = timeout };
+    private readonly HttpClient _http = trust?.Client(timeout) ?? new HttpClient { Timeout = timeout };
+
+    /// <summary>The cluster's root the members' certificates are checked against; null over plain HTTP.</summary>
+    public ZeroCloud.Model.Pki.ClusterTrust? Trust => trust;
     private List<string> _urls = [.. initial];
     private int _current;
 

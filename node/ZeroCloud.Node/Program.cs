@@ -59,6 +59,7 @@ namespace ZeroCloud.Node
             var control = new Option<string[]>("--control") { Description = "Control-plane member APIs: heartbeat there and run the instances placed on this node until stopped.", AllowMultipleArgumentsPerToken = true, HelpName = "url" };
             var token = new Option<string>("--token") { Description = "The join token (id.secret). Other users can read a process's arguments: prefer --token-file or $ZC_TOKEN.", HelpName = "token" };
             var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the join token (keep it 0600).", HelpName = "file" };
+            var caFile = new Option<string>("--ca-file") { Description = "The cluster's root certificate (PEM): the control plane's must chain to it (https:// --control).", HelpName = "file" };
             var name = new Option<string>("--name") { Description = "The node's name (default: the host name).", HelpName = "name" };
             var labels = new Option<string[]>("--label") { Description = "A label for node selectors (repeatable).", HelpName = "key=value" };
             var address = new Option<string>("--address") { Description = "The address this node's instances are reached at (default: the first up interface's IPv4 address).", HelpName = "ip" };
@@ -71,7 +72,7 @@ namespace ZeroCloud.Node
             var events = new Option<string>("--events") { Description = "Append the boot's phases to this file as JSON lines (powered on, dhcp, tftp, ipxe, http, booted, joined, failed): what zc up follows.", HelpName = "file" };
             var cmdline = new Option<string>("--cmdline") { Description = "Run the node image's way in as a process: the zc.* parameters from this file (a kernel command line) instead of options.", HelpName = "file" };
             var root = new RootCommand("zc-node — the ZeroCloud node agent: PID 1 of the node image, or a process on a Linux host. As PID 1 it reads zc.control=, zc.token=, zc.name=, zc.join= from the kernel command line.");
-            foreach (var option in new Option[] { join, control, token, tokenFile, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline, events })
+            foreach (var option in new Option[] { join, control, token, tokenFile, caFile, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline, events })
             {
                 root.Options.Add(option);
             }
@@ -85,6 +86,7 @@ namespace ZeroCloud.Node
                     Join = Urls(parse.GetValue(join), "--join", problems),
                     Control = Urls(parse.GetValue(control), "--control", problems),
                     Token = TokenFrom(parse.GetValue(token), parse.GetValue(tokenFile), problems),
+                    Trust = TrustFrom(parse.GetValue(caFile), problems),
                     Name = parse.GetValue(name),
                     Labels = Pairs(parse.GetValue(labels), "--label", "key=value", problems),
                     Address = parse.GetValue(address),
@@ -162,12 +164,32 @@ namespace ZeroCloud.Node
             return root;
         }
 
+        /// <summary>The cluster's root from --ca-file; null without one, with the problem added when it cannot be read.</summary>
+        internal static ZeroCloud.Model.Pki.ClusterTrust? TrustFrom(string? file, List<string> problems)
+        {
+            if (file is null)
+            {
+                return null;
+            }
+
+            try
+            {
+                return ZeroCloud.Model.Pki.ClusterTrust.FromFile(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+            {
+                problems.Add($"--ca-file {file}: {ex.Message}");
+                return null;
+            }
+        }
+
         /// <summary>Options given on the command line win over the kernel command line's (a test or a lab adds folders).</summary>
         internal static AgentSettings Overlay(AgentSettings fromCmdline, AgentSettings options) => fromCmdline with
         {
             Control = options.Control.Count > 0 ? options.Control : fromCmdline.Control,
             Join = options.Join.Count > 0 ? options.Join : fromCmdline.Join,
             Token = options.Token ?? fromCmdline.Token,
+            Trust = options.Trust ?? fromCmdline.Trust,
             Name = options.Name ?? fromCmdline.Name,
             Labels = options.Labels.Count > 0 ? options.Labels : fromCmdline.Labels,
             Data = options.Data ?? fromCmdline.Data,

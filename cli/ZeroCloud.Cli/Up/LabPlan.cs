@@ -43,7 +43,7 @@ internal sealed record LabPlan(string Cluster, string Directory, string SeedName
             var mac = i <= known.Length ? known[i - 1].Mac.ToString() : $"52:54:00:7a:{i >> 8:x2}:{i & 0xFF:x2}";
             return new LabServer(id, $"{prefix}-{id}", mac, Path.Combine(directory, id));
         }).ToList();
-        return new LabPlan(config.Metadata.Name, directory, $"{prefix}-seed", seed, $"http://{seed}:7070", list);
+        return new LabPlan(config.Metadata.Name, directory, $"{prefix}-seed", seed, $"https://{seed}:7070", list);
     }
 
     /// <summary>The first address of the subnet that is not the gateway, in the DHCP range, or a known node's.</summary>

@@ -35,19 +35,12 @@ public sealed partial class ControlApi : IDisposable
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private readonly IHttpForwarder _forwarder;
-    private readonly HttpMessageInvoker _leaderClient = new(new SocketsHttpHandler
-    {
-        UseProxy = false,
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        AutomaticDecompression = System.Net.DecompressionMethods.None,
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        ConnectTimeout = TimeSpan.FromSeconds(2),
-    });
+    private readonly HttpMessageInvoker _leaderClient;
 
     public ControlApi(ControlNode node, IServiceProvider services, IHttpForwarder forwarder, ILogger<ControlApi> logger)
     {
         _node = node;
+        _leaderClient = new HttpMessageInvoker(node.Options.PeerHandler());
         _services = services;
         _forwarder = forwarder;
         _logger = logger;
@@ -86,6 +79,8 @@ public sealed partial class ControlApi : IDisposable
         operators.MapDelete("/{id}", RevokeOperatorAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
         v1.MapPost("/tickets", CreateTicketAsync).AddEndpointFilter(LeaderOnlyAsync).RequireRateLimiting(NodeRateLimits.Tickets).Allow(Access.Enroll);
         v1.MapGet("/audit", AuditLogAsync).Allow(Access.Admin);
+        v1.MapGet("/pki/root", RootAsync).Allow(Access.Public);
+        v1.MapPost("/pki/member", SignMemberAsync).Allow(Access.Member);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}")).Allow(Access.Public);
     }
 

@@ -37,6 +37,12 @@ public sealed record ControlNodeOptions
 
     public int HistoryLimit { get; init; } = KvStore.DefaultHistoryLimit;
 
+    /// <summary>The cluster's root, which other members' API certificates must chain to; null: plain HTTP (tests of the store alone).</summary>
+    public ZeroCloud.Model.Pki.ClusterTrust? Trust { get; init; }
+
+    /// <summary>An HTTP handler for this member's calls to other members: trusting only the cluster's root when there is one.</summary>
+    public HttpMessageHandler PeerHandler() => Trust?.Handler() ?? new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false, UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5) };
+
     /// <summary>Bytes the store's keys and values may take; a write that would add past this is refused (deletes always pass).</summary>
     public long QuotaBytes { get; init; } = KvStore.DefaultQuotaBytes;
 }
@@ -68,11 +74,12 @@ public sealed partial class ControlNode : IAsyncDisposable
     private KvStateMachine? _machine;
     private WriteAheadLog? _wal;
     private RaftCluster? _cluster;
-    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly HttpClient _http;
 
     public ControlNode(ControlNodeOptions options, ILoggerFactory loggerFactory)
     {
         _options = options;
+        _http = new HttpClient(options.PeerHandler()) { Timeout = TimeSpan.FromSeconds(5) };
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<ControlNode>();
     }

@@ -18,7 +18,9 @@ public sealed class LocalStore : IControlStore, IDisposable
     private static readonly TimeSpan ProposalTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan BarrierTimeout = TimeSpan.FromSeconds(5);
     private readonly ControlNode _node;
-    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false }) { Timeout = TimeSpan.FromSeconds(30) };
+    private HttpClient? _leaderHttp;
+
+    private HttpClient LeaderHttp => _leaderHttp ??= new HttpClient(_node.Options.PeerHandler()) { Timeout = TimeSpan.FromSeconds(30) };
 
     public LocalStore(ControlNode node) => _node = node;
 
@@ -159,7 +161,7 @@ public sealed class LocalStore : IControlStore, IDisposable
     public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
         (Status ?? throw new InvalidOperationException("the member's status is not wired"))(ct);
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _leaderHttp?.Dispose();
 
     private async Task BarrierAsync(bool stale, CancellationToken ct)
     {
@@ -230,7 +232,7 @@ public sealed class LocalStore : IControlStore, IDisposable
             throw new ControlApiException(503, ErrorCodes.NoLeader, "no leader has been elected within 5s (is a majority of members up?); retry");
         }
 
-        return new ControlClient(new Uri(leader), _http) { ForwardedBy = _node.Id, Token = _node.Credential };
+        return new ControlClient(new Uri(leader), LeaderHttp) { ForwardedBy = _node.Id, Token = _node.Credential };
     }
 
     private static KvDto ToDto(KeyValue kv) => new(kv.Key, Encoding.UTF8.GetString(kv.Value), kv.CreateRevision, kv.ModRevision, kv.Version);

@@ -26,6 +26,7 @@ public static class Audit
     public const string TokenCreated = "token-created";
     public const string OperatorCreated = "operator-created";
     public const string OperatorRevoked = "operator-revoked";
+    public const string CertificateIssued = "certificate-issued";
 
     /// <summary>The key and value of a new entry, to put in the same transaction as the change it records where there is one.</summary>
     public static (string Key, string Value) Entry(string who, string action, string subject, string? detail = null)

@@ -18,7 +18,7 @@ public sealed class ControlApiException(int status, string code, string message,
 public sealed class ControlClient(Uri server, HttpClient? http = null) : IControlStore, IDisposable
 {
     /// <summary>The default server: $ZC_SERVER, else a member on this machine.</summary>
-    public static string DefaultServer => Environment.GetEnvironmentVariable("ZC_SERVER") is { Length: > 0 } s ? s : "http://127.0.0.1:7070";
+    public static string DefaultServer => Environment.GetEnvironmentVariable("ZC_SERVER") is { Length: > 0 } s ? s : "https://127.0.0.1:7070";
 
     private readonly HttpClient _http = http ?? new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
     private readonly bool _ownsHttp = http is null;

@@ -189,6 +189,12 @@ public sealed record ApprovalDto(string Name, string Mac, DateTime At);
 
 public sealed record TicketResponse(string Ticket, DateTime Expires);
 
+/// <summary>POST /v1/pki/member: a joining member's CSR (PEM) and the addresses its API serves on.</summary>
+public sealed record MemberCertificateRequest(string Csr, IReadOnlyList<string> Addresses);
+
+/// <summary>The member's certificate, and the cluster's CA (the issuing CA's key included: members sign), sent over TLS only.</summary>
+public sealed record MemberCertificateResponse(string Certificate, string Issuing, string Root, string IssuingKey);
+
 /// <summary>
 /// An operator credential (<c>/zc/operators/&lt;id&gt;</c>): <see cref="Role"/> is <c>admin</c> or <c>read-only</c>; only the
 /// SHA-256 of the secret is kept. Sent as <c>Authorization: Bearer op:&lt;id&gt;.&lt;secret&gt;</c>.
@@ -243,6 +249,8 @@ public sealed record OperatorsResponse(IReadOnlyList<OperatorInfo> Operators);
 [JsonSerializable(typeof(NodeKeyDto))]
 [JsonSerializable(typeof(CreateTicketRequest))]
 [JsonSerializable(typeof(TicketResponse))]
+[JsonSerializable(typeof(MemberCertificateRequest))]
+[JsonSerializable(typeof(MemberCertificateResponse))]
 [JsonSerializable(typeof(OperatorDto))]
 [JsonSerializable(typeof(CreateOperatorRequest))]
 [JsonSerializable(typeof(OperatorResponse))]

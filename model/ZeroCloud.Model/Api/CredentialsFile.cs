@@ -8,8 +8,11 @@ namespace ZeroCloud.Model.Api;
 /// credential <c>zc</c> sends. <c>zc up</c> and a bootstrapped member write one (0600); <c>zc</c> reads it from
 /// <c>--credentials</c>, <c>$ZC_CREDENTIALS</c>, or the lab <c>zc up</c> made.
 /// </summary>
-public sealed record CredentialsFile(string Cluster, string Server, string Credential, string Role)
+public sealed record CredentialsFile(string Cluster, string Server, string Credential, string Role, string? Ca = null)
 {
+    /// <summary>What to trust: the cluster's root in <see cref="Ca"/>; null when the file has none (a plain-HTTP server).</summary>
+    public Pki.ClusterTrust? Trust() => Ca is { Length: > 0 } pem ? Pki.ClusterTrust.FromPem(pem) : null;
+
     /// <summary>Writes the file, 0600, as JSON.</summary>
     public void Write(string path) => SecretFile.Write(path, JsonSerializer.Serialize(this, CredentialsJsonContext.Default.CredentialsFile));
 
@@ -43,6 +46,7 @@ public sealed record CredentialsFile(string Cluster, string Server, string Crede
     private string? Problem() =>
         string.IsNullOrWhiteSpace(Credential) ? "no credential"
         : !Uri.TryCreate(Server, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") ? $"server \"{Server}\" is not an http(s) URL"
+        : uri.Scheme == "https" && string.IsNullOrWhiteSpace(Ca) ? "an https server and no \"ca\" (the cluster's root certificate) to verify it with"
         : null;
 }
 

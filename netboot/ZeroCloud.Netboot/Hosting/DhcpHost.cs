@@ -10,7 +10,7 @@ using ZeroCloud.Netboot.Dhcp;
 namespace ZeroCloud.Netboot.Hosting;
 
 /// <summary>How the dhcp service is started: from `zc serve dhcp` or the standalone zc-dhcp binary.</summary>
-public sealed record DhcpHostSettings(string ConfigPath, string Interface, string DataDirectory, IPAddress? NextServer, string? HttpBase, LogLevel LogLevel = LogLevel.Information, Uri? Store = null, string? StoreCredential = null);
+public sealed record DhcpHostSettings(string ConfigPath, string Interface, string DataDirectory, IPAddress? NextServer, string? HttpBase, LogLevel LogLevel = LogLevel.Information, Uri? Store = null, string? StoreCredential = null, ZeroCloud.Model.Pki.ClusterTrust? StoreTrust = null);
 
 /// <summary>Runs the DHCP server in a Generic Host: config validated first, Ctrl-C or SIGTERM stops it cleanly.</summary>
 public static class DhcpHost
@@ -35,7 +35,7 @@ public static class DhcpHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<ILeaseStore>(sp => settings.Store is { } store
-            ? new ClusterLeaseStore(new ZeroCloud.Model.Api.ControlClient(store) { Token = settings.StoreCredential }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterLeaseStore>>())
+            ? new ClusterLeaseStore(new ZeroCloud.Model.Api.ControlClient(store, settings.StoreTrust?.Client(TimeSpan.FromSeconds(30))) { Token = settings.StoreCredential }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterLeaseStore>>())
             : new FileLeaseStore(Path.Combine(settings.DataDirectory, "leases.log"), sp.GetRequiredService<ILogger<FileLeaseStore>>()));
         builder.Services.AddSingleton(sp => new DhcpServer(options, sp.GetRequiredService<ILeaseStore>(), ifname, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DhcpServer>>()));
         builder.Services.AddHostedService<DhcpHostedService>();

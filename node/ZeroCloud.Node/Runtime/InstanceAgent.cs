@@ -225,21 +225,21 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                     // The voter's calls to its peers carry this node's key: the scheduler's voter placement on this
                     // node is what lets it join and forward writes.
                     var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
-                    return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. CredentialFile()]);
+                    return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. CredentialFile(), .. CaFile()]);
                 }
 
             case "builtin/dhcp":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     var boot = await NetbootAddressAsync().ConfigureAwait(false) ?? here;
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), .. CredentialFile(), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), .. CredentialFile(), .. CaFile(), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
                 }
 
             case "builtin/netboot":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. CredentialFile()]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. CredentialFile(), .. CaFile()]);
                 }
 
             default:
@@ -258,6 +258,19 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
         var file = Path.Combine(dataDirectory, "node-credential");
         ZeroCloud.Model.SecretFile.Write(file, credential);
         return ["--token-file", file];
+    }
+
+    /// <summary>The cluster's root for an infrastructure instance (it checks the control plane with it; netboot pins it on the machines it boots); none over plain HTTP.</summary>
+    private string[] CaFile()
+    {
+        if (endpoints.Trust?.Root is not { } root)
+        {
+            return [];
+        }
+
+        var file = Path.Combine(dataDirectory, "cluster-ca.crt");
+        File.WriteAllText(file, root.ExportCertificatePem() + "\n");
+        return ["--ca-file", file];
     }
 
     /// <summary>netboot instances serve HTTP here (the scheduler counts it as taken: Planner.NetbootHttpPort); 8080 is the example workload's.</summary>

@@ -1,0 +1,95 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Pki;
+using static ZeroCloud.Cluster.Api.ApiResults;
+
+namespace ZeroCloud.Cluster.Api;
+
+/// <summary>The cluster's CA on the API: its root (public), and certificates for joining members.</summary>
+public sealed partial class ControlApi
+{
+    /// <summary>GET /v1/pki/root: the root certificate (PEM), for clients that pinned its fingerprint.</summary>
+    private async Task RootAsync(HttpContext ctx)
+    {
+        if (_services.GetService<MemberTls>()?.Trust.Root is not { } root)
+        {
+            await ErrorAsync(ctx, 404, ErrorCodes.NotFound, "this member serves plain HTTP: the cluster has no CA").ConfigureAwait(false);
+            return;
+        }
+
+        ctx.Response.ContentType = "application/x-pem-file";
+        await ctx.Response.WriteAsync(root.ExportCertificatePem() + "\n", ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// POST /v1/pki/member {csr, addresses}: signs a joining member's certificate and hands it the CA (this member's
+    /// issuing key included: every member can sign). Only over TLS, for an admin or a node the scheduler placed a voter
+    /// on (whose certificate then names that node and only its own address). Audited.
+    /// </summary>
+    private async Task SignMemberAsync(HttpContext ctx)
+    {
+        if (!ctx.Request.IsHttps || _services.GetService<MemberTls>() is not { Pki: { } pki })
+        {
+            await ErrorAsync(ctx, 503, ErrorCodes.NotFound, "this member cannot sign: it serves no TLS or has no CA yet; ask another member").ConfigureAwait(false);
+            return;
+        }
+
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var request = Parse(ctx, body, ControlJsonContext.Default.MemberCertificateRequest, out var error);
+        if (request is null)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
+            return;
+        }
+
+        CertificateRequest csr;
+        try
+        {
+            csr = CertificateRequest.LoadSigningRequestPem(request.Csr, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default);
+        }
+        catch (CryptographicException ex)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"csr: not a PKCS#10 request in PEM with a valid signature ({ex.Message})").ConfigureAwait(false);
+            return;
+        }
+
+        var caller = Identify(ctx);
+        var addresses = new List<IPAddress>();
+        foreach (var text in request.Addresses ?? [])
+        {
+            if (!IPAddress.TryParse(text, out var address))
+            {
+                await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"addresses: \"{text}\" is not an IP address").ConfigureAwait(false);
+                return;
+            }
+
+            addresses.Add(address);
+        }
+
+        var name = caller.IsNode ? caller.Name : csr.SubjectName.Name.StartsWith("CN=", StringComparison.Ordinal) ? csr.SubjectName.Name[3..] : "member";
+        if (caller.IsNode && NodeAddress(caller.Name) is var own && (own is null || addresses.Any(a => a.ToString() != own)))
+        {
+            await ErrorAsync(ctx, 403, ErrorCodes.Forbidden, $"node {caller.Name} may have a member certificate only for its own address ({own ?? "unknown"})").ConfigureAwait(false);
+            return;
+        }
+
+        if (Inputs.Name(name, "the member's name") is { } problem)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, problem).ConfigureAwait(false);
+            return;
+        }
+
+        using var leaf = pki.Issue(csr.PublicKey, "member", name, addresses, ["localhost"], ClusterPki.MemberLifetime, DateTimeOffset.UtcNow);
+        await AuditAsync(ctx, Audit.CertificateIssued, name, $"member certificate for {string.Join(", ", addresses)} until {leaf.NotAfter.ToUniversalTime():u}; the CA sent with it").ConfigureAwait(false);
+        await JsonAsync(ctx, 200, new MemberCertificateResponse(leaf.ExportCertificatePem(), pki.Issuing.ExportCertificatePem(), pki.Root.ExportCertificatePem(), pki.IssuingKeyPem()), ControlJsonContext.Default.MemberCertificateResponse).ConfigureAwait(false);
+    }
+}

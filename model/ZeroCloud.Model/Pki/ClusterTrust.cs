@@ -1,0 +1,120 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace ZeroCloud.Model.Pki;
+
+/// <summary>
+/// What a client of the cluster trusts: its root certificate (from a file), or only the root's SHA-256 fingerprint (from
+/// a kernel command line, <c>zc.ca=</c>), in which case the root is taken from the chain the server presents and kept
+/// once its fingerprint matched. A server is accepted when its chain ends at that root
+/// (<see cref="X509ChainTrustMode.CustomRootTrust"/>, no system roots) and its certificate names the address dialled.
+/// </summary>
+public sealed class ClusterTrust
+{
+    private readonly string _fingerprint;
+
+    public ClusterTrust(X509Certificate2 root)
+    {
+        Root = root;
+        _fingerprint = ClusterPki.Fingerprint(root);
+    }
+
+    private ClusterTrust(string fingerprint) => _fingerprint = fingerprint.ToLowerInvariant();
+
+    /// <summary>Trust pinned by the root's fingerprint (64 hex digits).</summary>
+    public static ClusterTrust Pinned(string fingerprint) =>
+        fingerprint is { Length: 64 } && fingerprint.All(char.IsAsciiHexDigit) ? new ClusterTrust(fingerprint) : throw new ArgumentException($"\"{fingerprint}\" is not a SHA-256 fingerprint (64 hex digits)", nameof(fingerprint));
+
+    /// <summary>Trust in the root certificate(s) in a PEM file.</summary>
+    public static ClusterTrust FromFile(string path)
+    {
+        var collection = new X509Certificate2Collection();
+        collection.ImportFromPemFile(path);
+        return collection.Count > 0 ? new ClusterTrust(collection[^1]) : throw new ArgumentException($"{path} holds no certificate", nameof(path));
+    }
+
+    /// <summary>Trust in a PEM root.</summary>
+    public static ClusterTrust FromPem(string pem) => new(X509Certificate2.CreateFromPem(pem));
+
+    /// <summary>The root; null while only its fingerprint is known and no server has shown it yet.</summary>
+    public X509Certificate2? Root { get; private set; }
+
+    /// <summary>The root's SHA-256 fingerprint.</summary>
+    public string Fingerprint => _fingerprint;
+
+    /// <summary>The TLS versions the cluster speaks.</summary>
+    public const SslProtocols Protocols = SslProtocols.Tls13;
+
+    /// <summary>Whether <paramref name="leaf"/> (with the intermediates in <paramref name="presented"/>) chains to the root; else why not.</summary>
+    public string? Problem(X509Certificate2 leaf, X509Chain? presented) =>
+        Problem(leaf, presented is null ? [] : [.. presented.ChainElements.Select(e => e.Certificate)]);
+
+    /// <summary>Whether <paramref name="leaf"/> chains to the root through <paramref name="intermediates"/> (the root may be among them); else why not.</summary>
+    public string? Problem(X509Certificate2 leaf, IReadOnlyList<X509Certificate2> intermediates)
+    {
+        var root = Root;
+        if (root is null)
+        {
+            // Pinned: the root is the presented certificate with the pinned fingerprint.
+            var pinned = intermediates.FirstOrDefault(c => ClusterPki.Fingerprint(c) == _fingerprint);
+            if (pinned is not null)
+            {
+                root = X509CertificateLoader.LoadCertificate(pinned.RawData);
+            }
+        }
+
+        if (root is null)
+        {
+            return $"the server's chain does not end at the cluster root {_fingerprint[..16]}…";
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(root);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        foreach (var certificate in intermediates)
+        {
+            chain.ChainPolicy.ExtraStore.Add(certificate);
+        }
+
+        if (!chain.Build(leaf))
+        {
+            return $"the certificate of {leaf.Subject} does not chain to the cluster root ({string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))})";
+        }
+
+        if (ClusterPki.Fingerprint(chain.ChainElements[^1].Certificate) != _fingerprint)
+        {
+            return $"the certificate of {leaf.Subject} chains to another root than the cluster's";
+        }
+
+        Root ??= root;
+        return null;
+    }
+
+    /// <summary>The check a TLS client runs on the server: chains to the root, names the host dialled.</summary>
+    public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
+        {
+            return false;
+        }
+
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return Problem(leaf, chain) is null;
+    }
+
+    /// <summary>An HTTP handler that trusts only the cluster: for the CLI, agents, services and members talking to the API.</summary>
+    public SocketsHttpHandler Handler() => new()
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = Validate, EnabledSslProtocols = Protocols },
+    };
+
+    /// <summary>An HTTP client over <see cref="Handler"/>.</summary>
+    public HttpClient Client(TimeSpan timeout) => new(Handler()) { Timeout = timeout };
+}
