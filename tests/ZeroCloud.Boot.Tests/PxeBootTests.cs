@@ -51,7 +51,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
                     known: [ { mac: "{{Mac}}", name: node-01 } ]
                 """);
             // A one-member control plane with the spec applied; netboot puts it and its join token on the command line.
-            const string server = "http://10.77.0.2:7070";
+            const string server = "https://10.77.0.2:7070";
             var zc = Repository.Built("cli", "ZeroCloud.Cli", "zc.dll");
             var control = lab.Start("srv", "dotnet", zc, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.77.0.2:7070", "--bootstrap");
             await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Deadline, what: "the control plane's silo");
@@ -65,7 +65,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
             var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
 
             var dhcp = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--data", lab.PathOf("dhcp"));
-            var netboot = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", config, "--root", root, "--join", "http://10.77.0.2:8080", "--control", server, "--token", token);
+            var netboot = lab.Start("srv", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", config, "--root", root, "--join", "http://10.77.0.2:8080", "--control", server, "--ca-file", Path.Combine(lab.PathOf("control"), "pki", "root.crt"), "--token", token);
             await dhcp.WaitForLineAsync(l => l.Contains("dhcp: full mode on eth0", StringComparison.Ordinal), Deadline, what: "the DHCP server");
             await netboot.WaitForLineAsync(l => l.Contains("http: serving", StringComparison.Ordinal), Deadline, what: "the netboot server");
 

@@ -17,13 +17,13 @@ public sealed class ClusterCommandTests
     {
         var (code, _, stderr) = Zc.Run(["get", "members", "--server", "127.0.0.1:7070"]);
         Assert.Equal(2, code);
-        Assert.Contains("--server: \"127.0.0.1:7070\" is not an http:// URL", stderr, StringComparison.Ordinal);
+        Assert.Contains("--server: \"127.0.0.1:7070\" is not an https:// URL", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Serve_control_refuses_bootstrap_with_peers_and_a_wildcard_raft_address()
     {
-        var (code, _, stderr) = Zc.Run(["serve", "control", "--data", "/tmp/zc-unused", "--bootstrap", "--peers", "http://127.0.0.1:7070"]);
+        var (code, _, stderr) = Zc.Run(["serve", "control", "--data", "/tmp/zc-unused", "--bootstrap", "--peers", "https://127.0.0.1:7070"]);
         Assert.Equal(2, code);
         Assert.Contains("not both", stderr, StringComparison.Ordinal);
         (code, _, stderr) = Zc.Run(["serve", "control", "--data", "/tmp/zc-unused", "--raft", "0.0.0.0:7071"]);

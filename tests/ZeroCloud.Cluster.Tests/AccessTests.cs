@@ -19,7 +19,8 @@ public class AccessTests
         var member = cluster.Members[0];
         await member.Client.PutAsync("/keep", "me");
         var before = await member.Client.StatusAsync();
-        using var http = new HttpClient { BaseAddress = new Uri(member.Api) };
+        using var http = cluster.Trust!.Client(TimeSpan.FromSeconds(20));
+        http.BaseAddress = new Uri(member.Api);
 
         // The attacks of the issue, with no credential: each is 401 and writes nothing.
         (HttpMethod Method, string Path, string? Body)[] attacks =
@@ -71,7 +72,7 @@ public class AccessTests
         Assert.Equal(Roles.ReadOnly, made.Role);
         Assert.StartsWith("op:", made.Credential, StringComparison.Ordinal);
         Assert.True(made.Expires > DateTime.UtcNow.AddMinutes(59) && made.Expires < DateTime.UtcNow.AddMinutes(61), $"a read-only credential lives an hour by default, not until {made.Expires:u}");
-        using var reader = new ControlClient(new Uri(cluster.Members[0].Api)) { Token = made.Credential };
+        using var reader = new ControlClient(new Uri(cluster.Members[0].Api), cluster.Members[0].Http) { Token = made.Credential };
 
         // Reads: yes, but never a credential (a get is 403, a range and a watch leave them out).
         Assert.Equal("1", (await reader.GetAsync("/app/a"))!.Value);
@@ -122,7 +123,7 @@ public class AccessTests
 
         // An expired credential is refused with a reason that says so.
         var brief = await admin.CreateOperatorAsync(Roles.Admin, TimeSpan.FromSeconds(1));
-        using var late = new ControlClient(new Uri(cluster.Members[0].Api)) { Token = brief.Credential };
+        using var late = new ControlClient(new Uri(cluster.Members[0].Api), cluster.Members[0].Http) { Token = brief.Credential };
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         var expired = await Assert.ThrowsAsync<ControlApiException>(() => late.GetAsync("/app/a"));
         Assert.Equal(401, expired.Status);
@@ -142,7 +143,7 @@ public class AccessTests
         await admin.PutAsync(StoreKeys.Node("n1"), JsonSerializer.Serialize(new NodeDto("n1", NodeStatus.Ready, DateTime.UtcNow, 2, 1 << 30, "127.0.0.1", null, null, 0), ControlJsonContext.Default.NodeDto));
         await admin.PutAsync(StoreKeys.Instance("n1", "web-1"), Instance("web-1", "n1", "builtin/hello"));
         await admin.PutAsync(StoreKeys.Instance("n2", "web-2"), Instance("web-2", "n2", "builtin/hello"));
-        using var n1 = new ControlClient(api) { Token = $"node:n1.{secret}" };
+        using var n1 = new ControlClient(api, cluster.Members[0].Http) { Token = $"node:n1.{secret}" };
 
         // Reads, and its own instance state.
         Assert.Single((await n1.InstancesAsync("n1")).Instances);
@@ -180,7 +181,8 @@ public class AccessTests
     {
         await using var cluster = await ControlCluster.StartAsync(1);
         var member = cluster.Members[0];
-        using var http = new HttpClient { BaseAddress = new Uri(member.Api) };
+        using var http = cluster.Trust!.Client(TimeSpan.FromSeconds(20));
+        http.BaseAddress = new Uri(member.Api);
 
         async Task<(int[] Codes, double Seconds)> FloodAsync(string? credential)
         {

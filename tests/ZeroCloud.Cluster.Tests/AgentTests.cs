@@ -188,18 +188,18 @@ public class AgentTests
 
         // A wrong token: refused on both sides, clearly, and the agent gives up.
         var token = await cluster.JoinTokenAsync();
-        var (badCode, badOutput) = await RunAgentAsync("--control", cluster.Members[0].Api, "--name", "intruder", "--token", token[..7] + "xxxxxxxxxxxxxxxx");
+        var (badCode, badOutput) = await RunAgentAsync("--control", cluster.Members[0].Api, "--ca-file", cluster.CaFile!, "--name", "intruder", "--token", token[..7] + "xxxxxxxxxxxxxxxx");
         Assert.Equal(1, badCode);
         Assert.Contains($"refused this node: node intruder refused: join token {token[..6]}.… has the wrong secret", badOutput, StringComparison.Ordinal);
-        (badCode, badOutput) = await RunAgentAsync("--control", cluster.Members[0].Api, "--name", "intruder");
+        (badCode, badOutput) = await RunAgentAsync("--control", cluster.Members[0].Api, "--ca-file", cluster.CaFile!, "--name", "intruder");
         Assert.Equal(1, badCode);
         Assert.Contains("no join token", badOutput, StringComparison.Ordinal);
         Assert.Contains("node intruder refused", cluster.Members[0].Output, StringComparison.Ordinal);
         Assert.DoesNotContain((await observer.NodesAsync()).Nodes, n => n.Name == "intruder");
 
         // The first endpoint answers nothing: the agent moves on to the next.
-        var nowhere = $"http://127.0.0.1:{ControlCluster.FreePort()}";
-        var psi = AgentStart("--control", $"{nowhere},{cluster.Members[0].Api},{cluster.Members[1].Api}", "--name", "agent-1", "--label", "rack=r9", "--token", token);
+        var nowhere = $"https://127.0.0.1:{ControlCluster.FreePort()}";
+        var psi = AgentStart("--control", $"{nowhere},{cluster.Members[0].Api},{cluster.Members[1].Api}", "--ca-file", cluster.CaFile!, "--name", "agent-1", "--label", "rack=r9", "--token", token);
 
         var output = new StringBuilder();
         using var agent = Process.Start(psi)!;

@@ -19,8 +19,8 @@ public class ClusterLeaseStoreTests
     {
         await using var cluster = await ControlCluster.StartAsync(3);
         var now = DateTimeOffset.UtcNow;
-        using var a = new ClusterLeaseStore(new ControlClient(new Uri(cluster.Members[0].Api)) { Token = cluster.AdminCredential }, TimeProvider.System, NullLogger<ClusterLeaseStore>.Instance);
-        using var b = new ClusterLeaseStore(new ControlClient(new Uri(cluster.Members[2].Api)) { Token = cluster.AdminCredential }, TimeProvider.System, NullLogger<ClusterLeaseStore>.Instance);
+        using var a = new ClusterLeaseStore(new ControlClient(new Uri(cluster.Members[0].Api), cluster.Members[0].Http) { Token = cluster.AdminCredential }, TimeProvider.System, NullLogger<ClusterLeaseStore>.Instance);
+        using var b = new ClusterLeaseStore(new ControlClient(new Uri(cluster.Members[2].Api), cluster.Members[2].Http) { Token = cluster.AdminCredential }, TimeProvider.System, NullLogger<ClusterLeaseStore>.Instance);
         Assert.Empty(await a.LoadAsync(CancellationToken.None));
         Assert.Empty(await b.LoadAsync(CancellationToken.None));
         using var stop = new CancellationTokenSource();
@@ -46,7 +46,7 @@ public class ClusterLeaseStoreTests
             Assert.Equal(first, seenByB[0]);
         }
 
-        var reloaded = await new ClusterLeaseStore(new ControlClient(new Uri(cluster.Members[1].Api)) { Token = cluster.AdminCredential }, TimeProvider.System, NullLogger<ClusterLeaseStore>.Instance).LoadAsync(CancellationToken.None);
+        var reloaded = await new ClusterLeaseStore(new ControlClient(new Uri(cluster.Members[1].Api), cluster.Members[1].Http) { Token = cluster.AdminCredential }, TimeProvider.System, NullLogger<ClusterLeaseStore>.Instance).LoadAsync(CancellationToken.None);
         Assert.Equal(2, reloaded.Count);
         Assert.Equal("0152540000000" + "4", reloaded.Single(l => l.Address == Ipv4.ToUInt32(System.Net.IPAddress.Parse("10.77.1.6"))).ClientKey);
         await stop.CancelAsync();

@@ -158,7 +158,9 @@ public class ControlPlaneTests
         var member = cluster.Members[0];
         await member.Client.PutAsync("/kept", "1");
         var before = (await member.Client.StatusAsync()).Revision;
-        using var http = new HttpClient { BaseAddress = new Uri(member.Api) };
+        using var http = cluster.Trust!.Client(TimeSpan.FromSeconds(20));
+        http.BaseAddress = new Uri(member.Api);
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", cluster.AdminCredential);
 
         async Task<(HttpStatusCode Status, ErrorResponse Error)> Send(HttpMethod method, string path, string? body)
         {

@@ -32,7 +32,7 @@ public class InProcessStoreTests
         await cluster.WaitForActiveSilosAsync(3, observer, "three active silos (each one's joining is membership-table writes)");
 
         // The test's own store reads carry their own agent, so they can be told apart.
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        using var http = cluster.Trust!.Client(TimeSpan.FromSeconds(20));
         http.DefaultRequestHeaders.UserAgent.ParseAdd("zc-test/1");
         using var reader = new ControlClient(new Uri(observer.Api), http) { Token = cluster.AdminCredential };
 

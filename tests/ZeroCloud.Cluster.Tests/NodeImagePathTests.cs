@@ -43,7 +43,7 @@ public class NodeImagePathTests
         await lab.AddressAsync("cp", "10.79.0.2/24");
         await lab.AddressAsync("n1", "10.79.0.17/24");
         await lab.MacAsync("n1", "52:54:00:79:00:07");
-        const string server = "http://10.79.0.2:7070";
+        const string server = "https://10.79.0.2:7070";
         var control = lab.Start("cp", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.79.0.2:7070", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the control plane's silo");
         // zc speaks with the admin credentials file the bootstrapped member wrote.
@@ -60,7 +60,7 @@ public class NodeImagePathTests
         // netboot as the cluster runs it (--control and the join token), serving the per-machine boot script.
         var root = lab.PathOf("netboot");
         Directory.CreateDirectory(Path.Combine(root, "images", "node"));
-        var netboot = lab.Start("cp", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", specFile, "--interface", "eth0", "--root", root, "--http-port", "8880", "--control", server, "--token", token);
+        var netboot = lab.Start("cp", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Netboot.Service", "zc-netboot.dll"), "-f", specFile, "--interface", "eth0", "--root", root, "--http-port", "8880", "--control", server, "--ca-file", Path.Combine(lab.PathOf("control"), "pki", "root.crt"), "--token", token);
         await netboot.WaitForLineAsync(l => l.Contains("http: serving", StringComparison.Ordinal), Long, what: "netboot to serve");
         (code, output) = await lab.RunAsync("n1", Long, "curl", "-sf", "-m", "5", "http://10.79.0.2:8880/boot/52:54:00:79:00:07.ipxe");
         Assert.True(code == 0, output + netboot.Output);
@@ -98,6 +98,6 @@ public class NodeImagePathTests
         Assert.Equal(("rack1-07", NodeStatus.Ready, "10.79.0.17"), (node.Name, node.Status, node.Address));
         (code, output) = await lab.RunAsync("cp", Long, "curl", "-sf", "-m", "5", "http://10.79.0.17:8080/");
         Assert.True(code == 0 && output.Contains("hello from", StringComparison.Ordinal), output);
-        Assert.Contains("joining the control plane at http://10.79.0.2:7070 as rack1-07", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("joining the control plane at https://10.79.0.2:7070 as rack1-07", agent.Output, StringComparison.Ordinal);
     }
 }

@@ -34,7 +34,7 @@ public class OrleansProviderTests
     public async Task Membership_table_follows_orleans_contract()
     {
         await using var cluster = await ControlCluster.StartAsync(1);
-        using var client = new ControlClient(new Uri(cluster.Members[0].Api)) { Token = cluster.AdminCredential };
+        using var client = new ControlClient(new Uri(cluster.Members[0].Api), cluster.Members[0].Http) { Token = cluster.AdminCredential };
         var table = new RaftMembershipTable(client, "test", NullLogger<RaftMembershipTable>.Instance);
         await table.InitializeMembershipTable(tryInitTableVersion: true);
         await table.InitializeMembershipTable(tryInitTableVersion: true); // twice is fine
@@ -99,7 +99,7 @@ public class OrleansProviderTests
     public async Task Grain_storage_writes_reads_refuses_a_stale_etag_and_clears()
     {
         await using var cluster = await ControlCluster.StartAsync(1);
-        using var client = new ControlClient(new Uri(cluster.Members[0].Api)) { Token = cluster.AdminCredential };
+        using var client = new ControlClient(new Uri(cluster.Members[0].Api), cluster.Members[0].Http) { Token = cluster.AdminCredential };
         var serializer = new SystemTextJsonGrainStorageSerializer(Options.Create(new SystemTextJsonGrainStorageSerializerOptions()));
         var storage = new RaftGrainStorage(client, serializer);
         var id = GrainId.Create("node", "n1");

@@ -46,7 +46,7 @@ public class ProcessRuntimeTests
             await lab.AddressAsync(nodes[i], $"10.78.0.{11 + i}/24");
         }
 
-        const string server = "http://10.78.0.2:7070";
+        const string server = "https://10.78.0.2:7070";
         var control = lab.Start("cp", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.78.0.2:7070", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the control plane's silo");
         // zc speaks with the admin credentials file the bootstrapped member wrote.
@@ -66,7 +66,7 @@ public class ProcessRuntimeTests
         var tokens = await GetAsync("tokens", ControlJsonContext.Default.TokensResponse);
         var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
         var hello = NetnsLab.ServiceBinary("ZeroCloud.Hello", "zc-hello.dll", "node");
-        var agents = nodes.ToDictionary(n => n, n => lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/hello={hello}", "--token", token));
+        var agents = nodes.ToDictionary(n => n, n => lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--ca-file", Path.Combine(lab.PathOf("control"), "pki", "root.crt"), "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/hello={hello}", "--token", token));
 
         async Task WaitAsync(Func<Task<bool>> condition, string what)
         {
@@ -119,7 +119,7 @@ public class ProcessRuntimeTests
 
         // The dead node comes back, empty. Then a node is cut off (its agent paused) while its hello keeps running:
         // Down, its hello placed on the node that came back; when it is heard again it stops what is no longer its own.
-        agents[victim] = lab.Start(victim, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--name", victim, "--data", lab.PathOf(victim + "-again"), "--image", $"builtin/hello={hello}", "--token", token);
+        agents[victim] = lab.Start(victim, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--ca-file", Path.Combine(lab.PathOf("control"), "pki", "root.crt"), "--name", victim, "--data", lab.PathOf(victim + "-again"), "--image", $"builtin/hello={hello}", "--token", token);
         await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single(n => n.Name == victim).Status == NodeStatus.Ready, $"{victim} to be Ready again");
         var cut = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.First(v => v.Instance.Service == "hello").Instance.Node;
         var cutAddress = $"http://10.78.0.{11 + Array.IndexOf(nodes, cut)}:8080/";

@@ -46,7 +46,7 @@ public class SelfManagedControlPlaneTests
             await lab.AddressAsync(nodes[i], $"10.80.0.{10 + i}/24");
         }
 
-        const string seed = "http://10.80.0.10:7070";
+        const string seed = "https://10.80.0.10:7070";
         var control = lab.Start("n0", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("seed"), "--listen", "10.80.0.10:7070", "--name", "n0", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the seed's silo");
         // zc speaks with the admin credentials file the bootstrapped member wrote.
@@ -69,7 +69,7 @@ public class SelfManagedControlPlaneTests
         var tokens = await GetAsync("n0", seed, "tokens", ControlJsonContext.Default.TokensResponse);
         var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
         var agents = new Dictionary<string, LabProcess>();
-        void StartAgent(string n) => agents[n] = lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", seed, "--token", token, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/control={ControlCluster.ZcDll}", "--image", $"builtin/hello={NetnsLab.ServiceBinary("ZeroCloud.Hello", "zc-hello.dll", "node")}");
+        void StartAgent(string n) => agents[n] = lab.Start(n, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", seed, "--ca-file", Path.Combine(lab.PathOf("seed"), "pki", "root.crt"), "--token", token, "--name", n, "--data", lab.PathOf(n), "--image", $"builtin/control={ControlCluster.ZcDll}", "--image", $"builtin/hello={NetnsLab.ServiceBinary("ZeroCloud.Hello", "zc-hello.dll", "node")}");
         foreach (var n in nodes)
         {
             StartAgent(n);

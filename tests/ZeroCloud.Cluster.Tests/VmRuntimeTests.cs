@@ -43,7 +43,7 @@ public class VmRuntimeTests
         var (code, output) = await lab.RunAsync("cp", TimeSpan.FromMinutes(6), "dotnet", ControlCluster.ZcDll, "image", "build", "hello", "-o", lab.PathOf("out"));
         Assert.True(code == 0, output);
 
-        const string server = "http://10.79.0.2:7070";
+        const string server = "https://10.79.0.2:7070";
         var control = lab.Start("cp", "dotnet", ControlCluster.ZcDll, "serve", "control", "--data", lab.PathOf("control"), "--listen", "10.79.0.2:7070", "--bootstrap");
         await control.WaitForLineAsync(l => l.Contains("Orleans silo started", StringComparison.Ordinal), Long, what: "the control plane's silo");
         // zc speaks with the admin credentials file the bootstrapped member wrote.
@@ -62,7 +62,7 @@ public class VmRuntimeTests
 
         var tokens = await GetAsync("tokens", ControlJsonContext.Default.TokensResponse);
         var token = $"{tokens.Tokens[0].Id}.{tokens.Tokens[0].Secret}";
-        var agent = lab.Start("n1", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--name", "n1", "--data", lab.PathOf("n1"), "--vm-images", lab.PathOf("out/images"), "--token", token);
+        var agent = lab.Start("n1", "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), "--control", server, "--ca-file", Path.Combine(lab.PathOf("control"), "pki", "root.crt"), "--name", "n1", "--data", lab.PathOf("n1"), "--vm-images", lab.PathOf("out/images"), "--token", token);
 
         async Task WaitAsync(Func<Task<bool>> condition, string what)
         {

@@ -21,7 +21,18 @@ internal sealed class ControlMember : IAsyncDisposable
         RaftPort = ControlCluster.FreePort();
         SiloPort = ControlCluster.FreePort();
         _extraArgs = extraArgs;
-        Client = new ControlClient(new Uri(Api), new HttpClient { Timeout = TimeSpan.FromSeconds(20) });
+        Http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        Client = new ControlClient(new Uri(Api), Http);
+    }
+
+    /// <summary>An HTTP client that trusts the cluster's root (once <see cref="Connect"/> gave it one).</summary>
+    public HttpClient Http { get; private set; }
+
+    /// <summary>From now on <see cref="Client"/> and <see cref="Http"/> trust <paramref name="trust"/> and send <paramref name="credential"/>.</summary>
+    public void Connect(ZeroCloud.Model.Pki.ClusterTrust trust, string? credential)
+    {
+        Http = trust.Client(TimeSpan.FromSeconds(20));
+        Client = new ControlClient(new Uri(Api), Http) { Token = credential };
     }
 
     public string Name { get; }
@@ -34,11 +45,11 @@ internal sealed class ControlMember : IAsyncDisposable
 
     public int SiloPort { get; }
 
-    public string Api => $"http://127.0.0.1:{ApiPort}";
+    public string Api => $"https://127.0.0.1:{ApiPort}";
 
     public string RaftId => $"127.0.0.1:{RaftPort}";
 
-    public ControlClient Client { get; }
+    public ControlClient Client { get; private set; }
 
     public bool IsRunning => _process is { HasExited: false };
 
@@ -164,9 +175,9 @@ internal sealed class ControlCluster : IAsyncDisposable
         }
         else
         {
-            // A member started by hand joins with the admin credential the bootstrapped one made.
-            member.Client.Token = AdminCredential;
-            member.Identity = ["--token-file", AdminCredentialFile!];
+            // A member started by hand joins with the admin credential the bootstrapped one made, and the root.
+            member.Connect(Trust!, AdminCredential);
+            member.Identity = ["--token-file", AdminCredentialFile!, "--ca-file", CaFile!];
             member.Start("--peers", string.Join(',', running));
         }
 
@@ -183,8 +194,8 @@ internal sealed class ControlCluster : IAsyncDisposable
     {
         var cluster = new ControlCluster(memberArgs);
         cluster.Add(bootstrap: true);
-        await cluster.WaitForAsync(async () => (await cluster.Members[0].Client.StatusAsync()).Role == "leader", "the first member to lead");
         await cluster.WaitForAdminAsync(cluster.Members[0]);
+        await cluster.WaitForAsync(async () => (await cluster.Members[0].Client.StatusAsync()).Role == "leader", "the first member to lead");
         for (var i = 1; i < size; i++)
         {
             cluster.Add();
@@ -200,6 +211,11 @@ internal sealed class ControlCluster : IAsyncDisposable
     /// <summary>The operator's credentials file the bootstrapped member wrote (for zc: $ZC_CREDENTIALS).</summary>
     public string? CredentialsFile => AdminCredentialFile is null ? null : Path.Combine(Path.GetDirectoryName(AdminCredentialFile)!, "credentials.json");
 
+    /// <summary>The cluster's root certificate (the bootstrapped member's pki/root.crt), and the trust in it.</summary>
+    public string? CaFile { get; private set; }
+
+    public ZeroCloud.Model.Pki.ClusterTrust? Trust { get; private set; }
+
     /// <summary>The file the bootstrapped member keeps it in.</summary>
     public string? AdminCredentialFile { get; private set; }
 
@@ -207,12 +223,15 @@ internal sealed class ControlCluster : IAsyncDisposable
     public async Task WaitForAdminAsync(ControlMember bootstrapped)
     {
         var file = Path.Combine(bootstrapped.DataDirectory, "admin-credential");
-        await WaitForAsync(() => Task.FromResult(File.Exists(file) && File.ReadAllText(file).Trim().Length > 0), "the admin credential made at bootstrap");
+        var root = Path.Combine(bootstrapped.DataDirectory, "pki", "root.crt");
+        await WaitForAsync(() => Task.FromResult(File.Exists(file) && File.ReadAllText(file).Trim().Length > 0 && File.Exists(root)), "the admin credential and the CA made at bootstrap");
         AdminCredentialFile = file;
         AdminCredential = File.ReadAllText(file).Trim();
+        CaFile = Path.Combine(bootstrapped.DataDirectory, "pki", "root.crt");
+        Trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(CaFile);
         foreach (var m in Members)
         {
-            m.Client.Token = AdminCredential;
+            m.Connect(Trust, AdminCredential);
         }
     }
 
@@ -317,9 +336,7 @@ internal sealed class ControlCluster : IAsyncDisposable
 
     /// <summary>A client of <paramref name="via"/> that sends the join token, as an agent does.</summary>
     public static ControlClient NodeClient(ControlMember via, string token) =>
-        new(new Uri(via.Api), NodeHttp) { Token = token };
-
-    private static readonly HttpClient NodeHttp = new() { Timeout = TimeSpan.FromSeconds(20) };
+        new(new Uri(via.Api), via.Http) { Token = token };
 
     public async Task WaitForAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {

@@ -21,8 +21,8 @@ public class LinearizabilityTests
     public static async Task<(CheckResult Result, string Figures)> RunAsync(TimeSpan duration, int seed, int clients = 6, int keys = 4)
     {
         await using var cluster = await ControlCluster.StartAsync(3);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        var clientsOf = cluster.Members.Select(m => new ControlClient(new Uri(m.Api), http)).ToList();
+        using var http = cluster.Trust!.Client(TimeSpan.FromSeconds(10));
+        var clientsOf = cluster.Members.Select(m => new ControlClient(new Uri(m.Api), http) { Token = cluster.AdminCredential }).ToList();
         var members = cluster.Members.Select((m, i) => (Func<ControlClient?>)(() => m.IsRunning ? clientsOf[i] : null)).ToList();
         var recorder = new HistoryRecorder(members, keys, seed);
         using var stop = new CancellationTokenSource();

@@ -288,7 +288,7 @@ public sealed partial class DhcpLabTests
         foreach (var host in new[] { "srv1", "srv2" })
         {
             // The replicas write leases with a credential (here the admin's; an agent gives its node's key).
-            var replica = lab.Start(host, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--interface", "eth0", "--store", "http://10.77.0.2:7070", "--token-file", Path.Combine(lab.PathOf("control"), "admin-credential"));
+            var replica = lab.Start(host, "dotnet", NetnsLab.ServiceBinary("ZeroCloud.Dhcp.Service", "zc-dhcp.dll"), "-f", config, "--interface", "eth0", "--store", "https://10.77.0.2:7070", "--token-file", Path.Combine(lab.PathOf("control"), "admin-credential"), "--ca-file", Path.Combine(lab.PathOf("control"), "pki", "root.crt"));
             await replica.WaitForLineAsync(l => l.Contains(" mode on eth0 as ", StringComparison.Ordinal), Long, what: $"the {host} replica");
             replicas.Add(replica);
         }
@@ -310,7 +310,7 @@ public sealed partial class DhcpLabTests
         Assert.Equal(2, acks.Select(a => a.Item1).Distinct().Count());
 
         // The store holds one lease per ACKed address, with the client that got it.
-        var (_, json) = await lab.RunAsync("srv1", Long, "curl", "-s", "-m", "10", "-H", $"Authorization: Bearer {await NetnsLab.AdminCredentialAsync(lab.PathOf("control"))}", "http://10.77.0.2:7070/v1/kv/zc/leases/?prefix=true");
+        var (_, json) = await lab.RunAsync("srv1", Long, "curl", "-s", "-m", "10", "--cacert", Path.Combine(lab.PathOf("control"), "pki", "root.crt"), "-H", $"Authorization: Bearer {await NetnsLab.AdminCredentialAsync(lab.PathOf("control"))}", "https://10.77.0.2:7070/v1/kv/zc/leases/?prefix=true");
         var stored = System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("kvs").EnumerateArray()
             .Select(kv => ClusterLeaseStore.Decode(kv.GetProperty("value").GetString()!)!).ToDictionary(l => l.Address);
         foreach (var (address, macs) in owners)
