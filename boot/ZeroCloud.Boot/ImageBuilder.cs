@@ -33,6 +33,12 @@ public sealed partial class BootJsonContext : JsonSerializerContext;
 /// </summary>
 public static class ImageBuilder
 {
+    /// <summary>
+    /// Libraries every image carries although no ELF header names them: .NET loads OpenSSL with dlopen for TLS and
+    /// X.509 (libssl pulls in libcrypto), and every service talks to the control plane over TLS.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Dlopened = ["libssl.so.3"];
+
     public static ImageManifest Build(ImageSpec spec, string outputDirectory)
     {
         Directory.CreateDirectory(outputDirectory);
@@ -49,6 +55,15 @@ public static class ImageBuilder
 
         AddFile("init", File.ReadAllBytes(spec.Binary), 0b111_101_101);
         var libraries = ElfFile.Closure(spec.Binary);
+        foreach (var name in Dlopened)
+        {
+            // .NET opens these with dlopen, so the binary's dynamic section does not name them (decision 0024).
+            var path = ElfFile.LibraryPath.Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists)
+                ?? throw new FileNotFoundException($"{name} (TLS for the image's binary, loaded with dlopen) is in none of {string.Join(", ", ElfFile.LibraryPath)}: apt-get install libssl3");
+            libraries.UnionWith(ElfFile.Closure(path));
+            libraries.Add(path);
+        }
+
         foreach (var library in libraries)
         {
             AddFile(library.TrimStart('/'), File.ReadAllBytes(library), 0b111_101_101);

@@ -60,6 +60,23 @@ internal static class Agent
             credential = saved;
         }
 
+        // A root pinned by its fingerprint (zc.ca=) is fetched from the control plane first and kept only if it matches.
+        if (settings.Trust is { Root: null } pinned && settings.Control.Count > 0)
+        {
+            try
+            {
+                for (var wait = TimeSpan.FromSeconds(1); !await pinned.LearnRootAsync(settings.Control, stop).ConfigureAwait(false); wait = TimeSpan.FromSeconds(Math.Min(10, wait.TotalSeconds * 2)))
+                {
+                    log.LogWarning("no control-plane member served the cluster root {Fingerprint}… yet; retrying in {Seconds} s", pinned.Fingerprint[..16], wait.TotalSeconds);
+                    await Task.Delay(wait, stop).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return 0;
+            }
+        }
+
         using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5), settings.Trust);
         var heartbeat = new Heartbeat(
             endpoints,

@@ -93,7 +93,8 @@ public class AgentTests
 
         // Tickets: netboot asks for one per machine (with the join token); it is single use, bound to the MAC and to the
         // name netboot gives that MAC, and the join that uses it gets the node's own key, which speaks only for itself.
-        var noCredential = await Assert.ThrowsAsync<ControlApiException>(() => client.CreateTicketAsync("52:54:00:00:00:01"));
+        using var anonymous = new ControlClient(new Uri(cluster.Members[0].Api), cluster.Members[0].Http);
+        var noCredential = await Assert.ThrowsAsync<ControlApiException>(() => anonymous.CreateTicketAsync("52:54:00:00:00:01"));
         Assert.Equal(401, noCredential.Status);
         var ticket = (await node.CreateTicketAsync("52:54:00:00:00:01")).Ticket;
         Assert.StartsWith("ticket:525400000001.", ticket, StringComparison.Ordinal);

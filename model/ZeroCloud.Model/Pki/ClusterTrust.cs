@@ -104,6 +104,49 @@ public sealed class ClusterTrust
         return Problem(leaf, chain) is null;
     }
 
+    /// <summary>
+    /// A pinned trust learns its root from <c>GET /v1/pki/root</c> of one of <paramref name="servers"/> (a TLS server
+    /// does not send its self-signed root): the certificate is public, and it is kept only when its SHA-256 is the
+    /// pinned one, so the connection that fetches it need not be verified. True once the root is known.
+    /// </summary>
+    public async Task<bool> LearnRootAsync(IEnumerable<string> servers, CancellationToken ct)
+    {
+        if (Root is not null)
+        {
+            return true;
+        }
+
+        // The fetched certificate is checked against the pin below; the connection itself proves nothing and need not.
+#pragma warning disable CA5359
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true, EnabledSslProtocols = Protocols },
+        })
+        { Timeout = TimeSpan.FromSeconds(10) };
+#pragma warning restore CA5359
+        foreach (var server in servers)
+        {
+            try
+            {
+                var pem = await http.GetStringAsync(new Uri(new Uri(server), "/v1/pki/root"), ct).ConfigureAwait(false);
+                var root = X509Certificate2.CreateFromPem(pem);
+                if (ClusterPki.Fingerprint(root) == _fingerprint)
+                {
+                    Root ??= root;
+                    return true;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Security.Cryptography.CryptographicException or UriFormatException && !ct.IsCancellationRequested)
+            {
+                // the next server
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>An HTTP handler that trusts only the cluster: for the CLI, agents, services and members talking to the API.</summary>
     public SocketsHttpHandler Handler() => new()
     {
