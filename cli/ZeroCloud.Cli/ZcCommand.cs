@@ -17,6 +17,7 @@ public static class ZcCommand
         root.Subcommands.Add(ValidateCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
         root.Subcommands.Add(ImageCommand.Build());
+        root.Subcommands.Add(PkiCommand.Build());
         foreach (var command in UpCommand.Build())
         {
             root.Subcommands.Add(command);

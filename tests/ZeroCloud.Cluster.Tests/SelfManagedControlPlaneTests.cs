@@ -147,8 +147,7 @@ public class SelfManagedControlPlaneTests
 
         // Writes go on, through the new voter too.
         var spareApi = members.Members.Single(m => m.Name == spare).Api!;
-        (code, output) = await ZcAsync("n0", "kv", "put", "/after", "replaced", "--server", spareApi);
-        Assert.True(code == 0, output);
+        await WaitAsync("a write through the new voter", async () => (await ZcAsync("n0", "kv", "put", "/after", "replaced", "--server", spareApi)).Code == 0);
 
         // The dead node comes back (a spare now), then the seed's node dies while it leads: writes go on through the
         // others, the seed's member is removed, and a voter starts on the spare.

@@ -187,7 +187,7 @@ public sealed partial class ControlApi : IDisposable
         ctx.Response.Clear();
         if (error == ForwarderError.Request && problem is HttpRequestException sending && NothingSent(sending))
         {
-            await ErrorAsync(ctx, 503, ErrorCodes.LeaderUnreachable, $"the leader at {leader} could not be reached ({sending.Message}); nothing was sent; retry").ConfigureAwait(false);
+            await ErrorAsync(ctx, 503, ErrorCodes.LeaderUnreachable, $"the leader at {leader} could not be reached ({sending.Message}{(sending.InnerException is { } inner ? $": {inner.Message}" : "")}); nothing was sent; retry").ConfigureAwait(false);
             return;
         }
 
@@ -204,8 +204,9 @@ public sealed partial class ControlApi : IDisposable
         }
     }
 
-    /// <summary>A connection that was never made: the request cannot have reached the leader.</summary>
+    /// <summary>A connection that was never made (no TCP connection, or no TLS session on it): the request cannot have reached the leader.</summary>
     internal static bool NothingSent(HttpRequestException ex) =>
+        ex.HttpRequestError is HttpRequestError.SecureConnectionError or HttpRequestError.NameResolutionError ||
         ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused or System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.AddressNotAvailable or System.Net.Sockets.SocketError.TimedOut };
 
     internal static KvDto ToDto(KeyValue kv) => new(kv.Key, Encoding.UTF8.GetString(kv.Value), kv.CreateRevision, kv.ModRevision, kv.Version);

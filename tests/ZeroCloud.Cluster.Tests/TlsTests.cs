@@ -1,0 +1,53 @@
+using System.Security.Cryptography.X509Certificates;
+using ZeroCloud.Cluster.Tests.Lab;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Pki;
+
+namespace ZeroCloud.Cluster.Tests;
+
+/// <summary>The API over TLS with the cluster's own CA: what a member serves, and who refuses another cluster.</summary>
+[Collection("control")]
+[Trait("Category", "Lab")]
+public class TlsTests
+{
+    [Fact]
+    public async Task Members_serve_tls_13_with_certificates_of_their_cluster_and_clients_and_members_of_another_cluster_refuse_them()
+    {
+        await using var ours = await ControlCluster.StartAsync(2);
+        await using var theirs = await ControlCluster.StartAsync(1);
+
+        // Each member's certificate chains to its cluster's root and names the member; the joining one got its own.
+        foreach (var member in ours.Members)
+        {
+            using var leaf = X509Certificate2.CreateFromPemFile(Path.Combine(member.DataDirectory, "pki", "member.crt"));
+            using var issuing = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(member.DataDirectory, "pki", "ca.crt"));
+            Assert.Null(ours.Trust!.Problem(leaf, [issuing]));
+            Assert.Equal(("member", member.Name), ClusterPki.IdentityOf(leaf));
+            Assert.NotNull(theirs.Trust!.Problem(leaf, [issuing]));
+        }
+
+        // A client that trusts our root does not talk to their member, whatever its credential.
+        using var confused = new ControlClient(new Uri(theirs.Members[0].Api), ours.Trust!.Client(TimeSpan.FromSeconds(5))) { Token = theirs.AdminCredential };
+        var refused = await Assert.ThrowsAsync<ControlApiException>(() => confused.StatusAsync());
+        Assert.Equal(ErrorCodes.Unreachable, refused.Code);
+
+        // A client that trusts nothing but the system's roots does not either.
+        using var plain = new ControlClient(new Uri(ours.Members[0].Api), new HttpClient { Timeout = TimeSpan.FromSeconds(5) });
+        Assert.Equal(ErrorCodes.Unreachable, (await Assert.ThrowsAsync<ControlApiException>(() => plain.StatusAsync())).Code);
+
+        // A member started to join our cluster but pointed at theirs is never signed and never joins either.
+        await using var stray = new ControlMember("stray", Directory.CreateTempSubdirectory("zc-stray-").FullName, ["--no-silo"])
+        {
+            Identity = ["--token-file", ours.AdminCredentialFile!, "--ca-file", ours.CaFile!],
+        };
+        stray.Start("--peers", theirs.Members[0].Api);
+        await theirs.WaitForAsync(() => Task.FromResult(stray.Output.Contains("could not sign this member's certificate", StringComparison.Ordinal)), "the stray member to refuse the other cluster's member");
+        Assert.False(File.Exists(Path.Combine(stray.DataDirectory, "pki", "member.crt")));
+        Assert.Single((await theirs.Members[0].Client.MembersAsync()).Members);
+
+        // The root is public: GET /v1/pki/root, its fingerprint what zc.ca= pins.
+        using var http = ours.Trust!.Client(TimeSpan.FromSeconds(5));
+        var pem = await http.GetStringAsync(new Uri(new Uri(ours.Members[1].Api), "/v1/pki/root"));
+        Assert.Equal(ours.Trust.Fingerprint, ClusterPki.Fingerprint(X509Certificate2.CreateFromPem(pem)));
+    }
+}
