@@ -147,7 +147,14 @@ public class SelfManagedControlPlaneTests
 
         // Writes go on, through the new voter too.
         var spareApi = members.Members.Single(m => m.Name == spare).Api!;
-        await WaitAsync("a write through the new voter", async () => (await ZcAsync("n0", "kv", "put", "/after", "replaced", "--server", spareApi)).Code == 0);
+        // Retried: the new voter may still be settling in (a refused connection or a leadership change is retryable).
+        var put = (Code: -1, Output: "");
+        for (var deadline = Stopwatch.StartNew(); put.Code != 0 && deadline.Elapsed < Long; await Task.Delay(500))
+        {
+            put = await ZcAsync("n0", "kv", "put", "/after", "replaced", "--server", spareApi);
+        }
+
+        Assert.True(put.Code == 0, put.Output);
 
         // The dead node comes back (a spare now), then the seed's node dies while it leads: writes go on through the
         // others, the seed's member is removed, and a voter starts on the spare.

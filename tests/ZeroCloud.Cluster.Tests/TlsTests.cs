@@ -19,7 +19,7 @@ public class TlsTests
         // Each member's certificate chains to its cluster's root and names the member; the joining one got its own.
         foreach (var member in ours.Members)
         {
-            using var leaf = X509Certificate2.CreateFromPemFile(Path.Combine(member.DataDirectory, "pki", "member.crt"));
+            using var leaf = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(member.DataDirectory, "pki", "member.crt")));
             using var issuing = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(member.DataDirectory, "pki", "ca.crt"));
             Assert.Null(ours.Trust!.Problem(leaf, [issuing]));
             Assert.Equal(("member", member.Name), ClusterPki.IdentityOf(leaf));

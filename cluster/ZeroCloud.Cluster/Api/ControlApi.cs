@@ -201,6 +201,10 @@ public sealed partial class ControlApi : IDisposable
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
             proxyRequest.Headers.TryAddWithoutValidation(ForwardedHeader, self);
+
+            // The leader's own host, not the client's Host header: the TLS client checks the leader's certificate
+            // against the name in Host, and the follower's address is not in it.
+            proxyRequest.Headers.Host = null;
         }
     }
 
