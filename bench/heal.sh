@@ -39,14 +39,14 @@ for host in cp $(seq -f "n%g" 1 "$n"); do
   ip -n "$id-$host" addr add "10.79.0.$((i + 2))/24" dev eth0
   i=$((i + 1))
 done
-api=http://10.79.0.2:7070
+api=https://10.79.0.2:7070
 incp() { ip netns exec "$id-cp" "$@"; }
 ip netns exec "$id-cp" dotnet "$work/zc/zc.dll" serve control --data "$work/control" --listen 10.79.0.2:7070 --name n0 --bootstrap >"$work/control.log" 2>&1 & disown
-for _ in $(seq 300); do incp curl -sf "$api/v1/status" 2>/dev/null | grep -q '"status":"active"' && break; sleep 0.2; done
+for _ in $(seq 300); do incp curl --cacert "$work/control/pki/root.crt" -sf "$api/v1/status" 2>/dev/null | grep -q '"status":"active"' && break; sleep 0.2; done
 # Every route but status needs a credential: the admin one the bootstrapped member made.
 for _ in $(seq 100); do [ -s "$work/control/admin-credential" ] && break; sleep 0.1; done
 admin=$(cat "$work/control/admin-credential")
-api_curl() { ip netns exec "$id-cp" curl -H "Authorization: Bearer $admin" "$@"; }
+api_curl() { ip netns exec "$id-cp" curl --cacert "$work/control/pki/root.crt" -H "Authorization: Bearer $admin" "$@"; }
 cat >"$work/heal.yaml" <<YAML
 apiVersion: zerocloud.io/v1
 kind: Cluster
@@ -66,7 +66,7 @@ YAML
 api_curl -sf -X POST --data-binary @"$work/heal.yaml" "$api/v1/apply?file=heal.yaml" >/dev/null || { echo "apply failed:"; api_curl -s -X POST --data-binary @"$work/heal.yaml" "$api/v1/apply?file=heal.yaml"; exit 1; }
 token=$(api_curl -sf "$api/v1/tokens" | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
 start_agent() { # node [namespace]
-  ip netns exec "$id-${2:-$1}" dotnet "$work/node/zc-node.dll" --control "$api" --token "$token" --name "$1" --data "$work/$1" \
+  ip netns exec "$id-${2:-$1}" dotnet "$work/node/zc-node.dll" --control "$api" --ca-file "$work/control/pki/root.crt" --token "$token" --name "$1" --data "$work/$1" \
     --image "builtin/hello=$work/hello/zc-hello.dll" --image "builtin/control=$work/zc/zc.dll" >>"$work/$1.log" 2>&1 & disown
 }
 start_agent n0 cp

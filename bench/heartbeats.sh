@@ -17,7 +17,7 @@ trap cleanup EXIT
 echo "building zc and the load generator (Release) ..." >&2
 dotnet build "$root/cli/ZeroCloud.Cli/ZeroCloud.Cli.csproj" -c Release -o "$work/zc" -nologo -v q >&2
 dotnet build "$root/bench/HeartbeatLoad/HeartbeatLoad.csproj" -c Release -o "$work/load" -nologo -v q >&2
-wait_http() { for _ in $(seq 200); do curl -sf -m 1 "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+wait_http() { for _ in $(seq 200); do command curl --cacert "$work/zc-a/pki/root.crt" -sf -m 1 "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 tck=$(getconf CLK_TCK)
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 rss_mib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $((t / 1024)); }
@@ -29,22 +29,22 @@ start_zc() { # name api-port extra-args...
   dotnet "$work/zc/zc.dll" serve control --data "$work/zc-$n" --listen "127.0.0.1:$port" --name "$n" "$@" >"$work/zc-$n.log" 2>&1 &
   zc_pids+=($!); pids+=($!); disown $!
 }
-start_zc a 7270 --bootstrap; wait_http http://127.0.0.1:7270/v1/status
+start_zc a 7270 --bootstrap; wait_http https://127.0.0.1:7270/v1/status
 # Every route but status needs a credential: the members and this script use the admin one the first member made.
 for _ in $(seq 100); do [ -s "$work/zc-a/admin-credential" ] && break; sleep 0.1; done
 export ZC_TOKEN; ZC_TOKEN=$(cat "$work/zc-a/admin-credential")
-curl() { command curl -H "Authorization: Bearer $ZC_TOKEN" "$@"; }
-start_zc b 7280 --peers http://127.0.0.1:7270
-start_zc c 7290 --peers http://127.0.0.1:7270
+curl() { command curl --cacert "$work/zc-a/pki/root.crt" -H "Authorization: Bearer $ZC_TOKEN" "$@"; }
+start_zc b 7280 --peers https://127.0.0.1:7270 --ca-file "$work/zc-a/pki/root.crt"
+start_zc c 7290 --peers https://127.0.0.1:7270 --ca-file "$work/zc-a/pki/root.crt"
 for _ in $(seq 300); do
-  [ "$(curl -sf http://127.0.0.1:7270/v1/status | grep -o '"status":"active"' | wc -l)" = 3 ] && break; sleep 0.2
+  [ "$(curl -sf https://127.0.0.1:7270/v1/status | grep -o '"status":"active"' | wc -l)" = 3 ] && break; sleep 0.2
 done
-[ "$(curl -sf http://127.0.0.1:7270/v1/status | grep -o '"status":"active"' | wc -l)" = 3 ] || { echo "the three silos did not form a cluster; logs in $work" >&2; trap - EXIT; exit 1; }
-curl -sf -X POST --data-binary @"$root/cluster.yaml" "http://127.0.0.1:7270/v1/apply?file=cluster.yaml" >/dev/null
-token=$(curl -sf http://127.0.0.1:7270/v1/tokens | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
+[ "$(curl -sf https://127.0.0.1:7270/v1/status | grep -o '"status":"active"' | wc -l)" = 3 ] || { echo "the three silos did not form a cluster; logs in $work" >&2; trap - EXIT; exit 1; }
+curl -sf -X POST --data-binary @"$root/cluster.yaml" "https://127.0.0.1:7270/v1/apply?file=cluster.yaml" >/dev/null
+token=$(curl -sf https://127.0.0.1:7270/v1/tokens | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
 revision() { curl -sf "http://127.0.0.1:$1/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 
-ready_line() { ready=$(curl -sf "http://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))'); }
+ready_line() { ready=$(curl -sf "https://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))'); }
 # measure <label> <revision-fn> <pids...>: runs the generator (already started as $gen) and samples the steady window
 measure() {
   local label=$1 revfn=$2; shift 2
@@ -62,8 +62,8 @@ measure() {
 }
 
 echo "ours: $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
-dotnet "$work/load/heartbeat-load.dll" --urls http://127.0.0.1:7270,http://127.0.0.1:7280,http://127.0.0.1:7290 \
-  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc --token "$token" >"$work/zerocloud.out" 2>&1 &
+dotnet "$work/load/heartbeat-load.dll" --urls https://127.0.0.1:7270,https://127.0.0.1:7280,https://127.0.0.1:7290 \
+  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc --token "$token" --ca-file "$work/zc-a/pki/root.crt" >"$work/zerocloud.out" 2>&1 &
 gen=$!
 measure zerocloud "revision 7270" "${zc_pids[@]}"; zc_line=$line
 for p in "${zc_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done

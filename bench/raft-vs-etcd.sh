@@ -3,7 +3,8 @@
 # a three-member etcd 3.4 (Debian's etcd-server), both on loopback, same disk, measured in the same run: wrk with
 # 64 connections for 10 s putting unique keys with 100-byte values through each leader's HTTP/JSON API. Then
 # failover: SIGKILL the leader and time until the next write commits through a survivor, median of 10 per system.
-# Members run as deployed: each with its Orleans silo (as zc up runs every member). ZC_BENCH_SILO=off runs the
+# Members run as deployed: each with its Orleans silo (as zc up runs every member), the API on TLS 1.3 with the
+# cluster's own CA and every request with the admin's bearer credential; etcd runs on plain HTTP (its default). ZC_BENCH_SILO=off runs the
 # trimmed configuration (Raft member and API only), labelled as such in the output.
 # Usage: bench/raft-vs-etcd.sh [seconds] [connections] [failovers]
 set -euo pipefail
@@ -32,21 +33,23 @@ start_zc() { # name api-port extra-args...
   "${zc[@]}" serve control --data "$work/zc-$n" --listen "127.0.0.1:$port" --name "$n" "${silo_args[@]}" "$@" >"$work/zc-$n.log" 2>&1 &
   zc_pid[$n]=$!; pids+=($!); disown $!
 }
-wait_http() { for _ in $(seq 100); do curl -sf -m 1 "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+wait_http() { for _ in $(seq 100); do curl --cacert "$work/zc-a/pki/root.crt" -sf -m 1 "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 zc_leader_port() {
   for p in 7170 7180 7190; do
-    if curl -sf -m 1 "http://127.0.0.1:$p/v1/status" 2>/dev/null | grep -q '"role":"leader"'; then echo "$p"; return 0; fi
+    if curl --cacert "$work/zc-a/pki/root.crt" -sf -m 1 "https://127.0.0.1:$p/v1/status" 2>/dev/null | grep -q '"role":"leader"'; then echo "$p"; return 0; fi
   done
   return 1
 }
-start_zc a 7170 --bootstrap; wait_http http://127.0.0.1:7170/v1/status
+start_zc a 7170 --bootstrap; wait_http https://127.0.0.1:7170/v1/status
 # Every route but status needs a credential: the members, curl and wrk (bench/lua/put-zc.lua reads $ZC_TOKEN) use
 # the admin one the first member made.
 for _ in $(seq 100); do [ -s "$work/zc-a/admin-credential" ] && break; sleep 0.1; done
 export ZC_TOKEN; ZC_TOKEN=$(cat "$work/zc-a/admin-credential")
-start_zc b 7180 --peers http://127.0.0.1:7170
-start_zc c 7190 --peers http://127.0.0.1:7170
-for _ in $(seq 100); do [ "$(curl -sf -H "Authorization: Bearer $ZC_TOKEN" http://127.0.0.1:7170/v1/members | grep -o '"status":"available"' | wc -l)" = 3 ] && break; sleep 0.2; done
+# The API is HTTPS with the cluster's own CA: joining members and curl trust the first member's root.
+ca="$work/zc-a/pki/root.crt"
+start_zc b 7180 --peers https://127.0.0.1:7170 --ca-file "$ca"
+start_zc c 7190 --peers https://127.0.0.1:7170 --ca-file "$ca"
+for _ in $(seq 100); do [ "$(curl --cacert "$work/zc-a/pki/root.crt" -sf -H "Authorization: Bearer $ZC_TOKEN" https://127.0.0.1:7170/v1/members | grep -o '"status":"available"' | wc -l)" = 3 ] && break; sleep 0.2; done
 
 # ---- etcd ----
 declare -A etcd_pid
@@ -80,10 +83,10 @@ run_wrk() { # url script -> "writes/s p50ms p99ms avgms"
 
 zl=$(zc_leader_port); el=$(etcd_leader_port)
 echo "warm-up ..." >&2
-wrk -t2 -c"$conns" -d3s -s "$root/bench/lua/put-zc.lua" "http://127.0.0.1:$zl" >/dev/null
+wrk -t2 -c"$conns" -d3s -s "$root/bench/lua/put-zc.lua" "https://127.0.0.1:$zl" >/dev/null
 wrk -t2 -c"$conns" -d3s -s "$root/bench/lua/put-etcd.lua" "http://127.0.0.1:$el" >/dev/null
 read -r e_rps e_p50 e_p99 e_avg e_bad < <(run_wrk "http://127.0.0.1:$el" "$root/bench/lua/put-etcd.lua")
-read -r z_rps z_p50 z_p99 z_avg z_bad < <(run_wrk "http://127.0.0.1:$zl" "$root/bench/lua/put-zc.lua")
+read -r z_rps z_p50 z_p99 z_avg z_bad < <(run_wrk "https://127.0.0.1:$zl" "$root/bench/lua/put-zc.lua")
 echo
 echo "writes, $conns connections, ${secs}s, 3 members each, 100-byte values (wrk, loopback, this machine); ours with silos $silo"
 printf "%-10s %10s %9s %9s %9s %8s\n" system writes/s p50_ms p99_ms avg_ms non2xx
@@ -101,9 +104,9 @@ failover_zc() {
   while [ "$(now_ms)" -lt "$deadline" ]; do
     for p in 7170 7180 7190; do
       [ "$p" = "$lp" ] && continue
-      if curl -sf -m 1 -X PUT "http://127.0.0.1:$p/v1/kv/failover" -H "Authorization: Bearer $ZC_TOKEN" -H 'Content-Type: application/json' -d '{"value":"x"}' >/dev/null 2>&1; then
+      if curl --cacert "$work/zc-a/pki/root.crt" -sf -m 1 -X PUT "https://127.0.0.1:$p/v1/kv/failover" -H "Authorization: Bearer $ZC_TOKEN" -H 'Content-Type: application/json' -d '{"value":"x"}' >/dev/null 2>&1; then
         t1=$(now_ms); echo $((t1 - t0)) >>"$work/failover-zc"
-        start_zc "$victim" "$lp"; wait_http "http://127.0.0.1:$lp/v1/status"; sleep 1.5; return 0
+        start_zc "$victim" "$lp"; wait_http "https://127.0.0.1:$lp/v1/status"; sleep 1.5; return 0
       fi
     done
   done

@@ -6,8 +6,9 @@ using System.Text;
 // Open-loop heartbeat load: N simulated nodes, each beating once a second, spread evenly over the second, node i
 // always through member i % members. Latency is measured from when a beat was due (not when it was sent), so a
 // server that falls behind shows it. Prints one line of key=value figures for the steady window.
-// heartbeat-load --urls http://a,http://b --nodes 10000 --warmup 15 --seconds 60 [--mode zc|etcd] [--connections 64] [--token id.secret]
+// heartbeat-load --urls https://a,https://b --nodes 10000 --warmup 15 --seconds 60 [--mode zc|etcd] [--connections 64] [--token id.secret] [--ca-file root.crt]
 var urls = new List<string>();
+ZeroCloud.Model.Pki.ClusterTrust? trust = null;
 int nodes = 10000, warmup = 15, seconds = 60, connections = 64;
 var mode = "zc";
 string? token = null;
@@ -16,6 +17,7 @@ for (var i = 0; i < args.Length - 1; i += 2)
     switch (args[i])
     {
         case "--urls": urls.AddRange(args[i + 1].Split(',', StringSplitOptions.RemoveEmptyEntries)); break;
+        case "--ca-file": trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(args[i + 1]); break;
         case "--nodes": nodes = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--warmup": warmup = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--seconds": seconds = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
@@ -32,7 +34,13 @@ if (urls.Count == 0 || mode is not ("zc" or "etcd"))
     return 2;
 }
 
-var clients = urls.Select(u => new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections, UseProxy = false, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
+var clients = urls.Select(u => new HttpClient(new SocketsHttpHandler
+{
+    MaxConnectionsPerServer = connections,
+    UseProxy = false,
+    PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+    SslOptions = trust is null ? new System.Net.Security.SslClientAuthenticationOptions() : new System.Net.Security.SslClientAuthenticationOptions { RemoteCertificateValidationCallback = trust.Validate, EnabledSslProtocols = ZeroCloud.Model.Pki.ClusterTrust.Protocols },
+})
 {
     BaseAddress = new Uri(u),
     Timeout = TimeSpan.FromSeconds(10),
