@@ -42,7 +42,7 @@ done
 [ "$(curl -sf https://127.0.0.1:7270/v1/status | grep -o '"status":"active"' | wc -l)" = 3 ] || { echo "the three silos did not form a cluster; logs in $work" >&2; trap - EXIT; exit 1; }
 curl -sf -X POST --data-binary @"$root/cluster.yaml" "https://127.0.0.1:7270/v1/apply?file=cluster.yaml" >/dev/null
 token=$(curl -sf https://127.0.0.1:7270/v1/tokens | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
-revision() { curl -sf "http://127.0.0.1:$1/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+revision() { curl -sf "https://127.0.0.1:$1/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 
 ready_line() { ready=$(curl -sf "https://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))'); }
 # measure <label> <revision-fn> <pids...>: runs the generator (already started as $gen) and samples the steady window
@@ -79,7 +79,7 @@ start_etcd() { # name client-port peer-port
 }
 start_etcd e1 12379 12380; start_etcd e2 22379 22380; start_etcd e3 32379 32380
 for p in 12379 22379 32379; do wait_http "http://127.0.0.1:$p/health"; done
-etcd_revision() { curl -sf -X POST http://127.0.0.1:12379/v3/kv/range -d '{"key":"AA=="}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'; }
+etcd_revision() { command curl -sf -X POST http://127.0.0.1:12379/v3/kv/range -d '{"key":"AA=="}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'; }
 echo "etcd: $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
 dotnet "$work/load/heartbeat-load.dll" --urls http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
   --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode etcd >"$work/etcd.out" 2>&1 &

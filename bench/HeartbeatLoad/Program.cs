@@ -52,6 +52,11 @@ foreach (var c in clients.Where(_ => token is not null))
 
 // A node that joins with the join token is given its own key and beats with it from then on, as the agent does.
 var keys = new string?[nodes];
+
+// 1 while a node's join (its beat with the join token) is in flight: an agent waits for its key before it beats
+// again, so the generator skips that node's beats meanwhile (counted, not failed) instead of joining it twice.
+var joining = new int[nodes];
+long skipped = 0;
 var paths = new string[nodes];
 var bodies = new byte[nodes][];
 for (var n = 0; n < nodes; n++)
@@ -87,6 +92,13 @@ async Task BeatAsync(long index, double dueMs)
 {
     var node = (int)(index % nodes);
     var client = clients[node % clients.Length];
+    var joins = mode == "zc" && keys[node] is null;
+    if (joins && Interlocked.CompareExchange(ref joining[node], 1, 0) != 0)
+    {
+        Interlocked.Increment(ref skipped);
+        return;
+    }
+
     using var content = new ByteArrayContent(bodies[node]);
     content.Headers.ContentType = json;
     try
@@ -126,6 +138,13 @@ async Task BeatAsync(long index, double dueMs)
         Interlocked.Increment(ref failed);
         errors.AddOrUpdate(ex.GetType().Name + (dueMs >= warmup * 1000.0 ? "" : "(warm-up)"), 1, (_, c) => c + 1);
     }
+    finally
+    {
+        if (joins)
+        {
+            Volatile.Write(ref joining[node], 0);
+        }
+    }
 }
 
 var tasks = new List<Task>(capacity: 1 << 16);
@@ -156,5 +175,5 @@ var steady = latencies.AsSpan(0, (int)Math.Min(measured, latencies.Length)).ToAr
 Array.Sort(steady);
 double P(double q) => steady.Length == 0 ? double.NaN : steady[Math.Min(steady.Length - 1, (int)(q * steady.Length))];
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"mode={mode} nodes={nodes} seconds={seconds} served_per_s={steady.Length / (double)seconds:0} ok={ok} failed={failed} p50_ms={P(0.50):0.0} p90_ms={P(0.90):0.0} p99_ms={P(0.99):0.0} max_ms={(steady.Length > 0 ? steady[^1] : double.NaN):0.0} generator_behind_ticks={late} errors={(errors.IsEmpty ? "none" : string.Join(",", errors.Select(e => $"{e.Key}:{e.Value}")))}"));
+    $"mode={mode} nodes={nodes} seconds={seconds} served_per_s={steady.Length / (double)seconds:0} ok={ok} failed={failed} p50_ms={P(0.50):0.0} p90_ms={P(0.90):0.0} p99_ms={P(0.99):0.0} max_ms={(steady.Length > 0 ? steady[^1] : double.NaN):0.0} generator_behind_ticks={late} skipped_while_joining={skipped} errors={(errors.IsEmpty ? "none" : string.Join(",", errors.Select(e => $"{e.Key}:{e.Value}")))}"));
 return 0;
