@@ -161,7 +161,12 @@ public static partial class ControlHost
             }
         }
 
-        options = options with { Trust = tls.Trust };
+        options = options with
+        {
+            Trust = tls.Trust,
+            Certificate = () => tls.Certificate,
+            Intermediates = tls.Pki is { } issuer ? [System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(issuer.Issuing.RawData)] : [],
+        };
         ControlNode? node = null;
         var builder = new HostBuilder()
             .UseContentRoot(AppContext.BaseDirectory)

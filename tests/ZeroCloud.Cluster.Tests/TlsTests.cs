@@ -45,9 +45,53 @@ public class TlsTests
         Assert.False(File.Exists(Path.Combine(stray.DataDirectory, "pki", "member.crt")));
         Assert.Single((await theirs.Members[0].Client.MembersAsync()).Members);
 
+        // Raft is mutual TLS: a peer with a member certificate of their cluster fails the handshake on ours (and is
+        // logged), one with ours completes it; a plain TCP peer gets nothing.
+        Assert.False(await RaftHandshakeAsync(ours.Members[0], theirs.Members[0]));
+        Assert.Contains("raft: refused a TLS peer", ours.Members[0].Output, StringComparison.Ordinal);
+        Assert.True(await RaftHandshakeAsync(ours.Members[0], ours.Members[1]));
+
         // The root is public: GET /v1/pki/root, its fingerprint what zc.ca= pins.
         using var http = ours.Trust!.Client(TimeSpan.FromSeconds(5));
         var pem = await http.GetStringAsync(new Uri(new Uri(ours.Members[1].Api), "/v1/pki/root"));
         Assert.Equal(ours.Trust.Fingerprint, ClusterPki.Fingerprint(X509Certificate2.CreateFromPem(pem)));
+    }
+
+    /// <summary>Whether a TLS handshake with <paramref name="member"/>'s Raft port completes when presenting <paramref name="as"/>'s member certificate.</summary>
+    private static async Task<bool> RaftHandshakeAsync(ControlMember member, ControlMember @as)
+    {
+        using var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(@as.DataDirectory, "pki", "member.crt"), Path.Combine(@as.DataDirectory, "pki", "member.key"));
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, member.RaftPort);
+        // This side does not judge the member's certificate: the test is whether the member accepts ours.
+#pragma warning disable CA5359
+        using var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+#pragma warning restore CA5359
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "",
+                ClientCertificates = [certificate],
+                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls13,
+            });
+
+            // TLS 1.3 sends the client's certificate after the server's Finished: a refusal shows on the first read.
+            var buffer = new byte[1];
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            try
+            {
+                // 0: the member closed the connection, refusing us.
+                return await ssl.ReadAsync(buffer, wait.Token) != 0;
+            }
+            catch (OperationCanceledException)
+            {
+                return true;
+            }
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            return false;
+        }
     }
 }

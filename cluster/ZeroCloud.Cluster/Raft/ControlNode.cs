@@ -40,6 +40,15 @@ public sealed record ControlNodeOptions
     /// <summary>The cluster's root, which other members' API certificates must chain to; null: plain HTTP (tests of the store alone).</summary>
     public ZeroCloud.Model.Pki.ClusterTrust? Trust { get; init; }
 
+    /// <summary>
+    /// This member's certificate for Raft's mutual TLS (looked up per handshake: it is renewed while running); null:
+    /// Raft over plain TCP (tests of the store alone).
+    /// </summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate2?>? Certificate { get; init; }
+
+    /// <summary>The cluster's issuing CA, to check a Raft peer's certificate with (a TLS peer sends only its own).</summary>
+    public IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> Intermediates { get; init; } = [];
+
     /// <summary>An HTTP handler for this member's calls to other members: trusting only the cluster's root when there is one.</summary>
     public HttpMessageHandler PeerHandler() => Trust?.Handler() ?? new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false, UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5) };
 
@@ -85,6 +94,60 @@ public sealed partial class ControlNode : IAsyncDisposable
     }
 
     public ControlNodeOptions Options => _options;
+
+    /// <summary>
+    /// Mutual TLS 1.3 between members: each side presents its member certificate and accepts only a member
+    /// certificate of this cluster (chained to its root, <c>urn:zerocloud:member:…</c>). A peer of another cluster, or
+    /// anything that is not a member, fails the handshake before a Raft message is read; the handshake must finish
+    /// within the request timeout, so an idle connection holds nothing for long. Null without a certificate.
+    /// </summary>
+    private DotNext.Net.Security.SslOptions? RaftTls()
+    {
+        if (_options.Trust is not { } trust || _options.Certificate is not { } certificate)
+        {
+            return null;
+        }
+
+        bool IsMember(System.Security.Cryptography.X509Certificates.X509Certificate? presented, System.Security.Cryptography.X509Certificates.X509Chain? chain)
+        {
+            if (presented is null)
+            {
+                return false;
+            }
+
+            using var leaf = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
+            var problem = trust.Problem(leaf, [.. chain?.ChainElements.Select(e => e.Certificate) ?? [], .. _options.Intermediates]);
+            if (problem is null && ZeroCloud.Model.Pki.ClusterPki.IdentityOf(leaf) is ("member", _))
+            {
+                return true;
+            }
+
+            LogRaftPeerRefused(problem ?? $"{leaf.Subject} is not a member certificate");
+            return false;
+        }
+
+        return new DotNext.Net.Security.SslOptions
+        {
+            ServerOptions = new System.Net.Security.SslServerAuthenticationOptions
+            {
+                ServerCertificateSelectionCallback = (_, _) => certificate()!,
+                ClientCertificateRequired = true,
+                EnabledSslProtocols = ZeroCloud.Model.Pki.ClusterTrust.Protocols,
+                RemoteCertificateValidationCallback = (_, presented, chain, _) => IsMember(presented, chain),
+            },
+            ClientOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                // Raft dials addresses, not names; the peer is checked by its cluster and its member identity.
+                TargetHost = "",
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate()!,
+                EnabledSslProtocols = ZeroCloud.Model.Pki.ClusterTrust.Protocols,
+                RemoteCertificateValidationCallback = (_, presented, chain, _) => IsMember(presented, chain),
+            },
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "raft: refused a TLS peer: {Problem}")]
+    private partial void LogRaftPeerRefused(string problem);
 
     /// <summary>
     /// The credential this member's own calls to other members carry (the read index, writes forwarded to the leader,
@@ -159,6 +222,7 @@ public sealed partial class ControlNode : IAsyncDisposable
             // instead of a replication round per read; see ReadIndexAsync.
             IsLeaderLeaseEnabled = true,
             LoggerFactory = _loggerFactory,
+            SslOptions = RaftTls(),
         };
         configuration.Metadata[MetadataApi] = _options.ApiUrl;
         configuration.Metadata[MetadataName] = _options.Name;
