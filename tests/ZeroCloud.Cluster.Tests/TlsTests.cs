@@ -48,7 +48,7 @@ public class TlsTests
         // Raft is mutual TLS: a peer with a member certificate of their cluster fails the handshake on ours (and is
         // logged), one with ours completes it; a plain TCP peer gets nothing.
         Assert.False(await RaftHandshakeAsync(ours.Members[0], theirs.Members[0]));
-        Assert.Contains("raft: refused a TLS peer", ours.Members[0].Output, StringComparison.Ordinal);
+        await ours.WaitForAsync(() => Task.FromResult(ours.Members[0].Output.Contains("raft: refused a TLS peer", StringComparison.Ordinal)), "the member to log the refused Raft peer");
         Assert.True(await RaftHandshakeAsync(ours.Members[0], ours.Members[1]));
 
         // The root is public: GET /v1/pki/root, its fingerprint what zc.ca= pins.
