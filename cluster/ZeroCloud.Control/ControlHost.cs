@@ -236,7 +236,11 @@ public static partial class ControlHost
         {
             var name = settings.Name.Length > 0 ? settings.Name : ControlNode.Format(settings.RaftEndPoint);
             builder.AddControlSilo(
-                new ControlSiloOptions(settings.RaftEndPoint.Address, settings.SiloPort, settings.GatewayPort, name),
+                new ControlSiloOptions(settings.RaftEndPoint.Address, settings.SiloPort, settings.GatewayPort, name)
+                {
+                    Certificate = () => tls.Certificate,
+                    IsMember = tls.IsMember,
+                },
                 ct => WaitForClusterAsync(node!, ct));
         }
 

@@ -19,6 +19,12 @@ public sealed record ControlSiloOptions(IPAddress Address, int SiloPort, int Gat
     public TimeSpan SuspectAfter { get; init; } = TimeSpan.FromSeconds(2.5);
 
     public TimeSpan DownAfter { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>This member's certificate (looked up per handshake: renewed while running); null: silos talk plain TCP (tests of the grains alone).</summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate2?>? Certificate { get; init; }
+
+    /// <summary>Whether a peer silo's certificate is a member certificate of this cluster.</summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate2, System.Security.Cryptography.X509Certificates.X509Chain?, bool>? IsMember { get; init; }
 }
 
 /// <summary>
@@ -56,6 +62,23 @@ public static partial class ControlSilo
             });
             silo.Configure<SiloOptions>(o => o.SiloName = options.Name);
             silo.ConfigureEndpoints(options.Address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
+            if (options.Certificate is { } certificate && options.IsMember is { } isMember)
+            {
+                // Mutual TLS 1.3 between silos with the members' certificates: a silo of another cluster, or anything
+                // that is not a member, fails the handshake.
+                silo.UseTls(tls =>
+                {
+                    // The selectors pick the renewed certificate; Orleans' client side also wants one up front.
+                    tls.LocalCertificate = certificate();
+                    tls.LocalServerCertificateSelector = (_, _) => certificate()!;
+                    tls.LocalClientCertificateSelector = (_, _, _, _, _) => certificate()!;
+                    tls.SslProtocols = System.Security.Authentication.SslProtocols.Tls13;
+                    tls.RemoteCertificateMode = global::Orleans.Connections.Security.RemoteCertificateMode.RequireCertificate;
+                    tls.ClientCertificateMode = global::Orleans.Connections.Security.RemoteCertificateMode.RequireCertificate;
+                    tls.RemoteCertificateValidation = (peer, chain, _) => isMember(peer, chain);
+                    tls.OnAuthenticateAsClient = (_, ssl) => ssl.TargetHost = "";
+                });
+            }
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 // Defaults declare a SIGKILLed silo dead after ~12 s and a hung one after ~67 s.

@@ -47,9 +47,9 @@ public class TlsTests
 
         // Raft is mutual TLS: a peer with a member certificate of their cluster fails the handshake on ours (and is
         // logged), one with ours completes it; a plain TCP peer gets nothing.
-        Assert.False(await RaftHandshakeAsync(ours.Members[0], theirs.Members[0]));
+        Assert.False(await HandshakeAsync(ours.Members[0].RaftPort, theirs.Members[0]));
         await ours.WaitForAsync(() => Task.FromResult(ours.Members[0].Output.Contains("raft: refused a TLS peer", StringComparison.Ordinal)), "the member to log the refused Raft peer");
-        Assert.True(await RaftHandshakeAsync(ours.Members[0], ours.Members[1]));
+        Assert.True(await HandshakeAsync(ours.Members[0].RaftPort, ours.Members[1]));
 
         // The root is public: GET /v1/pki/root, its fingerprint what zc.ca= pins.
         using var http = ours.Trust!.Client(TimeSpan.FromSeconds(5));
@@ -57,12 +57,23 @@ public class TlsTests
         Assert.Equal(ours.Trust.Fingerprint, ClusterPki.Fingerprint(X509Certificate2.CreateFromPem(pem)));
     }
 
-    /// <summary>Whether a TLS handshake with <paramref name="member"/>'s Raft port completes when presenting <paramref name="as"/>'s member certificate.</summary>
-    private static async Task<bool> RaftHandshakeAsync(ControlMember member, ControlMember @as)
+    [Fact]
+    public async Task Silos_talk_mutual_tls_and_refuse_a_silo_of_another_cluster()
+    {
+        await using var ours = await ControlCluster.StartWithSilosAsync(2);
+        await using var theirs = await ControlCluster.StartAsync(1);
+        await ours.WaitForActiveSilosAsync(2, ours.Members[0], "two silos over TLS");
+
+        Assert.False(await HandshakeAsync(ours.Members[0].SiloPort, theirs.Members[0]));
+        Assert.True(await HandshakeAsync(ours.Members[0].SiloPort, ours.Members[1]));
+    }
+
+    /// <summary>Whether a TLS handshake with a member's <paramref name="port"/> (Raft or silo) completes when presenting <paramref name="as"/>'s member certificate.</summary>
+    private static async Task<bool> HandshakeAsync(int port, ControlMember @as)
     {
         using var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(@as.DataDirectory, "pki", "member.crt"), Path.Combine(@as.DataDirectory, "pki", "member.key"));
         using var tcp = new System.Net.Sockets.TcpClient();
-        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, member.RaftPort);
+        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, port);
         // This side does not judge the member's certificate: the test is whether the member accepts ours.
 #pragma warning disable CA5359
         using var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);

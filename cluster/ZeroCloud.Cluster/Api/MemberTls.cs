@@ -41,6 +41,11 @@ public sealed class MemberTls : IDisposable
     /// <summary>The certificate the API serves; null until this member has one.</summary>
     public X509Certificate2? Certificate => _leaf;
 
+    /// <summary>Whether <paramref name="peer"/> is a member certificate of this cluster (chained to its root through the issuing CA).</summary>
+    public bool IsMember(X509Certificate2 peer, X509Chain? chain) =>
+        Trust.Problem(peer, [.. chain?.ChainElements.Select(e => e.Certificate) ?? [], .. ChainOf()]) is null
+        && ClusterPki.IdentityOf(peer) is ("member", _);
+
     /// <summary>The TLS options of one handshake of the API: the current certificate and its chain, TLS 1.3.</summary>
     public SslServerAuthenticationOptions ServerOptions() => new()
     {
