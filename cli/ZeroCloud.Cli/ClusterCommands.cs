@@ -214,16 +214,9 @@ internal static class ClusterCommands
         var create = new Command("create", "Make a new join token and print it.") { server, ttl, description };
         create.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
         {
-            TimeSpan? validFor = null;
-            if (parse.GetValue(ttl) is { } text)
+            if (!TryTtl(parse.GetValue(ttl), parse.InvocationConfiguration.Error, out var validFor))
             {
-                if (!ZeroCloud.Model.Config.Durations.TryParse(text, out var d) || d <= TimeSpan.Zero)
-                {
-                    await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: --ttl: \"{text}\" is not a duration (such as 30m, 24h)").ConfigureAwait(false);
-                    return ZcCommand.UsageError;
-                }
-
-                validFor = d;
+                return ZcCommand.UsageError;
             }
 
             var t = await client.CreateTokenAsync(parse.GetValue(description), validFor, ct).ConfigureAwait(false);
@@ -232,6 +225,25 @@ internal static class ClusterCommands
         }));
         token.Subcommands.Add(create);
         return token;
+    }
+
+    /// <summary>--ttl as a positive duration (null when not given); false, with the problem written, when it is not one.</summary>
+    private static bool TryTtl(string? text, TextWriter stderr, out TimeSpan? ttl)
+    {
+        ttl = null;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (!ZeroCloud.Model.Config.Durations.TryParse(text, out var d) || d <= TimeSpan.Zero)
+        {
+            stderr.WriteLine($"zc: --ttl: \"{text}\" is not a duration (such as 30m, 24h)");
+            return false;
+        }
+
+        ttl = d;
+        return true;
     }
 
     private static Command Operator()
@@ -245,16 +257,9 @@ internal static class ClusterCommands
         var create = new Command("create", "Make an operator credential; it is shown once.") { server, role, ttl, description, output };
         create.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
         {
-            TimeSpan? validFor = null;
-            if (parse.GetValue(ttl) is { } text)
+            if (!TryTtl(parse.GetValue(ttl), parse.InvocationConfiguration.Error, out var validFor))
             {
-                if (!ZeroCloud.Model.Config.Durations.TryParse(text, out var d) || d <= TimeSpan.Zero)
-                {
-                    await parse.InvocationConfiguration.Error.WriteLineAsync($"zc: --ttl: \"{text}\" is not a duration (such as 30m, 24h)").ConfigureAwait(false);
-                    return ZcCommand.UsageError;
-                }
-
-                validFor = d;
+                return ZcCommand.UsageError;
             }
 
             if (!Roles.IsOperatorRole(parse.GetValue(role)))

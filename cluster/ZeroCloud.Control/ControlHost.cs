@@ -165,7 +165,7 @@ public static partial class ControlHost
         {
             Trust = tls.Trust,
             Certificate = () => tls.Certificate,
-            Intermediates = tls.Pki is { } issuer ? [System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(issuer.Issuing.RawData)] : [],
+            IsMember = tls.IsMember,
         };
         ControlNode? node = null;
         var builder = new HostBuilder()

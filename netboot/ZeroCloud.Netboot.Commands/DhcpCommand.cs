@@ -62,17 +62,10 @@ public static class DhcpCommand
             }
 
             ZeroCloud.Model.Pki.ClusterTrust? trust = null;
-            if (parse.GetValue(caFile) is { } caPath)
+            if (parse.GetValue(caFile) is { } caPath && (trust = ZeroCloud.Model.Pki.ClusterTrust.TryFromFile(caPath, out var caProblem)) is null)
             {
-                try
-                {
-                    trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(caPath);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
-                {
-                    await stderr.WriteLineAsync($"zc: --ca-file {caPath}: {ex.Message}").ConfigureAwait(false);
-                    return 2;
-                }
+                await stderr.WriteLineAsync($"zc: --ca-file {caProblem}").ConfigureAwait(false);
+                return 2;
             }
 
             var settings = new DhcpHostSettings(

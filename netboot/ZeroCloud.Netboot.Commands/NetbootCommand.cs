@@ -45,17 +45,10 @@ public static class NetbootCommand
             }
 
             ZeroCloud.Model.Pki.ClusterTrust? trust = null;
-            if (parse.GetValue(caFile) is { } caPath)
+            if (parse.GetValue(caFile) is { } caPath && (trust = ZeroCloud.Model.Pki.ClusterTrust.TryFromFile(caPath, out var caProblem)) is null)
             {
-                try
-                {
-                    trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(caPath);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
-                {
-                    await parse.InvocationConfiguration.Error.WriteLineAsync($"zc-netboot: --ca-file {caPath}: {ex.Message}").ConfigureAwait(false);
-                    return 2;
-                }
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"zc-netboot: --ca-file {caProblem}").ConfigureAwait(false);
+                return 2;
             }
 
             var settings = new NetbootHostSettings(

@@ -172,15 +172,13 @@ namespace ZeroCloud.Node
                 return null;
             }
 
-            try
+            var trust = ZeroCloud.Model.Pki.ClusterTrust.TryFromFile(file, out var problem);
+            if (trust is null)
             {
-                return ZeroCloud.Model.Pki.ClusterTrust.FromFile(file);
+                problems.Add($"--ca-file {problem}");
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
-            {
-                problems.Add($"--ca-file {file}: {ex.Message}");
-                return null;
-            }
+
+            return trust;
         }
 
         /// <summary>Options given on the command line win over the kernel command line's (a test or a lab adds folders).</summary>

@@ -216,10 +216,13 @@ public sealed partial class ControlApi
     }
 
     /// <summary>Whether the scheduler placed an instance of <paramref name="image"/> on node <paramref name="node"/>.</summary>
-    private bool Hosts(string node, string image) =>
-        _node.Read(s => s.Range(StoreKeys.Instances + node + "/", 0))
-            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.InstanceDto, new List<string>()))
-            .Any(i => i?.Image == image);
+    private bool Hosts(string node, string image) => Hosted(node).Contains(image);
+
+    /// <summary>The images of the instances the scheduler placed on node <paramref name="node"/>.</summary>
+    private HashSet<string> Hosted(string node) =>
+        [.. _node.Read(s => s.Range(StoreKeys.Instances + node + "/", 0))
+            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.InstanceDto, new List<string>())?.Image)
+            .OfType<string>()];
 
     /// <summary>
     /// The key rules of the kv and txn routes: an admin and a member (a node holding a voter) write anywhere; any other
@@ -244,13 +247,14 @@ public sealed partial class ControlApi
             return $"{Describe(caller)} may not write";
         }
 
-        if (Hosts(caller.Name, "builtin/control"))
+        var hosted = Hosted(caller.Name);
+        if (hosted.Contains("builtin/control"))
         {
             return null;
         }
 
         var own = StoreKeys.InstanceStates + caller.Name + "/";
-        var leases = Hosts(caller.Name, "builtin/dhcp");
+        var leases = hosted.Contains("builtin/dhcp");
         foreach (var (key, prefix) in txn.Success.Concat(txn.Failure).Select(Target))
         {
             var ok = key.StartsWith(own, StringComparison.Ordinal) && key.Length > own.Length

@@ -46,8 +46,8 @@ public sealed record ControlNodeOptions
     /// </summary>
     public Func<System.Security.Cryptography.X509Certificates.X509Certificate2?>? Certificate { get; init; }
 
-    /// <summary>The cluster's issuing CA, to check a Raft peer's certificate with (a TLS peer sends only its own).</summary>
-    public IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> Intermediates { get; init; } = [];
+    /// <summary>Whether a Raft peer's certificate is a member certificate of this cluster (the check the silos use too).</summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate2, System.Security.Cryptography.X509Certificates.X509Chain?, bool>? IsMember { get; init; }
 
     /// <summary>An HTTP handler for this member's calls to other members: trusting only the cluster's root when there is one.</summary>
     public HttpMessageHandler PeerHandler() => Trust?.Handler() ?? new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false, UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5) };
@@ -103,7 +103,7 @@ public sealed partial class ControlNode : IAsyncDisposable
     /// </summary>
     private DotNext.Net.Security.SslOptions? RaftTls()
     {
-        if (_options.Trust is not { } trust || _options.Certificate is not { } certificate)
+        if (_options.IsMember is not { } isMember || _options.Certificate is not { } certificate)
         {
             return null;
         }
@@ -116,13 +116,12 @@ public sealed partial class ControlNode : IAsyncDisposable
             }
 
             using var leaf = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
-            var problem = trust.Problem(leaf, [.. chain?.ChainElements.Select(e => e.Certificate) ?? [], .. _options.Intermediates]);
-            if (problem is null && ZeroCloud.Model.Pki.ClusterPki.IdentityOf(leaf) is ("member", _))
+            if (isMember(leaf, chain))
             {
                 return true;
             }
 
-            LogRaftPeerRefused(problem ?? $"{leaf.Subject} is not a member certificate");
+            LogRaftPeerRefused($"{leaf.Subject} (issued by {leaf.Issuer}) is not a member certificate of this cluster");
             return false;
         }
 

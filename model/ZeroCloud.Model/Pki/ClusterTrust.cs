@@ -34,6 +34,21 @@ public sealed class ClusterTrust
         return collection.Count > 0 ? new ClusterTrust(collection[^1]) : throw new ArgumentException($"{path} holds no certificate", nameof(path));
     }
 
+    /// <summary>Trust in the root in a PEM file; null with the reason (file and what is wrong) when it cannot be read.</summary>
+    public static ClusterTrust? TryFromFile(string path, out string? problem)
+    {
+        try
+        {
+            problem = null;
+            return FromFile(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            problem = $"{path}: {ex.Message}";
+            return null;
+        }
+    }
+
     /// <summary>Trust in a PEM root.</summary>
     public static ClusterTrust FromPem(string pem) => new(X509Certificate2.CreateFromPem(pem));
 
