@@ -58,14 +58,16 @@ internal static class ClusterCommands
 
     private static Command Node()
     {
-        var node = new Command("node", "Nodes: approve one that waits under nodes.enroll: approve.");
+        var node = new Command("node", "Nodes: approve one that waits under nodes.enroll: approve, or trust one that joined under enroll: auto.");
         var server = ServerOption();
         var name = new Argument<string>("name") { Description = "The pending node's name (zc get nodes lists it as Pending)." };
-        var approve = new Command("approve", "Let a Pending node join: it becomes Ready with its next heartbeat.") { server, name };
+        var approve = new Command("approve", "Let a Pending node join (it becomes Ready with its next heartbeat); under enroll: auto, trust a running node with infrastructure (voters, dhcp, netboot).") { server, name };
         approve.SetAction((parse, ct) => RunAsync(parse, server, async (client, stdout) =>
         {
             var approved = await client.ApproveNodeAsync(parse.GetValue(name)!, ct).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"node {approved.Name} approved; it joins with its next heartbeat").ConfigureAwait(false);
+            await stdout.WriteLineAsync(approved.Status == NodeStatus.Pending
+                ? $"node {approved.Name} approved; it joins with its next heartbeat"
+                : $"node {approved.Name} approved; it may now run infrastructure (voters, dhcp, netboot)").ConfigureAwait(false);
             return ZcCommand.Ok;
         }));
         node.Subcommands.Add(approve);

@@ -172,6 +172,8 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
     /// <summary>
     /// POST /v1/nodes/{name}/approve: lets a node that waits under <c>nodes.enroll: approve</c> join, for the MAC it is
     /// pending with (an approval is stored under <c>/zc/approvals/&lt;name&gt;</c>; its next heartbeat makes it Ready).
+    /// Under <c>enroll: auto</c> a running node can be approved too: that makes it trusted, so the scheduler may place
+    /// infrastructure on it (<see cref="ZeroCloud.Orleans.Scheduling.Planner.Trusted"/>).
     /// </summary>
     private async Task ApproveAsync(HttpContext ctx, string name)
     {
@@ -192,9 +194,22 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
                 return;
             }
 
-            if (node.Status != NodeStatus.Pending || node.Mac is null)
+            // Under enroll: auto a node joins by itself but is not trusted; approving it lets it run infrastructure
+            // (voters, dhcp, netboot, storage), for the MAC it has now.
+            var cache = services.GetRequiredService<ClusterSpecCache>();
+            cache.Update(await store.GetAsync(StoreKeys.Spec, ct: ctx.RequestAborted).ConfigureAwait(false));
+            var auto = cache.Current?.Config.Spec.Nodes.Enroll is ZeroCloud.Model.Config.EnrollMode.Auto;
+            if (node.Mac is null)
             {
-                await ErrorAsync(ctx, 409, ErrorCodes.NotPending, $"node {name} is {node.Status}, not Pending: only a node waiting under nodes.enroll: approve can be approved").ConfigureAwait(false);
+                await ErrorAsync(ctx, 409, ErrorCodes.NotPending, $"node {name} sent no MAC address: an approval is for one machine's MAC").ConfigureAwait(false);
+                return;
+            }
+
+            if (node.Status != NodeStatus.Pending && !(auto && node.Status is NodeStatus.Ready or NodeStatus.Suspect))
+            {
+                await ErrorAsync(ctx, 409, ErrorCodes.NotPending, auto
+                    ? $"node {name} is {node.Status}: approve a node while it is up, so that it is the machine you see"
+                    : $"node {name} is {node.Status}, not Pending: only a node waiting under nodes.enroll: approve (or, under enroll: auto, a running one) can be approved").ConfigureAwait(false);
                 return;
             }
 

@@ -37,7 +37,15 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
             gateway: 10.81.0.1
             dhcp: { mode: full, range: 10.81.0.100-10.81.0.200, leaseTime: 1h }
           controlPlane: { replicas: 3 }
-          nodes: { enroll: auto, heartbeat: 500ms, downAfter: 3s }
+          nodes:
+            enroll: auto
+            heartbeat: 500ms
+            downAfter: 3s
+            # Voters, dhcp and netboot run only on trusted machines: the seed and these (the first three servers).
+            known:
+              - { mac: "52:54:00:81:00:01", name: known-1 }
+              - { mac: "52:54:00:81:00:02", name: known-2 }
+              - { mac: "52:54:00:81:00:03", name: known-3 }
           services:
             - { name: dhcp, image: builtin/dhcp, replicas: 2 }
             - { name: netboot, image: builtin/netboot, replicas: 2 }

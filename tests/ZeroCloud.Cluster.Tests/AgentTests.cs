@@ -144,6 +144,19 @@ public class AgentTests
         Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("walk-in", new HeartbeatRequest(4, 2L << 30, Mac: "52:54:00:00:00:42"))).Status);
         Assert.Equal(NodeStatus.Ready, (await client.NodesAsync()).Nodes.Single(n => n.Name == "walk-in").Status);
 
+        // enroll: auto: a machine joins by itself but is not trusted with infrastructure until an operator approves
+        // it while it runs (for the MAC it has then); a node that sent no MAC cannot be approved.
+        await client.ApplyAsync(Encoding.UTF8.GetBytes(WithRack1A("auto")), "auto.yaml");
+        await cluster.WaitForAsync(
+            async () => (await node.HeartbeatAsync("drop-in", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:43"))).Status == NodeStatus.Ready,
+            "the auto spec to reach the grains");
+        Assert.Null(await client.GetAsync(StoreKeys.Approval("drop-in")));
+        Assert.Equal(NodeStatus.Ready, (await client.ApproveNodeAsync("drop-in")).Status);
+        Assert.Contains("\"mac\":\"52:54:00:00:00:43\"", (await client.GetAsync(StoreKeys.Approval("drop-in")))!.Value, StringComparison.Ordinal);
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("no-mac", new HeartbeatRequest(2, 1L << 30))).Status);
+        var unapprovable = await Assert.ThrowsAsync<ControlApiException>(() => client.ApproveNodeAsync("no-mac"));
+        Assert.Contains("sent no MAC address", unapprovable.Message, StringComparison.Ordinal);
+
         // Rate limits per identity: a flood of one node's heartbeats gets 429 (Retry-After) while another node beats on.
         var flooding = Stopwatch.StartNew();
         var flood = await Task.WhenAll(Enumerable.Range(0, 150).Select(async _ =>

@@ -146,6 +146,54 @@ public class PlannerTests
     }
 
     [Fact]
+    public void Infrastructure_and_voters_go_only_to_known_approved_or_operator_started_nodes_workloads_anywhere()
+    {
+        var spec = Spec(
+            """
+                - { name: dhcp, image: builtin/dhcp, replicas: 3 }
+                - { name: web, image: builtin/hello, replicas: 4, spread: node }
+            """,
+            """
+              nodes:
+                enroll: auto
+                known:
+                  - { mac: "52:54:00:00:00:01", name: known }
+                  - { mac: "52:54:00:00:00:02", name: renamed }
+            """);
+        NodeDto WithMac(string name, string mac) => Node(name) with { Mac = mac };
+        var nodes = new[]
+        {
+            Node("seed"),
+            WithMac("known", "52:54:00:00:00:01"),
+            WithMac("approved", "52:54:00:00:00:03"),
+            WithMac("walk-in", "52:54:00:00:00:04"),
+            // A known MAC under another name, and a known name with another MAC: neither is the listed machine.
+            WithMac("impostor", "52:54:00:00:00:02"),
+            WithMac("renamed", "52:54:00:00:00:05"),
+            Node("no-mac"),
+        };
+        ApprovalDto[] approvals = [new("approved", "52:54:00:00:00:03", DateTime.UnixEpoch), new("walk-in", "52:54:00:00:00:99", DateTime.UnixEpoch)];
+        var trusted = Planner.Trusted(spec, nodes, approvals, ["seed"]);
+        Assert.Equal(["approved", "known", "seed"], trusted.Order(StringComparer.Ordinal));
+
+        var plan = Planner.Compute(spec, 1, nodes, [], new HashSet<string> { "seed" }, trusted: trusted);
+        Assert.Equal(["approved", "known", "seed"], plan.Add.Where(p => p.Service == "dhcp").Select(p => p.Node).Order(StringComparer.Ordinal));
+        Assert.All(plan.Add.Where(p => p.Service == Planner.ControlService), p => Assert.Contains(p.Node, (string[])["approved", "known"]));
+        Assert.Equal(2, plan.Add.Count(p => p.Service == Planner.ControlService));
+        // Workloads are not infrastructure: they spread over untrusted nodes too.
+        Assert.Equal(4, plan.Add.Where(p => p.Service == "web").Select(p => p.Node).Distinct().Count());
+
+        // Trust withdrawn (the approval now names another MAC): its dhcp and its voter leave, and there is nowhere
+        // trusted left for them; the reason says so.
+        var placed = Apply([], plan);
+        var withdrawn = Planner.Compute(spec, 1, nodes, placed, new HashSet<string> { "seed" }, trusted: Planner.Trusted(spec, nodes, [], ["seed"]));
+        Assert.Contains(withdrawn.Remove, p => p.Node == "approved" && p.Service == "dhcp");
+        Assert.Contains(withdrawn.Remove, p => p.Node == "approved" && p.Service == Planner.ControlService);
+        Assert.DoesNotContain(withdrawn.Add, p => Planner.IsInfrastructure(p.Image));
+        Assert.Contains("dhcp: 1 of 3 replicas unplaced: no Ready trusted (known or approved) node has port 67 free", withdrawn.Unplaced);
+    }
+
+    [Fact]
     public void An_instance_failed_beyond_its_restart_budget_is_placed_on_another_node()
     {
         var spec = Spec("""

@@ -26,7 +26,14 @@ public class SelfManagedControlPlaneTests
         spec:
           network: { subnet: 10.80.0.0/24, gateway: 10.80.0.1 }
           controlPlane: { replicas: {{voters}} }
-          nodes: { heartbeat: 500ms, downAfter: 3s }
+          nodes:
+            heartbeat: 500ms
+            downAfter: 3s
+            # Voters go only to trusted nodes: the seed (n0), and these; n4 joins under enroll: auto and gets workloads.
+            known:
+              - { mac: "52:54:00:80:00:01", name: n1 }
+              - { mac: "52:54:00:80:00:02", name: n2 }
+              - { mac: "52:54:00:80:00:03", name: n3 }
           services:
             - name: hello
               image: builtin/hello
@@ -44,6 +51,7 @@ public class SelfManagedControlPlaneTests
         for (var i = 0; i < nodes.Length; i++)
         {
             await lab.AddressAsync(nodes[i], $"10.80.0.{10 + i}/24");
+            await lab.MacAsync(nodes[i], $"52:54:00:80:00:{i:x2}");
         }
 
         const string seed = "https://10.80.0.10:7070";
@@ -125,6 +133,7 @@ public class SelfManagedControlPlaneTests
         Assert.Contains(members.Members, m => m.Name == "n0");
         var instances = await GetAsync("n0", seed, "instances", ControlJsonContext.Default.InstancesResponse);
         Assert.Equal(2, instances.Instances.Count(v => v.Instance.Service == "control"));
+        Assert.DoesNotContain(instances.Instances, v => v.Instance.Service == "control" && v.Instance.Node == "n4");
         await WaitAsync("hello x4 healthy on four nodes", async () => await HelloHealthyAsync("n0", seed, dead: "none"));
 
         // A voter's node dies: its member is removed and a replacement voter starts on the node that had none.

@@ -90,13 +90,15 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
             var nodes = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.Nodes).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.NodeDto, skipped);
             var placed = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.Instances).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.InstanceDto, skipped);
             var states = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.InstanceStates).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.InstanceStateDto, skipped);
+            var approvals = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.Approvals).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.ApprovalDto, skipped);
             foreach (var problem in skipped)
             {
                 LogSkipped(problem);
             }
 
             var staticVoters = await ControlPlaneAsync(nodes, placed).ConfigureAwait(true);
-            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters, states, _selfName);
+            var trusted = Planner.Trusted(spec.Config, nodes, approvals, staticVoters ?? new HashSet<string>());
+            var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters, states, _selfName, trusted);
             var previous = last is null ? null : JsonSerializer.Deserialize(last.Value, ControlJsonContext.Default.SchedulerDto);
             if (plan.IsEmpty && previous is not null && previous.SpecRevision == spec.Revision && previous.Unplaced.SequenceEqual(plan.Unplaced))
             {

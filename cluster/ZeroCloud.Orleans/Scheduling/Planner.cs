@@ -53,6 +53,42 @@ public static class Planner
         [],
         System.Collections.Immutable.ImmutableSortedDictionary<string, string>.Empty);
 
+    /// <summary>
+    /// The images that hold the cluster's keys or steer other machines: the control plane (Raft log, the CA's key),
+    /// DHCP and netboot (they decide what booting machines run), storage (every image's bytes). They run only on
+    /// trusted nodes; any other image is a workload.
+    /// </summary>
+    public static bool IsInfrastructure(string image) => image is "builtin/control" or "builtin/dhcp" or "builtin/netboot" or "builtin/storage";
+
+    /// <summary>
+    /// The nodes that may run infrastructure. A MAC is not an identity: under <c>nodes.enroll: auto</c> anyone on the
+    /// provisioning LAN can enroll a machine, so only these are trusted: a node listed under <c>nodes.known</c> by the
+    /// name and MAC it joined with, a node an operator approved (<c>zc node approve</c>, for the MAC it had then),
+    /// and a node whose Raft member an operator started outside the cluster's placements (<paramref name="started"/>:
+    /// the seed).
+    /// </summary>
+    public static IReadOnlySet<string> Trusted(ClusterConfig spec, IEnumerable<NodeDto> nodes, IEnumerable<ApprovalDto> approvals, IEnumerable<string> started)
+    {
+        var known = spec.Spec.Nodes.Known.ToDictionary(k => k.Name, k => k.Mac, StringComparer.Ordinal);
+        var approved = approvals.GroupBy(a => a.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Mac, StringComparer.Ordinal);
+        var trusted = new HashSet<string>(started, StringComparer.Ordinal);
+        foreach (var n in nodes)
+        {
+            if (n.Mac is null || !ZeroCloud.Model.Net.MacAddress.TryParse(n.Mac, out var mac))
+            {
+                continue;
+            }
+
+            if ((known.TryGetValue(n.Name, out var k) && k == mac)
+                || (approved.TryGetValue(n.Name, out var a) && ZeroCloud.Model.Net.MacAddress.TryParse(a, out var am) && am == mac))
+            {
+                trusted.Add(n.Name);
+            }
+        }
+
+        return trusted;
+    }
+
     /// <summary>An instance Failed after this many restarts on its node is placed elsewhere.</summary>
     public const int RestartBudget = 5;
 
@@ -60,6 +96,7 @@ public static class Planner
     public static bool OverBudget(InstanceStateDto? state) => state is { State: InstanceState.Failed } && state.Restarts >= RestartBudget;
 
     /// <summary>
+    /// <paramref name="trusted"/>: the nodes that may run infrastructure (<see cref="Trusted"/>); null: every node may.
     /// <paramref name="staticVoterNodes"/>: null when the control plane runs outside the cluster's nodes (nothing of
     /// it is placed); else the nodes whose Raft member runs outside an instance (the seed), and the plan also places
     /// <see cref="ControlSpec"/> voters, strictly one per node, never beside a static one.
@@ -71,7 +108,8 @@ public static class Planner
         IReadOnlyList<InstanceDto> placements,
         IReadOnlySet<string>? staticVoterNodes = null,
         IReadOnlyList<InstanceStateDto>? states = null,
-        string? keepVoterOn = null)
+        string? keepVoterOn = null,
+        IReadOnlySet<string>? trusted = null)
     {
         // Placements that failed beyond their restart budget go, and their service avoids that node this round.
         var stateOf = (states ?? []).ToDictionary(st => (st.Node, st.Id));
@@ -102,7 +140,7 @@ public static class Planner
                 && !avoid.Contains((p.Service, p.Node))
                 && byName.TryGetValue(p.Node, out var node)
                 && node.Status != NodeStatus.Down
-                && Eligible(service, node, known, runtime)
+                && Eligible(service, node, known, runtime, trusted)
                 && Same(p, Template(service, p.Id, p.Node, p.SpecRevision, runtime));
             (stays ? kept : remove).Add(p);
             if (stays)
@@ -145,7 +183,7 @@ public static class Planner
             for (var i = 0; i < missing; i++)
             {
                 var candidates = free
-                    .Where(kv => Eligible(service, byName[kv.Key], known, runtime))
+                    .Where(kv => Eligible(service, byName[kv.Key], known, runtime, trusted))
                     .Where(kv => service.Name != ControlService || staticVoterNodes is null || (!staticVoterNodes.Contains(kv.Key) && perNode.GetValueOrDefault(kv.Key) == 0))
                     .Where(kv => !avoid.Contains((service.Name, kv.Key)))
                     .Where(kv => !Collides(portsInUse, kv.Key, ports))
@@ -156,7 +194,7 @@ public static class Planner
                     unplaced.Add(candidates.Count == 0 && service.Name == ControlService && staticVoterNodes is not null
                         ? $"{service.Name}: {missing - i} of {service.Replicas} voters unplaced: every Ready node has a voter already (one per node)"
                         : candidates.Count == 0
-                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(nodes.Any(n => n.Status == NodeStatus.Ready && !HasImage(n, service.Image)) ? $" has image {service.Image}" : "")}{(ports.Count > 0 ? $" has port {string.Join(", ", ports)} free" : "")}"
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready {(IsInfrastructure(service.Image) && trusted is not null ? "trusted (known or approved) " : "")}node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(nodes.Any(n => n.Status == NodeStatus.Ready && !HasImage(n, service.Image)) ? $" has image {service.Image}" : "")}{(ports.Count > 0 ? $" has port {string.Join(", ", ports)} free" : "")}"
                         : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");
                     break;
                 }
@@ -183,7 +221,7 @@ public static class Planner
 
             if (service.Spread == SpreadPolicy.Node)
             {
-                Respread(service, mine, perNode, free, n => Eligible(service, byName[n], known, runtime) && !Collides(portsInUse, n, ports), remove, add, specRevision, runtime);
+                Respread(service, mine, perNode, free, n => Eligible(service, byName[n], known, runtime, trusted) && !Collides(portsInUse, n, ports), remove, add, specRevision, runtime);
             }
         }
 
@@ -345,8 +383,9 @@ public static class Planner
     /// run VMs, and the node can run its image (a node that reports its images names it; one that does not is
     /// taken at its word).
     /// </summary>
-    private static bool Eligible(ServiceSpec service, NodeDto node, Dictionary<string, System.Collections.Immutable.ImmutableSortedDictionary<string, string>> known, RuntimeKind runtime) =>
-        Matches(service, Labels(node, known)) && (RuntimeOf(service, runtime) != "vm" || (node.Runtimes ?? []).Contains("vm")) && HasImage(node, service.Image);
+    private static bool Eligible(ServiceSpec service, NodeDto node, Dictionary<string, System.Collections.Immutable.ImmutableSortedDictionary<string, string>> known, RuntimeKind runtime, IReadOnlySet<string>? trusted) =>
+        (trusted is null || !IsInfrastructure(service.Image) || trusted.Contains(node.Name))
+        && Matches(service, Labels(node, known)) && (RuntimeOf(service, runtime) != "vm" || (node.Runtimes ?? []).Contains("vm")) && HasImage(node, service.Image);
 
     private static bool HasImage(NodeDto node, string image) => node.Images is null || node.Images.Contains(image);
 

@@ -17,7 +17,8 @@ public class ClusterConfigTests
         Assert.Equal("10.77.0.100-10.77.0.250", spec.Network.Dhcp.Range.ToString());
         Assert.Equal(TimeSpan.FromHours(1), spec.Network.Dhcp.LeaseTime);
         Assert.Equal(3, spec.ControlPlane.Replicas);
-        var node = Assert.Single(spec.Nodes.Known);
+        Assert.Equal(3, spec.Nodes.Known.Length);
+        var node = spec.Nodes.Known[0];
         Assert.Equal(MacAddress.Parse("52:54:00:00:00:01"), node.Mac);
         Assert.Equal("r1", node.Labels["rack"]);
         var hello = spec.Services.Single(s => s.Name == "hello");
