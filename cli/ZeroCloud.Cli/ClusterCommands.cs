@@ -5,7 +5,7 @@ using ZeroCloud.Model.Api;
 namespace ZeroCloud.Cli;
 
 /// <summary>Commands that talk to a running control plane: status, get, kv, watch, apply, members.</summary>
-internal static class ClusterCommands
+internal static partial class ClusterCommands
 {
     private static Option<string> ServerOption() => new("--server", "-s")
     {
@@ -28,6 +28,7 @@ internal static class ClusterCommands
         yield return Node();
         yield return AuditLog();
         yield return Operator();
+        yield return Secret();
     }
 
     private static Command AuditLog()

@@ -128,7 +128,7 @@ public static partial class ControlHost
         {
             var given = settings.CaFile is { } ca ? ZeroCloud.Model.Pki.ClusterTrust.FromFile(ca) : null;
             IPAddress[] addresses = IPAddress.Any.Equals(settings.ListenEndPoint.Address) ? [settings.RaftEndPoint.Address] : [settings.ListenEndPoint.Address];
-            var loaded = MemberTls.Load(Path.GetFullPath(settings.DataDirectory), settings.Name, addresses, settings.Bootstrap, given);
+            var loaded = MemberTls.Load(Path.GetFullPath(settings.DataDirectory), settings.Name, addresses, settings.Bootstrap, given, ControlNode.Format(settings.RaftEndPoint));
             if (loaded is null)
             {
                 await stderr.WriteLineAsync($"zc: this member has no cluster CA in {Path.Combine(settings.DataDirectory, "pki")}: start the first member with --bootstrap, or give a joining one --ca-file <the cluster's root.crt> and --peers").ConfigureAwait(false);

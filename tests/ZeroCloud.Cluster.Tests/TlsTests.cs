@@ -23,6 +23,7 @@ public class TlsTests
             using var issuing = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(member.DataDirectory, "pki", "ca.crt"));
             Assert.Null(ours.Trust!.Problem(leaf, [issuing]));
             Assert.Equal(("member", member.Name), ClusterPki.IdentityOf(leaf));
+            Assert.Equal(member.RaftId, ClusterPki.RaftEndpointOf(leaf));
             Assert.NotNull(theirs.Trust!.Problem(leaf, [issuing]));
         }
 
@@ -51,10 +52,24 @@ public class TlsTests
         await ours.WaitForAsync(() => Task.FromResult(ours.Members[0].Output.Contains("raft: refused a TLS peer", StringComparison.Ordinal)), "the member to log the refused Raft peer");
         Assert.True(await HandshakeAsync(ours.Members[0].RaftPort, ours.Members[1]));
 
+        // A member certificate of our own cluster is not enough: its Raft endpoint must be in the configuration.
+        using (var ghost = ClusterPki.Load(Path.Combine(ours.Members[0].DataDirectory, "pki"))!.IssueWithKey("member", "ghost", [System.Net.IPAddress.Loopback], ["localhost"], TimeSpan.FromDays(1), DateTimeOffset.UtcNow, "127.0.0.1:1"))
+        {
+            Assert.False(await HandshakeAsync(ours.Members[0].RaftPort, ghost));
+        }
+
+        await ours.WaitForAsync(() => Task.FromResult(ours.Members[0].Output.Contains("raft 127.0.0.1:1 is not in this cluster's configuration", StringComparison.Ordinal)), "the member to log the peer outside its configuration");
+
         // The root is public: GET /v1/pki/root, its fingerprint what zc.ca= pins.
         using var http = ours.Trust!.Client(TimeSpan.FromSeconds(5));
         var pem = await http.GetStringAsync(new Uri(new Uri(ours.Members[1].Api), "/v1/pki/root"));
         Assert.Equal(ours.Trust.Fingerprint, ClusterPki.Fingerprint(X509Certificate2.CreateFromPem(pem)));
+
+        // A removed member keeps a valid certificate, but the remaining member no longer talks Raft with it.
+        var leader = (await ours.Members[0].Client.MembersAsync()).Members.Single(m => m.Leader);
+        var (keep, removed) = leader.Id == ours.Members[0].RaftId ? (ours.Members[0], ours.Members[1]) : (ours.Members[1], ours.Members[0]);
+        await keep.Client.RemoveMemberAsync(removed.RaftId);
+        Assert.False(await HandshakeAsync(keep.RaftPort, removed));
     }
 
     [Fact]
@@ -72,6 +87,11 @@ public class TlsTests
     private static async Task<bool> HandshakeAsync(int port, ControlMember @as)
     {
         using var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(@as.DataDirectory, "pki", "member.crt"), Path.Combine(@as.DataDirectory, "pki", "member.key"));
+        return await HandshakeAsync(port, certificate);
+    }
+
+    private static async Task<bool> HandshakeAsync(int port, X509Certificate2 certificate)
+    {
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(System.Net.IPAddress.Loopback, port);
         // This side does not judge the member's certificate: the test is whether the member accepts ours.

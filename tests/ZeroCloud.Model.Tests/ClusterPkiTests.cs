@@ -24,6 +24,38 @@ public class ClusterPkiTests
     }
 
     [Fact]
+    public void A_member_certificate_names_its_raft_endpoint_apart_from_its_identity()
+    {
+        using var pki = ClusterPki.Create("lab", Now);
+        using var leaf = pki.IssueWithKey("member", "seed", [IPAddress.Loopback], ["localhost"], ClusterPki.MemberLifetime, Now, "127.0.0.1:7071");
+        Assert.Equal(("member", "seed"), ClusterPki.IdentityOf(leaf));
+        Assert.Equal("127.0.0.1:7071", ClusterPki.RaftEndpointOf(leaf));
+        using var plain = pki.IssueWithKey("member", "old", [IPAddress.Loopback], ["localhost"], ClusterPki.MemberLifetime, Now);
+        Assert.Null(ClusterPki.RaftEndpointOf(plain));
+    }
+
+    [Fact]
+    public void A_secret_opens_with_its_cluster_key_under_its_own_name_only()
+    {
+        using var pki = ClusterPki.Create("lab", Now);
+        var box = SecretBox.For(pki);
+        var value = "s3cret"u8.ToArray();
+        var sealedValue = box.Seal("bmc", value, ["power"], Now.UtcDateTime, Now.UtcDateTime);
+        Assert.Null(SecretBox.Problem(sealedValue));
+        Assert.Equal(value, box.Open(sealedValue));
+        // The same CA reloaded (another member's copy) derives the same key.
+        var folder = Directory.CreateTempSubdirectory("zc-pki-").FullName;
+        pki.Save(folder);
+        using var copy = ClusterPki.Load(folder)!;
+        Assert.Equal(value, SecretBox.For(copy).Open(sealedValue));
+
+        Assert.Contains("altered or moved", Assert.Throws<CryptographicException>(() => box.Open(sealedValue with { Name = "other" })).Message, StringComparison.Ordinal);
+        using var theirs = ClusterPki.Create("lab", Now);
+        Assert.Contains("another CA", Assert.Throws<CryptographicException>(() => SecretBox.For(theirs).Open(sealedValue)).Message, StringComparison.Ordinal);
+        Assert.Equal("the tag is not 16 bytes of base64", SecretBox.Problem(sealedValue with { Tag = "AAAA" }));
+    }
+
+    [Fact]
     public void A_leaf_of_another_cluster_is_refused_by_root_and_by_pin()
     {
         using var ours = ClusterPki.Create("lab", Now);

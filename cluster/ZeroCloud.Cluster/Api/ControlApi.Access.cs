@@ -218,6 +218,12 @@ public sealed partial class ControlApi
     /// <summary>Whether the scheduler placed an instance of <paramref name="image"/> on node <paramref name="node"/>.</summary>
     private bool Hosts(string node, string image) => Hosted(node).Contains(image);
 
+    /// <summary>The services of the instances the scheduler placed on node <paramref name="node"/>.</summary>
+    private HashSet<string> HostedServices(string node) =>
+        [.. _node.Read(s => s.Range(StoreKeys.Instances + node + "/", 0))
+            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.InstanceDto, new List<string>())?.Service)
+            .OfType<string>()];
+
     /// <summary>The images of the instances the scheduler placed on node <paramref name="node"/>.</summary>
     private HashSet<string> Hosted(string node) =>
         [.. _node.Read(s => s.Range(StoreKeys.Instances + node + "/", 0))

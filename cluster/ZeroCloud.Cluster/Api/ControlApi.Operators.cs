@@ -95,7 +95,13 @@ public sealed partial class ControlApi
             return;
         }
 
-        var (auditKey, auditValue) = Audit.Entry(Who(ctx), Audit.OperatorRevoked, id);
+        await DeleteAuditedAsync(ctx, key, Audit.OperatorRevoked, id, $"no operator credential {id}").ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes <paramref name="key"/> and writes its audit entry in one transaction; 404 with <paramref name="missing"/> when there is no such key.</summary>
+    private async Task DeleteAuditedAsync(HttpContext ctx, string key, string action, string subject, string missing)
+    {
+        var (auditKey, auditValue) = Audit.Entry(Who(ctx), action, subject);
         var txn = new KvTxn(
             [new Compare(key, CompareTarget.Version, CompareOp.Greater, 0)],
             [new DeleteOp(key), new PutOp(auditKey, Encoding.UTF8.GetBytes(auditValue))],
@@ -108,7 +114,7 @@ public sealed partial class ControlApi
 
         if (!result.Succeeded)
         {
-            await ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no operator credential {id}").ConfigureAwait(false);
+            await ErrorAsync(ctx, 404, ErrorCodes.NotFound, missing).ConfigureAwait(false);
             return;
         }
 

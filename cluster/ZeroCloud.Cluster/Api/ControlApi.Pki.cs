@@ -26,7 +26,7 @@ public sealed partial class ControlApi
     }
 
     /// <summary>
-    /// POST /v1/pki/member {csr, addresses}: signs a joining member's certificate and hands it the CA (this member's
+    /// POST /v1/pki/member {csr, addresses, raft}: signs a joining member's certificate and hands it the CA (this member's
     /// issuing key included: every member can sign). Only over TLS, for an admin or a node the scheduler placed a voter
     /// on (whose certificate then names that node and only its own address). Audited.
     /// </summary>
@@ -75,6 +75,19 @@ public sealed partial class ControlApi
             addresses.Add(address);
         }
 
+        string? raft = null;
+        if (request.Raft is { } raftText)
+        {
+            if (!IPEndPoint.TryParse(raftText, out var raftEndPoint) || raftEndPoint.Port == 0)
+            {
+                await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"raft: \"{raftText}\" is not an ip:port").ConfigureAwait(false);
+                return;
+            }
+
+            raft = Raft.ControlNode.Format(raftEndPoint);
+            addresses.Add(raftEndPoint.Address);
+        }
+
         var name = caller.IsNode ? caller.Name : csr.SubjectName.Name.StartsWith("CN=", StringComparison.Ordinal) ? csr.SubjectName.Name[3..] : "member";
         if (caller.IsNode && NodeAddress(caller.Name) is var own && (own is null || addresses.Any(a => a.ToString() != own)))
         {
@@ -88,8 +101,8 @@ public sealed partial class ControlApi
             return;
         }
 
-        using var leaf = pki.Issue(csr.PublicKey, "member", name, addresses, ["localhost"], ClusterPki.MemberLifetime, DateTimeOffset.UtcNow);
-        await AuditAsync(ctx, Audit.CertificateIssued, name, $"member certificate for {string.Join(", ", addresses)} until {leaf.NotAfter.ToUniversalTime():u}; the CA sent with it").ConfigureAwait(false);
+        using var leaf = pki.Issue(csr.PublicKey, "member", name, addresses.Distinct(), ["localhost"], ClusterPki.MemberLifetime, DateTimeOffset.UtcNow, raft);
+        await AuditAsync(ctx, Audit.CertificateIssued, name, $"member certificate for {string.Join(", ", addresses.Distinct())}{(raft is null ? "" : $", raft {raft}")} until {leaf.NotAfter.ToUniversalTime():u}; the CA sent with it").ConfigureAwait(false);
         await JsonAsync(ctx, 200, new MemberCertificateResponse(leaf.ExportCertificatePem(), pki.Issuing.ExportCertificatePem(), pki.Root.ExportCertificatePem(), pki.IssuingKeyPem()), ControlJsonContext.Default.MemberCertificateResponse).ConfigureAwait(false);
     }
 }

@@ -79,6 +79,12 @@ public sealed partial class ControlApi : IDisposable
         operators.MapDelete("/{id}", RevokeOperatorAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
         v1.MapPost("/tickets", CreateTicketAsync).AddEndpointFilter(LeaderOnlyAsync).RequireRateLimiting(NodeRateLimits.Tickets).Allow(Access.Enroll);
         v1.MapGet("/audit", AuditLogAsync).Allow(Access.Admin);
+        var secrets = v1.MapGroup("/secrets");
+        secrets.MapGet("", SecretsAsync).Allow(Access.Read);
+        // Who may read a value depends on the secret: the route lets any operator or node in, the handler decides.
+        secrets.MapGet("/{name}", SecretAsync).Allow(Access.Read);
+        secrets.MapPut("/{name}", SetSecretAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        secrets.MapDelete("/{name}", RemoveSecretAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
         v1.MapGet("/pki/root", RootAsync).Allow(Access.Public);
         v1.MapPost("/pki/member", SignMemberAsync).Allow(Access.Member);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}")).Allow(Access.Public);

@@ -20,14 +20,16 @@ public sealed class MemberTls : IDisposable
     private readonly string _folder;
     private readonly string _name;
     private readonly IReadOnlyList<IPAddress> _addresses;
+    private readonly string? _raft;
     private SslStreamCertificateContext? _context;
     private X509Certificate2? _leaf;
 
-    private MemberTls(string folder, string name, IReadOnlyList<IPAddress> addresses, ClusterTrust trust, ClusterPki? pki)
+    private MemberTls(string folder, string name, IReadOnlyList<IPAddress> addresses, string? raft, ClusterTrust trust, ClusterPki? pki)
     {
         _folder = folder;
         _name = name;
         _addresses = addresses;
+        _raft = raft;
         Trust = trust;
         Pki = pki;
     }
@@ -55,7 +57,7 @@ public sealed class MemberTls : IDisposable
     };
 
     /// <summary>The CA saved in <paramref name="dataDirectory"/>, made anew when <paramref name="bootstrap"/> finds none; null when there is none to load.</summary>
-    public static MemberTls? Load(string dataDirectory, string name, IReadOnlyList<IPAddress> addresses, bool bootstrap, ClusterTrust? given)
+    public static MemberTls? Load(string dataDirectory, string name, IReadOnlyList<IPAddress> addresses, bool bootstrap, ClusterTrust? given, string? raftEndpoint = null)
     {
         var folder = Path.Combine(dataDirectory, "pki");
         var pki = ClusterPki.Load(folder);
@@ -67,7 +69,7 @@ public sealed class MemberTls : IDisposable
 
         if (pki is null)
         {
-            return given is null ? null : new MemberTls(folder, name, addresses, given, null);
+            return given is null ? null : new MemberTls(folder, name, addresses, raftEndpoint, given, null);
         }
 
         if (given is not null && ClusterPki.Fingerprint(pki.Root) != given.Fingerprint)
@@ -75,7 +77,7 @@ public sealed class MemberTls : IDisposable
             throw new InvalidOperationException($"{folder} holds the CA of another cluster (root {ClusterPki.Fingerprint(pki.Root)[..16]}…) than --ca-file ({given.Fingerprint[..16]}…)");
         }
 
-        var tls = new MemberTls(folder, name, addresses, new ClusterTrust(X509CertificateLoader.LoadCertificate(pki.Root.RawData)), pki);
+        var tls = new MemberTls(folder, name, addresses, raftEndpoint, new ClusterTrust(X509CertificateLoader.LoadCertificate(pki.Root.RawData)), pki);
         tls.LoadOrIssue(DateTimeOffset.UtcNow);
         return tls;
     }
@@ -89,7 +91,8 @@ public sealed class MemberTls : IDisposable
         if (File.Exists(certFile) && File.Exists(keyFile))
         {
             leaf = X509Certificate2.CreateFromPemFile(certFile, keyFile);
-            if (NeedsRenewal(leaf, now) || Trust.Problem(leaf, ChainOf()) is not null)
+            // Renewed early when it names another Raft endpoint (or none, made before certificates named one).
+            if (NeedsRenewal(leaf, now) || Trust.Problem(leaf, ChainOf()) is not null || (_raft is not null && ClusterPki.RaftEndpointOf(leaf) != _raft))
             {
                 leaf.Dispose();
                 leaf = null;
@@ -103,7 +106,7 @@ public sealed class MemberTls : IDisposable
                 return;
             }
 
-            leaf = Pki.IssueWithKey("member", _name.Length > 0 ? _name : "member", _addresses, ["localhost"], ClusterPki.MemberLifetime, now);
+            leaf = Pki.IssueWithKey("member", _name.Length > 0 ? _name : "member", _addresses, ["localhost"], ClusterPki.MemberLifetime, now, _raft);
             Save(leaf);
         }
 
@@ -125,7 +128,7 @@ public sealed class MemberTls : IDisposable
             return false;
         }
 
-        var leaf = Pki.IssueWithKey("member", _name.Length > 0 ? _name : "member", _addresses, ["localhost"], ClusterPki.MemberLifetime, now);
+        var leaf = Pki.IssueWithKey("member", _name.Length > 0 ? _name : "member", _addresses, ["localhost"], ClusterPki.MemberLifetime, now, _raft);
         Save(leaf);
         Use(leaf);
         return true;
@@ -145,7 +148,7 @@ public sealed class MemberTls : IDisposable
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var csr = new CertificateRequest($"CN={(_name.Length > 0 ? _name : "member")}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
-        var request = new MemberCertificateRequest(csr, [.. _addresses.Select(a => a.ToString())]);
+        var request = new MemberCertificateRequest(csr, [.. _addresses.Select(a => a.ToString())], _raft);
         for (var attempt = 0; !ct.IsCancellationRequested; attempt++)
         {
             var peer = peers[attempt % peers.Count].TrimEnd('/');

@@ -116,13 +116,19 @@ public sealed partial class ControlNode : IAsyncDisposable
             }
 
             using var leaf = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
-            if (isMember(leaf, chain))
+            if (!isMember(leaf, chain))
             {
-                return true;
+                LogRaftPeerRefused($"{leaf.Subject} (issued by {leaf.Issuer}) is not a member certificate of this cluster");
+                return false;
             }
 
-            LogRaftPeerRefused($"{leaf.Subject} (issued by {leaf.Issuer}) is not a member certificate of this cluster");
-            return false;
+            if (InConfiguration(ZeroCloud.Model.Pki.ClusterPki.RaftEndpointOf(leaf)) is { } outside)
+            {
+                LogRaftPeerRefused($"{leaf.Subject}: {outside}");
+                return false;
+            }
+
+            return true;
         }
 
         return new DotNext.Net.Security.SslOptions
@@ -494,9 +500,50 @@ public sealed partial class ControlNode : IAsyncDisposable
         return [.. views.OrderBy(v => v.Id, StringComparer.Ordinal)];
     }
 
-    /// <summary>Adds a member (leader only): DotNext catches it up, then commits the new membership. One change at a time.</summary>
-    public Task<bool> AddMemberAsync(IPEndPoint address, CancellationToken cancellationToken) =>
-        ChangeMembershipAsync(c => c.AddMemberAsync(address, cancellationToken), () => HasMember(address), cancellationToken);
+    /// <summary>
+    /// Adds a member (leader only): DotNext catches it up, then commits the new membership. One change at a time. While
+    /// it is caught up the new member is pending: its Raft connections are accepted before it is in the configuration.
+    /// </summary>
+    public async Task<bool> AddMemberAsync(IPEndPoint address, CancellationToken cancellationToken)
+    {
+        var pending = Format(address);
+        _pendingPeers[pending] = 0;
+        try
+        {
+            return await ChangeMembershipAsync(c => c.AddMemberAsync(address, cancellationToken), () => HasMember(address), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _pendingPeers.TryRemove(pending, out _);
+        }
+    }
+
+    /// <summary>The members being added by this leader, by Raft endpoint.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _pendingPeers = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Null when a Raft peer whose member certificate names <paramref name="raft"/> may talk to this member: it is in
+    /// the current configuration or being added by this leader, or this member has not joined any configuration yet
+    /// (it accepts any member of its cluster, which is how it is caught up). Else why not: a removed member, or a
+    /// certificate of this cluster for a member that never joined, is refused at the handshake.
+    /// </summary>
+    private string? InConfiguration(string? raft)
+    {
+        var members = _cluster?.Members;
+        if (members is null || members.Count == 0)
+        {
+            return null;
+        }
+
+        if (raft is null)
+        {
+            return "its certificate names no Raft endpoint";
+        }
+
+        return _pendingPeers.ContainsKey(raft) || members.Any(m => Format(m.EndPoint) == raft)
+            ? null
+            : $"raft {raft} is not in this cluster's configuration ({string.Join(", ", members.Select(m => Format(m.EndPoint)).Order(StringComparer.Ordinal))})";
+    }
 
     public Task<bool> RemoveMemberAsync(IPEndPoint address, CancellationToken cancellationToken) =>
         ChangeMembershipAsync(c => c.RemoveMemberAsync(address, cancellationToken), () => !HasMember(address), cancellationToken);

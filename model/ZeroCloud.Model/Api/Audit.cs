@@ -27,6 +27,8 @@ public static class Audit
     public const string OperatorCreated = "operator-created";
     public const string OperatorRevoked = "operator-revoked";
     public const string CertificateIssued = "certificate-issued";
+    public const string SecretSet = "secret-set";
+    public const string SecretRemoved = "secret-removed";
 
     /// <summary>The key and value of a new entry, to put in the same transaction as the change it records where there is one.</summary>
     public static (string Key, string Value) Entry(string who, string action, string subject, string? detail = null)

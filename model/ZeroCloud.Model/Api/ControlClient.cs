@@ -157,6 +157,19 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<WriteResponse> RevokeOperatorAsync(string id, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Delete, $"/v1/operators/{Uri.EscapeDataString(id)}", null, ControlJsonContext.Default.WriteResponse, ct);
 
+    public Task<SecretInfo> SetSecretAsync(string name, byte[] value, IReadOnlyList<string>? readers = null, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Put, $"/v1/secrets/{Uri.EscapeDataString(name)}", JsonContent.Create(new SetSecretRequest(Convert.ToBase64String(value), readers), ControlJsonContext.Default.SetSecretRequest), ControlJsonContext.Default.SecretInfo, ct);
+
+    public Task<SecretsResponse> SecretsAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/secrets", null, ControlJsonContext.Default.SecretsResponse, ct);
+
+    /// <summary>A secret's value: for the admin, and for a node that runs one of the services the secret names as readers.</summary>
+    public async Task<byte[]> SecretAsync(string name, CancellationToken ct = default) =>
+        Convert.FromBase64String((await SendAsync(HttpMethod.Get, $"/v1/secrets/{Uri.EscapeDataString(name)}", null, ControlJsonContext.Default.SecretValueResponse, ct).ConfigureAwait(false)).Value);
+
+    public Task<WriteResponse> RemoveSecretAsync(string name, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Delete, $"/v1/secrets/{Uri.EscapeDataString(name)}", null, ControlJsonContext.Default.WriteResponse, ct);
+
     private static string KvPath(string key) =>
         "/v1/kv/" + string.Join('/', key.TrimStart('/').Split('/').Select(Uri.EscapeDataString));
 

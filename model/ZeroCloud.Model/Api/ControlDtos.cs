@@ -189,8 +189,26 @@ public sealed record ApprovalDto(string Name, string Mac, DateTime At);
 
 public sealed record TicketResponse(string Ticket, DateTime Expires);
 
-/// <summary>POST /v1/pki/member: a joining member's CSR (PEM) and the addresses its API serves on.</summary>
-public sealed record MemberCertificateRequest(string Csr, IReadOnlyList<string> Addresses);
+/// <summary>
+/// A secret (<c>/zc/secrets/&lt;name&gt;</c>): its value sealed with AES-256-GCM (the name as associated data, so a
+/// record cannot be moved to another name), by a key derived from the cluster CA's key (<see cref="Key"/> names it).
+/// <see cref="Readers"/>: the services whose nodes may read it, besides the admin.
+/// </summary>
+public sealed record SecretDto(string Name, IReadOnlyList<string> Readers, DateTime Created, DateTime Updated, int Size, string Key, string Nonce, string Ciphertext, string Tag);
+
+/// <summary>PUT /v1/secrets/&lt;name&gt;: the value (base64) and the services that may read it.</summary>
+public sealed record SetSecretRequest(string Value, IReadOnlyList<string>? Readers = null);
+
+/// <summary>What is shown of a secret: never its value.</summary>
+public sealed record SecretInfo(string Name, IReadOnlyList<string> Readers, DateTime Created, DateTime Updated, int Size);
+
+public sealed record SecretsResponse(IReadOnlyList<SecretInfo> Secrets);
+
+/// <summary>GET /v1/secrets/&lt;name&gt;: the value (base64), for the admin and the nodes of its readers.</summary>
+public sealed record SecretValueResponse(string Name, string Value);
+
+/// <summary>POST /v1/pki/member: a joining member's CSR (PEM), the addresses its API serves on, and its Raft endpoint (ip:port).</summary>
+public sealed record MemberCertificateRequest(string Csr, IReadOnlyList<string> Addresses, string? Raft = null);
 
 /// <summary>The member's certificate, and the cluster's CA (the issuing CA's key included: members sign), sent over TLS only.</summary>
 public sealed record MemberCertificateResponse(string Certificate, string Issuing, string Root, string IssuingKey);
@@ -244,6 +262,11 @@ public sealed record OperatorsResponse(IReadOnlyList<OperatorInfo> Operators);
 [JsonSerializable(typeof(LeaseRecord))]
 [JsonSerializable(typeof(TicketDto))]
 [JsonSerializable(typeof(ApprovalDto))]
+[JsonSerializable(typeof(SecretDto))]
+[JsonSerializable(typeof(SetSecretRequest))]
+[JsonSerializable(typeof(SecretsResponse))]
+[JsonSerializable(typeof(SecretInfo))]
+[JsonSerializable(typeof(SecretValueResponse))]
 [JsonSerializable(typeof(AuditDto))]
 [JsonSerializable(typeof(AuditResponse))]
 [JsonSerializable(typeof(NodeKeyDto))]

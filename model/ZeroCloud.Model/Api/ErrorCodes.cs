@@ -96,6 +96,9 @@ public static class ErrorCodes
     /// <summary>A rate limit for this identity (a node's heartbeats, a credential's tickets) is reached; retry after a second.</summary>
     public const string TooManyRequests = "too_many_requests";
 
+    /// <summary>A stored secret does not open with this cluster's key (altered, or sealed under another CA).</summary>
+    public const string SecretUnreadable = "secret_unreadable";
+
     /// <summary>Nothing was written and asking again (the same or another member) may succeed.</summary>
     public static bool IsSafeToRetry(string code) =>
         code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady or GrainUnavailable;

@@ -38,11 +38,16 @@ public static class StoreKeys
 
     public static string Operator(string id) => Operators + id;
 
+    /// <summary><c>/zc/secrets/&lt;name&gt;</c>: <see cref="SecretDto"/>, sealed with a key derived from the cluster CA's key (never in the store).</summary>
+    public const string Secrets = "/zc/secrets/";
+
+    public static string SecretOf(string name) => Secrets + name;
+
     /// <summary>
-    /// The prefixes that hold credentials (join tokens, tickets, node keys, operator credentials): only the admin role
-    /// reads them, in a get, a range or a watch.
+    /// The prefixes that hold credentials (join tokens, tickets, node keys, operator credentials, sealed secrets): only
+    /// the admin role reads them, in a get, a range or a watch.
     /// </summary>
-    public static readonly string[] Secret = [Tokens, Tickets, NodeKeys, Operators];
+    public static readonly string[] Secret = [Tokens, Tickets, NodeKeys, Operators, Secrets];
 
     /// <summary>Whether <paramref name="key"/> holds a credential (see <see cref="Secret"/>).</summary>
     public static bool IsSecret(string key) => Secret.Any(p => key.StartsWith(p, StringComparison.Ordinal));

@@ -88,6 +88,15 @@ public static class TypedValues
                 ?? (approval!.Name != name ? $"the record approves node \"{approval.Name}\", the key \"{name}\"" : !Net.MacAddress.TryParse(approval.Mac, out _) ? $"mac \"{approval.Mac}\" is not a MAC address" : null));
         }
 
+        if (key.StartsWith(StoreKeys.Secrets, StringComparison.Ordinal))
+        {
+            var name = key[StoreKeys.Secrets.Length..];
+            return Parse(key, value, ControlJsonContext.Default.SecretDto, out var secret) ?? In(key, Inputs.Name(name, "the secret's name in the key")
+                ?? (secret!.Name != name ? $"the record is secret \"{secret.Name}\", the key \"{name}\""
+                : secret.Readers.FirstOrDefault(r => Inputs.Name(r, "a reader") is not null) is { } reader ? $"reader \"{reader}\" is not a service name"
+                : Pki.SecretBox.Problem(secret)));
+        }
+
         if (key.StartsWith(StoreKeys.Audit, StringComparison.Ordinal))
         {
             return Parse(key, value, ControlJsonContext.Default.AuditDto, out var entry) ?? In(key, string.IsNullOrEmpty(entry!.Who) || string.IsNullOrEmpty(entry.Action) ? "an audit entry needs who and action" : null);

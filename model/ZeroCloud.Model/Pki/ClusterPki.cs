@@ -57,7 +57,7 @@ public sealed class ClusterPki : IDisposable
     /// Signs a leaf for <paramref name="publicKey"/>: role and name in its URI SAN, the addresses and DNS names it serves
     /// under, usable for TLS servers and clients, for <paramref name="lifetime"/>.
     /// </summary>
-    public X509Certificate2 Issue(PublicKey publicKey, string role, string name, IEnumerable<IPAddress> addresses, IEnumerable<string> dnsNames, TimeSpan lifetime, DateTimeOffset now)
+    public X509Certificate2 Issue(PublicKey publicKey, string role, string name, IEnumerable<IPAddress> addresses, IEnumerable<string> dnsNames, TimeSpan lifetime, DateTimeOffset now, string? raftEndpoint = null)
     {
         var request = new CertificateRequest(new X500DistinguishedName($"CN={Escape(name)}, OU={Escape(role)}"), publicKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
@@ -65,6 +65,11 @@ public sealed class ClusterPki : IDisposable
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
         var san = new SubjectAlternativeNameBuilder();
         san.AddUri(Identity(role, name));
+        if (raftEndpoint is not null)
+        {
+            san.AddUri(Identity(RaftRole, raftEndpoint));
+        }
+
         foreach (var address in addresses)
         {
             san.AddIpAddress(address);
@@ -87,18 +92,31 @@ public sealed class ClusterPki : IDisposable
     }
 
     /// <summary>A member's certificate with a new key of its own: for the first member (which holds the CA) and for renewals.</summary>
-    public X509Certificate2 IssueWithKey(string role, string name, IEnumerable<IPAddress> addresses, IEnumerable<string> dnsNames, TimeSpan lifetime, DateTimeOffset now)
+    public X509Certificate2 IssueWithKey(string role, string name, IEnumerable<IPAddress> addresses, IEnumerable<string> dnsNames, TimeSpan lifetime, DateTimeOffset now, string? raftEndpoint = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var leaf = Issue(new CertificateRequest("CN=x", key, HashAlgorithmName.SHA256).PublicKey, role, name, addresses, dnsNames, lifetime, now);
+        using var leaf = Issue(new CertificateRequest("CN=x", key, HashAlgorithmName.SHA256).PublicKey, role, name, addresses, dnsNames, lifetime, now, raftEndpoint);
         return leaf.CopyWithPrivateKey(key);
     }
 
     /// <summary>The URI SAN that names a leaf's holder.</summary>
     public static Uri Identity(string role, string name) => new($"urn:zerocloud:{role}:{name}");
 
-    /// <summary>The role and name in a leaf's URI SAN; null when it has none of ours.</summary>
-    public static (string Role, string Name)? IdentityOf(X509Certificate2 leaf)
+    /// <summary>
+    /// The second URI SAN of a member certificate, <c>urn:zerocloud:raft:&lt;ip&gt;:&lt;port&gt;</c>: where its Raft
+    /// listens, which is how a Raft peer is found in the cluster's configuration (several members may share an address).
+    /// </summary>
+    public const string RaftRole = "raft";
+
+    /// <summary>The role and name in a leaf's first URI SAN of ours; null when it has none.</summary>
+    public static (string Role, string Name)? IdentityOf(X509Certificate2 leaf) =>
+        IdentitiesOf(leaf).Where(i => i.Role != RaftRole).Select(i => ((string Role, string Name)?)i).FirstOrDefault();
+
+    /// <summary>The Raft endpoint a member certificate names (<see cref="RaftRole"/>); null when it names none.</summary>
+    public static string? RaftEndpointOf(X509Certificate2 leaf) =>
+        IdentitiesOf(leaf).Where(i => i.Role == RaftRole).Select(i => i.Name).FirstOrDefault();
+
+    private static IEnumerable<(string Role, string Name)> IdentitiesOf(X509Certificate2 leaf)
     {
         foreach (var extension in leaf.Extensions)
         {
@@ -114,7 +132,7 @@ public sealed class ClusterPki : IDisposable
                         var parts = uri.Split(':', 4);
                         if (parts is ["urn", "zerocloud", var role, var name])
                         {
-                            return (role, name);
+                            yield return (role, name);
                         }
                     }
                     else
@@ -124,8 +142,6 @@ public sealed class ClusterPki : IDisposable
                 }
             }
         }
-
-        return null;
     }
 
     /// <summary>The SHA-256 of a certificate's DER, lower-case hex: how a root is pinned (<c>zc.ca=</c>).</summary>
