@@ -83,6 +83,58 @@ public class TlsTests
         Assert.True(await HandshakeAsync(ours.Members[0].SiloPort, ours.Members[1]));
     }
 
+    [Fact]
+    public async Task An_agent_refuses_a_control_plane_of_another_cluster_and_never_sends_it_its_credential()
+    {
+        await using var ours = await ControlCluster.StartAsync(1);
+        await using var theirs = await ControlCluster.StartAsync(1);
+        var token = await ours.JoinTokenAsync();
+        var data = Directory.CreateTempSubdirectory("zc-lost-").FullName;
+
+        // Given our root as a file, pointed at their member (a rogue DHCP server's zc.control=, say).
+        var byFile = await RunForAsync(TimeSpan.FromSeconds(6), "--control", theirs.Members[0].Api, "--ca-file", ours.CaFile!, "--name", "lost-1", "--token", token, "--data", data);
+        // Given our root's fingerprint on the kernel command line, as a booted node is: their root does not match it.
+        var cmdline = Path.Combine(data, "cmdline");
+        await File.WriteAllTextAsync(cmdline, $"zc.control={theirs.Members[0].Api} zc.ca={ours.Trust!.Fingerprint} zc.ticket=525400000077.{new string('a', 32)} zc.name=lost-2 zc.mac=52:54:00:00:00:77");
+        var byPin = await RunForAsync(TimeSpan.FromSeconds(6), "--cmdline", cmdline, "--data", data);
+
+        Assert.True(byFile.Contains($"refused the control plane at {theirs.Members[0].Api}/: its TLS certificate is not one of this cluster's", StringComparison.Ordinal), byFile);
+        Assert.Contains($"no control-plane member served the cluster root {ours.Trust.Fingerprint[..16]}", byPin, StringComparison.Ordinal);
+        // Their member never saw a heartbeat, let alone our token: no node, nothing refused in its audit log or its log.
+        Assert.Empty((await theirs.Members[0].Client.NodesAsync()).Nodes);
+        Assert.DoesNotContain((await theirs.Members[0].Client.AuditAsync(1000)).Entries, e => e.Subject is "lost-1" or "lost-2");
+        Assert.DoesNotContain("lost-", theirs.Members[0].Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(token[(token.IndexOf('.', StringComparison.Ordinal) + 1)..], theirs.Members[0].Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs zc-node with <paramref name="args"/> for <paramref name="time"/>, then stops it; its output.</summary>
+    private static async Task<string> RunForAsync(TimeSpan time, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[ZeroCloud.TestSupport.NetnsLab.ServiceBinary("ZeroCloud.Node", "zc-node.dll", "node"), .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var agent = System.Diagnostics.Process.Start(psi)!;
+        var stdout = agent.StandardOutput.ReadToEndAsync();
+        var stderr = agent.StandardError.ReadToEndAsync();
+        using (var wait = new CancellationTokenSource(time))
+        {
+            try
+            {
+                await agent.WaitForExitAsync(wait.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                agent.Kill(entireProcessTree: true);
+            }
+        }
+
+        await agent.WaitForExitAsync();
+        return await stdout + await stderr;
+    }
+
     /// <summary>Whether a TLS handshake with a member's <paramref name="port"/> (Raft or silo) completes when presenting <paramref name="as"/>'s member certificate.</summary>
     private static async Task<bool> HandshakeAsync(int port, ControlMember @as)
     {

@@ -141,12 +141,19 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     /// <summary>
     /// Under <c>nodes.enroll: approve</c>, a machine that is not listed under <c>nodes.known</c> waits (Pending, given
     /// nothing) until an operator approves it by name (<c>zc node approve</c>), for the MAC it was pending with. MAAS's
-    /// commissioning and Omni's machine acceptance are the models.
+    /// commissioning and Omni's machine acceptance are the models. The node of a Raft member (the seed) joins unasked.
     /// </summary>
     private async Task<bool> WaitsForApprovalAsync(NodeBeat beat)
     {
         if (spec.Current?.Config.Spec.Nodes is not { Enroll: ZeroCloud.Model.Config.EnrollMode.Approve } nodes
             || !ZeroCloud.Model.Net.MacAddress.TryParse(beat.Mac, out var mac) || nodes.Known.Any(k => k.Mac == mac))
+        {
+            return false;
+        }
+
+        // The node of a Raft member an operator started (the seed) needs no approval: only a join token or that
+        // node's own key can speak under a member's name (a ticket is bound to the name netboot gave its MAC).
+        if ((await client.MembersAsync().ConfigureAwait(true)).Members.Any(m => m.Name == this.GetPrimaryKeyString()))
         {
             return false;
         }

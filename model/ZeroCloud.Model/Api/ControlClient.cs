@@ -188,6 +188,11 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
         {
             response = await _http.SendAsync(request, ct).ConfigureAwait(false);
         }
+        catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            // No TLS session, so no request: the credential was not sent either.
+            throw new ControlApiException(0, ErrorCodes.Unreachable, $"refused the control plane at {Server}: its TLS certificate is not one of this cluster's (it does not chain to the cluster's root, or does not name the address dialled), or the handshake failed; nothing was sent to it");
+        }
         catch (HttpRequestException ex) when (method == HttpMethod.Get || ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused or System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable })
         {
             throw new ControlApiException(0, ErrorCodes.Unreachable, $"cannot reach the control plane at {Server}: {ex.Message}");
