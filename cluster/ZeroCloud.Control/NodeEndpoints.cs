@@ -51,7 +51,13 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         long ticketRevision = 0;
         var joinedWithToken = false;
         string? refused;
-        if (credential.StartsWith(ControlApi.NodeKeyPrefix, StringComparison.Ordinal))
+        if (credential.Length == 0 && ControlApi.NodeOfCertificate(ctx) is { } certified)
+        {
+            // Its certificate (checked against the cluster's root in the handshake) speaks for one node only.
+            var caller = api.Identify(ctx);
+            refused = caller.Problem ?? (certified != name ? $"the certificate of node {certified} cannot speak for node {name}" : null);
+        }
+        else if (credential.StartsWith(ControlApi.NodeKeyPrefix, StringComparison.Ordinal))
         {
             refused = api.NodeKeyProblem(credential, name);
         }
@@ -89,7 +95,8 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)])),
             ticketRevision > 0 ? ct => RedeemTicketAsync(beat.Mac!, ticketRevision, name, ct)
             : joinedWithToken ? ct => IssueKeyAsync(ctx, name, ct)
-            : null).ConfigureAwait(false);
+            : null,
+            beat.Csr).ConfigureAwait(false);
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastRefusal = new(StringComparer.Ordinal);
@@ -233,7 +240,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         }
     }
 
-    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<CancellationToken, Task<string?>>? redeem = null)
+    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<CancellationToken, Task<string?>>? redeem = null, string? csr = null)
     {
         if (!IsNodeName(name))
         {
@@ -266,7 +273,19 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
                 return;
             }
 
-            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+            // The join also signs the node's CSR: from then on it can speak with its certificate.
+            string? certificate = null;
+            if (key is not null && csr is not null)
+            {
+                (certificate, var problem) = api.SignNode(ctx, name, csr);
+                if (problem is not null)
+                {
+                    await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"csr: {problem}").ConfigureAwait(false);
+                    return;
+                }
+            }
+
+            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key, certificate), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
         {

@@ -77,7 +77,9 @@ internal static class Agent
             }
         }
 
-        using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5), settings.Trust);
+        // The node's key pair for its client certificate is made in memory; only CSRs leave it.
+        using var certificate = settings.Trust is null ? null : new ZeroCloud.Model.Pki.NodeCertificate(name, TimeProvider.System);
+        using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5), settings.Trust, certificate);
         var heartbeat = new Heartbeat(
             endpoints,
             name,

@@ -7,8 +7,30 @@ namespace ZeroCloud.Node;
 /// command line's and follows the membership (<c>GET /v1/members</c>, every 10 s), so an agent keeps reaching the
 /// control plane after the members it was started with are gone.
 /// </summary>
-internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? token, TimeSpan timeout, ZeroCloud.Model.Pki.ClusterTrust? trust = null) : IDisposable
+internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? token, TimeSpan timeout, ZeroCloud.Model.Pki.ClusterTrust? trust = null, ZeroCloud.Model.Pki.NodeCertificate? certificate = null) : IDisposable
 {
+    /// <summary>The node's client certificate: once it has one, requests go with it and without a bearer credential.</summary>
+    public ZeroCloud.Model.Pki.NodeCertificate? Certificate => certificate;
+
+    /// <summary>
+    /// A new certificate arrived: new connections (a new HTTP client, since pooled connections keep the certificate
+    /// they were made with, or none) and clients that no longer send the bearer credential.
+    /// </summary>
+    public void CertificateChanged()
+    {
+        lock (_lock)
+        {
+            // The old client may still carry a request; it is disposed with this object.
+            _retired.Add(Http);
+            _http = NewHttp();
+            _clients.Clear();
+        }
+    }
+
+    private readonly List<HttpClient> _retired = [];
+
+    private HttpClient NewHttp() => trust?.Client(timeout, certificate is null ? null : () => certificate!.Current) ?? new HttpClient { Timeout = timeout };
+
     private string? _credential = token;
 
     /// <summary>The credential requests carry: the join token or ticket it started with, then the node's own key.</summary>
@@ -34,7 +56,9 @@ internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? to
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ControlClient> _clients = new(StringComparer.Ordinal);
-    private readonly HttpClient _http = trust?.Client(timeout) ?? new HttpClient { Timeout = timeout };
+    private HttpClient? _http;
+
+    private HttpClient Http => _http ??= NewHttp();
 
     /// <summary>The cluster's root the members' certificates are checked against; null over plain HTTP.</summary>
     public ZeroCloud.Model.Pki.ClusterTrust? Trust => trust;
@@ -72,7 +96,7 @@ internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? to
                 var url = _urls[_current % _urls.Count];
                 if (!_clients.TryGetValue(url, out var client))
                 {
-                    client = new ControlClient(new Uri(url), _http) { Token = _credential };
+                    client = new ControlClient(new Uri(url), Http) { Token = certificate?.Current is null ? _credential : null };
                     _clients[url] = client;
                 }
 
@@ -112,5 +136,12 @@ internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? to
         }
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http?.Dispose();
+        foreach (var old in _retired)
+        {
+            old.Dispose();
+        }
+    }
 }

@@ -24,6 +24,13 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
             {
                 var started = DateTime.UtcNow;
                 var beat = report();
+                // The joining beat (a ticket or the join token) carries a CSR: the join signs the node's certificate.
+                var joining = endpoints.Certificate is { Current: null } && endpoints.Credential?.StartsWith("node:", StringComparison.Ordinal) != true;
+                if (joining)
+                {
+                    beat = beat with { Csr = endpoints.Certificate!.Request() };
+                }
+
                 for (var tried = 0; tried < endpoints.Count; tried++)
                 {
                     var client = endpoints.Current;
@@ -36,6 +43,11 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                             endpoints.Credential = key;
                             keyReceived?.Invoke(key);
                             log.LogInformation("enrolled: node {Name} has its own key (the ticket is used up)", name);
+                        }
+
+                        if (Last.Certificate is { } pem)
+                        {
+                            Accepted(pem);
                         }
 
                         interval = TimeSpan.FromSeconds(Math.Clamp(Last.HeartbeatSeconds, 0.1, 60));
@@ -69,6 +81,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     }
                 }
 
+                await RenewCertificateAsync(ct).ConfigureAwait(false);
                 if (DateTime.UtcNow - lastRefresh > TimeSpan.FromSeconds(10))
                 {
                     lastRefresh = DateTime.UtcNow;
@@ -93,6 +106,45 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             // stopping
+        }
+    }
+
+    private DateTime _lastRenewal = DateTime.MinValue;
+
+    private void Accepted(string pem)
+    {
+        if (endpoints.Certificate?.Accept(pem) == true)
+        {
+            endpoints.CertificateChanged();
+            log.LogInformation("node {Name} speaks with its certificate from now on (until {Until:u})", name, endpoints.Certificate.Current!.NotAfter.ToUniversalTime());
+        }
+    }
+
+    /// <summary>
+    /// At two thirds of its certificate's life (or when it has none but holds a node key: an agent restarted after its
+    /// join), the node asks for a new one with what it has; at most every 30 s while that fails.
+    /// </summary>
+    private async Task RenewCertificateAsync(CancellationToken ct)
+    {
+        if (endpoints.Certificate is not { Due: true } certificate || DateTime.UtcNow - _lastRenewal < TimeSpan.FromSeconds(30)
+            || (certificate.Current is null && endpoints.Credential?.StartsWith("node:", StringComparison.Ordinal) != true))
+        {
+            return;
+        }
+
+        _lastRenewal = DateTime.UtcNow;
+        var client = endpoints.Current;
+        try
+        {
+            if (await certificate.RenewIfDueAsync(async csr => (await client.RenewNodeCertificateAsync(csr, ct).ConfigureAwait(false)).Certificate).ConfigureAwait(false))
+            {
+                endpoints.CertificateChanged();
+                log.LogInformation("node {Name} renewed its certificate via {Server} (until {Until:u})", name, client.Server, certificate.Current!.NotAfter.ToUniversalTime());
+            }
+        }
+        catch (Exception ex) when (ex is ControlApiException or System.Security.Cryptography.CryptographicException && !ct.IsCancellationRequested)
+        {
+            log.LogWarning("node {Name} could not renew its certificate via {Server}: {Problem}", name, client.Server, ex.Message);
         }
     }
 }

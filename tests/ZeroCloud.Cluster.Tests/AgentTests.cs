@@ -232,6 +232,15 @@ public class AgentTests
             Assert.Equal(["process"], node.Runtimes);
             Assert.True(node.MemoryBytes > 0);
 
+            // Its join signed its CSR: from then on it speaks with its certificate, not a bearer credential.
+            await cluster.WaitForAsync(
+                async () => (await observer.AuditAsync(1000)).Entries.Any(e => e.Action == Audit.CertificateIssued && e.Subject == "agent-1"),
+                "the node certificate's audit entry");
+            lock (output)
+            {
+                Assert.Contains("node agent-1 speaks with its certificate from now on", output.ToString(), StringComparison.Ordinal);
+            }
+
             // Ready and heartbeating every 400 ms: nothing is written.
             var revision = (await observer.GetAsync(StoreKeys.Node("agent-1")))!.ModRevision;
             await Task.Delay(TimeSpan.FromSeconds(3));

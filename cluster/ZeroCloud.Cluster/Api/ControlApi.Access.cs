@@ -135,10 +135,27 @@ public sealed partial class ControlApi
             return c;
         }
 
-        var caller = Identify(Bearer(ctx));
+        var bearer = Bearer(ctx);
+        var caller = bearer is null && NodeOfCertificate(ctx) is { } node ? CertificateCaller(node) : Identify(bearer);
         ctx.Items[CallerItem] = caller;
         return caller;
     }
+
+    /// <summary>
+    /// The node a request's TLS client certificate names (<c>urn:zerocloud:node:&lt;name&gt;</c>); null without one.
+    /// The handshake already refused a certificate that does not chain to the cluster's root (<see cref="MemberTls.ServerOptions"/>).
+    /// </summary>
+    public static string? NodeOfCertificate(HttpContext ctx) =>
+        ctx.Connection.ClientCertificate is { } presented && ZeroCloud.Model.Pki.ClusterPki.IdentityOf(presented) is ("node", var name) ? name : null;
+
+    /// <summary>
+    /// A node known by its certificate. Certificates live a day; a node whose key record is gone (removed by an
+    /// operator) is refused at once: its record is the deny list.
+    /// </summary>
+    private Caller CertificateCaller(string name) =>
+        _node.Read(s => s.Get(StoreKeys.NodeKey(name))) is null
+            ? new Caller("anonymous", "anonymous", $"the certificate of node {name} is revoked (the node has no key record in this cluster)")
+            : IsPending(name) ? new Caller("pending-node", name) : new Caller(Roles.Node, name);
 
     private Caller Identify(string? credential)
     {

@@ -26,6 +26,76 @@ public sealed partial class ControlApi
     }
 
     /// <summary>
+    /// A node's client certificate for the PKCS#10 <paramref name="csrPem"/>: <c>urn:zerocloud:node:&lt;name&gt;</c>, a
+    /// day; audited. Null with the problem when the CSR does not parse or verify, or this member has no CA.
+    /// </summary>
+    public (string? Pem, string? Problem) SignNode(HttpContext ctx, string name, string csrPem)
+    {
+        if (_services.GetService<MemberTls>() is not { Pki: { } pki })
+        {
+            return (null, "this member has no CA yet and cannot sign; ask another member");
+        }
+
+        CertificateRequest csr;
+        try
+        {
+            csr = CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default);
+        }
+        catch (CryptographicException ex)
+        {
+            return (null, $"not a PKCS#10 request in PEM with a valid signature ({ex.Message})");
+        }
+
+        using var leaf = pki.Issue(csr.PublicKey, "node", name, [], [], ClusterPki.NodeLifetime, DateTimeOffset.UtcNow);
+        var entry = Audit.Op(Who(ctx), Audit.CertificateIssued, name, $"node certificate until {leaf.NotAfter.ToUniversalTime():u}");
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await _services.GetRequiredService<IControlStore>().TxnAsync(new TxnRequest([], [entry], [])).ConfigureAwait(false);
+            }
+            catch (ControlApiException)
+            {
+                // The certificate stands; the audit entry is best effort here, like refusals.
+            }
+        });
+        return (pki.ChainPem(leaf), null);
+    }
+
+    /// <summary>POST /v1/pki/node {csr}: a node's new certificate, asked with its current certificate (or its key): renewal.</summary>
+    private async Task SignNodeAsync(HttpContext ctx)
+    {
+        var caller = Identify(ctx);
+        if (!caller.IsNode && caller.Role != "pending-node")
+        {
+            await ErrorAsync(ctx, caller.Problem is null && caller != Caller.Anonymous ? 403 : 401, caller.Problem is null && caller != Caller.Anonymous ? ErrorCodes.Forbidden : ErrorCodes.Unauthenticated, caller.Problem ?? $"{Describe(caller)} is not a node: a node renews its certificate with its current one").ConfigureAwait(false);
+            return;
+        }
+
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            return;
+        }
+
+        var request = Parse(ctx, body, ControlJsonContext.Default.NodeCertificateRequest, out var error);
+        if (request is null)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidJson, error).ConfigureAwait(false);
+            return;
+        }
+
+        var (pem, problem) = SignNode(ctx, caller.Name, request.Csr);
+        if (pem is null)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"csr: {problem}").ConfigureAwait(false);
+            return;
+        }
+
+        await JsonAsync(ctx, 200, new NodeCertificateResponse(pem), ControlJsonContext.Default.NodeCertificateResponse).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// POST /v1/pki/member {csr, addresses, raft}: signs a joining member's certificate and hands it the CA (this member's
     /// issuing key included: every member can sign). Only over TLS, for an admin or a node the scheduler placed a voter
     /// on (whose certificate then names that node and only its own address). Audited.

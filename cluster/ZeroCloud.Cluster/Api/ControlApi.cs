@@ -87,6 +87,8 @@ public sealed partial class ControlApi : IDisposable
         secrets.MapDelete("/{name}", RemoveSecretAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
         v1.MapGet("/pki/root", RootAsync).Allow(Access.Public);
         v1.MapPost("/pki/member", SignMemberAsync).Allow(Access.Member);
+        // A node (or one pending approval) renews its certificate; the handler checks who, as the heartbeat does.
+        v1.MapPost("/pki/node", SignNodeAsync).RequireRateLimiting(NodeRateLimits.Tickets).Allow(Access.Public);
         app.MapFallback(ctx => ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"no such endpoint: {ctx.Request.Method} {ctx.Request.Path}")).Allow(Access.Public);
     }
 

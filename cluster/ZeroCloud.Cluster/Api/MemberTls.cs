@@ -48,12 +48,26 @@ public sealed class MemberTls : IDisposable
         Trust.Problem(peer, [.. chain?.ChainElements.Select(e => e.Certificate) ?? [], .. ChainOf()]) is null
         && ClusterPki.IdentityOf(peer) is ("member", _);
 
-    /// <summary>The TLS options of one handshake of the API: the current certificate and its chain, TLS 1.3.</summary>
+    /// <summary>
+    /// The TLS options of one handshake of the API: the current certificate and its chain, TLS 1.3. A client may present
+    /// a certificate (nodes do); one that does not chain to the cluster's root fails the handshake. A client without
+    /// one goes on, to the routes that take a bearer credential or none.
+    /// </summary>
     public SslServerAuthenticationOptions ServerOptions() => new()
     {
         ServerCertificateContext = _context ?? throw new System.Security.Authentication.AuthenticationException("this member has no certificate yet (it has not received one from a peer)"),
         EnabledSslProtocols = ClusterTrust.Protocols,
-        ClientCertificateRequired = false,
+        ClientCertificateRequired = true,
+        RemoteCertificateValidationCallback = (_, presented, chain, _) =>
+        {
+            if (presented is null)
+            {
+                return true;
+            }
+
+            using var leaf = X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
+            return Trust.Problem(leaf, [.. chain?.ChainElements.Select(e => e.Certificate) ?? [], .. ChainOf()]) is null;
+        },
     };
 
     /// <summary>The CA saved in <paramref name="dataDirectory"/>, made anew when <paramref name="bootstrap"/> finds none; null when there is none to load.</summary>
@@ -114,11 +128,7 @@ public sealed class MemberTls : IDisposable
     }
 
     /// <summary>Whether <paramref name="leaf"/> is past two thirds of its life at <paramref name="now"/>.</summary>
-    public static bool NeedsRenewal(X509Certificate2 leaf, DateTimeOffset now)
-    {
-        var life = leaf.NotAfter.ToUniversalTime() - leaf.NotBefore.ToUniversalTime();
-        return now.UtcDateTime >= leaf.NotBefore.ToUniversalTime() + (life * 2 / 3);
-    }
+    public static bool NeedsRenewal(X509Certificate2 leaf, DateTimeOffset now) => ClusterPki.PastTwoThirds(leaf, now);
 
     /// <summary>Renews the certificate when it is past two thirds of its life; true when it did.</summary>
     public bool RenewIfDue(DateTimeOffset now)

@@ -157,6 +157,10 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<WriteResponse> RevokeOperatorAsync(string id, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Delete, $"/v1/operators/{Uri.EscapeDataString(id)}", null, ControlJsonContext.Default.WriteResponse, ct);
 
+    /// <summary>A new certificate for the calling node (which speaks with its current certificate or its key).</summary>
+    public Task<NodeCertificateResponse> RenewNodeCertificateAsync(string csr, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/v1/pki/node", JsonContent.Create(new NodeCertificateRequest(csr), ControlJsonContext.Default.NodeCertificateRequest), ControlJsonContext.Default.NodeCertificateResponse, ct);
+
     public Task<SecretInfo> SetSecretAsync(string name, byte[] value, IReadOnlyList<string>? readers = null, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Put, $"/v1/secrets/{Uri.EscapeDataString(name)}", JsonContent.Create(new SetSecretRequest(Convert.ToBase64String(value), readers), ControlJsonContext.Default.SetSecretRequest), ControlJsonContext.Default.SecretInfo, ct);
 

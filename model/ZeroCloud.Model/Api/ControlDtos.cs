@@ -93,7 +93,8 @@ public sealed record HeartbeatRequest(
     IReadOnlyDictionary<string, string>? Labels = null,
     IReadOnlyList<string>? Runtimes = null,
     string? Mac = null,
-    IReadOnlyList<string>? Images = null);
+    IReadOnlyList<string>? Images = null,
+    string? Csr = null);
 
 /// <summary>
 /// A node as the store holds it (<c>/zc/nodes/&lt;name&gt;</c>), written by its grain on transitions and inventory
@@ -171,7 +172,13 @@ public sealed record ServicesResponse(long Revision, long SpecRevision, IReadOnl
 /// the agent should heartbeat (the applied spec's nodes.heartbeat).
 /// </summary>
 /// <summary>A node's status as a heartbeat answers it. <see cref="Key"/> is the node's own credential, given once: on the join that used up its ticket.</summary>
-public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1, string? Key = null);
+public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1, string? Key = null, string? Certificate = null);
+
+/// <summary>POST /v1/pki/node: a node's CSR (PEM) for a new certificate, asked with its current one (or its key).</summary>
+public sealed record NodeCertificateRequest(string Csr);
+
+/// <summary>A node's certificate and the issuing CA (PEM, leaf first): what it presents as a TLS client.</summary>
+public sealed record NodeCertificateResponse(string Certificate);
 
 /// <summary>
 /// A machine's enrollment ticket (<c>/zc/tickets/&lt;mac&gt;</c>): single use, bound to its MAC, short-lived; only the
@@ -263,6 +270,8 @@ public sealed record OperatorsResponse(IReadOnlyList<OperatorInfo> Operators);
 [JsonSerializable(typeof(TicketDto))]
 [JsonSerializable(typeof(ApprovalDto))]
 [JsonSerializable(typeof(SecretDto))]
+[JsonSerializable(typeof(NodeCertificateRequest))]
+[JsonSerializable(typeof(NodeCertificateResponse))]
 [JsonSerializable(typeof(SetSecretRequest))]
 [JsonSerializable(typeof(SecretsResponse))]
 [JsonSerializable(typeof(SecretInfo))]

@@ -20,6 +20,19 @@ public sealed class ClusterPki : IDisposable
     /// <summary>How long a member's certificate lives; a member renews its own at two thirds of that.</summary>
     public static readonly TimeSpan MemberLifetime = TimeSpan.FromDays(90);
 
+    /// <summary>A node's client certificate lives a day; its agent renews it at two thirds of that.</summary>
+    public static readonly TimeSpan NodeLifetime = TimeSpan.FromHours(24);
+
+    /// <summary>Whether <paramref name="leaf"/> is past two thirds of its life at <paramref name="now"/> (when members and nodes renew).</summary>
+    public static bool PastTwoThirds(X509Certificate2 leaf, DateTimeOffset now)
+    {
+        var life = leaf.NotAfter.ToUniversalTime() - leaf.NotBefore.ToUniversalTime();
+        return now.UtcDateTime >= leaf.NotBefore.ToUniversalTime() + (life * 2 / 3);
+    }
+
+    /// <summary>The leaf and the issuing CA as PEM, leaf first: what a node is handed, and presents.</summary>
+    public string ChainPem(X509Certificate2 leaf) => leaf.ExportCertificatePem() + "\n" + Issuing.ExportCertificatePem() + "\n";
+
     private ClusterPki(X509Certificate2 root, X509Certificate2 issuing)
     {
         Root = root;

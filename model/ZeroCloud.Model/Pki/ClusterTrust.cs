@@ -162,17 +162,26 @@ public sealed class ClusterTrust
         return false;
     }
 
-    /// <summary>An HTTP handler that trusts only the cluster: for the CLI, agents, services and members talking to the API.</summary>
-    public SocketsHttpHandler Handler() => new()
+    /// <summary>
+    /// An HTTP handler that trusts only the cluster: for the CLI, agents, services and members talking to the API. With
+    /// <paramref name="clientCertificate"/> it presents that certificate (looked up per connection: it is renewed while
+    /// running) when the server asks for one.
+    /// </summary>
+    public SocketsHttpHandler Handler(Func<X509Certificate2?>? clientCertificate = null) => new()
     {
         UseProxy = false,
         AllowAutoRedirect = false,
         UseCookies = false,
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
         ConnectTimeout = TimeSpan.FromSeconds(5),
-        SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = Validate, EnabledSslProtocols = Protocols },
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = Validate,
+            EnabledSslProtocols = Protocols,
+            LocalCertificateSelectionCallback = clientCertificate is null ? null : (_, _, _, _, _) => clientCertificate()!,
+        },
     };
 
     /// <summary>An HTTP client over <see cref="Handler"/>.</summary>
-    public HttpClient Client(TimeSpan timeout) => new(Handler()) { Timeout = timeout };
+    public HttpClient Client(TimeSpan timeout, Func<X509Certificate2?>? clientCertificate = null) => new(Handler(clientCertificate)) { Timeout = timeout };
 }

@@ -1,0 +1,98 @@
+using System.Text;
+using ZeroCloud.Cluster.Tests.Lab;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Pki;
+
+namespace ZeroCloud.Cluster.Tests;
+
+/// <summary>
+/// Node certificates: the join signs the node's CSR (its key never leaves it), the node then speaks with its
+/// certificate alone (mutual TLS, no bearer credential), for itself only; it renews at two thirds of its day by its own
+/// clock (a fake one here), over mutual TLS with the certificate it has; removing its key record revokes it; a node
+/// certificate of another cluster fails the handshake.
+/// </summary>
+[Collection("control")]
+[Trait("Category", "Lab")]
+public class NodeCertificateTests
+{
+    private const string Spec = """
+        apiVersion: zerocloud.io/v1
+        kind: Cluster
+        metadata: { name: certs }
+        spec:
+          network: { subnet: 10.0.0.0/24, gateway: 10.0.0.1 }
+          nodes: { heartbeat: 400ms, downAfter: 30s }
+        """;
+
+    private sealed class Clock(DateTimeOffset start) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = start;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public async Task A_node_joins_with_a_csr_speaks_with_its_certificate_alone_and_renews_it_at_two_thirds_of_its_life()
+    {
+        await using var cluster = await ControlCluster.StartWithSilosAsync(1);
+        var admin = cluster.Members[0].Client;
+        await cluster.WaitForActiveSilosAsync(1, cluster.Members[0]);
+        await admin.ApplyAsync(Encoding.UTF8.GetBytes(Spec), "certs.yaml");
+        var start = DateTimeOffset.UtcNow;
+        var clock = new Clock(start);
+        using var certificate = new NodeCertificate("n1", clock);
+
+        var joiner = ControlCluster.NodeClient(cluster.Members[0], await cluster.JoinTokenAsync());
+        var joined = await joiner.HeartbeatAsync("n1", new HeartbeatRequest(2, 1L << 30, Csr: certificate.Request()));
+        Assert.True(certificate.Accept(joined.Certificate!));
+        var first = certificate.Current!;
+        Assert.Equal(("node", "n1"), ClusterPki.IdentityOf(first));
+        Assert.InRange(first.NotAfter.ToUniversalTime() - start.UtcDateTime, TimeSpan.FromHours(23.9), TimeSpan.FromHours(24.1));
+
+        // With the certificate and no bearer credential it is node n1: it heartbeats and reads as n1, nothing more.
+        using var http = cluster.Trust!.Client(TimeSpan.FromSeconds(10), () => certificate.Current);
+        using var n1 = new ControlClient(new Uri(cluster.Members[0].Api), http);
+        Assert.Equal(NodeStatus.Ready, (await n1.HeartbeatAsync("n1", new HeartbeatRequest(2, 1L << 30))).Status);
+        Assert.Contains((await n1.NodesAsync()).Nodes, n => n.Name == "n1");
+        Assert.Equal(403, (await Assert.ThrowsAsync<ControlApiException>(() => n1.TokensAsync())).Status);
+        var other = await Assert.ThrowsAsync<ControlApiException>(() => n1.HeartbeatAsync("n2", new HeartbeatRequest(2, 1L << 30)));
+        Assert.Contains("the certificate of node n1 cannot speak for node n2", other.Message, StringComparison.Ordinal);
+
+        // Renewal by the node's clock: not at 15 h, at 16 h (two thirds of a day), over mutual TLS with the current one.
+        async Task<string> SignAsync(string csr) => (await n1.RenewNodeCertificateAsync(csr)).Certificate;
+        clock.Now = start + TimeSpan.FromHours(15);
+        Assert.False(await certificate.RenewIfDueAsync(SignAsync));
+        Assert.Same(first, certificate.Current);
+        clock.Now = start + TimeSpan.FromHours(16.1);
+        Assert.True(await certificate.RenewIfDueAsync(SignAsync));
+        Assert.NotEqual(first.Thumbprint, certificate.Current!.Thumbprint);
+        Assert.NotEqual(first.GetPublicKeyString(), certificate.Current.GetPublicKeyString());
+        using (var fresh = cluster.Trust.Client(TimeSpan.FromSeconds(10), () => certificate.Current))
+        {
+            using var renewed = new ControlClient(new Uri(cluster.Members[0].Api), fresh);
+            Assert.Equal(NodeStatus.Ready, (await renewed.HeartbeatAsync("n1", new HeartbeatRequest(2, 1L << 30))).Status);
+        }
+
+        // Not a node, no renewal.
+        using var anonymous = new ControlClient(new Uri(cluster.Members[0].Api), cluster.Members[0].Http);
+        Assert.Equal(401, (await Assert.ThrowsAsync<ControlApiException>(() => anonymous.RenewNodeCertificateAsync(certificate.Request()))).Status);
+
+        // Revoked: without its key record the node's certificate is refused at once, on a new connection or an old one.
+        await admin.DeleteAsync(StoreKeys.NodeKey("n1"));
+        using (var afterRevoke = cluster.Trust.Client(TimeSpan.FromSeconds(10), () => certificate.Current))
+        {
+            using var revoked = new ControlClient(new Uri(cluster.Members[0].Api), afterRevoke);
+            var refused = await Assert.ThrowsAsync<ControlApiException>(() => revoked.NodesAsync());
+            Assert.Equal(401, refused.Status);
+            Assert.Contains("revoked", refused.Message, StringComparison.Ordinal);
+        }
+
+        // A node certificate of another cluster fails the TLS handshake: nothing is answered.
+        using var theirs = ClusterPki.Create("theirs", DateTimeOffset.UtcNow);
+        using var foreign = theirs.IssueWithKey("node", "n1", [], [], ClusterPki.NodeLifetime, DateTimeOffset.UtcNow);
+        using var foreignHttp = cluster.Trust.Client(TimeSpan.FromSeconds(10), () => foreign);
+        using var impostor = new ControlClient(new Uri(cluster.Members[0].Api), foreignHttp);
+        var handshake = await Assert.ThrowsAsync<ControlApiException>(() => impostor.NodesAsync());
+        Assert.Equal(0, handshake.Status);
+    }
+}
