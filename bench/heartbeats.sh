@@ -4,6 +4,10 @@
 # a beat was due). Reports heartbeats/s served, p50/p99, the members' CPU (cores) and RSS, and Raft writes/s in the
 # steady window. The peer, measured in the same run with the same generator: a three-member etcd taking each beat as
 # a write (a Kubernetes kubelet renews its node Lease with a write; here once a second instead of every 10 s).
+# Both on TLS as deployed: our nodes join with a CSR and beat over their own mutual-TLS connection with their node
+# certificate (what the agent does; ZC_BENCH_AUTH=key: shared connections and the bearer node key); etcd with TLS for
+# clients and peers and client certificates required (its recommended setup), the generator writing over shared
+# connections with one client certificate, as an API server does for its kubelets. ZC_BENCH_ETCD_TLS=off: plain etcd.
 # Usage: bench/heartbeats.sh [nodes] [seconds] [warmup]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,26 +67,40 @@ measure() {
 
 echo "ours: $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
 dotnet "$work/load/heartbeat-load.dll" --urls https://127.0.0.1:7270,https://127.0.0.1:7280,https://127.0.0.1:7290 \
-  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc --token "$token" --ca-file "$work/zc-a/pki/root.crt" >"$work/zerocloud.out" 2>&1 &
+  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode zc --auth "${ZC_BENCH_AUTH:-cert}" --token "$token" --ca-file "$work/zc-a/pki/root.crt" >"$work/zerocloud.out" 2>&1 &
 gen=$!
 measure zerocloud "revision 7270" "${zc_pids[@]}"; zc_line=$line
 for p in "${zc_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 
 # ---- etcd ----
 etcd_pids=()
-cluster="e1=http://127.0.0.1:12380,e2=http://127.0.0.1:22380,e3=http://127.0.0.1:32380"
+et="$work/etcd-tls"; mkdir -p "$et"; es=http; etls=(); gtls=(); ecurl=(command curl)
+if [ "${ZC_BENCH_ETCD_TLS:-on}" = on ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$et/ca.key" -out "$et/ca.crt" -days 2 -subj "/CN=etcd-bench-ca" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$et/node.key" -out "$et/node.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+  printf "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n" >"$et/ext"
+  openssl x509 -req -in "$et/node.csr" -CA "$et/ca.crt" -CAkey "$et/ca.key" -CAcreateserial -out "$et/node.crt" -days 2 -extfile "$et/ext" 2>/dev/null
+  es=https
+  etls=(--cert-file "$et/node.crt" --key-file "$et/node.key" --client-cert-auth --trusted-ca-file "$et/ca.crt"
+        --peer-cert-file "$et/node.crt" --peer-key-file "$et/node.key" --peer-trusted-ca-file "$et/ca.crt" --peer-client-cert-auth)
+  gtls=(--ca-file "$et/ca.crt" --client-cert "$et/node.crt" --client-key "$et/node.key")
+  ecurl=(command curl --cacert "$et/ca.crt" --cert "$et/node.crt" --key "$et/node.key")
+fi
+cluster="e1=$es://127.0.0.1:12380,e2=$es://127.0.0.1:22380,e3=$es://127.0.0.1:32380"
 start_etcd() { # name client-port peer-port
-  etcd --name "$1" --data-dir "$work/etcd-$1" --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
-    --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls "http://127.0.0.1:$3" \
+  etcd --name "$1" --data-dir "$work/etcd-$1" --listen-client-urls "$es://127.0.0.1:$2" --advertise-client-urls "$es://127.0.0.1:$2" \
+    --listen-peer-urls "$es://127.0.0.1:$3" --initial-advertise-peer-urls "$es://127.0.0.1:$3" "${etls[@]}" \
     --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token zc-hb --logger zap --log-level error >"$work/etcd-$1.log" 2>&1 &
   etcd_pids+=($!); pids+=($!); disown $!
 }
 start_etcd e1 12379 12380; start_etcd e2 22379 22380; start_etcd e3 32379 32380
-for p in 12379 22379 32379; do wait_http "http://127.0.0.1:$p/health"; done
-etcd_revision() { command curl -sf -X POST http://127.0.0.1:12379/v3/kv/range -d '{"key":"AA=="}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'; }
-echo "etcd: $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
-dotnet "$work/load/heartbeat-load.dll" --urls http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 \
-  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode etcd >"$work/etcd.out" 2>&1 &
+for p in 12379 22379 32379; do
+  for _ in $(seq 200); do "${ecurl[@]}" -sf -m 1 "$es://127.0.0.1:$p/health" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+etcd_revision() { "${ecurl[@]}" -sf -X POST "$es://127.0.0.1:12379/v3/kv/range" -d '{"key":"AA=="}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'; }
+echo "etcd ($es): $nodes nodes, ${warm}s warm-up, ${secs}s measured ..." >&2
+dotnet "$work/load/heartbeat-load.dll" --urls "$es://127.0.0.1:12379,$es://127.0.0.1:22379,$es://127.0.0.1:32379" \
+  --nodes "$nodes" --warmup "$warm" --seconds "$secs" --mode etcd "${gtls[@]}" >"$work/etcd.out" 2>&1 &
 gen=$!
 measure etcd "etcd_revision" "${etcd_pids[@]}"; etcd_line=$line
 

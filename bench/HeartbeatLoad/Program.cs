@@ -7,17 +7,27 @@ using System.Text;
 // always through member i % members. Latency is measured from when a beat was due (not when it was sent), so a
 // server that falls behind shows it. Prints one line of key=value figures for the steady window.
 // heartbeat-load --urls https://a,https://b --nodes 10000 --warmup 15 --seconds 60 [--mode zc|etcd] [--connections 64] [--token id.secret] [--ca-file root.crt]
+//   [--auth cert|key] [--client-cert F --client-key K]
+// zc mode, --auth cert (the default, what the agent does): each node joins with the join token and a CSR, then beats
+// over its own mutual-TLS connection with its own certificate and no bearer header. --auth key: shared connections and
+// the node's bearer key (the agent before node certificates). etcd mode: shared connections, as a Kubernetes API
+// server multiplexes its kubelets' writes over a few connections to etcd, with --client-cert/--client-key when etcd
+// asks for client certificates.
 var urls = new List<string>();
 ZeroCloud.Model.Pki.ClusterTrust? trust = null;
 int nodes = 10000, warmup = 15, seconds = 60, connections = 64;
 var mode = "zc";
-string? token = null;
+var auth = "cert";
+string? token = null, clientCert = null, clientKey = null, caFile = null;
 for (var i = 0; i < args.Length - 1; i += 2)
 {
     switch (args[i])
     {
         case "--urls": urls.AddRange(args[i + 1].Split(',', StringSplitOptions.RemoveEmptyEntries)); break;
-        case "--ca-file": trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(args[i + 1]); break;
+        case "--ca-file": caFile = args[i + 1]; trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(args[i + 1]); break;
+        case "--auth": auth = args[i + 1]; break;
+        case "--client-cert": clientCert = args[i + 1]; break;
+        case "--client-key": clientKey = args[i + 1]; break;
         case "--nodes": nodes = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--warmup": warmup = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--seconds": seconds = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
@@ -28,23 +38,54 @@ for (var i = 0; i < args.Length - 1; i += 2)
     }
 }
 
-if (urls.Count == 0 || mode is not ("zc" or "etcd"))
+if (urls.Count == 0 || mode is not ("zc" or "etcd") || auth is not ("cert" or "key"))
 {
     Console.Error.WriteLine("usage: heartbeat-load --urls url[,url...] [--nodes N] [--warmup s] [--seconds s] [--mode zc|etcd] [--connections C]");
     return 2;
 }
 
-var clients = urls.Select(u => new HttpClient(new SocketsHttpHandler
+// etcd's own CA (not the cluster's): its server certificate is checked against it, and its client certificate sent.
+using var etcdClientCertificate = clientCert is null || clientKey is null ? null : System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(clientCert, clientKey);
+System.Net.Security.SslClientAuthenticationOptions Tls(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate) => mode == "etcd"
+    ? new System.Net.Security.SslClientAuthenticationOptions
+    {
+        RemoteCertificateValidationCallback = caFile is null ? null : (_, c, _, e) => c is not null && EtcdTrusted(c),
+        ClientCertificates = etcdClientCertificate is null ? null : [etcdClientCertificate],
+    }
+    : trust is null ? new System.Net.Security.SslClientAuthenticationOptions() : new System.Net.Security.SslClientAuthenticationOptions
+    {
+        RemoteCertificateValidationCallback = trust.Validate,
+        EnabledSslProtocols = ZeroCloud.Model.Pki.ClusterTrust.Protocols,
+        LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
+    };
+
+bool EtcdTrusted(System.Security.Cryptography.X509Certificates.X509Certificate presented)
 {
-    MaxConnectionsPerServer = connections,
+    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+    chain.ChainPolicy.CustomTrustStore.ImportFromPemFile(caFile!);
+    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+    using var leaf = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
+    return chain.Build(leaf);
+}
+
+HttpClient NewClient(string url, int perServer, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate) => new(new SocketsHttpHandler
+{
+    MaxConnectionsPerServer = perServer,
     UseProxy = false,
     PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-    SslOptions = trust is null ? new System.Net.Security.SslClientAuthenticationOptions() : new System.Net.Security.SslClientAuthenticationOptions { RemoteCertificateValidationCallback = trust.Validate, EnabledSslProtocols = ZeroCloud.Model.Pki.ClusterTrust.Protocols },
+    SslOptions = Tls(certificate),
 })
 {
-    BaseAddress = new Uri(u),
+    BaseAddress = new Uri(url),
     Timeout = TimeSpan.FromSeconds(10),
-}).ToArray();
+};
+
+var clients = urls.Select(u => NewClient(u, connections, null)).ToArray();
+
+// --auth cert: each node's own client, with its own certificate, once it joined.
+var own = new HttpClient?[nodes];
+var certificates = new ZeroCloud.Model.Pki.NodeCertificate?[nodes];
 foreach (var c in clients.Where(_ => token is not null))
 {
     c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -91,7 +132,7 @@ var errors = new System.Collections.Concurrent.ConcurrentDictionary<string, long
 async Task BeatAsync(long index, double dueMs)
 {
     var node = (int)(index % nodes);
-    var client = clients[node % clients.Length];
+    var client = own[node] ?? clients[node % clients.Length];
     var joins = mode == "zc" && keys[node] is null;
     if (joins && Interlocked.CompareExchange(ref joining[node], 1, 0) != 0)
     {
@@ -99,14 +140,22 @@ async Task BeatAsync(long index, double dueMs)
         return;
     }
 
-    using var content = new ByteArrayContent(bodies[node]);
+    var body = bodies[node];
+    if (joins && auth == "cert")
+    {
+        certificates[node] ??= new ZeroCloud.Model.Pki.NodeCertificate($"sim-{node:D5}", TimeProvider.System);
+        var csr = System.Text.Json.JsonSerializer.Serialize(certificates[node]!.Request());
+        body = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(body).TrimEnd('}') + ",\"csr\":" + csr + "}");
+    }
+
+    using var content = new ByteArrayContent(body);
     content.Headers.ContentType = json;
     try
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, paths[node]) { Content = content };
-        if (keys[node] is { } own)
+        if (keys[node] is { } key && own[node] is null)
         {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", own);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         }
 
         using var response = await client.SendAsync(request).ConfigureAwait(false);
@@ -121,9 +170,14 @@ async Task BeatAsync(long index, double dueMs)
         if (mode == "zc" && keys[node] is null)
         {
             using var answer = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false));
-            if (answer.RootElement.TryGetProperty("key", out var key))
+            if (answer.RootElement.TryGetProperty("certificate", out var pem) && pem.GetString() is { } chain && certificates[node]!.Accept(chain))
             {
-                keys[node] = key.GetString();
+                own[node] = NewClient(urls[node % urls.Count], 1, certificates[node]!.Current);
+            }
+
+            if (answer.RootElement.TryGetProperty("key", out var issued))
+            {
+                keys[node] = issued.GetString();
             }
         }
 
@@ -175,5 +229,5 @@ var steady = latencies.AsSpan(0, (int)Math.Min(measured, latencies.Length)).ToAr
 Array.Sort(steady);
 double P(double q) => steady.Length == 0 ? double.NaN : steady[Math.Min(steady.Length - 1, (int)(q * steady.Length))];
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"mode={mode} nodes={nodes} seconds={seconds} served_per_s={steady.Length / (double)seconds:0} ok={ok} failed={failed} p50_ms={P(0.50):0.0} p90_ms={P(0.90):0.0} p99_ms={P(0.99):0.0} max_ms={(steady.Length > 0 ? steady[^1] : double.NaN):0.0} generator_behind_ticks={late} skipped_while_joining={skipped} errors={(errors.IsEmpty ? "none" : string.Join(",", errors.Select(e => $"{e.Key}:{e.Value}")))}"));
+    $"mode={mode} auth={(mode == "zc" ? auth : etcdClientCertificate is null ? "none" : "cert")} nodes={nodes} seconds={seconds} served_per_s={steady.Length / (double)seconds:0} ok={ok} failed={failed} p50_ms={P(0.50):0.0} p90_ms={P(0.90):0.0} p99_ms={P(0.99):0.0} max_ms={(steady.Length > 0 ? steady[^1] : double.NaN):0.0} generator_behind_ticks={late} skipped_while_joining={skipped} errors={(errors.IsEmpty ? "none" : string.Join(",", errors.Select(e => $"{e.Key}:{e.Value}")))}"));
 return 0;

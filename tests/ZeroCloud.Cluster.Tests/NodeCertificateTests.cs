@@ -34,9 +34,9 @@ public class NodeCertificateTests
     [Fact]
     public async Task A_node_joins_with_a_csr_speaks_with_its_certificate_alone_and_renews_it_at_two_thirds_of_its_life()
     {
-        await using var cluster = await ControlCluster.StartWithSilosAsync(1);
+        await using var cluster = await ControlCluster.StartWithSilosAsync(2);
         var admin = cluster.Members[0].Client;
-        await cluster.WaitForActiveSilosAsync(1, cluster.Members[0]);
+        await cluster.WaitForActiveSilosAsync(2, cluster.Members[0]);
         await admin.ApplyAsync(Encoding.UTF8.GetBytes(Spec), "certs.yaml");
         var start = DateTimeOffset.UtcNow;
         var clock = new Clock(start);
@@ -57,6 +57,26 @@ public class NodeCertificateTests
         Assert.Equal(403, (await Assert.ThrowsAsync<ControlApiException>(() => n1.TokensAsync())).Status);
         var other = await Assert.ThrowsAsync<ControlApiException>(() => n1.HeartbeatAsync("n2", new HeartbeatRequest(2, 1L << 30)));
         Assert.Contains("the certificate of node n1 cannot speak for node n2", other.Message, StringComparison.Ordinal);
+
+        // A write through a follower is forwarded to the leader, which learns the node from the follower's member
+        // certificate and the name it vouches for; a node cannot vouch for another node that way.
+        var leader = (await admin.MembersAsync()).Members.Single(m => m.Leader).Api;
+        var follower = cluster.Members.First(m => m.Api.TrimEnd('/') != leader?.TrimEnd('/'));
+        using (var viaFollower = new ControlClient(new Uri(follower.Api), http))
+        {
+            var state = System.Text.Json.JsonSerializer.Serialize(new InstanceStateDto("web-0", "n1", InstanceState.Running, true, 0, DateTime.UtcNow), ControlJsonContext.Default.InstanceStateDto);
+            await viaFollower.PutAsync(StoreKeys.InstanceState("n1", "web-0"), state);
+            Assert.Equal(403, (await Assert.ThrowsAsync<ControlApiException>(() => viaFollower.PutAsync(StoreKeys.InstanceState("n2", "web-0"), state))).Status);
+        }
+
+        using (var spoof = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(cluster.Members[0].Api), "/v1/nodes/n2/heartbeat")))
+        {
+            spoof.Headers.Add("X-ZC-Forwarded-Node", "n2");
+            spoof.Content = new StringContent("{\"cpus\":2,\"memoryBytes\":1073741824}", Encoding.UTF8, "application/json");
+            using var answer = await http.SendAsync(spoof);
+            Assert.Equal(401, (int)answer.StatusCode);
+            Assert.Contains("the certificate of node n1 cannot speak for node n2", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
 
         // Renewal by the node's clock: not at 15 h, at 16 h (two thirds of a day), over mutual TLS with the current one.
         async Task<string> SignAsync(string csr) => (await n1.RenewNodeCertificateAsync(csr)).Certificate;

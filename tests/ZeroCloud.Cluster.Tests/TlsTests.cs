@@ -52,6 +52,22 @@ public class TlsTests
         await ours.WaitForAsync(() => Task.FromResult(ours.Members[0].Output.Contains("raft: refused a TLS peer", StringComparison.Ordinal)), "the member to log the refused Raft peer");
         Assert.True(await HandshakeAsync(ours.Members[0].RaftPort, ours.Members[1]));
 
+        // A peer that connects and sends nothing is dropped when the handshake times out (Raft's request timeout, 5 s):
+        // idle connections cannot pile up, since only members get past the handshake.
+        using (var idle = new System.Net.Sockets.TcpClient())
+        {
+            await idle.ConnectAsync(System.Net.IPAddress.Loopback, ours.Members[0].RaftPort);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                Assert.Equal(0, await idle.GetStream().ReadAsync(new byte[1], deadline.Token));
+            }
+            catch (IOException)
+            {
+                // reset: dropped as well
+            }
+        }
+
         // A member certificate of our own cluster is not enough: its Raft endpoint must be in the configuration.
         using (var ghost = ClusterPki.Load(Path.Combine(ours.Members[0].DataDirectory, "pki"))!.IssueWithKey("member", "ghost", [System.Net.IPAddress.Loopback], ["localhost"], TimeSpan.FromDays(1), DateTimeOffset.UtcNow, "127.0.0.1:1"))
         {

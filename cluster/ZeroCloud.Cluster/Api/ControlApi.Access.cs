@@ -146,7 +146,13 @@ public sealed partial class ControlApi
     /// The handshake already refused a certificate that does not chain to the cluster's root (<see cref="MemberTls.ServerOptions"/>).
     /// </summary>
     public static string? NodeOfCertificate(HttpContext ctx) =>
-        ctx.Connection.ClientCertificate is { } presented && ZeroCloud.Model.Pki.ClusterPki.IdentityOf(presented) is ("node", var name) ? name : null;
+        ctx.Connection.ClientCertificate is { } presented ? ZeroCloud.Model.Pki.ClusterPki.IdentityOf(presented) switch
+        {
+            ("node", var name) => name,
+            // A member forwarding a node's request names the node; only a member certificate is believed.
+            ("member", _) when ctx.Request.Headers[ForwardedNodeHeader] is [{ Length: > 0 } forwarded] && Inputs.Name(forwarded, "node") is null => forwarded,
+            _ => null,
+        } : null;
 
     /// <summary>
     /// A node known by its certificate. Certificates live a day; a node whose key record is gone (removed by an

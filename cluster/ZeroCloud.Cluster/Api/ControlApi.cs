@@ -23,6 +23,9 @@ public sealed partial class ControlApi : IDisposable
     /// <summary>Set on forwarded requests, so a request is forwarded at most once.</summary>
     public const string ForwardedHeader = ControlClient.ForwardedHeader;
 
+    /// <summary>The node a forwarding member vouches for (a caller it knew by its node certificate); believed from members only.</summary>
+    public const string ForwardedNodeHeader = "X-ZC-Forwarded-Node";
+
     /// <summary>The key the applied cluster.yaml is stored under.</summary>
     public const string SpecKey = StoreKeys.Spec;
 
@@ -209,6 +212,14 @@ public sealed partial class ControlApi : IDisposable
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
             proxyRequest.Headers.TryAddWithoutValidation(ForwardedHeader, self);
+
+            // A caller known by its node certificate has no header to carry along: this member, presenting its member
+            // certificate, vouches for it by name (the leader believes this header from members only).
+            proxyRequest.Headers.Remove(ForwardedNodeHeader);
+            if (Bearer(httpContext) is null && NodeOfCertificate(httpContext) is { } node)
+            {
+                proxyRequest.Headers.TryAddWithoutValidation(ForwardedNodeHeader, node);
+            }
 
             // The leader's own host, not the client's Host header: the TLS client checks the leader's certificate
             // against the name in Host, and the follower's address is not in it.

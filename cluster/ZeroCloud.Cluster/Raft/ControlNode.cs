@@ -49,8 +49,8 @@ public sealed record ControlNodeOptions
     /// <summary>Whether a Raft peer's certificate is a member certificate of this cluster (the check the silos use too).</summary>
     public Func<System.Security.Cryptography.X509Certificates.X509Certificate2, System.Security.Cryptography.X509Certificates.X509Chain?, bool>? IsMember { get; init; }
 
-    /// <summary>An HTTP handler for this member's calls to other members: trusting only the cluster's root when there is one.</summary>
-    public HttpMessageHandler PeerHandler() => Trust?.Handler() ?? new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false, UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5) };
+    /// <summary>An HTTP handler for this member's calls to other members: trusting only the cluster's root when there is one, presenting this member's certificate.</summary>
+    public HttpMessageHandler PeerHandler() => Trust?.Handler(Certificate) ?? new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), UseProxy = false, UseCookies = false, AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5) };
 
     /// <summary>Bytes the store's keys and values may take; a write that would add past this is refused (deletes always pass).</summary>
     public long QuotaBytes { get; init; } = KvStore.DefaultQuotaBytes;
