@@ -28,6 +28,7 @@ public static class DhcpCommand
         command.Options.Add(tokenFile);
         var caFile = new Option<string>("--ca-file") { Description = "With an https:// --store: the cluster's root certificate (PEM) the control plane's must chain to.", HelpName = "file" };
         command.Options.Add(caFile);
+        var clientCertificate = new ClientCertificateOptions(command);
         command.Options.Add(iface);
         command.Options.Add(data);
         command.Options.Add(nextServer);
@@ -65,6 +66,12 @@ public static class DhcpCommand
             if (parse.GetValue(caFile) is { } caPath && (trust = ZeroCloud.Model.Pki.ClusterTrust.TryFromFile(caPath, out var caProblem)) is null)
             {
                 await stderr.WriteLineAsync($"zc: --ca-file {caProblem}").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (clientCertificate.Apply(parse, trust) is { } certificateProblem)
+            {
+                await stderr.WriteLineAsync($"zc: {certificateProblem}").ConfigureAwait(false);
                 return 2;
             }
 

@@ -31,6 +31,8 @@ public static class NetbootCommand
             command.Options.Add(option);
         }
 
+        var clientCertificate = new ClientCertificateOptions(command);
+
         command.SetAction(async (parse, cancellationToken) =>
         {
             var joinToken = parse.GetValue(token);
@@ -48,6 +50,12 @@ public static class NetbootCommand
             if (parse.GetValue(caFile) is { } caPath && (trust = ZeroCloud.Model.Pki.ClusterTrust.TryFromFile(caPath, out var caProblem)) is null)
             {
                 await parse.InvocationConfiguration.Error.WriteLineAsync($"zc-netboot: --ca-file {caProblem}").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (clientCertificate.Apply(parse, trust) is { } certificateProblem)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"zc-netboot: {certificateProblem}").ConfigureAwait(false);
                 return 2;
             }
 

@@ -305,6 +305,12 @@ public sealed partial class BootHttpServer : IAsyncDisposable
     private Task ListNodesAsync(HttpContext context)
     {
         var header = context.Request.Headers.Authorization.ToString();
+        if (_options.JoinToken is null && _options.ControlEndpoints.Count > 0)
+        {
+            // Serving a cluster with the node's certificate: the inventories are the control plane's (zc get nodes).
+            return Error(context, StatusCodes.Status401Unauthorized, "bad-token", "the machines' inventories are in the control plane: zc get nodes");
+        }
+
         if (_options.JoinToken is { } token && !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header), Encoding.UTF8.GetBytes("Bearer " + token)))
         {
             return Error(context, StatusCodes.Status401Unauthorized, "bad-token", "the machines' inventories are for the cluster's operators: send \"Authorization: Bearer <join token>\"");

@@ -29,7 +29,7 @@ public static class NetbootHost
     public const string DebianIpxeDirectory = "/usr/lib/ipxe";
 
     /// <summary>Asks the control plane for a machine's ticket: each member in turn until one answers.</summary>
-    private static Func<MacAddress, CancellationToken, Task<string>> TicketIssuer(IReadOnlyList<string> control, string credential, ZeroCloud.Model.Pki.ClusterTrust? trust)
+    private static Func<MacAddress, CancellationToken, Task<string>> TicketIssuer(IReadOnlyList<string> control, string? credential, ZeroCloud.Model.Pki.ClusterTrust? trust)
     {
         var http = trust?.Client(TimeSpan.FromSeconds(5)) ?? new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var clients = control.Select(url => new ControlClient(new Uri(url), http) { Token = credential }).ToList();
@@ -82,7 +82,8 @@ public static class NetbootHost
                 JoinEndpoints = settings.Join,
                 JoinToken = settings.Token,
                 ControlEndpoints = settings.Control ?? [],
-                Tickets = settings.Token is { } token && settings.Control is { Count: > 0 } control ? TicketIssuer(control, token, settings.Trust) : null,
+                // The credential for tickets: a bearer (--token-file), or the node's client certificate (--cert-file).
+                Tickets = (settings.Token is not null || settings.Trust?.ClientCertificate is not null) && settings.Control is { Count: > 0 } control ? TicketIssuer(control, settings.Token, settings.Trust) : null,
                 CaFingerprint = settings.Trust?.Fingerprint,
             },
             root,

@@ -80,16 +80,19 @@ internal static class Agent
         // The node's key pair for its client certificate is made in memory; only CSRs leave it.
         using var certificate = settings.Trust is null ? null : new ZeroCloud.Model.Pki.NodeCertificate(name, TimeProvider.System);
         using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5), settings.Trust, certificate);
+        // Its certificate in files too, for the services it starts (rewritten at each renewal; the key 0600).
+        var certificateFiles = (Certificate: Path.Combine(data, "node.crt"), Key: Path.Combine(data, "node-cert.key"));
         var heartbeat = new Heartbeat(
             endpoints,
             name,
             () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Order(StringComparer.Ordinal)]),
             log,
             status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())),
-            key => ZeroCloud.Model.SecretFile.Write(keyFile, key));
+            key => ZeroCloud.Model.SecretFile.Write(keyFile, key),
+            certificate => ZeroCloud.Model.Pki.CertificateFiles.Write(certificate, certificateFiles.Certificate, certificateFiles.Key));
         var provisioning = address is null ? null : NetworkInterface.GetAllNetworkInterfaces()
             .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
-        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential), log);
+        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential, certificate is null ? null : certificateFiles), log);
 
         using var refused = CancellationTokenSource.CreateLinkedTokenSource(stop);
 

@@ -9,7 +9,7 @@ namespace ZeroCloud.Node;
 /// 10 s it also refreshes the list of members. Inventory goes with every beat; the node's grain writes only what
 /// changed. A refusal (401 token, 403 enrollment) ends it with <see cref="UnauthorizedAccessException"/>.
 /// </summary>
-internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null, Action<string>? keyReceived = null)
+internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null, Action<string>? keyReceived = null, Action<System.Security.Cryptography.X509Certificates.X509Certificate2>? certificateReceived = null)
 {
     public NodeStatusDto? Last { get; private set; }
 
@@ -116,6 +116,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
         if (endpoints.Certificate?.Accept(pem) == true)
         {
             endpoints.CertificateChanged();
+            certificateReceived?.Invoke(endpoints.Certificate.Current!);
             log.LogInformation("node {Name} speaks with its certificate from now on (until {Until:u})", name, endpoints.Certificate.Current!.NotAfter.ToUniversalTime());
         }
     }
@@ -139,6 +140,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
             if (await certificate.RenewIfDueAsync(async csr => (await client.RenewNodeCertificateAsync(csr, ct).ConfigureAwait(false)).Certificate).ConfigureAwait(false))
             {
                 endpoints.CertificateChanged();
+                certificateReceived?.Invoke(certificate.Current!);
                 log.LogInformation("node {Name} renewed its certificate via {Server} (until {Until:u})", name, client.Server, certificate.Current!.NotAfter.ToUniversalTime());
             }
         }

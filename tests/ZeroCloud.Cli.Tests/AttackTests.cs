@@ -128,6 +128,12 @@ public sealed partial class AttackTests(ITestOutputHelper output) : IDisposable
             Assert.True(code == 0, upOut + upErr);
             output.WriteLine(upOut);
 
+            // dhcp and netboot speak to the control plane with their node's certificate, not a bearer key.
+            var (_, ps) = await Processes.RunAsync("ps", ["-eo", "args"], TimeSpan.FromSeconds(10));
+            var running = ps.Split('\n').Where(l => l.Contains(_root, StringComparison.Ordinal) && (l.Contains("--store", StringComparison.Ordinal) || l.Contains("--http-port", StringComparison.Ordinal))).ToList();
+            Assert.True(running.Count >= 4, ps);
+            Assert.All(running, l => Assert.True(l.Contains("--cert-file", StringComparison.Ordinal) && !l.Contains("--token-file", StringComparison.Ordinal), l));
+
             // The attacker: a namespace of its own on the lab's bridge, an address in the subnet, no credential.
             await Netns.AddHostAsync("zc-attack-sw", Attacker, "eth0", "zatk0", "52:54:00:66:66:01");
             await Netns.IpAsync("-n", Attacker, "addr", "add", "10.82.0.66/24", "dev", "eth0");

@@ -167,7 +167,12 @@ public sealed class ClusterTrust
     /// <paramref name="clientCertificate"/> it presents that certificate (looked up per connection: it is renewed while
     /// running) when the server asks for one.
     /// </summary>
-    public SocketsHttpHandler Handler(Func<X509Certificate2?>? clientCertificate = null) => new()
+    public SocketsHttpHandler Handler(Func<X509Certificate2?>? clientCertificate = null) => HandlerWith(clientCertificate ?? ClientCertificate);
+
+    /// <summary>The client certificate <see cref="Handler"/> presents when it is given none (a service's <c>--cert-file</c>).</summary>
+    public Func<X509Certificate2?>? ClientCertificate { get; set; }
+
+    private SocketsHttpHandler HandlerWith(Func<X509Certificate2?>? clientCertificate) => new()
     {
         UseProxy = false,
         AllowAutoRedirect = false,

@@ -12,7 +12,11 @@ namespace ZeroCloud.Node.Runtime;
 /// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
 /// </summary>
 /// <summary>What infrastructure images need from their node: its provisioning interface, the netboot root, the join token.</summary>
-internal sealed record NodeContext(string? Interface, string? NetbootRoot, Func<string?> Credential);
+/// <summary>
+/// What the infrastructure instances of this node are given: the provisioning interface, netboot's root, the node's
+/// bearer key, and the files of the node's client certificate (written by the agent at its join and each renewal).
+/// </summary>
+internal sealed record NodeContext(string? Interface, string? NetbootRoot, Func<string?> Credential, (string Certificate, string Key)? CertificateFiles = null);
 
 internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log)
 {
@@ -232,20 +236,29 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     var boot = await NetbootAddressAsync().ConfigureAwait(false) ?? here;
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), .. CredentialFile(), .. CaFile(), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), .. ServiceCredential(), .. CaFile(), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
                 }
 
             case "builtin/netboot":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
-                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. CredentialFile(), .. CaFile()]);
+                    return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. ServiceCredential(), .. CaFile()]);
                 }
 
             default:
                 return command;
         }
     }
+
+    /// <summary>
+    /// How dhcp and netboot speak to the control plane: with the node's client certificate once the agent has one (its
+    /// files; the services re-read them when the agent renews it), else with the node's key.
+    /// </summary>
+    private string[] ServiceCredential() =>
+        context.CertificateFiles is var (certificate, key) && File.Exists(certificate) && File.Exists(key)
+            ? ["--cert-file", certificate, "--key-file", key]
+            : CredentialFile();
 
     /// <summary>The node's credential for an infrastructure instance: in a 0600 file, never in its argument list; none while the node has none.</summary>
     private string[] CredentialFile()
