@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using ZeroCloud.Cluster.Tests.Lab;
 using ZeroCloud.Model.Api;
@@ -67,6 +68,23 @@ public class NodeCertificateTests
             var state = System.Text.Json.JsonSerializer.Serialize(new InstanceStateDto("web-0", "n1", InstanceState.Running, true, 0, DateTime.UtcNow), ControlJsonContext.Default.InstanceStateDto);
             await viaFollower.PutAsync(StoreKeys.InstanceState("n1", "web-0"), state);
             Assert.Equal(403, (await Assert.ThrowsAsync<ControlApiException>(() => viaFollower.PutAsync(StoreKeys.InstanceState("n2", "web-0"), state))).Status);
+        }
+
+        // A machine joining with its ticket through the follower: the follower's silo uses the ticket up and stores the
+        // node's key in one transaction, which it sends to the leader as a member (its member certificate, no bearer):
+        // a member may compare against a credential, as the ticket's compare-and-swap needs.
+        var ticket = (await joiner.CreateTicketAsync("52:54:00:00:00:99")).Ticket;
+        await cluster.WaitForAsync(async () => await follower.Client.GetAsync("/zc/tickets/525400000099", stale: true) is not null, "the follower to have the ticket");
+        var viaTicket = ControlCluster.NodeClient(follower, ticket);
+        var machine = await viaTicket.HeartbeatAsync("node-525400000099", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:99"));
+        Assert.StartsWith("node:node-525400000099.", machine.Key, StringComparison.Ordinal);
+
+        // A member's certificate is a member's identity (reads, member routes), not an admin's.
+        using (var asMember = cluster.Trust.Client(TimeSpan.FromSeconds(10), () => X509Certificate2.CreateFromPemFile(Path.Combine(follower.DataDirectory, "pki", "member.crt"), Path.Combine(follower.DataDirectory, "pki", "member.key"))))
+        {
+            using var member = new ControlClient(new Uri(cluster.Members[0].Api), asMember);
+            Assert.NotEmpty((await member.MembersAsync()).Members);
+            Assert.Equal(403, (await Assert.ThrowsAsync<ControlApiException>(() => member.TokensAsync())).Status);
         }
 
         using (var spoof = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(cluster.Members[0].Api), "/v1/nodes/n2/heartbeat")))

@@ -86,6 +86,12 @@ public class TlsTests
         var (keep, removed) = leader.Id == ours.Members[0].RaftId ? (ours.Members[0], ours.Members[1]) : (ours.Members[1], ours.Members[0]);
         await keep.Client.RemoveMemberAsync(removed.RaftId);
         Assert.False(await HandshakeAsync(keep.RaftPort, removed));
+        // Nor does its API take the removed member's certificate as a member's.
+        using var removedCertificate = X509Certificate2.CreateFromPemFile(Path.Combine(removed.DataDirectory, "pki", "member.crt"), Path.Combine(removed.DataDirectory, "pki", "member.key"));
+        using var asRemoved = new ControlClient(new Uri(keep.Api), ours.Trust.Client(TimeSpan.FromSeconds(5), () => removedCertificate));
+        var refusedMember = await Assert.ThrowsAsync<ControlApiException>(() => asRemoved.MembersAsync());
+        Assert.Equal(401, refusedMember.Status);
+        Assert.Contains("is not in this cluster's configuration", refusedMember.Message, StringComparison.Ordinal);
     }
 
     [Fact]

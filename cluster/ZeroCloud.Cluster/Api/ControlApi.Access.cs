@@ -48,6 +48,14 @@ public sealed record Caller(string Role, string Name, string? Problem = null)
 
     /// <summary>A join token: may enroll and ask for tickets, nothing else.</summary>
     public bool IsJoinToken => Role == "join-token";
+
+    /// <summary>
+    /// A member of the configuration, known by its member certificate: it holds the whole log and the CA already, so
+    /// the store's key rules do not apply to it; admin routes (tokens, operators, apply, secrets) still do.
+    /// </summary>
+    public bool IsMember => Role == MemberRole;
+
+    public const string MemberRole = "member";
 }
 
 public static class AccessExtensions
@@ -96,10 +104,10 @@ public sealed partial class ControlApi
         var allowed = level switch
         {
             // Not any node: a ticket for a known MAC would let a node enroll a second time as that machine.
-            Access.Enroll => caller.IsJoinToken || caller.IsNode && Hosts(caller.Name, "builtin/netboot"),
-            Access.Read => caller.Role == Roles.ReadOnly || caller.IsNode,
-            Access.Write => caller.IsNode,
-            Access.Member => caller.IsNode && Hosts(caller.Name, "builtin/control"),
+            Access.Enroll => caller.IsJoinToken || caller.IsMember || caller.IsNode && Hosts(caller.Name, "builtin/netboot"),
+            Access.Read => caller.Role == Roles.ReadOnly || caller.IsNode || caller.IsMember,
+            Access.Write => caller.IsNode || caller.IsMember,
+            Access.Member => caller.IsMember || caller.IsNode && Hosts(caller.Name, "builtin/control"),
             _ => false,
         };
         return allowed ? null : (403, $"{Describe(caller)} may not do this (it needs {Needed(level)})");
@@ -117,6 +125,7 @@ public sealed partial class ControlApi
     private static string Describe(Caller caller) => caller.Role switch
     {
         Roles.ReadOnly => $"read-only credential {caller.Name}",
+        Caller.MemberRole => $"member {caller.Name}",
         Roles.Node => $"node {caller.Name}",
         "join-token" => $"join token {caller.Name}",
         "ticket" => $"ticket {caller.Name}",
@@ -136,7 +145,11 @@ public sealed partial class ControlApi
         }
 
         var bearer = Bearer(ctx);
-        var caller = bearer is null && NodeOfCertificate(ctx) is { } node ? CertificateCaller(node) : Identify(bearer);
+        var caller = bearer is not null ? Identify(bearer)
+            : ctx.Request.Headers.ContainsKey(ForwardedNodeHeader) && IsMemberCertificate(ctx)
+                ? NodeOfCertificate(ctx) is { } forwarded && ForwarderProblem(ctx) is null ? CertificateCaller(forwarded) : new Caller("anonymous", "anonymous", ForwarderProblem(ctx) ?? "forwarded for a caller without a credential")
+            : NodeOfCertificate(ctx) is { } node ? CertificateCaller(node)
+            : MemberOfCertificate(ctx) ?? Caller.Anonymous;
         ctx.Items[CallerItem] = caller;
         return caller;
     }
@@ -153,6 +166,32 @@ public sealed partial class ControlApi
             ("member", _) when ctx.Request.Headers[ForwardedNodeHeader] is [{ Length: > 0 } forwarded] && Inputs.Name(forwarded, "node") is null => forwarded,
             _ => null,
         } : null;
+
+    /// <summary>
+    /// A member certificate without a forwarded node: the member itself, when its Raft endpoint is in the configuration
+    /// (a removed member's certificate, still valid for weeks, is refused at once). Null without a member certificate.
+    /// </summary>
+    private Caller? MemberOfCertificate(HttpContext ctx)
+    {
+        if (ctx.Connection.ClientCertificate is not { } presented || ZeroCloud.Model.Pki.ClusterPki.IdentityOf(presented) is not ("member", var name))
+        {
+            return null;
+        }
+
+        return InConfiguration(presented) ? new Caller(Caller.MemberRole, name) : new Caller("anonymous", "anonymous", $"member {name} is not in this cluster's configuration (removed?)");
+    }
+
+    private static bool IsMemberCertificate(HttpContext ctx) =>
+        ctx.Connection.ClientCertificate is { } presented && ZeroCloud.Model.Pki.ClusterPki.IdentityOf(presented) is ("member", _);
+
+    /// <summary>Null when the request is not forwarded by a member certificate, or by one of a member in the configuration; else why it is refused.</summary>
+    private string? ForwarderProblem(HttpContext ctx) =>
+        ctx.Connection.ClientCertificate is { } presented && ZeroCloud.Model.Pki.ClusterPki.IdentityOf(presented) is ("member", var name) && !InConfiguration(presented)
+            ? $"member {name}, which forwarded this request, is not in this cluster's configuration"
+            : null;
+
+    private bool InConfiguration(System.Security.Cryptography.X509Certificates.X509Certificate2 memberCertificate) =>
+        ZeroCloud.Model.Pki.ClusterPki.RaftEndpointOf(memberCertificate) is { } raft && System.Net.IPEndPoint.TryParse(raft, out var endpoint) && _node.HasMember(endpoint);
 
     /// <summary>
     /// A node known by its certificate. Certificates live a day; a node whose key record is gone (removed by an
@@ -261,7 +300,7 @@ public sealed partial class ControlApi
     internal string? WriteProblem(HttpContext ctx, KvTxn txn)
     {
         var caller = Identify(ctx);
-        if (caller.IsAdmin)
+        if (caller.IsAdmin || caller.IsMember)
         {
             return null;
         }
@@ -305,5 +344,5 @@ public sealed partial class ControlApi
     };
 
     /// <summary>Whether the caller may read <paramref name="key"/> (credentials are the admin's).</summary>
-    internal bool MayRead(HttpContext ctx, string key) => !StoreKeys.IsSecret(key) || Identify(ctx).IsAdmin;
+    internal bool MayRead(HttpContext ctx, string key) => !StoreKeys.IsSecret(key) || Identify(ctx) is { IsAdmin: true } or { IsMember: true };
 }

@@ -215,10 +215,12 @@ public sealed partial class ControlApi : IDisposable
 
             // A caller known by its node certificate has no header to carry along: this member, presenting its member
             // certificate, vouches for it by name (the leader believes this header from members only).
+            // Without a bearer the header is always set ("-" for no node), so the leader never takes a forwarded
+            // request for this member's own.
             proxyRequest.Headers.Remove(ForwardedNodeHeader);
-            if (Bearer(httpContext) is null && NodeOfCertificate(httpContext) is { } node)
+            if (Bearer(httpContext) is null)
             {
-                proxyRequest.Headers.TryAddWithoutValidation(ForwardedNodeHeader, node);
+                proxyRequest.Headers.TryAddWithoutValidation(ForwardedNodeHeader, NodeOfCertificate(httpContext) ?? "-");
             }
 
             // The leader's own host, not the client's Host header: the TLS client checks the leader's certificate

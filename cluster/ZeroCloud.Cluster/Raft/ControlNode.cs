@@ -327,7 +327,7 @@ public sealed partial class ControlNode : IAsyncDisposable
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, leader.TrimEnd('/') + "/v1/read-index");
                 request.Headers.TryAddWithoutValidation(ZeroCloud.Model.Api.ControlClient.ForwardedHeader, Id);
-                if (Credential is { } credential)
+                if (Credential is { } credential && _options.Certificate?.Invoke() is null)
                 {
                     request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
                 }

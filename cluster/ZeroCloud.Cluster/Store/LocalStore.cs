@@ -232,7 +232,9 @@ public sealed class LocalStore : IControlStore, IDisposable
             throw new ControlApiException(503, ErrorCodes.NoLeader, "no leader has been elected within 5s (is a majority of members up?); retry");
         }
 
-        return new ControlClient(new Uri(leader), LeaderHttp) { ForwardedBy = _node.Id, Token = _node.Credential };
+        // A member with a certificate speaks as itself (a member of the configuration); its bearer credential (the key
+        // of the node it runs on) would put it under that node's key rules, which refuse compares on credentials.
+        return new ControlClient(new Uri(leader), LeaderHttp) { ForwardedBy = _node.Id, Token = _node.Options.Certificate?.Invoke() is null ? _node.Credential : null };
     }
 
     private static KvDto ToDto(KeyValue kv) => new(kv.Key, Encoding.UTF8.GetString(kv.Value), kv.CreateRevision, kv.ModRevision, kv.Version);
