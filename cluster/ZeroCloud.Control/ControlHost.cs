@@ -35,8 +35,10 @@ public static partial class ControlHost
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Open an Orleans gateway on this port for outside Orleans clients (default: none; nothing of ZeroCloud uses one).", HelpName = "port" };
         var noSilo = new Option<bool>("--no-silo") { Description = "Run the Raft member and API only, without the Orleans silo." };
         var caFile = new Option<string>("--ca-file") { Description = "The cluster's root certificate (PEM) for a member that joins: it verifies its peers with it and receives its own certificate from them (the first member keeps it in <data>/pki/root.crt).", HelpName = "file" };
+        var certFile = new Option<string>("--cert-file") { Description = "The client certificate (PEM) of the node this member runs on, written by its agent: presented for this member's CSR and its request to be added, in place of --token-file.", HelpName = "file" };
+        var keyFile = new Option<string>("--key-file") { Description = "The key of --cert-file (PEM, 0600).", HelpName = "file" };
         var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the credential this member's calls to its peers carry (the key of its node, or an operator credential; default: $ZC_TOKEN, else the admin credential --bootstrap made).", HelpName = "file" };
-        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo, tokenFile, caFile })
+        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo, tokenFile, caFile, certFile, keyFile })
         {
             command.Options.Add(option);
         }
@@ -58,7 +60,15 @@ public static partial class ControlHost
                 LogLevel = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
                 TokenFile = parse.GetValue(tokenFile),
                 CaFile = parse.GetValue(caFile),
+                CertFile = parse.GetValue(certFile),
+                KeyFile = parse.GetValue(keyFile),
             };
+            if ((options.CertFile is null) != (options.KeyFile is null))
+            {
+                await stderr.WriteLineAsync("zc: --cert-file and --key-file go together").ConfigureAwait(false);
+                return 2;
+            }
+
             var apiPort = IPEndPoint.TryParse(options.Listen, out var at) ? at.Port : 0;
             options.SiloPort = parse.GetValue(noSilo) || apiPort == 0 ? 0 : parse.GetValue(siloPort) is > 0 and var sp ? sp : apiPort + 2;
             // No Orleans gateway unless asked for: nothing of ZeroCloud is an Orleans client, and an open gateway let
@@ -153,7 +163,7 @@ public static partial class ControlHost
 
             try
             {
-                await tls.EnrollAsync(settings.Peers, credential, line => stderr.WriteLine($"zc: {line}"), cancellationToken).ConfigureAwait(false);
+                await tls.EnrollAsync(settings.Peers, credential, line => stderr.WriteLine($"zc: {line}"), cancellationToken, settings.NodeIdentity()).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -317,6 +327,8 @@ public static partial class ControlHost
         to.GatewayPort = from.GatewayPort;
         to.TokenFile = from.TokenFile;
         to.CaFile = from.CaFile;
+        to.CertFile = from.CertFile;
+        to.KeyFile = from.KeyFile;
     }
 
     /// <summary>Where a bootstrapped member keeps the admin credential it made (0600).</summary>
@@ -455,7 +467,7 @@ public static partial class ControlHost
                     }
                     else
                     {
-                        await AnnounceAsync(node, settings.Peers, logger, stoppingToken).ConfigureAwait(false);
+                        await AnnounceAsync(node, settings.Peers, settings.NodeIdentity(), logger, stoppingToken).ConfigureAwait(false);
                     }
                 }
             }
@@ -549,10 +561,11 @@ public static partial class ControlHost
     private static partial void LogSlowStop(ILogger logger, double seconds, double limit);
 
     /// <summary>Asks the peers to add this fresh member, one after another, until one of them has.</summary>
-    private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, ILogger logger, CancellationToken cancellationToken)
+    private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, Func<System.Security.Cryptography.X509Certificates.X509Certificate2?>? nodeIdentity, ILogger logger, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient(node.Options.PeerHandler()) { Timeout = TimeSpan.FromSeconds(40) };
-        if (node.Credential is { } credential)
+        // Not in the configuration yet, so not a member to the others: it asks as its node (its certificate, else its key).
+        using var http = new HttpClient(nodeIdentity is not null && node.Options.Trust is { } trust ? trust.Handler(nodeIdentity) : node.Options.PeerHandler()) { Timeout = TimeSpan.FromSeconds(40) };
+        if (node.Credential is { } credential && nodeIdentity is null)
         {
             http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
         }

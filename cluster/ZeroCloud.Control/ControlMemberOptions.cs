@@ -41,6 +41,18 @@ public sealed class ControlMemberOptions
     /// </summary>
     public string? TokenFile { get; set; }
 
+    /// <summary>
+    /// The client certificate (and its key) of the node this member runs on, written by its agent: what the member
+    /// presents for its CSR and its request to be added, in place of <see cref="TokenFile"/>'s bearer key.
+    /// </summary>
+    public string? CertFile { get; set; }
+
+    public string? KeyFile { get; set; }
+
+    /// <summary>The node's certificate from <see cref="CertFile"/>, re-read when it changes; null without one.</summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate2?>? NodeIdentity() =>
+        CertFile is { } certificate && KeyFile is { } key ? new ZeroCloud.Model.Pki.CertificateFiles(certificate, key) is var files ? () => files.Current : null : null;
+
     /// <summary>The Orleans silo's port; 0: no silo.</summary>
     public int SiloPort { get; set; }
 

@@ -148,10 +148,11 @@ public sealed class MemberTls : IDisposable
     /// A joining member: makes a key, sends its CSR to <paramref name="peers"/> in turn (each verified against the root)
     /// with <paramref name="credential"/>, and keeps the certificate and the CA it receives. Retries until one answers.
     /// </summary>
-    public async Task EnrollAsync(IReadOnlyList<string> peers, string? credential, Action<string> log, CancellationToken ct)
+    public async Task EnrollAsync(IReadOnlyList<string> peers, string? credential, Action<string> log, CancellationToken ct, Func<X509Certificate2?>? nodeIdentity = null)
     {
-        using var http = Trust.Client(TimeSpan.FromSeconds(15));
-        if (credential is not null)
+        // As the node it runs on: its client certificate when it has one, else the bearer credential.
+        using var http = Trust.Client(TimeSpan.FromSeconds(15), nodeIdentity);
+        if (credential is not null && nodeIdentity is null)
         {
             http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
         }

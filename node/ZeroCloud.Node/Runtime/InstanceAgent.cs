@@ -226,10 +226,10 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
         {
             case "builtin/control":
                 {
-                    // The voter's calls to its peers carry this node's key: the scheduler's voter placement on this
-                    // node is what lets it join and forward writes.
+                    // The voter asks for its member certificate and to be added as this node (its certificate, else
+                    // its key): the scheduler's voter placement on this node is what lets it join.
                     var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
-                    return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. CredentialFile(), .. CaFile()]);
+                    return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. ServiceCredential(), .. CaFile()]);
                 }
 
             case "builtin/dhcp":
@@ -252,7 +252,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     }
 
     /// <summary>
-    /// How dhcp and netboot speak to the control plane: with the node's client certificate once the agent has one (its
+    /// How dhcp, netboot and voters speak to the control plane: with the node's client certificate once the agent has one (its
     /// files; the services re-read them when the agent renews it), else with the node's key.
     /// </summary>
     private string[] ServiceCredential() =>
