@@ -15,7 +15,7 @@ nodes=${1:-10000} secs=${2:-60} warm=${3:-20}
 command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null; }
 work=$(mktemp -d /tmp/zc-hb-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; sleep 0.3; if [ -n "${ZC_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
 echo "building zc and the load generator (Release) ..." >&2

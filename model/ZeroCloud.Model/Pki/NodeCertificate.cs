@@ -56,10 +56,17 @@ public sealed class NodeCertificate(string name, TimeProvider time) : IDisposabl
                 return false;
             }
 
-            // Through PKCS#12, so the key is usable by SslStream on every platform.
-            using var withKey = leaf.CopyWithPrivateKey(_pending);
-            var usable = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
-            _current = usable;
+            // On Windows SslStream needs the key in a PKCS#12 store; elsewhere the copy with the key is used as it is
+            // (a PKCS#12 round trip costs key derivation, which a thousand simulated nodes on one machine notice).
+            var withKey = leaf.CopyWithPrivateKey(_pending);
+            if (OperatingSystem.IsWindows())
+            {
+                var stored = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+                withKey.Dispose();
+                withKey = stored;
+            }
+
+            _current = withKey;
             _pending.Dispose();
             _pending = null;
             return true;
