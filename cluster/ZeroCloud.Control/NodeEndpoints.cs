@@ -93,8 +93,8 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             ctx,
             name,
             g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)])),
-            ticketRevision > 0 ? ct => RedeemTicketAsync(beat.Mac!, ticketRevision, name, ct)
-            : joinedWithToken ? ct => IssueKeyAsync(ctx, name, ct)
+            ticketRevision > 0 ? (detail, ct) => RedeemTicketAsync(beat.Mac!, ticketRevision, name, detail, ct)
+            : joinedWithToken ? (detail, ct) => IssueKeyAsync(ctx, name, detail, ct)
             : null,
             beat.Csr).ConfigureAwait(false);
     }
@@ -143,7 +143,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
     /// one transaction, so two joins with one ticket cannot both get a key. The key, or null when the ticket was used
     /// or replaced meanwhile.
     /// </summary>
-    private async Task<string?> RedeemTicketAsync(string mac, long revision, string name, CancellationToken ct)
+    private async Task<string?> RedeemTicketAsync(string mac, long revision, string name, string detail, CancellationToken ct)
     {
         _ = ZeroCloud.Model.Net.MacAddress.TryParse(mac, out var parsed);
         var ticketKey = StoreKeys.Ticket(parsed);
@@ -151,7 +151,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         var record = new NodeKeyDto(name, ControlApi.Hash(secret), DateTime.UtcNow);
         var txn = new TxnRequest(
             [new CompareDto(ticketKey, "mod", "=", Number: revision)],
-            [new OpDto("delete", ticketKey), new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto)), Audit.Op($"ticket {parsed.ToCompactString()}", Audit.Enrolled, name, $"mac {parsed}; the ticket is used up and a node key issued")],
+            [new OpDto("delete", ticketKey), new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto)), Audit.Op($"ticket {parsed.ToCompactString()}", Audit.Enrolled, name, $"mac {parsed}; the ticket is used up and a node key issued{detail}")],
             []);
         var result = await services.GetRequiredService<IControlStore>().TxnAsync(txn, ct).ConfigureAwait(false);
         return result.Succeeded ? $"{ControlApi.NodeKeyPrefix}{name}.{secret}" : null;
@@ -162,13 +162,13 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
     /// each such beat (a restarted agent that kept no key joins again): from then on it speaks with the key, whose role
     /// is the node's, not the token's.
     /// </summary>
-    private async Task<string?> IssueKeyAsync(HttpContext ctx, string name, CancellationToken ct)
+    private async Task<string?> IssueKeyAsync(HttpContext ctx, string name, string detail, CancellationToken ct)
     {
         var secret = ControlApi.NewSecret();
         var record = new NodeKeyDto(name, ControlApi.Hash(secret), DateTime.UtcNow);
         var txn = new TxnRequest(
             [],
-            [new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto)), Audit.Op(ControlApi.Who(ctx), Audit.Enrolled, name, "with the join token; a node key issued")],
+            [new OpDto("put", StoreKeys.NodeKey(name), JsonSerializer.Serialize(record, ControlJsonContext.Default.NodeKeyDto)), Audit.Op(ControlApi.Who(ctx), Audit.Enrolled, name, "with the join token; a node key issued" + detail)],
             []);
         await services.GetRequiredService<IControlStore>().TxnAsync(txn, ct).ConfigureAwait(false);
         return $"{ControlApi.NodeKeyPrefix}{name}.{secret}";
@@ -240,7 +240,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         }
     }
 
-    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<CancellationToken, Task<string?>>? redeem = null, string? csr = null)
+    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<string, CancellationToken, Task<string?>>? redeem = null, string? csr = null)
     {
         if (!IsNodeName(name))
         {
@@ -265,24 +265,35 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
                 return;
             }
 
+            // The join also signs the node's CSR (from then on it can speak with its certificate), before the ticket is
+            // used up, so a bad CSR costs no ticket; its audit line is the enrollment's, in the same transaction.
+            string? certificate = null;
+            var detail = "";
+            if (redeem is not null && csr is not null)
+            {
+                (certificate, var problem) = api.SignNode(ctx, name, csr, audit: false);
+                if (problem is not null)
+                {
+                    await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"csr: {problem}").ConfigureAwait(false);
+                    return;
+                }
+
+                detail = "; a node certificate issued";
+            }
+
             string? key = null;
-            if (redeem is not null && (key = await redeem(ctx.RequestAborted).ConfigureAwait(false)) is null)
+            if (redeem is not null && (key = await redeem(detail, ctx.RequestAborted).ConfigureAwait(false)) is null)
             {
                 LogRefused(logger, name, "its ticket was used by another join meanwhile");
                 await ErrorAsync(ctx, 401, ErrorCodes.InvalidToken, $"node {name} refused: its ticket was used already").ConfigureAwait(false);
                 return;
             }
 
-            // The join also signs the node's CSR: from then on it can speak with its certificate.
-            string? certificate = null;
-            if (key is not null && csr is not null)
+            if (key is not null)
             {
-                (certificate, var problem) = api.SignNode(ctx, name, csr);
-                if (problem is not null)
-                {
-                    await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"csr: {problem}").ConfigureAwait(false);
-                    return;
-                }
+                // A linearizable read before answering: on a follower it waits until this member has applied the new
+                // key, so the node's next beat here (with that key or its certificate) is not refused as unknown.
+                await services.GetRequiredService<IControlStore>().GetAsync(StoreKeys.NodeKey(name), ct: ctx.RequestAborted).ConfigureAwait(false);
             }
 
             await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key, certificate), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);

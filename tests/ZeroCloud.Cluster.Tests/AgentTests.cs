@@ -234,8 +234,8 @@ public class AgentTests
 
             // Its join signed its CSR: from then on it speaks with its certificate, not a bearer credential.
             await cluster.WaitForAsync(
-                async () => (await observer.AuditAsync(1000)).Entries.Any(e => e.Action == Audit.CertificateIssued && e.Subject == "agent-1"),
-                "the node certificate's audit entry");
+                async () => (await observer.AuditAsync(1000)).Entries.Any(e => e.Action == Audit.Enrolled && e.Subject == "agent-1" && e.Detail!.Contains("a node certificate issued", StringComparison.Ordinal)),
+                "the enrollment's audit entry, with the node certificate");
             lock (output)
             {
                 Assert.Contains("node agent-1 speaks with its certificate from now on", output.ToString(), StringComparison.Ordinal);

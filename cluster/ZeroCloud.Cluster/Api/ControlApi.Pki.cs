@@ -27,9 +27,10 @@ public sealed partial class ControlApi
 
     /// <summary>
     /// A node's client certificate for the PKCS#10 <paramref name="csrPem"/>: <c>urn:zerocloud:node:&lt;name&gt;</c>, a
-    /// day; audited. Null with the problem when the CSR does not parse or verify, or this member has no CA.
+    /// day; audited unless <paramref name="audit"/> is false (a join audits it with the enrollment). Null with the
+    /// problem when the CSR does not parse or verify, or this member has no CA.
     /// </summary>
-    public (string? Pem, string? Problem) SignNode(HttpContext ctx, string name, string csrPem)
+    public (string? Pem, string? Problem) SignNode(HttpContext ctx, string name, string csrPem, bool audit = true)
     {
         if (_services.GetService<MemberTls>() is not { Pki: { } pki })
         {
@@ -47,6 +48,12 @@ public sealed partial class ControlApi
         }
 
         using var leaf = pki.Issue(csr.PublicKey, "node", name, [], [], ClusterPki.NodeLifetime, DateTimeOffset.UtcNow);
+        if (!audit)
+        {
+            // The caller writes the audit line with its own transaction (a join's enrollment).
+            return (pki.ChainPem(leaf), null);
+        }
+
         var entry = Audit.Op(Who(ctx), Audit.CertificateIssued, name, $"node certificate until {leaf.NotAfter.ToUniversalTime():u}");
         _ = Task.Run(async () =>
         {
