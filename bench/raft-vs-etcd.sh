@@ -59,10 +59,7 @@ declare -A etcd_pid
 # ZC_BENCH_ETCD_TLS=off runs etcd on plain HTTP, labelled as such.
 et="$work/etcd-tls"; mkdir -p "$et"; es=http; etls=()
 if [ "${ZC_BENCH_ETCD_TLS:-on}" = on ]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$et/ca.key" -out "$et/ca.crt" -days 2 -subj "/CN=etcd-bench-ca" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$et/node.key" -out "$et/node.csr" -subj "/CN=127.0.0.1" 2>/dev/null
-  printf "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n" >"$et/ext"
-  openssl x509 -req -in "$et/node.csr" -CA "$et/ca.crt" -CAkey "$et/ca.key" -CAcreateserial -out "$et/node.crt" -days 2 -extfile "$et/ext" 2>/dev/null
+  source "$root/bench/etcd-tls.sh"; etcd_tls_certs "$et"
   es=https
   etls=(--cert-file "$et/node.crt" --key-file "$et/node.key" --peer-cert-file "$et/node.crt" --peer-key-file "$et/node.key"
         --peer-trusted-ca-file "$et/ca.crt" --peer-client-cert-auth)

@@ -41,9 +41,7 @@ public sealed class CertificateFiles(string certificateFile, string keyFile)
                 {
                     try
                     {
-                        using var pem = X509Certificate2.CreateFromPemFile(certificateFile, keyFile);
-                        // Through PKCS#12, so the key is usable by SslStream on every platform.
-                        _current = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+                        _current = NodeCertificate.ForTls(X509Certificate2.CreateFromPemFile(certificateFile, keyFile));
                         _stamp = stamp;
                     }
                     catch (System.Security.Cryptography.CryptographicException) when (_current is not null)

@@ -56,20 +56,29 @@ public sealed class NodeCertificate(string name, TimeProvider time) : IDisposabl
                 return false;
             }
 
-            // On Windows SslStream needs the key in a PKCS#12 store; elsewhere the copy with the key is used as it is
-            // (a PKCS#12 round trip costs key derivation, which a thousand simulated nodes on one machine notice).
-            var withKey = leaf.CopyWithPrivateKey(_pending);
-            if (OperatingSystem.IsWindows())
-            {
-                var stored = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
-                withKey.Dispose();
-                withKey = stored;
-            }
-
-            _current = withKey;
+            _current = ForTls(leaf.CopyWithPrivateKey(_pending));
             _pending.Dispose();
             _pending = null;
             return true;
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="withKey"/> made usable as a TLS client certificate: on Windows SslStream needs the key in a
+    /// PKCS#12 store; elsewhere the certificate is used as it is (a PKCS#12 round trip costs key derivation, which a
+    /// thousand simulated nodes on one machine notice). Takes ownership of <paramref name="withKey"/>.
+    /// </summary>
+    public static X509Certificate2 ForTls(X509Certificate2 withKey)
+    {
+        ArgumentNullException.ThrowIfNull(withKey);
+        if (!OperatingSystem.IsWindows())
+        {
+            return withKey;
+        }
+
+        using (withKey)
+        {
+            return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
         }
     }
 
