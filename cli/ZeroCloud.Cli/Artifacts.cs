@@ -12,6 +12,7 @@ internal static class Artifacts
         ("hello", "node/ZeroCloud.Hello"),
         ("dhcp", "netboot/ZeroCloud.Dhcp.Service"),
         ("netboot", "netboot/ZeroCloud.Netboot.Service"),
+        ("storage", "storage/ZeroCloud.Storage.Service"),
     ];
 
     private static string Repo => ImageCommand.RepositoryRoot() ?? throw new InvalidOperationException("zc up runs from a ZeroCloud checkout (ZeroCloud.sln not found)");
@@ -83,7 +84,7 @@ internal static class Artifacts
     {
         var newest = DateTime.MinValue;
         // What the node image and the service builds are made of (the CLI and the control plane run from zc itself).
-        foreach (var top in (string[])["boot", "model", "netboot", "node"])
+        foreach (var top in (string[])["boot", "model", "netboot", "node", "storage"])
         {
             var dir = Path.Combine(Repo, top);
             if (!Directory.Exists(dir))

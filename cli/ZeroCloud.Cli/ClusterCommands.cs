@@ -29,6 +29,7 @@ internal static partial class ClusterCommands
         yield return AuditLog();
         yield return Operator();
         yield return Secret();
+        yield return Storage();
     }
 
     private static Command AuditLog()
@@ -512,7 +513,11 @@ internal static partial class ClusterCommands
         }
     }
 
-    private static async Task<int> RunAsync(ParseResult parse, Option<string> server, Func<ControlClient, TextWriter, Task<int>> action)
+    private static Task<int> RunAsync(ParseResult parse, Option<string> server, Func<ControlClient, TextWriter, Task<int>> action) =>
+        RunAsync(parse, server, (client, _, _, stdout) => action(client, stdout));
+
+    /// <summary>Runs <paramref name="action"/> with a client of the control plane, and the credential and cluster root it uses (for the services that take them too: storage).</summary>
+    private static async Task<int> RunAsync(ParseResult parse, Option<string> server, Func<ControlClient, ZeroCloud.Model.Pki.ClusterTrust?, string?, TextWriter, Task<int>> action)
     {
         var stderr = parse.InvocationConfiguration.Error;
         var url = parse.GetValue(server)!;
@@ -551,7 +556,7 @@ internal static partial class ClusterCommands
         using var client = new ControlClient(uri, http) { Token = credential };
         try
         {
-            return await action(client, parse.InvocationConfiguration.Output).ConfigureAwait(false);
+            return await action(client, trust, credential, parse.InvocationConfiguration.Output).ConfigureAwait(false);
         }
         catch (ControlApiException ex)
         {

@@ -15,6 +15,7 @@ internal static class ImageCommand
         ["node"] = ("node/ZeroCloud.Node", "zc-node"),
         ["dhcp"] = ("netboot/ZeroCloud.Dhcp.Service", "zc-dhcp"),
         ["netboot"] = ("netboot/ZeroCloud.Netboot.Service", "zc-netboot"),
+        ["storage"] = ("storage/ZeroCloud.Storage.Service", "zc-storage"),
         ["hello"] = ("node/ZeroCloud.Hello", "zc-hello"),
     };
 

@@ -96,7 +96,8 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             ticketRevision > 0 ? (detail, ct) => RedeemTicketAsync(beat.Mac!, ticketRevision, name, detail, ct)
             : joinedWithToken ? (detail, ct) => IssueKeyAsync(ctx, name, detail, ct)
             : null,
-            beat.Csr).ConfigureAwait(false);
+            beat.Csr,
+            beat.Address).ConfigureAwait(false);
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastRefusal = new(StringComparer.Ordinal);
@@ -240,7 +241,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         }
     }
 
-    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<string, CancellationToken, Task<string?>>? redeem = null, string? csr = null)
+    private async Task NodeCallAsync(HttpContext ctx, string name, Func<INodeGrain, Task<NodeView>> call, Func<string, CancellationToken, Task<string?>>? redeem = null, string? csr = null, string? address = null)
     {
         if (!IsNodeName(name))
         {
@@ -271,7 +272,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
             var detail = "";
             if (redeem is not null && csr is not null)
             {
-                (certificate, var problem) = api.SignNode(ctx, name, csr, audit: false);
+                (certificate, var problem) = api.SignNode(ctx, name, csr, audit: false, address: address);
                 if (problem is not null)
                 {
                     await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"csr: {problem}").ConfigureAwait(false);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
+using ZeroCloud.Model.Http;
 
 namespace ZeroCloud.Netboot.Http;
 

@@ -89,7 +89,7 @@ internal static class Agent
             log,
             status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())),
             key => ZeroCloud.Model.SecretFile.Write(keyFile, key),
-            certificate => ZeroCloud.Model.Pki.CertificateFiles.Write(certificate, certificateFiles.Certificate, certificateFiles.Key));
+            leaf => ZeroCloud.Model.Pki.CertificateFiles.Write(leaf, certificateFiles.Certificate, certificateFiles.Key, certificate?.IntermediatesPem ?? ""));
         var provisioning = address is null ? null : NetworkInterface.GetAllNetworkInterfaces()
             .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
         var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential, certificate is null ? null : certificateFiles), log);

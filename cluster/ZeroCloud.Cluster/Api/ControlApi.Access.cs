@@ -295,7 +295,7 @@ public sealed partial class ControlApi
     /// <summary>
     /// The key rules of the kv and txn routes: an admin and a member (a node holding a voter) write anywhere; any other
     /// node writes only its own instance states, and the leases when it runs a dhcp instance; nobody but an admin
-    /// compares against a credential. Null when <paramref name="txn"/> is allowed.
+    /// compares against a credential; a storage node writes the store's records (one key at a time). Null when <paramref name="txn"/> is allowed.
     /// </summary>
     internal string? WriteProblem(HttpContext ctx, KvTxn txn)
     {
@@ -323,13 +323,15 @@ public sealed partial class ControlApi
 
         var own = StoreKeys.InstanceStates + caller.Name + "/";
         var leases = hosted.Contains("builtin/dhcp");
+        var storage = hosted.Contains("builtin/storage");
         foreach (var (key, prefix) in txn.Success.Concat(txn.Failure).Select(Target))
         {
             var ok = key.StartsWith(own, StringComparison.Ordinal) && key.Length > own.Length
-                || leases && key.StartsWith(StoreKeys.Leases, StringComparison.Ordinal) && (key.Length > StoreKeys.Leases.Length || !prefix);
+                || leases && key.StartsWith(StoreKeys.Leases, StringComparison.Ordinal) && (key.Length > StoreKeys.Leases.Length || !prefix)
+                || storage && key.StartsWith(StoreKeys.Storage, StringComparison.Ordinal) && !prefix && key.Length > StoreKeys.Storage.Length;
             if (!ok)
             {
-                return $"node {caller.Name} may not write {key}{(prefix ? " (a prefix)" : "")}: a node writes its own instance states ({own}…){(leases ? " and the DHCP leases" : "")}";
+                return $"node {caller.Name} may not write {key}{(prefix ? " (a prefix)" : "")}: a node writes its own instance states ({own}…){(leases ? " and the DHCP leases" : "")}{(storage ? " and the store's records" : "")}";
             }
         }
 
@@ -342,6 +344,16 @@ public sealed partial class ControlApi
         DeleteOp delete => (delete.Key, delete.Prefix),
         _ => ("?", true),
     };
+
+    /// <summary>
+    /// GET /v1/whoami: the role and name of the caller's credential, so that a service with its own API (storage) can
+    /// admit operators by the credential they already hold, as Kubernetes' TokenReview does.
+    /// </summary>
+    private Task WhoAmIAsync(HttpContext ctx)
+    {
+        var caller = Identify(ctx);
+        return JsonAsync(ctx, 200, new WhoAmIResponse(caller.Role, caller.Name), ControlJsonContext.Default.WhoAmIResponse);
+    }
 
     /// <summary>Whether the caller may read <paramref name="key"/> (credentials are the admin's).</summary>
     internal bool MayRead(HttpContext ctx, string key) => !StoreKeys.IsSecret(key) || Identify(ctx) is { IsAdmin: true } or { IsMember: true };

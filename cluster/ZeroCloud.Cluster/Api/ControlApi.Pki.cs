@@ -28,9 +28,10 @@ public sealed partial class ControlApi
     /// <summary>
     /// A node's client certificate for the PKCS#10 <paramref name="csrPem"/>: <c>urn:zerocloud:node:&lt;name&gt;</c>, a
     /// day; audited unless <paramref name="audit"/> is false (a join audits it with the enrollment). Null with the
-    /// problem when the CSR does not parse or verify, or this member has no CA.
+    /// problem when the CSR does not parse or verify, or this member has no CA. <paramref name="address"/> (the node's,
+    /// from its heartbeat, else its record) goes in as an IP SAN, so the services it serves (storage) verify like any TLS server.
     /// </summary>
-    public (string? Pem, string? Problem) SignNode(HttpContext ctx, string name, string csrPem, bool audit = true)
+    public (string? Pem, string? Problem) SignNode(HttpContext ctx, string name, string csrPem, bool audit = true, string? address = null)
     {
         if (_services.GetService<MemberTls>() is not { Pki: { } pki })
         {
@@ -47,7 +48,9 @@ public sealed partial class ControlApi
             return (null, $"not a PKCS#10 request in PEM with a valid signature ({ex.Message})");
         }
 
-        using var leaf = pki.Issue(csr.PublicKey, "node", name, [], [], ClusterPki.NodeLifetime, DateTimeOffset.UtcNow);
+        address ??= _node.Read(st => st.Get(StoreKeys.Node(name))) is { } kv ? TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.NodeDto, new List<string>())?.Address : null;
+        System.Net.IPAddress[] addresses = address is not null && System.Net.IPAddress.TryParse(address, out var ip) ? [ip] : [];
+        using var leaf = pki.Issue(csr.PublicKey, "node", name, addresses, [], ClusterPki.NodeLifetime, DateTimeOffset.UtcNow);
         if (!audit)
         {
             // The caller writes the audit line with its own transaction (a join's enrollment).

@@ -65,6 +65,7 @@ public sealed partial class ControlApi : IDisposable
         members.MapPost("", AddMemberAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Member);
         members.MapDelete("/{id}", RemoveMemberAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Member);
         v1.MapGet("/status", StatusAsync).Allow(Access.Public);
+        v1.MapGet("/whoami", WhoAmIAsync).Allow(Access.Read);
         v1.MapGet("/read-index", ReadIndexAsync).Allow(Access.Read);
         v1.MapGet("/metrics", ctx => JsonAsync(ctx, 200, _services.GetRequiredService<ApiMetrics>().Snapshot(), ControlJsonContext.Default.MetricsResponse)).Allow(Access.Read);
 

@@ -302,6 +302,9 @@ public static class Planner
                 set.Add(69);
                 set.Add(NetbootHttpPort);
                 break;
+            case "builtin/storage" when ports is null || !ports.Any():
+                set.Add(StoragePort);
+                break;
         }
 
         return set;
@@ -309,6 +312,9 @@ public static class Planner
 
     /// <summary>The HTTP port of netboot instances (8080 is the example workload's).</summary>
     public const int NetbootHttpPort = 8880;
+
+    /// <summary>The port storage instances serve on when the spec names none (one per node).</summary>
+    public const int StoragePort = 8890;
 
     private static void Use(Dictionary<string, HashSet<int>> inUse, string node, IReadOnlySet<int> ports)
     {

@@ -158,6 +158,33 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
         SendAsync(HttpMethod.Delete, $"/v1/operators/{Uri.EscapeDataString(id)}", null, ControlJsonContext.Default.WriteResponse, ct);
 
     /// <summary>A new certificate for the calling node (which speaks with its current certificate or its key).</summary>
+    /// <summary>GET /v1/whoami with <paramref name="credential"/> as the bearer: the role the control plane gives it (401 when it gives none).</summary>
+    public async Task<WhoAmIResponse> WhoAmIAsync(string credential, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Server, "/v1/whoami"));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new ControlApiException(0, ErrorCodes.Unreachable, $"cannot reach the control plane at {Server}: {ex.Message}");
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await ErrorAsync(response, ct).ConfigureAwait(false);
+            }
+
+            return await response.Content.ReadFromJsonAsync(ControlJsonContext.Default.WhoAmIResponse, ct).ConfigureAwait(false)
+                ?? throw new ControlApiException((int)response.StatusCode, ErrorCodes.Empty, "GET /v1/whoami answered with no body");
+        }
+    }
+
     public Task<NodeCertificateResponse> RenewNodeCertificateAsync(string csr, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Post, "/v1/pki/node", JsonContent.Create(new NodeCertificateRequest(csr), ControlJsonContext.Default.NodeCertificateRequest), ControlJsonContext.Default.NodeCertificateResponse, ct);
 

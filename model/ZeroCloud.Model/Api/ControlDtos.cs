@@ -287,4 +287,13 @@ public sealed record OperatorsResponse(IReadOnlyList<OperatorInfo> Operators);
 [JsonSerializable(typeof(CreateOperatorRequest))]
 [JsonSerializable(typeof(OperatorResponse))]
 [JsonSerializable(typeof(OperatorsResponse))]
+[JsonSerializable(typeof(StorageObjectDto))]
+[JsonSerializable(typeof(BlobDto))]
+[JsonSerializable(typeof(ChunkDto))]
+[JsonSerializable(typeof(PutBlobResponse))]
+[JsonSerializable(typeof(StorageObjectsResponse))]
+[JsonSerializable(typeof(StorageLocalDto))]
+[JsonSerializable(typeof(StorageStatusResponse))]
+[JsonSerializable(typeof(ScrubReport))]
+[JsonSerializable(typeof(WhoAmIResponse))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

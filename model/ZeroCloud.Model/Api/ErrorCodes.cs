@@ -99,6 +99,15 @@ public static class ErrorCodes
     /// <summary>A stored secret does not open with this cluster's key (altered, or sealed under another CA).</summary>
     public const string SecretUnreadable = "secret_unreadable";
 
+    /// <summary>The store: fewer nodes than the wanted copies had room for a chunk (HTTP 507).</summary>
+    public const string InsufficientStorage = "insufficient_storage";
+
+    /// <summary>The store: no live, verified copy of a chunk could be read.</summary>
+    public const string ChunkUnavailable = "chunk_unavailable";
+
+    /// <summary>The store: the upload ended before its declared length, or its digest was not the one it was sent as.</summary>
+    public const string UploadIncomplete = "upload_incomplete";
+
     /// <summary>Nothing was written and asking again (the same or another member) may succeed.</summary>
     public static bool IsSafeToRetry(string code) =>
         code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady or GrainUnavailable;

@@ -134,6 +134,22 @@ public static partial class Inputs
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     private static partial Regex NameRegex();
 
+    /// <summary>
+    /// A stored object's name: 1 to 200 of lower-case letters, digits, '.', '_', '-' and '/', starting with a letter or
+    /// digit, no empty, '.' or '..' segment (names become URL paths and keys, never file names).
+    /// </summary>
+    public static string? ObjectName(string? value, string what) =>
+        value is not null && ObjectNameRegex().IsMatch(value) && value.Split('/').All(s => s.Length > 0 && s != "." && s != "..")
+            ? null
+            : $"{what} {Quote(value)} is not a valid object name: 1 to 200 lower-case letters, digits, '.', '_', '-' and '/', starting with a letter or digit, no empty, '.' or '..' part";
+
+    /// <summary>A blob digest: <c>sha256:&lt;64 lower-case hex digits&gt;</c>.</summary>
+    public static string? Digest(string? value) =>
+        value is not null && Sha256Regex().IsMatch(value) ? null : $"{Quote(value)} is not a digest: sha256:<64 lower-case hex digits>";
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._/-]{0,199}$")]
+    private static partial Regex ObjectNameRegex();
+
     [GeneratedRegex("^sha256:[0-9a-f]{64}$")]
     private static partial Regex Sha256Regex();
 

@@ -55,6 +55,23 @@ public static class StoreKeys
     /// <summary>Whether a range over <paramref name="prefix"/> may reach a credential.</summary>
     public static bool MayReachSecret(string prefix) => Secret.Any(p => p.StartsWith(prefix, StringComparison.Ordinal) || prefix.StartsWith(p, StringComparison.Ordinal));
 
+    /// <summary>The store's metadata: objects (name → digest), blobs (digest → chunks) and chunks (digest → nodes).</summary>
+    public const string Storage = "/zc/storage/";
+
+    public const string StorageObjects = Storage + "objects/";
+
+    public const string StorageBlobs = Storage + "blobs/";
+
+    public const string StorageChunks = Storage + "chunks/";
+
+    public static string StorageObject(string name) => StorageObjects + name;
+
+    /// <summary>A blob's key, by its digest <c>sha256:&lt;hex&gt;</c>.</summary>
+    public static string StorageBlob(string digest) => StorageBlobs + digest;
+
+    /// <summary>A chunk's key, by the 64 hex digits of its SHA-256.</summary>
+    public static string StorageChunk(string hex) => StorageChunks + hex;
+
     public static string Approval(string name) => Approvals + name;
 
     /// <summary><c>/zc/audit/&lt;time&gt;-&lt;random&gt;</c>: <see cref="AuditDto"/>, the audit log.</summary>

@@ -102,6 +102,33 @@ public static class TypedValues
             return Parse(key, value, ControlJsonContext.Default.AuditDto, out var entry) ?? In(key, string.IsNullOrEmpty(entry!.Who) || string.IsNullOrEmpty(entry.Action) ? "an audit entry needs who and action" : null);
         }
 
+        if (key.StartsWith(StoreKeys.StorageObjects, StringComparison.Ordinal))
+        {
+            var name = key[StoreKeys.StorageObjects.Length..];
+            return Parse(key, value, ControlJsonContext.Default.StorageObjectDto, out var o) ?? In(key, Inputs.ObjectName(name, "the object name in the key")
+                ?? (o!.Name != name ? $"the record is object \"{o.Name}\", the key \"{name}\"" : Inputs.Digest(o.Digest) ?? (o.Size < 0 ? "the size is negative" : null)));
+        }
+
+        if (key.StartsWith(StoreKeys.StorageBlobs, StringComparison.Ordinal))
+        {
+            var digest = key[StoreKeys.StorageBlobs.Length..];
+            return Parse(key, value, ControlJsonContext.Default.BlobDto, out var b) ?? In(key, Inputs.Digest(digest)
+                ?? (b!.Digest != digest ? $"the record is blob {b.Digest}, the key {digest}"
+                : b.Size < 0 || b.ChunkSize <= 0 ? "the size or chunk size is not positive"
+                : b.Chunks.Count != (b.Size == 0 ? 0 : (int)((b.Size + b.ChunkSize - 1) / b.ChunkSize)) ? $"{b.Chunks.Count} chunks for {b.Size} bytes in chunks of {b.ChunkSize}"
+                : b.Chunks.FirstOrDefault(c => !IsSha256(c)) is { } bad ? $"chunk \"{bad}\" is not 64 hex digits" : null));
+        }
+
+        if (key.StartsWith(StoreKeys.StorageChunks, StringComparison.Ordinal))
+        {
+            var hex = key[StoreKeys.StorageChunks.Length..];
+            return Parse(key, value, ControlJsonContext.Default.ChunkDto, out var c) ?? In(key, !IsSha256(hex) ? "the chunk digest in the key is not 64 hex digits"
+                : c!.Digest != hex ? $"the record is chunk {c.Digest}, the key {hex}"
+                : c.Size < 0 ? "the size is negative"
+                : c.Nodes.FirstOrDefault(n => Inputs.Name(n, "a node") is not null) is { } node ? $"node \"{node}\" is not a node name"
+                : c.Nodes.Distinct(StringComparer.Ordinal).Count() != c.Nodes.Count ? "a node is listed twice" : null);
+        }
+
         if (key == StoreKeys.Scheduler)
         {
             return Parse(key, value, ControlJsonContext.Default.SchedulerDto, out _);

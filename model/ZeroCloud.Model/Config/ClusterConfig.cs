@@ -20,7 +20,24 @@ public sealed record ClusterSpec(
     ControlPlaneSpec ControlPlane,
     NodesSpec Nodes,
     BootSpec Boot,
-    ImmutableArray<ServiceSpec> Services);
+    ImmutableArray<ServiceSpec> Services)
+{
+    /// <summary>spec.storage: how the cluster's store keeps its bytes (defaults when the section is absent).</summary>
+    public StorageSpec Storage { get; init; } = StorageSpec.Default;
+}
+
+/// <summary>
+/// spec.storage: <see cref="Replicas"/> copies of every chunk on distinct nodes (null: 3, or every storage node when
+/// fewer); repair of a Down node's chunks starts <see cref="RepairAfter"/> after it went Down; every chunk is re-read
+/// and re-hashed every <see cref="ScrubEvery"/>.
+/// </summary>
+public sealed record StorageSpec(int? Replicas, TimeSpan RepairAfter, TimeSpan ScrubEvery)
+{
+    public static readonly StorageSpec Default = new(null, TimeSpan.FromSeconds(30), TimeSpan.FromDays(7));
+
+    /// <summary>The copies a chunk gets when <paramref name="storageNodes"/> nodes run storage.</summary>
+    public int ReplicasFor(int storageNodes) => Math.Max(1, Math.Min(Replicas ?? 3, Math.Max(storageNodes, 1)));
+}
 
 public sealed record NetworkSpec(
     string Interface,

@@ -65,7 +65,7 @@ public static partial class ClusterConfigLoader
 
     private static ClusterSpec BindSpec(YamlReader r, YNode? node)
     {
-        var s = r.Section(node, "spec", "network", "controlPlane", "nodes", "boot", "services");
+        var s = r.Section(node, "spec", "network", "controlPlane", "nodes", "boot", "services", "storage");
         if (s is null)
         {
             return DefaultSpec;
@@ -76,7 +76,32 @@ public static partial class ClusterConfigLoader
         var nodes = BindNodes(r, s["nodes"], network);
         var boot = BindBoot(r, s["boot"]);
         var services = BindServices(r, s["services"]);
-        return new ClusterSpec(network, controlPlane, nodes, boot, services);
+        var storage = BindStorage(r, s["storage"]);
+        return new ClusterSpec(network, controlPlane, nodes, boot, services) { Storage = storage };
+    }
+
+    private static StorageSpec BindStorage(YamlReader r, YNode? node)
+    {
+        var s = r.Section(node, "spec.storage", "replicas", "repairAfter", "scrubEvery");
+        if (s is null)
+        {
+            return StorageSpec.Default;
+        }
+
+        var replicas = r.Int(s["replicas"], "spec.storage.replicas");
+        if (replicas is { } n && n is < 1 or > 16)
+        {
+            r.Error(s["replicas"]!, "spec.storage.replicas", $"{n} copies: a chunk has 1 to 16 copies on distinct nodes (3 survives two lost nodes)");
+        }
+
+        var repairAfter = r.Duration(s["repairAfter"], "spec.storage.repairAfter") ?? StorageSpec.Default.RepairAfter;
+        var scrubEvery = r.Duration(s["scrubEvery"], "spec.storage.scrubEvery") ?? StorageSpec.Default.ScrubEvery;
+        if (scrubEvery < TimeSpan.FromMinutes(1) && s["scrubEvery"] is { } scrub)
+        {
+            r.Error(scrub, "spec.storage.scrubEvery", $"{Durations.Format(scrubEvery)} is too often: a scrub re-reads every chunk on the node; use at least 1m");
+        }
+
+        return new StorageSpec(replicas, repairAfter, scrubEvery);
     }
 
     private static ControlPlaneSpec BindControlPlane(YamlReader r, YNode? node)

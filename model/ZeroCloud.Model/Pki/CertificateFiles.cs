@@ -55,11 +55,28 @@ public sealed class CertificateFiles(string certificateFile, string keyFile)
         }
     }
 
-    /// <summary>Writes <paramref name="certificate"/> (with its key) to the two files: the key first, 0600.</summary>
-    public static void Write(X509Certificate2 certificate, string certificateFile, string keyFile)
+    /// <summary>
+    /// Writes <paramref name="certificate"/> (with its key) to the two files: the key first, 0600; <paramref name="intermediatesPem"/>
+    /// (the issuing CA) after the leaf, so that a service that serves TLS with these files sends it.
+    /// </summary>
+    public static void Write(X509Certificate2 certificate, string certificateFile, string keyFile, string intermediatesPem = "")
     {
         using var key = certificate.GetECDsaPrivateKey() ?? throw new ArgumentException("the certificate has no ECDSA private key", nameof(certificate));
         SecretFile.Write(keyFile, key.ExportPkcs8PrivateKeyPem());
-        File.WriteAllText(certificateFile, certificate.ExportCertificatePem() + "\n");
+        File.WriteAllText(certificateFile, certificate.ExportCertificatePem() + "\n" + intermediatesPem);
+    }
+
+    /// <summary>The certificates after the leaf in the certificate file (the issuing CA): what a TLS server sends with its leaf.</summary>
+    public X509Certificate2Collection Intermediates()
+    {
+        var all = new X509Certificate2Collection();
+        all.ImportFromPemFile(certificateFile);
+        var rest = new X509Certificate2Collection();
+        foreach (var c in all.Skip(1))
+        {
+            rest.Add(c);
+        }
+
+        return rest;
     }
 }

@@ -40,6 +40,9 @@ public sealed class NodeCertificate(string name, TimeProvider time) : IDisposabl
         return new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
     }
 
+    /// <summary>The issuing CA's certificate(s) that came with the current certificate (PEM): what a TLS server sends after its leaf.</summary>
+    public string IntermediatesPem { get; private set; } = "";
+
     /// <summary>Takes the certificate (PEM, leaf first) signed for the last <see cref="Request"/>; false when it is not for that key or not this node's.</summary>
     public bool Accept(string pem)
     {
@@ -57,6 +60,9 @@ public sealed class NodeCertificate(string name, TimeProvider time) : IDisposabl
             }
 
             _current = ForTls(leaf.CopyWithPrivateKey(_pending));
+            var all = new X509Certificate2Collection();
+            all.ImportFromPem(pem);
+            IntermediatesPem = string.Concat(all.Skip(1).Select(c => c.ExportCertificatePem() + "\n"));
             _pending.Dispose();
             _pending = null;
             return true;

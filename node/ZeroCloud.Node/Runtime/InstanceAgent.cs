@@ -246,10 +246,21 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                     return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. ServiceCredential(), .. CaFile()]);
                 }
 
+            case "builtin/storage" when context.CertificateFiles is var (certificate, key) && File.Exists(certificate) && File.Exists(key) && endpoints.Trust is not null:
+                {
+                    // Its chunks live in the node's data folder, not the instance's: a storage instance placed here
+                    // again (or restarted) finds what the node held, and the store repairs or collects from there.
+                    var port = p.Ports is { Count: > 0 } ports ? ports[0] : StoragePort;
+                    return (command.File, [.. command.Prefix, "--node", node, "--data", Path.Combine(dataDirectory, "storage"), "--listen", $"{here}:{port}", "--control", .. endpoints.All, "--cert-file", certificate, "--key-file", key, .. CaFile()]);
+                }
+
             default:
                 return command;
         }
     }
+
+    /// <summary>Where storage instances serve when the spec names no port (the scheduler counts it as taken: Planner.StoragePort).</summary>
+    private const int StoragePort = 8890;
 
     /// <summary>
     /// How dhcp, netboot and voters speak to the control plane: with the node's client certificate once the agent has one (its

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace ZeroCloud.Netboot.Http;
+namespace ZeroCloud.Model.Http;
 
 /// <summary>One satisfiable byte range, inclusive.</summary>
 public readonly record struct ByteRange(long First, long Last)
