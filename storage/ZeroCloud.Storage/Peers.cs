@@ -22,7 +22,7 @@ public sealed class Peers(HttpClient http)
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            return (0, ex.Message);
+            return (0, ex.InnerException is { } inner ? $"{ex.Message} ({inner.GetType().Name}: {inner.Message}{(inner.InnerException is { } root ? $": {root.Message}" : "")})" : ex.Message);
         }
     }
 

@@ -105,8 +105,9 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
                     return true; // a bearer credential, checked per request
                 }
 
+                // A .NET client sends its leaf alone: the issuing CA is this node's own, so the chain is built with it.
                 using var leaf = X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
-                return options.Trust.Problem(leaf, chain) is null;
+                return options.Trust.Problem(leaf, [.. chain?.ChainElements.Select(e => e.Certificate) ?? [], .. tls.Context!.IntermediateCertificates]) is null;
             },
         };
     }

@@ -1,3 +1,5 @@
+using ZeroCloud.Model.Config;
+
 namespace ZeroCloud.Model.Tests.Config;
 
 /// <summary>One test per validation rule: the message, the field path and the line:column.</summary>
@@ -23,6 +25,28 @@ public class ValidationRuleTests
     }
 
     [Fact]
+    public void Storage_copies_and_scrub_period_are_checked_and_the_defaults_filled_in()
+    {
+        var d = Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              storage:
+                replicas: «0
+            """), "spec.storage.replicas", "0 copies: a chunk has 1 to 16 copies on distinct nodes");
+        Assert.Contains("1 to 16", d.Message, StringComparison.Ordinal);
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              storage:
+                scrubEvery: «10s
+            """), "spec.storage.scrubEvery", "10s is too often");
+        var loaded = ClusterConfigLoader.Load(WithNetwork("""
+                subnet: 10.77.0.0/24
+              storage: { replicas: 2, repairAfter: 5s }
+            """));
+        Assert.True(loaded.IsValid, string.Join("\n", loaded.Diagnostics));
+        Assert.Equal(new StorageSpec(2, TimeSpan.FromSeconds(5), StorageSpec.Default.ScrubEvery), loaded.Config!.Spec.Storage);
+    }
+
+    [Fact]
     public void Unknown_field_with_nothing_close_lists_the_fields()
     {
         var d = Marked.AssertOne(Head + """
@@ -32,7 +56,7 @@ public class ValidationRuleTests
                 subnet: 10.77.0.0/24
               «wibble: 3
             """, "spec.wibble", "unknown field 'wibble'");
-        Assert.Contains("the fields here are network, controlPlane, nodes, boot, services", d.Message, StringComparison.Ordinal);
+        Assert.Contains("the fields here are network, controlPlane, nodes, boot, services, storage", d.Message, StringComparison.Ordinal);
     }
 
     [Fact]
