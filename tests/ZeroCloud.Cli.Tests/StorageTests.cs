@@ -20,7 +20,7 @@ namespace ZeroCloud.Cli.Tests;
 public sealed class StorageTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("zc-storage-").FullName;
-    private readonly List<string> _mounts = [];
+    private readonly List<(string Pid, string Path)> _mounts = [];
 
     private const string Cluster = "stor";
 
@@ -88,7 +88,7 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
     /// <summary>The folder of a node of the lab (the seed's, or server s00N's for node st-N).</summary>
     private string NodeFolder(string node) => Path.Combine(_root, Cluster, node == "seed" ? "seed" : $"s00{node[^1]}", "node");
 
-    private string Namespace(string node) => $"zc-{Cluster}-{(node == "seed" ? "seed" : $"s00{node[^1]}")}";
+    private static string Namespace(string node) => $"zc-{Cluster}-{(node == "seed" ? "seed" : $"s00{node[^1]}")}";
 
     private static async Task<string> ShAsync(string command)
     {
@@ -102,7 +102,8 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
         {
             var file = Path.Combine(_root, $"got-{node}");
             await OkAsync("storage", "get", name, "-o", file, "--node", node);
-            Assert.True(expected.AsSpan().SequenceEqual(await File.ReadAllBytesAsync(file)), $"{name} read through {node} differs");
+            var read = await File.ReadAllBytesAsync(file);
+            Assert.True(expected.AsSpan().SequenceEqual(read), $"{name} read through {node} differs");
         }
     }
 
@@ -195,8 +196,9 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
             await FlipAsync(secondCopy, 777);
             var report = await OkAsync("storage", "scrub", "--node", scrubbed);
             Assert.Contains("1 corrupt, 1 repaired", report, StringComparison.Ordinal);
-            Assert.True(a.AsSpan(4 << 20, 4 << 20).SequenceEqual(await File.ReadAllBytesAsync(secondCopy)), "the scrub did not restore the copy");
-            await WaitAsync(TimeSpan.FromSeconds(30), async () => File.Exists(copy) && a.AsSpan(0, 4 << 20).SequenceEqual(await File.ReadAllBytesAsync(copy)), "the copy found corrupt by a read was not restored");
+            var restored = await File.ReadAllBytesAsync(secondCopy);
+            Assert.True(a.AsSpan(4 << 20, 4 << 20).SequenceEqual(restored), "the scrub did not restore the copy");
+            await WaitAsync(TimeSpan.FromSeconds(30), async () => File.Exists(copy) && Same(await File.ReadAllBytesAsync(copy), a, 0, 4 << 20), "the copy found corrupt by a read was not restored");
 
             // An upload cut in the middle leaves no object.
             await CutUploadAsync(address, "data/cut", 9 << 20, 5 << 20);
@@ -253,6 +255,8 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    private static bool Same(byte[] got, byte[] whole, int offset, int length) => got.AsSpan().SequenceEqual(whole.AsSpan(offset, length));
+
     private static async Task FlipAsync(string path, int at)
     {
         var bytes = await File.ReadAllBytesAsync(path);
@@ -260,20 +264,25 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
         await File.WriteAllBytesAsync(path, bytes);
     }
 
-    /// <summary>A 3 MiB tmpfs over the node's chunk folder: no room for a 4 MiB chunk (the node keeps 1 MiB free).</summary>
+    /// <summary>
+    /// A 3 MiB tmpfs over the node's chunk folder, in the storage process's own mount namespace (the lab's hosts have
+    /// their own): no room for a 4 MiB chunk (the node keeps 1 MiB free).
+    /// </summary>
     private async Task MountTinyAsync(string node)
     {
         var chunks = Path.Combine(NodeFolder(node), "storage", "chunks");
-        var (code, text) = await Processes.RunAsync("mount", ["-t", "tmpfs", "-o", "size=3m", "zc-test-full", chunks], TimeSpan.FromSeconds(10));
+        var pid = (await ShAsync($"pgrep -f 'zc-storage.dll --node {node} ' | head -n 1")).Trim();
+        Assert.True(pid.Length > 0, $"no storage process for {node}");
+        var (code, text) = await Processes.RunAsync("nsenter", ["-t", pid, "-m", "mount", "-t", "tmpfs", "-o", "size=3m", "zc-test-full", chunks], TimeSpan.FromSeconds(10));
         Assert.True(code == 0, text);
-        _mounts.Add(chunks);
+        _mounts.Add((pid, chunks));
     }
 
     private async Task UnmountAllAsync()
     {
-        foreach (var m in _mounts)
+        foreach (var (pid, path) in _mounts)
         {
-            await Processes.RunAsync("umount", ["-l", m], TimeSpan.FromSeconds(10));
+            await Processes.RunAsync("nsenter", ["-t", pid, "-m", "umount", "-l", path], TimeSpan.FromSeconds(10));
         }
 
         _mounts.Clear();

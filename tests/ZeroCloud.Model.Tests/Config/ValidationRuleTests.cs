@@ -38,10 +38,10 @@ public class ValidationRuleTests
               storage:
                 scrubEvery: «10s
             """), "spec.storage.scrubEvery", "10s is too often");
-        var loaded = ClusterConfigLoader.Load(WithNetwork("""
+        var loaded = ClusterConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(WithNetwork("""
                 subnet: 10.77.0.0/24
               storage: { replicas: 2, repairAfter: 5s }
-            """));
+            """)), "cluster.yaml");
         Assert.True(loaded.IsValid, string.Join("\n", loaded.Diagnostics));
         Assert.Equal(new StorageSpec(2, TimeSpan.FromSeconds(5), StorageSpec.Default.ScrubEvery), loaded.Config!.Spec.Storage);
     }
