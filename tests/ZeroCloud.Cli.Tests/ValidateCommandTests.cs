@@ -13,7 +13,7 @@ public sealed class ValidateCommandTests : IDisposable
     {
         var (code, stdout, _) = Run("validate", "-f", "cluster.yaml");
         Assert.Equal(0, code);
-        Assert.Equal("cluster.yaml: ok — 3 services, 3 known nodes, control plane 3" + Environment.NewLine, stdout);
+        Assert.Equal("cluster.yaml: ok — 4 services, 3 known nodes, control plane 3" + Environment.NewLine, stdout);
     }
 
     [Fact]
