@@ -277,12 +277,12 @@ public class PlannerTests
         Assert.Empty(down.Add);
 
         var other = Spec("""
-                - { name: web, image: builtin/storage, replicas: 3 }
+                - { name: web, image: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", replicas: 3 }
             """);
         var changed = Planner.Compute(other, 3, nodes, placed);
         Assert.Equal(3, changed.Remove.Count);
         Assert.Equal(3, changed.Add.Count);
-        Assert.All(changed.Add, p => Assert.Equal(("builtin/storage", 3L), (p.Image, p.SpecRevision)));
+        Assert.All(changed.Add, p => Assert.Equal(("sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 3L), (p.Image, p.SpecRevision)));
 
         var gone = Planner.Compute(Spec("""
                 - { name: other, image: builtin/hello, replicas: 0 }
