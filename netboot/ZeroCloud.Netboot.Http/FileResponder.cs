@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 using ZeroCloud.Model.Http;
@@ -38,62 +37,33 @@ public static class FileResponder
             rangeHeader = ""; // the client's copy is stale: it gets the whole file
         }
 
-        var contentType = ContentTypeOf(path);
-        var head = HttpMethods.IsHead(request.Method);
-        switch (RangeHeader.Parse(rangeHeader, size, out var ranges))
+        var plan = RangedResponse.For(rangeHeader, size, ContentTypeOf(path));
+        response.StatusCode = plan.Status;
+        response.ContentType = plan.ContentType;
+        response.ContentLength = plan.ContentLength;
+        if (plan.ContentRange is { } contentRange)
         {
-            case RangeHeader.Outcome.Unsatisfiable:
-                response.StatusCode = StatusCodes.Status416RangeNotSatisfiable;
-                headers.ContentRange = $"bytes */{size}";
-                return;
+            headers.ContentRange = contentRange;
+        }
 
-            case RangeHeader.Outcome.Partial when ranges.Count == 1:
-                {
-                    var range = ranges[0];
-                    response.StatusCode = StatusCodes.Status206PartialContent;
-                    response.ContentType = contentType;
-                    response.ContentLength = range.Length;
-                    headers.ContentRange = $"bytes {range.First}-{range.Last}/{size}";
-                    if (!head)
-                    {
-                        await CopyAsync(response, path, range.First, range.Length, context.RequestAborted).ConfigureAwait(false);
-                    }
+        if (HttpMethods.IsHead(request.Method))
+        {
+            return;
+        }
 
-                    return;
-                }
+        foreach (var (range, header) in plan.Parts)
+        {
+            if (header is not null)
+            {
+                await response.Body.WriteAsync(header, context.RequestAborted).ConfigureAwait(false);
+            }
 
-            case RangeHeader.Outcome.Partial:
-                {
-                    var boundary = "zc-" + Guid.NewGuid().ToString("N");
-                    var parts = ranges.Select(r => (Range: r, Header: Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\nContent-Type: {contentType}\r\nContent-Range: bytes {r.First}-{r.Last}/{size}\r\n\r\n"))).ToList();
-                    var closing = Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n");
-                    response.StatusCode = StatusCodes.Status206PartialContent;
-                    response.ContentType = $"multipart/byteranges; boundary={boundary}";
-                    response.ContentLength = parts.Sum(p => p.Header.Length + p.Range.Length) + closing.Length;
-                    if (!head)
-                    {
-                        foreach (var (range, header) in parts)
-                        {
-                            await response.Body.WriteAsync(header, context.RequestAborted).ConfigureAwait(false);
-                            await CopyAsync(response, path, range.First, range.Length, context.RequestAborted).ConfigureAwait(false);
-                        }
+            await CopyAsync(response, path, range.First, range.Length, context.RequestAborted).ConfigureAwait(false);
+        }
 
-                        await response.Body.WriteAsync(closing, context.RequestAborted).ConfigureAwait(false);
-                    }
-
-                    return;
-                }
-
-            default:
-                response.StatusCode = StatusCodes.Status200OK;
-                response.ContentType = contentType;
-                response.ContentLength = size;
-                if (!head)
-                {
-                    await CopyAsync(response, path, 0, size, context.RequestAborted).ConfigureAwait(false);
-                }
-
-                return;
+        if (plan.Closing is { } closing)
+        {
+            await response.Body.WriteAsync(closing, context.RequestAborted).ConfigureAwait(false);
         }
     }
 

@@ -26,7 +26,8 @@ public sealed partial class StorageEngine
     /// </summary>
     public async Task<(int Repaired, int Pending)> RepairPassAsync(CancellationToken ct)
     {
-        var (nodes, storage) = await catalog.NodesAsync(TimeSpan.Zero).ConfigureAwait(false);
+        // The background loop has just read the nodes: a second's view is fresh enough, and not read twice.
+        var (nodes, storage) = await catalog.NodesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         if (nodes.GetValueOrDefault(Self) is not { Status: NodeStatus.Ready, RunsStorage: true })
         {
             return (0, 0); // a node that is not Ready (or no longer runs storage) repairs nothing
@@ -193,15 +194,17 @@ public sealed partial class StorageEngine
         var objects = (await catalog.ListAsync(StoreKeys.StorageObjects, ControlJsonContext.Default.StorageObjectDto).ConfigureAwait(false)).Select(o => o.Value).ToList();
         var blobs = await catalog.ListAsync(StoreKeys.StorageBlobs, ControlJsonContext.Default.BlobDto).ConfigureAwait(false);
         var (dead, deadChunks) = StoragePlan.Unreferenced(objects, [.. blobs.Select(b => b.Value)], now, BlobGrace);
+        var unused = deadChunks.ToHashSet(StringComparer.Ordinal);
+        var blobRevisions = blobs.ToDictionary(b => b.Value.Digest, b => b.ModRevision, StringComparer.Ordinal);
         var removed = 0;
         foreach (var blob in dead)
         {
             // Only while the blob record is as read: every upload that names a blob rewrites its record, so an object
             // made meanwhile fails this compare. Its chunks go with it when no other blob uses them.
-            var revision = blobs.First(b => b.Value.Digest == blob.Digest).ModRevision;
+            var revision = blobRevisions[blob.Digest];
             // The chunk records compare too: an upload that shared a chunk meanwhile rewrote its record.
             var ops = new List<OpDto> { new("delete", StoreKeys.StorageBlob(blob.Digest)) };
-            var gone = blob.Chunks.Where(deadChunks.Contains).Distinct(StringComparer.Ordinal).ToList();
+            var gone = blob.Chunks.Where(unused.Contains).Distinct(StringComparer.Ordinal).ToList();
             ops.AddRange(gone.Select(c => new OpDto("delete", StoreKeys.StorageChunk(c))));
             List<CompareDto> compares = [new CompareDto(StoreKeys.StorageBlob(blob.Digest), "mod", "=", Number: revision), .. gone.Select(c => Catalog.Unchanged(StoreKeys.StorageChunk(c), revisions.GetValueOrDefault(c)))];
             var result = await catalog.TxnAsync(new TxnRequest(compares, ops, [])).ConfigureAwait(false);

@@ -72,7 +72,7 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
     /// </summary>
     public async Task<PutBlobResponse> IngestAsync(Stream body, string? name, string? expected, CancellationToken ct)
     {
-        var (nodes, _) = await catalog.NodesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        var (nodes, storage) = await catalog.NodesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         var spec = await catalog.SpecAsync().ConfigureAwait(false);
         var replicas = StoragePlan.Replicas(spec, nodes.Values);
         var buffer = ChunkStore.RentBuffer();
@@ -97,7 +97,7 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
                 order.Add(hex);
                 if (!placed.ContainsKey(hex))
                 {
-                    placed[hex] = await PlaceAsync(hex, data, nodes, replicas, ct).ConfigureAwait(false);
+                    placed[hex] = await PlaceAsync(hex, data, nodes, storage, replicas, ct).ConfigureAwait(false);
                 }
 
                 if (n < ChunkStore.ChunkSize)
@@ -126,7 +126,7 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
     /// Where chunk <paramref name="hex"/> is once this returns: the live holders it had when enough of them, else new
     /// copies on the best-ranked storage nodes with room, written in parallel and each fsynced before it answers.
     /// </summary>
-    private async Task<(long, HashSet<string>, bool)> PlaceAsync(string hex, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, StorageNode> nodes, int replicas, CancellationToken ct)
+    private async Task<(long, HashSet<string>, bool)> PlaceAsync(string hex, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, StorageNode> nodes, IReadOnlyList<InstanceDto> storage, int replicas, CancellationToken ct)
     {
         var known = await catalog.GetAsync(StoreKeys.StorageChunk(hex), ControlJsonContext.Default.ChunkDto, stale: true).ConfigureAwait(false);
         var holders = known is { } k ? StoragePlan.Readable(k.Value, nodes).ToHashSet(StringComparer.Ordinal) : [];
@@ -135,7 +135,6 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
             return (data.Length, holders, false); // dedup: the store has it
         }
 
-        var (_, storage) = await catalog.NodesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         var candidates = StoragePlan.Rank(hex, nodes.Values.Where(n => n.RunsStorage && n.Status == NodeStatus.Ready && !holders.Contains(n.Name)).Select(n => n.Name), Self);
         var problems = new List<string>();
         var next = 0;

@@ -358,69 +358,48 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
             range = "";
         }
 
-        const string type = "application/octet-stream";
-        var head = HttpMethods.IsHead(request.Method);
-        switch (RangeHeader.Parse(range, blob.Size, out var ranges))
+        var plan = RangedResponse.For(range, blob.Size, "application/octet-stream");
+        response.StatusCode = plan.Status;
+        response.ContentType = plan.ContentType;
+        response.ContentLength = plan.ContentLength;
+        if (plan.ContentRange is { } contentRange)
         {
-            case RangeHeader.Outcome.Unsatisfiable:
-                response.StatusCode = 416;
-                response.Headers.ContentRange = $"bytes */{blob.Size}";
+            response.Headers.ContentRange = contentRange;
+        }
+
+        if (HttpMethods.IsHead(request.Method))
+        {
+            return;
+        }
+
+        foreach (var (part, header) in plan.Parts)
+        {
+            if (header is not null)
+            {
+                await response.Body.WriteAsync(header, ctx.RequestAborted).ConfigureAwait(false);
+            }
+
+            if (!await CopyAsync(ctx, blob, part.First, part.Length).ConfigureAwait(false))
+            {
                 return;
-            case RangeHeader.Outcome.Partial when ranges.Count == 1:
-                response.StatusCode = 206;
-                response.ContentType = type;
-                response.ContentLength = ranges[0].Length;
-                response.Headers.ContentRange = $"bytes {ranges[0].First}-{ranges[0].Last}/{blob.Size}";
-                if (!head)
-                {
-                    await CopyAsync(ctx, blob, ranges[0].First, ranges[0].Length).ConfigureAwait(false);
-                }
+            }
+        }
 
-                return;
-            case RangeHeader.Outcome.Partial:
-                {
-                    var boundary = "zc-" + Guid.NewGuid().ToString("N");
-                    var parts = ranges.Select(r => (Range: r, Header: Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\nContent-Type: {type}\r\nContent-Range: bytes {r.First}-{r.Last}/{blob.Size}\r\n\r\n"))).ToList();
-                    var closing = Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n");
-                    response.StatusCode = 206;
-                    response.ContentType = $"multipart/byteranges; boundary={boundary}";
-                    response.ContentLength = parts.Sum(p => p.Header.Length + p.Range.Length) + closing.Length;
-                    if (!head)
-                    {
-                        foreach (var (r, header) in parts)
-                        {
-                            await response.Body.WriteAsync(header, ctx.RequestAborted).ConfigureAwait(false);
-                            await CopyAsync(ctx, blob, r.First, r.Length).ConfigureAwait(false);
-                        }
-
-                        await response.Body.WriteAsync(closing, ctx.RequestAborted).ConfigureAwait(false);
-                    }
-
-                    return;
-                }
-
-            default:
-                response.StatusCode = 200;
-                response.ContentType = type;
-                response.ContentLength = blob.Size;
-                if (!head)
-                {
-                    await CopyAsync(ctx, blob, 0, blob.Size).ConfigureAwait(false);
-                }
-
-                return;
+        if (plan.Closing is { } closing)
+        {
+            await response.Body.WriteAsync(closing, ctx.RequestAborted).ConfigureAwait(false);
         }
     }
 
     /// <summary>
     /// Bytes <paramref name="offset"/>.. of a blob, a verified chunk at a time; the next chunk is read and hashed while
-    /// the current one is written to the socket.
+    /// the current one is written to the socket. False when no copy of a chunk verified and the connection was cut.
     /// </summary>
-    private async Task CopyAsync(HttpContext ctx, BlobDto blob, long offset, long count)
+    private async Task<bool> CopyAsync(HttpContext ctx, BlobDto blob, long offset, long count)
     {
         if (count == 0)
         {
-            return;
+            return true;
         }
 
         var ct = ctx.RequestAborted;
@@ -441,7 +420,7 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
                 {
                     LogUnavailable(_logger, blob.Digest, ex.Message);
                     ctx.Abort(); // the headers promised bytes no copy can give: end the connection, never a wrong byte
-                    return;
+                    return false;
                 }
 
                 var buffer = buffers[(i - first) % 2];
@@ -461,6 +440,8 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
             ChunkStore.Return(buffers[0]);
             ChunkStore.Return(buffers[1]);
         }
+
+        return true;
 
         Task<int> Load(int index, byte[] into) => Task.Run(() => engine.ReadChunkAsync(blob.Chunks[index], into, ct), ct);
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
@@ -50,23 +49,7 @@ public sealed partial class AttackTests(ITestOutputHelper output) : IDisposable
             - { name: hello, image: builtin/hello, replicas: {{hello}}, resources: { cpu: 10m, memory: 8Mi }, ports: [8080] }
         """;
 
-    private async Task<(int Code, string Out, string Err)> ZcAsync(TimeSpan timeout, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])[Repository.Built("cli", "ZeroCloud.Cli", "zc.dll"), .. args])
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["ZC_LAB_ROOT"] = _root;
-        psi.Environment.Remove("ZC_SERVER");
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private Task<(int Code, string Out, string Err)> ZcAsync(TimeSpan timeout, params string[] args) => ZcProcess.RunAsync(_root, timeout, args);
 
     private async Task<T> GetAsync<T>(string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {

@@ -50,24 +50,7 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
             - { name: storage, image: builtin/storage, replicas: 3 }
         """;
 
-    private async Task<(int Code, string Out, string Err)> ZcAsync(TimeSpan timeout, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])[Repository.Built("cli", "ZeroCloud.Cli", "zc.dll"), .. args])
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["ZC_LAB_ROOT"] = _root;
-        psi.Environment.Remove("ZC_SERVER");
-        psi.Environment.Remove("ZC_CREDENTIALS");
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private Task<(int Code, string Out, string Err)> ZcAsync(TimeSpan timeout, params string[] args) => ZcProcess.RunAsync(_root, timeout, args);
 
     private async Task<string> OkAsync(params string[] args)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Xunit.Abstractions;
-using ZeroCloud.Lab;
 using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cli.Tests;
@@ -16,15 +15,6 @@ namespace ZeroCloud.Cli.Tests;
 public sealed class UpTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("zc-up-").FullName;
-
-    private static string ZcDll
-    {
-        get
-        {
-            // zc.dll is the CLI's own build, of the same configuration as this test.
-            return Repository.Built("cli", "ZeroCloud.Cli", "zc.dll");
-        }
-    }
 
     private const string Yaml = """
         apiVersion: zerocloud.io/v1
@@ -58,28 +48,9 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
               health: { http: /healthz, port: 8080 }
         """;
 
-    private Process Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])[ZcDll, .. args])
-        {
-            psi.ArgumentList.Add(a);
-        }
+    private Process Start(params string[] args) => ZcProcess.Start(_root, args);
 
-        psi.Environment["ZC_LAB_ROOT"] = _root;
-        psi.Environment.Remove("ZC_SERVER");
-        return Process.Start(psi)!;
-    }
-
-    private async Task<(int Code, string Out, string Err)> RunAsync(TimeSpan timeout, params string[] args)
-    {
-        using var p = Start(args);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private Task<(int Code, string Out, string Err)> RunAsync(TimeSpan timeout, params string[] args) => ZcProcess.RunAsync(_root, timeout, args);
 
     private static async Task<string> ShAsync(string command)
     {

@@ -82,3 +82,32 @@ public static class RangeHeader
         return ranges.Count > 0 ? Outcome.Partial : Outcome.Unsatisfiable;
     }
 }
+
+/// <summary>
+/// How to answer a GET or HEAD of a body of <c>size</c> bytes for its Range header (RFC 9110 §14): the status, the
+/// headers, and the parts to send in order, each a byte range of the body and, in a multipart/byteranges answer, the
+/// part's header before it and the closing boundary after the last. Shared by every server that sends ranges.
+/// </summary>
+public sealed record RangedResponse(int Status, string? ContentType, long? ContentLength, string? ContentRange, IReadOnlyList<(ByteRange Range, byte[]? Header)> Parts, byte[]? Closing)
+{
+    public static RangedResponse For(string? rangeHeader, long size, string contentType)
+    {
+        switch (RangeHeader.Parse(rangeHeader, size, out var ranges))
+        {
+            case RangeHeader.Outcome.Unsatisfiable:
+                return new RangedResponse(416, null, null, $"bytes */{size}", [], null);
+            case RangeHeader.Outcome.Partial when ranges.Count == 1:
+                return new RangedResponse(206, contentType, ranges[0].Length, $"bytes {ranges[0].First}-{ranges[0].Last}/{size}", [(ranges[0], null)], null);
+            case RangeHeader.Outcome.Partial:
+                {
+                    var boundary = "zc-" + Guid.NewGuid().ToString("N");
+                    var parts = ranges.Select(r => (r, (byte[]?)System.Text.Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\nContent-Type: {contentType}\r\nContent-Range: bytes {r.First}-{r.Last}/{size}\r\n\r\n"))).ToList();
+                    var closing = System.Text.Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n");
+                    return new RangedResponse(206, $"multipart/byteranges; boundary={boundary}", parts.Sum(p => p.Item2!.Length + p.r.Length) + closing.Length, null, parts, closing);
+                }
+
+            default:
+                return new RangedResponse(200, contentType, size, null, size > 0 ? [(new ByteRange(0, size - 1), null)] : [], null);
+        }
+    }
+}
