@@ -2,21 +2,20 @@
 # The store against its peers, in a zc up cluster (4 trusted nodes, 4 storage instances, 3 copies; TLS on, as deployed):
 #   read:   one 256 MiB object, curl from the seed's namespace, verification on, vs nginx-light serving the same file
 #           from disk over TLS (sendfile) in the same namespace; best of RUNS after one warm-up each.
-#   write:  zc storage put of the same 256 MiB (3 copies, each fsynced) vs three concurrent dd conv=fsync of it.
-#   small:  N (10,000) PUTs of 4 KiB objects with wrk (8 connections), objects/s and p99.
+#   write:  a streamed PUT (curl -T) of the same 256 MiB (3 copies, each fsynced) vs three concurrent dd conv=fsync of it.
+#   small:  PUTs of new 4 KiB objects with wrk for SMALL_SECONDS (30; about 10,000 objects here), objects/s and p99.
 #   repair: SIZE_MB (1024) of objects, then one storage node holding copies is killed: kill→Down, Down→repair start,
 #           start→done, MB/s.
 # OpenStack Swift is not set up here (not in this script yet): nginx and dd are the peers.
-#   sudo bench/storage.sh            (RUNS=3 N=10000 SIZE_MB=1024)
+#   sudo bench/storage.sh            (RUNS=3 SMALL_SECONDS=30 SIZE_MB=1024)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs=${RUNS:-3}
-n=${N:-10000}
 size_mb=${SIZE_MB:-1024}
 work=$(mktemp -d /var/tmp/zc-bench-storage.XXXX)
 export ZC_LAB_ROOT="$work/lab"
 zc() { "$root/zc" "$@"; }
-trap 'zc down >/dev/null 2>&1 || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'zc down >/dev/null 2>&1 || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"; true' EXIT
 cat > "$work/cluster.yaml" <<YAML
 apiVersion: zerocloud.io/v1
 kind: Cluster
@@ -46,7 +45,10 @@ token=$(cat "$work/token")
 address=$(zc storage status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print([n['address'] for n in d['nodes'] if n['node']=='seed'][0])")
 
 head -c $((256 << 20)) /dev/urandom > "$work/big.bin"
-t0=$(date +%s.%N); zc storage put "$work/big.bin" --name bench/big --node seed >/dev/null; t1=$(date +%s.%N)
+# The upload streamed with curl -T from the seed's namespace (as zc storage put does, without its start-up).
+put() { ip netns exec "$seed" curl -sS -f -o /dev/null --cacert "$work/ca.crt" -H "Authorization: Bearer $token" -T "$work/big.bin" "https://$address:8890/v1/objects/$1"; }
+put bench/warm
+t0=$(date +%s.%N); put bench/big; t1=$(date +%s.%N)
 ours_write=$(echo "256 / ($t1 - $t0)" | bc -l)
 sync; t0=$(date +%s.%N)
 for i in 1 2 3; do dd if="$work/big.bin" of="$work/dd.$i" bs=4M conv=fsync status=none & done; wait
@@ -68,22 +70,22 @@ best() { local b=0 s; speed "$@" >/dev/null; for _ in $(seq 1 "$runs"); do s=$(s
 ours_read=$(best --cacert "$work/ca.crt" -H "Authorization: Bearer $token" "https://$address:8890/v1/objects/bench/big")
 nginx_read=$(best --cacert "$work/ng.crt" "https://$address:8443/big.bin")
 
-# Small objects: wrk, 8 connections, each PUT a new 4 KiB object.
+# Small objects: wrk, 8 connections for SMALL_SECONDS (30), each request a PUT of a new 4 KiB object.
 head -c 4096 /dev/urandom > "$work/small.bin"
 cat > "$work/put.lua" <<LUA
 local counter = 0
 local body = io.open("$work/small.bin", "rb"):read("*all")
-local per = math.floor($n / 2)
 function setup(thread) thread:set("id", tostring(math.random(1, 1e9))) end
 request = function()
   counter = counter + 1
-  if counter > per then wrk.thread:stop() end
   return wrk.format("PUT", "/v1/objects/small/" .. id .. "-" .. counter, { ["Authorization"] = "Bearer $token", ["Content-Type"] = "application/octet-stream" }, body)
 end
 LUA
-small=$(ip netns exec "$seed" wrk -t2 -c8 -d300s --latency -s "$work/put.lua" "https://$address:8890" 2>&1)
+small=$(ip netns exec "$seed" wrk -t2 -c8 -d"${SMALL_SECONDS:-30}s" --latency -s "$work/put.lua" "https://$address:8890" 2>&1)
 objects_s=$(echo "$small" | awk '/Requests\/sec/ {print $2}')
+objects=$(echo "$small" | awk '/requests in/ {print $1}')
 p99=$(echo "$small" | awk '$1=="99%" {print $2}')
+non2xx=$(echo "$small" | awk '/Non-2xx/ {print $4}')
 
 # Repair: SIZE_MB of 64 MiB objects, then kill a storage node (not the seed).
 for i in $(seq 1 $((size_mb / 64))); do head -c $((64 << 20)) /dev/urandom > "$work/r.bin"; zc storage put "$work/r.bin" --name "bench/r$i" >/dev/null; done
@@ -109,7 +111,7 @@ victim_mb=$(echo "$size_mb * 3 / 4" | bc -l)
 printf '\nstore (3 copies, TLS on, verification on) — this machine, %s\n' "$(nproc) cores"
 printf 'read  256 MiB:  %8.1f MiB/s   nginx (TLS, sendfile) %8.1f MiB/s   ratio %.2f\n' "$ours_read" "$nginx_read" "$(echo "$ours_read / $nginx_read" | bc -l)"
 printf 'write 256 MiB:  %8.1f MiB/s   3 x dd conv=fsync     %8.1f MiB/s   ratio %.2f\n' "$ours_write" "$dd_write" "$(echo "$ours_write / $dd_write" | bc -l)"
-printf 'small 4 KiB:    %8s objects/s, p99 %s (%s PUTs, 8 connections)\n' "$objects_s" "$p99" "$n"
+printf 'small 4 KiB:    %8s objects/s, p99 %s (%s PUTs in %s s, 8 connections, %s non-2xx)\n' "$objects_s" "$p99" "$objects" "${SMALL_SECONDS:-30}" "${non2xx:-0}"
 if [ -n "$t_done" ]; then
   printf 'repair %s MiB, %s killed: kill->Down %.1f s, Down->start %.1f s, start->done %.1f s (about %.0f MiB/s)\n' "$size_mb" "$victim" \
     "$(echo "$t_down - $t_kill" | bc -l)" "$(echo "$t_start - $t_down" | bc -l)" "$(echo "$t_done - $t_start" | bc -l)" "$(echo "$victim_mb / ($t_done - $t_start)" | bc -l)"

@@ -17,6 +17,9 @@ public sealed class ChunkUnavailableException(string message) : Exception(messag
 /// </summary>
 public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Peers peers, ILogger logger, TimeProvider time)
 {
+    /// <summary>Chunks of one upload placed at once (each holds a 4 MiB buffer until its copies are on disk).</summary>
+    public const int InFlight = 4;
+
     /// <summary>Room a node keeps free: a chunk that would leave less is refused there (507) and goes to another node.</summary>
     public const long Reserve = 1 << 20;
 
@@ -75,32 +78,62 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
         var (nodes, storage) = await catalog.NodesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         var spec = await catalog.SpecAsync().ConfigureAwait(false);
         var replicas = StoragePlan.Replicas(spec, nodes.Values);
-        var buffer = ChunkStore.RentBuffer();
         using var total = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var order = new List<string>();
         var placed = new Dictionary<string, (long Size, HashSet<string> Nodes, bool New)>(StringComparer.Ordinal);
+        // Up to InFlight chunks are being placed while the next is read from the body: each holds its own buffer
+        // until its copies are on disk.
+        var placing = new Queue<(string Hex, Task<(long, HashSet<string>, bool)> Task, byte[] Buffer)>();
+        var queued = new HashSet<string>(StringComparer.Ordinal);
         long size = 0;
         try
         {
             while (true)
             {
-                var n = await body.ReadAtLeastAsync(buffer.AsMemory(0, ChunkStore.ChunkSize), ChunkStore.ChunkSize, throwOnEndOfStream: false, ct).ConfigureAwait(false);
-                if (n == 0)
+                var buffer = ChunkStore.RentBuffer();
+                int n;
+                try
                 {
-                    break;
+                    n = await body.ReadAtLeastAsync(buffer.AsMemory(0, ChunkStore.ChunkSize), ChunkStore.ChunkSize, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    ChunkStore.Return(buffer);
+                    throw;
                 }
 
                 var data = buffer.AsMemory(0, n);
-                total.AppendData(data.Span);
-                size += n;
-                var hex = ChunkStore.Hex(data.Span);
-                order.Add(hex);
-                if (!placed.ContainsKey(hex))
+                var hex = n == 0 ? null : ChunkStore.Hex(data.Span);
+                if (hex is null || placed.ContainsKey(hex) || !queued.Add(hex))
                 {
-                    placed[hex] = await PlaceAsync(hex, data, nodes, storage, replicas, ct).ConfigureAwait(false);
+                    ChunkStore.Return(buffer);
+                }
+                else
+                {
+                    placing.Enqueue((hex, PlaceAsync(hex, data, nodes, storage, replicas, ct), buffer));
                 }
 
-                if (n < ChunkStore.ChunkSize)
+                if (hex is not null)
+                {
+                    total.AppendData(data.Span);
+                    size += n;
+                    order.Add(hex);
+                }
+
+                while (placing.Count >= (hex is null || n < ChunkStore.ChunkSize ? 1 : InFlight))
+                {
+                    var (done, task, used) = placing.Dequeue();
+                    try
+                    {
+                        placed[done] = await task.ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        ChunkStore.Return(used);
+                    }
+                }
+
+                if (hex is null || n < ChunkStore.ChunkSize)
                 {
                     break;
                 }
@@ -108,7 +141,22 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
         }
         finally
         {
-            ChunkStore.Return(buffer);
+            // On a failure, the chunks still being placed finish (or fail) before their buffers go back to the pool.
+            while (placing.TryDequeue(out var left))
+            {
+                try
+                {
+                    await left.Task.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is InsufficientStorageException or OperationCanceledException or HttpRequestException or ControlApiException or IOException)
+                {
+                    // the first failure is the one reported
+                }
+                finally
+                {
+                    ChunkStore.Return(left.Buffer);
+                }
+            }
         }
 
         var digest = "sha256:" + Convert.ToHexStringLower(total.GetHashAndReset());
