@@ -17,6 +17,9 @@ public sealed class ChunkUnavailableException(string message) : Exception(messag
 /// </summary>
 public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Peers peers, ILogger logger, TimeProvider time)
 {
+    /// <summary>Where an upload's chunk is: its size, the nodes holding it, whether this upload stored it, and its record as read before (null: none).</summary>
+    private readonly record struct Placement(long Size, HashSet<string> Nodes, bool New, Versioned<ChunkDto>? Read);
+
     /// <summary>Chunks of one upload placed at once (each holds a 4 MiB buffer until its copies are on disk).</summary>
     public const int InFlight = 4;
 
@@ -80,10 +83,10 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
         var replicas = StoragePlan.Replicas(spec, nodes.Values);
         using var total = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var order = new List<string>();
-        var placed = new Dictionary<string, (long Size, HashSet<string> Nodes, bool New)>(StringComparer.Ordinal);
+        var placed = new Dictionary<string, Placement>(StringComparer.Ordinal);
         // Up to InFlight chunks are being placed while the next is read from the body: each holds its own buffer
         // until its copies are on disk.
-        var placing = new Queue<(string Hex, Task<(long, HashSet<string>, bool)> Task, byte[] Buffer)>();
+        var placing = new Queue<(string Hex, Task<Placement> Task, byte[] Buffer)>();
         var queued = new HashSet<string>(StringComparer.Ordinal);
         long size = 0;
         try
@@ -174,13 +177,13 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
     /// Where chunk <paramref name="hex"/> is once this returns: the live holders it had when enough of them, else new
     /// copies on the best-ranked storage nodes with room, written in parallel and each fsynced before it answers.
     /// </summary>
-    private async Task<(long, HashSet<string>, bool)> PlaceAsync(string hex, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, StorageNode> nodes, IReadOnlyList<InstanceDto> storage, int replicas, CancellationToken ct)
+    private async Task<Placement> PlaceAsync(string hex, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, StorageNode> nodes, IReadOnlyList<InstanceDto> storage, int replicas, CancellationToken ct)
     {
         var known = await catalog.GetAsync(StoreKeys.StorageChunk(hex), ControlJsonContext.Default.ChunkDto, stale: true).ConfigureAwait(false);
         var holders = known is { } k ? StoragePlan.Readable(k.Value, nodes).ToHashSet(StringComparer.Ordinal) : [];
         if (holders.Count >= replicas)
         {
-            return (data.Length, holders, false); // dedup: the store has it
+            return new Placement(data.Length, holders, false, known); // dedup: the store has it
         }
 
         var candidates = StoragePlan.Rank(hex, nodes.Values.Where(n => n.RunsStorage && n.Status == NodeStatus.Ready && !holders.Contains(n.Name)).Select(n => n.Name), Self);
@@ -224,24 +227,25 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
             throw new InsufficientStorageException($"chunk {hex[..12]}…: only {holders.Count} of the {replicas} copies could be stored on distinct nodes ({candidates.Count} Ready storage nodes tried){(problems.Count > 0 ? ": " + string.Join("; ", problems) : "")}");
         }
 
-        return (data.Length, holders, true);
+        return new Placement(data.Length, holders, true, known);
     }
 
     /// <summary>
     /// One transaction: every chunk's location (merged with what its record says by then; retried when another
     /// writer changed a record meanwhile), the blob, the object.
     /// </summary>
-    private async Task CommitAsync(string digest, long size, List<string> order, Dictionary<string, (long Size, HashSet<string> Nodes, bool New)> placed, string? name, CancellationToken ct)
+    private async Task CommitAsync(string digest, long size, List<string> order, Dictionary<string, Placement> placed, string? name, CancellationToken ct)
     {
         var now = time.GetUtcNow().UtcDateTime;
         for (var attempt = 0; ; attempt++)
         {
             var compares = new List<CompareDto>();
             var puts = new List<OpDto>();
-            foreach (var (hex, (chunkSize, nodes, _)) in placed)
+            foreach (var (hex, (chunkSize, nodes, _, read)) in placed)
             {
+                // The first try compares against the record as placement read it; a retry reads it again, linearizably.
                 var key = StoreKeys.StorageChunk(hex);
-                var current = await catalog.GetAsync(key, ControlJsonContext.Default.ChunkDto, stale: attempt == 0).ConfigureAwait(false);
+                var current = attempt == 0 ? read : await catalog.GetAsync(key, ControlJsonContext.Default.ChunkDto).ConfigureAwait(false);
                 compares.Add(Catalog.Unchanged(key, current?.ModRevision ?? 0));
                 // Written even when unchanged: its new revision is what makes a collector that decided the chunk was
                 // unused fail its compare.
@@ -249,10 +253,9 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
                 puts.Add(Catalog.Put(key, new ChunkDto(hex, chunkSize, merged, current?.Value.RepairBy, current?.Value.RepairUntil), ControlJsonContext.Default.ChunkDto));
             }
 
+            // Not compared: rewriting the blob makes it young again, and a collector that decided it was unreferenced
+            // compares the revision it read, so it fails.
             var blobKey = StoreKeys.StorageBlob(digest);
-            var blob = await catalog.GetAsync(blobKey, ControlJsonContext.Default.BlobDto, stale: attempt == 0).ConfigureAwait(false);
-            compares.Add(Catalog.Unchanged(blobKey, blob?.ModRevision ?? 0));
-            // A blob uploaded again is young again: a collector that already decided it was unreferenced fails its compare.
             puts.Add(Catalog.Put(blobKey, new BlobDto(digest, size, ChunkStore.ChunkSize, order, now), ControlJsonContext.Default.BlobDto));
             if (name is not null)
             {

@@ -244,6 +244,12 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
         {
             await ErrorAsync(ctx, 400, ErrorCodes.UploadIncomplete, ex.Message).ConfigureAwait(false);
         }
+        catch (ControlApiException ex) when (ex.Status == 429 && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The control plane's limit for this node's identity: the client should come back, as it would be told there.
+            ctx.Response.Headers.RetryAfter = "1";
+            await ErrorAsync(ctx, 503, ErrorCodes.TooManyRequests, $"the store's records are being written faster than the control plane takes from node {engine.Self} ({ex.Message}); nothing of this upload was committed, retry").ConfigureAwait(false);
+        }
         catch (Exception ex) when (ex is HttpRequestException or ControlApiException or InvalidOperationException && !ctx.RequestAborted.IsCancellationRequested)
         {
             await ErrorAsync(ctx, 503, ErrorCodes.Unreachable, $"the upload could not be committed: {ex.Message}; nothing of it was").ConfigureAwait(false);
