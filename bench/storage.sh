@@ -6,7 +6,8 @@
 #   small:  PUTs of new 4 KiB objects with wrk for SMALL_SECONDS (30; about 10,000 objects here), objects/s and p99.
 #   repair: SIZE_MB (1024) of objects, then one storage node holding copies is killed: kill→Down, Down→repair start,
 #           start→done, MB/s.
-# OpenStack Swift is not set up here (not in this script yet): nginx and dd are the peers.
+# Then bench/swift.sh: OpenStack Swift with 4 devices and 3 replicas on the same machine, the same read, write and
+# small-object runs, and the ratios to it (Swift on plain HTTP on loopback, ours on TLS across the lab's bridge).
 #   sudo bench/storage.sh            (RUNS=3 SMALL_SECONDS=30 SIZE_MB=1024)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -119,3 +120,10 @@ if [ -n "$t_done" ]; then
   printf 'repair %s MiB, %s killed: kill->Down %.1f s, Down->start %.1f s, start->done %.1f s (about %.0f MiB/s)\n' "$size_mb" "$victim" \
     "$(echo "$t_down - $t_kill" | bc -l)" "$(echo "$t_start - $t_down" | bc -l)" "$(echo "$t_done - $t_start" | bc -l)" "$(echo "$victim_mb / ($t_done - $t_start)" | bc -l)"
 fi
+
+swift_out=$("$root/bench/swift.sh")
+echo "$swift_out"
+swift_read=$(echo "$swift_out" | awk '/swift read/ {print $5}')
+swift_write=$(echo "$swift_out" | awk '/swift write/ {print $5}')
+swift_small=$(echo "$swift_out" | awk '/swift small/ {print $5}')
+printf 'vs swift:       read %.2fx, write %.2fx, small objects %.2fx\n' "$(echo "$ours_read / $swift_read" | bc -l)" "$(echo "$ours_write / $swift_write" | bc -l)" "$(echo "$objects_s / $swift_small" | bc -l)"
