@@ -16,7 +16,7 @@ size_mb=${SIZE_MB:-1024}
 work=$(mktemp -d /var/tmp/zc-bench-storage.XXXX)
 export ZC_LAB_ROOT="$work/lab"
 zc() { "$root/zc" "$@"; }
-trap 'zc down >/dev/null 2>&1 || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"; true' EXIT
+trap 'set +e; zc down >/dev/null 2>&1 || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"; true' EXIT
 cat > "$work/cluster.yaml" <<YAML
 apiVersion: zerocloud.io/v1
 kind: Cluster

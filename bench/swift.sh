@@ -12,7 +12,7 @@ set -euo pipefail
 runs=${RUNS:-3}
 work=$(mktemp -d /var/tmp/zc-bench-swift.XXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${ZC_BENCH_KEEP:-}" ] || rm -rf "$work"; true' EXIT
+trap 'set +e; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; [ -n "${ZC_BENCH_KEEP:-}" ] || rm -rf "$work"; true' EXIT
 command -v swift-proxy-server >/dev/null || { apt-get install -y -qq --no-install-recommends swift-proxy swift-object swift-container swift-account memcached >/dev/null; }
 etc="$work/etc"; mkdir -p "$etc" "$work/cache"
 cat > "$etc/swift.conf" <<CONF
