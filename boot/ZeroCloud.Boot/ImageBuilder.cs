@@ -1,29 +1,12 @@
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using ZeroCloud.Model.Images;
 
 namespace ZeroCloud.Boot;
 
 /// <summary>What goes into an image: a name, the binary that becomes /init, the kernel, and its modules folder.</summary>
 public sealed record ImageSpec(string Name, string Binary, string Kernel, string ModulesDirectory, string Version, string CommandLine);
-
-public sealed record ImageFileInfo(string Name, long Size, string Sha256);
-
-/// <summary>manifest.json beside vmlinuz and initrd.img.</summary>
-public sealed record ImageManifest(
-    string Name,
-    string Version,
-    string Kernel,
-    string CommandLine,
-    IReadOnlyList<ImageFileInfo> Files,
-    IReadOnlyList<string> Modules,
-    IReadOnlyList<string> Libraries,
-    long BinarySize);
-
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
-[JsonSerializable(typeof(ImageManifest))]
-public sealed partial class BootJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// Builds a bootable image: the kernel as vmlinuz, and initrd.img, a gzip'd newc cpio holding the binary as /init,
@@ -104,7 +87,7 @@ public static class ImageBuilder
             [.. modules.Select(KernelModules.ModuleName)],
             [.. libraries],
             new FileInfo(spec.Binary).Length);
-        File.WriteAllText(Path.Combine(outputDirectory, "manifest.json"), JsonSerializer.Serialize(manifest, BootJsonContext.Default.ImageManifest) + "\n");
+        File.WriteAllText(Path.Combine(outputDirectory, "manifest.json"), JsonSerializer.Serialize(manifest, ImageJsonContext.Default.ImageManifest) + "\n");
         return manifest;
     }
 

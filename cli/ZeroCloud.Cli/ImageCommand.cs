@@ -23,17 +23,15 @@ internal static class ImageCommand
 
     public static Command Build()
     {
-        var image = new Command("image", "Build and list bootable images.");
+        var image = new Command("image", "Build bootable images, push them to the cluster's store, list its catalogue.");
         var name = new Argument<string>("name") { Description = $"The image: {string.Join(", ", Images.Keys)}." };
         var output = new Option<string>("--out", "-o") { Description = "Output folder (images go to <out>/images/<name>).", DefaultValueFactory = _ => "out", HelpName = "dir" };
         var file = new Option<string>("--file", "-f") { Description = "cluster.yaml, for spec.boot.kernel (distro when absent).", HelpName = "path" };
         var build = new Command("build", "Build <out>/images/<name>/{vmlinuz,initrd.img,manifest.json}.") { name, output, file };
         build.SetAction(parse => Run(parse.GetValue(name)!, parse.GetValue(output)!, parse.GetValue(file), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
-        var lsOutput = new Option<string>("--out", "-o") { Description = "Output folder to list.", DefaultValueFactory = _ => "out", HelpName = "dir" };
-        var ls = new Command("ls", "List built images with sizes and digests.") { lsOutput };
-        ls.SetAction(parse => List(parse.GetValue(lsOutput)!, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         image.Subcommands.Add(build);
-        image.Subcommands.Add(ls);
+        image.Subcommands.Add(ClusterCommands.ImagePush());
+        image.Subcommands.Add(ClusterCommands.ImageList());
         return image;
     }
 
@@ -127,7 +125,7 @@ internal static class ImageCommand
         return ZcCommand.Ok;
     }
 
-    private static int List(string output, TextWriter stdout, TextWriter stderr)
+    internal static int List(string output, TextWriter stdout, TextWriter stderr)
     {
         var images = Path.Combine(output, "images");
         var manifests = Directory.Exists(images) ? Directory.GetFiles(images, "manifest.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList() : [];
@@ -140,7 +138,7 @@ internal static class ImageCommand
         stdout.WriteLine($"{"NAME",-10} {"VERSION",-18} {"KERNEL",-16} {"VMLINUZ",12} {"INITRD",12}  INITRD SHA256");
         foreach (var path in manifests)
         {
-            var m = JsonSerializer.Deserialize(File.ReadAllText(path), BootJsonContext.Default.ImageManifest)!;
+            var m = JsonSerializer.Deserialize(File.ReadAllText(path), ZeroCloud.Model.Images.ImageJsonContext.Default.ImageManifest)!;
             var vmlinuz = m.Files.First(f => f.Name == "vmlinuz");
             var initrd = m.Files.First(f => f.Name == "initrd.img");
             stdout.WriteLine($"{m.Name,-10} {m.Version,-18} {m.Kernel,-16} {vmlinuz.Size,12:N0} {initrd.Size,12:N0}  {initrd.Sha256}");

@@ -220,7 +220,7 @@ internal static partial class ClusterCommands
 
     private static Option<string?> NodeOption() => new("--node") { Description = "Go through the storage instance on this node (default: the first Ready one).", HelpName = "name" };
 
-    private sealed record StorageTarget(HttpClient Http, Uri Base, string Node);
+    private sealed record StorageTarget(HttpClient Http, Uri Base, string Node, ControlClient Control);
 
     /// <summary>Finds a storage instance (on <c>--node</c>, or the first running one on a Ready node) and runs <paramref name="action"/> against it.</summary>
     private static Task<int> RunStorageAsync(ParseResult parse, Option<string> server, Option<string?>? node, Func<StorageTarget, TextWriter, TextWriter, Task<int>> action) =>
@@ -253,7 +253,7 @@ internal static partial class ClusterCommands
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", credential);
             try
             {
-                return await action(new StorageTarget(http, new Uri($"https://{(IPAddress.TryParse(address, out var ip) ? ip.ToString() : address)}:{port}"), chosen.Instance.Node), stdout, stderr).ConfigureAwait(false);
+                return await action(new StorageTarget(http, new Uri($"https://{(IPAddress.TryParse(address, out var ip) ? ip.ToString() : address)}:{port}"), chosen.Instance.Node, client), stdout, stderr).ConfigureAwait(false);
             }
             catch (HttpRequestException ex)
             {

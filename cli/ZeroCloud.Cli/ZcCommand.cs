@@ -45,7 +45,7 @@ public static class ZcCommand
     /// </summary>
     private static int? LabRedirect(string[] args)
     {
-        if (args.Length == 0 || !ClusterVerbs.Contains(args[0]) || args.Any(a => a is "--server" or "-s" or "--help" or "-h" || a.StartsWith("--server=", StringComparison.Ordinal))
+        if (args.Length == 0 || !(ClusterVerbs.Contains(args[0]) || (args is ["image", "push" or "ls", ..] && !args.Contains("--built"))) || args.Any(a => a is "--server" or "-s" or "--help" or "-h" || a.StartsWith("--server=", StringComparison.Ordinal))
             || Environment.GetEnvironmentVariable("ZC_SERVER") is { Length: > 0 } || !OperatingSystem.IsLinux())
         {
             return null;

@@ -223,7 +223,15 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
             return;
         }
 
-        await IngestAsync(ctx, name, null).ConfigureAwait(false);
+        // ?digest=sha256:… : the upload is stored only when its bytes hash to it (zc image push names each file's).
+        var expected = ctx.Request.Query["digest"].ToString();
+        if (expected.Length > 0 && Inputs.Digest(expected) is { } bad)
+        {
+            await ErrorAsync(ctx, 400, ErrorCodes.InvalidArgument, $"?digest: {bad}").ConfigureAwait(false);
+            return;
+        }
+
+        await IngestAsync(ctx, name, expected.Length > 0 ? expected : null).ConfigureAwait(false);
     }
 
     private async Task IngestAsync(HttpContext ctx, string? name, string? expected)

@@ -89,6 +89,10 @@ public sealed partial class ControlApi : IDisposable
         secrets.MapGet("/{name}", SecretAsync).Allow(Access.Read);
         secrets.MapPut("/{name}", SetSecretAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
         secrets.MapDelete("/{name}", RemoveSecretAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        var images = v1.MapGroup("/images");
+        images.MapGet("", ImagesAsync).Allow(Access.Read);
+        images.MapPost("", PushImageAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        images.MapGet("/{name}", ImageAsync).Allow(Access.Read);
         v1.MapGet("/pki/root", RootAsync).Allow(Access.Public);
         v1.MapPost("/pki/member", SignMemberAsync).Allow(Access.Member);
         // A node (or one pending approval) renews its certificate; the handler checks who, as the heartbeat does.

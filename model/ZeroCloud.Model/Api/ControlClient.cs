@@ -191,6 +191,17 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<SecretInfo> SetSecretAsync(string name, byte[] value, IReadOnlyList<string>? readers = null, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Put, $"/v1/secrets/{Uri.EscapeDataString(name)}", JsonContent.Create(new SetSecretRequest(Convert.ToBase64String(value), readers), ControlJsonContext.Default.SetSecretRequest), ControlJsonContext.Default.SecretInfo, ct);
 
+    /// <summary>Records an image whose files are in the store (their objects named by <see cref="ImageObjects.Name"/>); the member signs its manifest.</summary>
+    public Task<PushImageResponse> PushImageAsync(string manifest, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/v1/images", JsonContent.Create(new PushImageRequest(manifest), ControlJsonContext.Default.PushImageRequest), ControlJsonContext.Default.PushImageResponse, ct);
+
+    public Task<ImagesResponse> ImagesAsync(CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, "/v1/images", null, ControlJsonContext.Default.ImagesResponse, ct);
+
+    /// <summary>An image of the catalogue with its versions; a <see cref="ControlApiException"/> with status 404 when there is none.</summary>
+    public Task<ImageDto> ImageAsync(string name, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, $"/v1/images/{Uri.EscapeDataString(name)}", null, ControlJsonContext.Default.ImageDto, ct);
+
     public Task<SecretsResponse> SecretsAsync(CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/v1/secrets", null, ControlJsonContext.Default.SecretsResponse, ct);
 

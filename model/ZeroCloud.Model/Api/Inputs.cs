@@ -36,11 +36,13 @@ public static partial class Inputs
             ? null
             : $"{what} {Quote(value)} is not a valid name: 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit";
 
-    /// <summary>An image reference: <c>builtin/&lt;name&gt;</c> or <c>sha256:&lt;64 hex digits&gt;</c>.</summary>
+    /// <summary>An image reference: <c>builtin/&lt;name&gt;</c>, <c>&lt;name&gt;@sha256:&lt;64 hex digits&gt;</c> (pinned) or <c>sha256:&lt;64 hex digits&gt;</c>.</summary>
     public static string? Image(string? value) =>
-        value is not null && (value.StartsWith("builtin/", StringComparison.Ordinal) ? NameRegex().IsMatch(value["builtin/".Length..]) : Sha256Regex().IsMatch(value))
+        value is not null && (value.StartsWith("builtin/", StringComparison.Ordinal) ? NameRegex().IsMatch(value["builtin/".Length..])
+            : value.IndexOf('@', StringComparison.Ordinal) is > 0 and var at ? NameRegex().IsMatch(value[..at]) && Sha256Regex().IsMatch(value[(at + 1)..])
+            : Sha256Regex().IsMatch(value))
             ? null
-            : $"image {Quote(value)} is not an image reference: builtin/<name> or sha256:<64 hex digits>";
+            : $"image {Quote(value)} is not an image reference: builtin/<name>, <name>@sha256:<64 hex digits> or sha256:<64 hex digits>";
 
     /// <summary>An environment variable's name: the POSIX shape and not on the deny list.</summary>
     public static string? EnvName(string? name)

@@ -55,6 +55,11 @@ public static class StoreKeys
     /// <summary>Whether a range over <paramref name="prefix"/> may reach a credential.</summary>
     public static bool MayReachSecret(string prefix) => Secret.Any(p => p.StartsWith(prefix, StringComparison.Ordinal) || prefix.StartsWith(p, StringComparison.Ordinal));
 
+    /// <summary><c>/zc/images/&lt;name&gt;</c>: <see cref="ImageDto"/>, the image catalogue (signed manifests; the files are in the store).</summary>
+    public const string Images = "/zc/images/";
+
+    public static string Image(string name) => Images + name;
+
     /// <summary>The store's metadata: objects (name → digest), blobs (digest → chunks) and chunks (digest → nodes).</summary>
     public const string Storage = "/zc/storage/";
 

@@ -102,6 +102,18 @@ public static class TypedValues
             return Parse(key, value, ControlJsonContext.Default.AuditDto, out var entry) ?? In(key, string.IsNullOrEmpty(entry!.Who) || string.IsNullOrEmpty(entry.Action) ? "an audit entry needs who and action" : null);
         }
 
+        if (key.StartsWith(StoreKeys.Images, StringComparison.Ordinal))
+        {
+            var name = key[StoreKeys.Images.Length..];
+            return Parse(key, value, ControlJsonContext.Default.ImageDto, out var image) ?? In(key, Inputs.Name(name, "the image name in the key")
+                ?? (image!.Name != name ? $"the record is image \"{image.Name}\", the key \"{name}\""
+                : image.Versions is null or { Count: 0 } ? "the image has no versions"
+                : image.Versions.Select(v => v.Digest).FirstOrDefault(d => Inputs.Digest(d) is not null) is { } bad ? $"version \"{bad}\" is not a digest"
+                : image.Version(image.Current) is null ? $"the current version {image.Current} is not among its versions"
+                : image.Versions.FirstOrDefault(v => Images.ImageManifest.DigestOf(v.ManifestBytes()) != v.Digest) is { } wrong ? $"version {wrong.Digest}: the manifest does not hash to it"
+                : null));
+        }
+
         if (key.StartsWith(StoreKeys.StorageObjects, StringComparison.Ordinal))
         {
             var name = key[StoreKeys.StorageObjects.Length..];

@@ -112,6 +112,31 @@ public sealed class ClusterPki : IDisposable
         return leaf.CopyWithPrivateKey(key);
     }
 
+    /// <summary>The role in the URI SAN of the certificates that sign image manifests (<see cref="ImageSigning"/>).</summary>
+    public const string ImageSignerRole = "images";
+
+    /// <summary>Code signing (RFC 5280 id-kp-codeSigning): the only use of an image signer's certificate.</summary>
+    public const string CodeSigningOid = "1.3.6.1.5.5.7.3.3";
+
+    /// <summary>
+    /// A certificate (with a new key) that signs image manifests: issued by the issuing CA, usable for code signing only,
+    /// named <c>urn:zerocloud:images:&lt;member&gt;</c>; it lives as long as the issuing CA.
+    /// </summary>
+    public X509Certificate2 IssueImageSigner(string member, DateTimeOffset now)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName($"CN={Escape(member)}, OU={ImageSignerRole}"), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(CodeSigningOid)], true));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(Identity(ImageSignerRole, member));
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Issuing, true, false));
+        using var leaf = request.Create(Issuing, now.AddMinutes(-5), Issuing.NotAfter, Serial());
+        return leaf.CopyWithPrivateKey(key);
+    }
+
     /// <summary>The URI SAN that names a leaf's holder.</summary>
     public static Uri Identity(string role, string name) => new($"urn:zerocloud:{role}:{name}");
 
