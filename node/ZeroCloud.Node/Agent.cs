@@ -82,17 +82,20 @@ internal static class Agent
         using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5), settings.Trust, certificate);
         // Its certificate in files too, for the services it starts (rewritten at each renewal; the key 0600).
         var certificateFiles = (Certificate: Path.Combine(data, "node.crt"), Key: Path.Combine(data, "node-cert.key"));
+        // Images not on this node come from the catalogue and the store (TLS with the node's certificate only).
+        using var storageHttp = settings.Trust?.Client(TimeSpan.FromMinutes(5), () => certificate?.Current);
+        var cache = storageHttp is null ? null : new ImageCache(Path.Combine(data, "images"), settings.ImageCacheBytes, new ControlImageSources(endpoints, name), storageHttp, () => endpoints.Trust?.Root, log);
         var heartbeat = new Heartbeat(
             endpoints,
             name,
-            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Order(StringComparer.Ordinal)]),
+            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Union(cache?.Available() ?? []).Order(StringComparer.Ordinal)]),
             log,
             status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())),
             key => ZeroCloud.Model.SecretFile.Write(keyFile, key),
             leaf => ZeroCloud.Model.Pki.CertificateFiles.Write(leaf, certificateFiles.Certificate, certificateFiles.Key, certificate?.IntermediatesPem ?? ""));
         var provisioning = address is null ? null : NetworkInterface.GetAllNetworkInterfaces()
             .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
-        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential, certificate is null ? null : certificateFiles), log);
+        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential, certificate is null ? null : certificateFiles), log, cache);
 
         using var refused = CancellationTokenSource.CreateLinkedTokenSource(stop);
 

@@ -47,6 +47,12 @@ internal sealed record AgentSettings
     /// <summary>Folders with bootable images (&lt;name&gt;/{vmlinuz,initrd.img}) for the vm runtime.</summary>
     public IReadOnlyList<string> VmImageFolders { get; init; } = [];
 
+    /// <summary>How many bytes the image cache (<c>&lt;data&gt;/images</c>) may hold: images pulled from the store, unpacked.</summary>
+    public long ImageCacheBytes { get; init; } = DefaultImageCacheBytes;
+
+    /// <summary>2 GiB: the control image with its runtime unpacks to about 200 MB; the NativeAOT services to 20–40 MB each.</summary>
+    public const long DefaultImageCacheBytes = 2L << 30;
+
     /// <summary>What netboot instances placed here serve (the node image); null: netboot's own default.</summary>
     public string? NetbootRoot { get; init; }
 

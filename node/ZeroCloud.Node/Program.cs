@@ -67,12 +67,13 @@ namespace ZeroCloud.Node
             var images = new Option<string[]>("--images") { Description = "Folders with process images, zc-<name>[.dll] for builtin/<name> (default: beside zc-node).", HelpName = "dir" };
             var image = new Option<string[]>("--image") { Description = "An image's binary, e.g. builtin/hello=/opt/zc/zc-hello (repeatable).", HelpName = "name=path" };
             var vmImages = new Option<string[]>("--vm-images") { Description = "Folders with bootable images <name>/{vmlinuz,initrd.img} (zc image build) for the vm runtime, used when a probe guest boots here (KVM, else TCG).", HelpName = "dir" };
+            var imageCache = new Option<int?>("--image-cache") { Description = $"MiB the image cache (<data>/images: images pulled from the cluster's store, verified and unpacked) may hold (default {AgentSettings.DefaultImageCacheBytes >> 20}).", HelpName = "MiB" };
             var netbootRoot = new Option<string>("--netboot-root") { Description = "What netboot instances placed here serve (the node image).", HelpName = "dir" };
             var firmware = new Option<string>("--firmware") { Description = "First boot like a bare server over this interface (PXE DHCP, TFTP, iPXE DHCP, HTTP script, kernel and initrd checked against their sha256), then run the agent with the script's kernel command line, as the node image would.", HelpName = "ifname" };
             var events = new Option<string>("--events") { Description = "Append the boot's phases to this file as JSON lines (powered on, dhcp, tftp, ipxe, http, booted, joined, failed): what zc up follows.", HelpName = "file" };
             var cmdline = new Option<string>("--cmdline") { Description = "Run the node image's way in as a process: the zc.* parameters from this file (a kernel command line) instead of options.", HelpName = "file" };
             var root = new RootCommand("zc-node — the ZeroCloud node agent: PID 1 of the node image, or a process on a Linux host. As PID 1 it reads zc.control=, zc.token=, zc.name=, zc.join= from the kernel command line.");
-            foreach (var option in new Option[] { join, control, token, tokenFile, caFile, name, labels, address, data, images, image, vmImages, netbootRoot, firmware, cmdline, events })
+            foreach (var option in new Option[] { join, control, token, tokenFile, caFile, name, labels, address, data, images, image, vmImages, imageCache, netbootRoot, firmware, cmdline, events })
             {
                 root.Options.Add(option);
             }
@@ -95,8 +96,14 @@ namespace ZeroCloud.Node
                     ImagePaths = Pairs(parse.GetValue(image), "--image", "image=path to an existing binary (e.g. builtin/hello=/opt/zc/zc-hello)", problems, value => File.Exists(value), Path.GetFullPath),
                     VmImageFolders = [.. (parse.GetValue(vmImages) ?? []).Select(Path.GetFullPath)],
                     NetbootRoot = parse.GetValue(netbootRoot) is { } r ? Path.GetFullPath(r) : null,
+                    ImageCacheBytes = parse.GetValue(imageCache) is { } mib ? (long)mib << 20 : AgentSettings.DefaultImageCacheBytes,
                     Events = parse.GetValue(events) is { } e ? BootEvents.ToFile(Path.GetFullPath(e)) : null,
                 };
+                if (parse.GetValue(imageCache) is < 64)
+                {
+                    problems.Add($"--image-cache {parse.GetValue(imageCache)}: at least 64 MiB (an image is unpacked there)");
+                }
+
                 if (settings.Address is { } a && !IPAddress.TryParse(a, out _))
                 {
                     problems.Add($"--address {a}: not an IP address");
@@ -195,6 +202,7 @@ namespace ZeroCloud.Node
             ImagePaths = options.ImagePaths.Count > 0 ? options.ImagePaths : fromCmdline.ImagePaths,
             VmImageFolders = options.VmImageFolders.Count > 0 ? options.VmImageFolders : fromCmdline.VmImageFolders,
             NetbootRoot = options.NetbootRoot ?? fromCmdline.NetbootRoot,
+            ImageCacheBytes = options.ImageCacheBytes,
             Events = options.Events ?? fromCmdline.Events,
         };
 

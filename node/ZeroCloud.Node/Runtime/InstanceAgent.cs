@@ -18,9 +18,22 @@ namespace ZeroCloud.Node.Runtime;
 /// </summary>
 internal sealed record NodeContext(string? Interface, string? NetbootRoot, Func<string?> Credential, (string Certificate, string Key)? CertificateFiles = null);
 
-internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log)
+internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log, ImageCache? cache = null)
 {
+    /// <summary>How long a placement whose image could not be had waits before the agent tries again (refused: its bytes or signature; else: not there yet).</summary>
+    private static readonly TimeSpan RefusedRetry = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan UnavailableRetry = TimeSpan.FromSeconds(3);
+
     private readonly Dictionary<string, ProcessInstance> _running = new(StringComparer.Ordinal);
+
+    /// <summary>The image version each running instance runs from the cache (never evicted while it runs).</summary>
+    private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal);
+
+    /// <summary>When each placement whose image failed may be tried again.</summary>
+    private readonly Dictionary<string, DateTime> _retryAt = new(StringComparer.Ordinal);
+
+    private int _round;
     private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
     public async Task RunAsync(CancellationToken ct)
@@ -32,6 +45,18 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 var client = endpoints.Current;
                 try
                 {
+                    if (cache is not null && _round++ % 10 == 0)
+                    {
+                        try
+                        {
+                            await cache.RefreshAsync(ct).ConfigureAwait(false);
+                        }
+                        catch (ImageRefusedException ex)
+                        {
+                            log.LogWarning("{Problem}", ex.Message);
+                        }
+                    }
+
                     var placed = Acceptable((await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance));
                     await ReconcileAsync(placed).ConfigureAwait(false);
                     await ReportAsync(client, placed, ct).ConfigureAwait(false);
@@ -113,6 +138,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             var instance = _running[id];
             log.LogInformation("stopping {Id} ({Why})", id, gone ? "no longer placed here" : "its placement changed");
             _running.Remove(id);
+            _digests.Remove(id);
             _dirty.TryRemove(id, out _);
             await instance.DisposeAsync().ConfigureAwait(false);
             if (gone)
@@ -130,16 +156,27 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
         foreach (var p in start)
         {
-            var (launch, problem) = await LaunchOfAsync(p).ConfigureAwait(false);
+            if (_retryAt.TryGetValue(p.Id, out var at) && DateTime.UtcNow < at)
+            {
+                continue;
+            }
+
+            var (launch, problem, digest) = await LaunchOfAsync(p).ConfigureAwait(false);
             if (launch is null)
             {
-                if (_refused.Add(p.Id + "\n" + p.SpecRevision))
+                if (_refused.Add(p.Id + "\n" + p.SpecRevision + "\n" + problem))
                 {
                     log.LogWarning("{Problem}", problem);
                     _dirty[p.Id] = new InstanceStateDto(p.Id, node, InstanceState.Failed, false, 0, DateTime.UtcNow, problem);
                 }
 
                 continue;
+            }
+
+            _retryAt.Remove(p.Id);
+            if (digest is not null)
+            {
+                _digests[p.Id] = digest;
             }
 
             log.LogInformation("starting {Id} ({Image}, {Driver} driver)", p.Id, p.Image, launch.Driver);
@@ -151,20 +188,39 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     /// Which driver runs a placement: <c>vm</c> when it asks for one (spec.boot.runtime: vm), or for auto when this
     /// node runs VMs and has the image as a bootable image; <c>process</c> otherwise (the control plane's voters always).
     /// </summary>
-    private async Task<(Launch? Launch, string? Problem)> LaunchOfAsync(InstanceDto p)
+    private async Task<(Launch? Launch, string? Problem, string? Digest)> LaunchOfAsync(InstanceDto p)
     {
         var vmImage = p.Runtime == "process" ? null : vm.Resolve(p.Image);
-        var driver = DriverFor(p.Runtime, vmImage is not null, vm.Accelerator is not null, p.Image, out var refused);
+        var fromCatalogue = cache is not null && cache.Available().Contains(p.Image);
+        var driver = DriverFor(p.Runtime, vmImage is not null || (fromCatalogue && vm.Accelerator is not null), vm.Accelerator is not null, p.Image, out var refused);
         if (driver is null)
         {
-            return (null, refused);
+            return (null, refused, null);
+        }
+
+        // Not on this node (the seed's own build, --image mappings): from the catalogue and the store, verified.
+        CachedImage? pulled = null;
+        if (cache is not null && (driver == "vm" ? vmImage is null : images.Resolve(p.Image, out _) is null))
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+                pulled = await cache.PrepareAsync(p.Image, driver == "vm", _digests.Values.ToHashSet(StringComparer.Ordinal), timeout.Token).ConfigureAwait(false);
+                vmImage = driver == "vm" ? new VmImage(pulled.Kernel, pulled.Initrd) : null;
+            }
+            catch (Exception ex) when (ex is ImageRefusedException or OperationCanceledException or IOException)
+            {
+                var transient = ex is not ImageRefusedException { Transient: false };
+                _retryAt[p.Id] = DateTime.UtcNow + (transient ? UnavailableRetry : RefusedRetry);
+                return (null, ex is OperationCanceledException ? $"image {p.Image}: fetching it took more than 5 minutes" : ex.Message, null);
+            }
         }
 
         if (driver == "vm")
         {
             if (vm.Allocate() is not { } link)
             {
-                return (null, $"image {p.Image}: 254 VMs already run on this node");
+                return (null, $"image {p.Image}: 254 VMs already run on this node", null);
             }
 
             string file;
@@ -176,19 +232,28 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             catch (ArgumentException ex)
             {
                 link.Dispose();
-                return (null, $"{p.Id}: {ex.Message}");
+                return (null, $"{p.Id}: {ex.Message}", null);
             }
 
-            return (new Launch(file, arguments, link.Guest, "vm", ct => link.ConfigureAsync(TimeSpan.FromSeconds(10), ct), link), null);
+            return (new Launch(file, arguments, link.Guest, "vm", ct => link.ConfigureAsync(TimeSpan.FromSeconds(10), ct), link), null, pulled?.Digest);
         }
 
-        if (images.Resolve(p.Image, out var problem) is not { } command)
+        (string File, string[] Prefix) command;
+        if (pulled is not null)
         {
-            return (null, problem);
+            command = (pulled.Binary, []);
+        }
+        else if (images.Resolve(p.Image, out var problem) is { } local)
+        {
+            command = local;
+        }
+        else
+        {
+            return (null, problem, null);
         }
 
         var (binary, prefix) = await WithNodeArgumentsAsync(p, command).ConfigureAwait(false);
-        return (new Launch(binary, [.. prefix, .. p.Args ?? []], address ?? "127.0.0.1", "process"), null);
+        return (new Launch(binary, [.. prefix, .. p.Args ?? []], address ?? "127.0.0.1", "process"), null, pulled?.Digest);
     }
 
     private async Task ReportAsync(ControlClient client, List<InstanceDto> placed, CancellationToken ct)
@@ -222,9 +287,10 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     private async Task<(string File, string[] Prefix)> WithNodeArgumentsAsync(InstanceDto p, (string File, string[] Prefix) command)
     {
         var here = address ?? "127.0.0.1";
-        switch (p.Image)
+        // The builtin images by name, whichever version runs (builtin/<name>, <name>@sha256:…).
+        switch (ImageReference.Parse(p.Image)?.Name)
         {
-            case "builtin/control":
+            case "control":
                 {
                     // The voter asks for its member certificate and to be added as this node (its certificate, else
                     // its key): the scheduler's voter placement on this node is what lets it join.
@@ -232,21 +298,21 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                     return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. ServiceCredential(), .. CaFile()]);
                 }
 
-            case "builtin/dhcp":
+            case "dhcp":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     var boot = await NetbootAddressAsync().ConfigureAwait(false) ?? here;
                     return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), "--store", endpoints.Current.Server.ToString().TrimEnd('/'), .. ServiceCredential(), .. CaFile(), "--next-server", boot, "--http-base", $"http://{boot}:{NetbootHttpPort}"]);
                 }
 
-            case "builtin/netboot":
+            case "netboot":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
                     string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
                     return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. ServiceCredential(), .. CaFile()]);
                 }
 
-            case "builtin/storage" when context.CertificateFiles is var (certificate, key) && File.Exists(certificate) && File.Exists(key) && endpoints.Trust is not null:
+            case "storage" when context.CertificateFiles is var (certificate, key) && File.Exists(certificate) && File.Exists(key) && endpoints.Trust is not null:
                 {
                     // Its chunks live in the node's data folder, not the instance's: a storage instance placed here
                     // again (or restarted) finds what the node held, and the store repairs or collects from there.
