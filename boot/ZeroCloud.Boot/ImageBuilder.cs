@@ -6,7 +6,11 @@ using ZeroCloud.Model.Images;
 namespace ZeroCloud.Boot;
 
 /// <summary>What goes into an image: a name, the binary that becomes /init, the kernel, and its modules folder.</summary>
-public sealed record ImageSpec(string Name, string Binary, string Kernel, string ModulesDirectory, string Version, string CommandLine);
+public sealed record ImageSpec(string Name, string Binary, string Kernel, string ModulesDirectory, string Version, string CommandLine)
+{
+    /// <summary>Files the image carries beside its binary: (path on this machine, path in the image), e.g. netboot's iPXE binaries.</summary>
+    public IReadOnlyList<(string Source, string Target)> Extra { get; init; } = [];
+}
 
 /// <summary>
 /// Builds a bootable image: the kernel as vmlinuz, and initrd.img, a gzip'd newc cpio holding the binary as /init,
@@ -37,6 +41,11 @@ public static class ImageBuilder
         }
 
         AddFile("init", File.ReadAllBytes(spec.Binary), 0b111_101_101);
+        foreach (var (source, target) in spec.Extra)
+        {
+            AddFile(target.TrimStart('/'), File.ReadAllBytes(source), 0b110_100_100);
+        }
+
         var libraries = ElfFile.Closure(spec.Binary);
         foreach (var name in Dlopened)
         {
@@ -71,7 +80,8 @@ public static class ImageBuilder
         {
             CpioWriter.Write(cpio, entries);
             using var file = File.Create(initrd);
-            using var gzip = new GZipStream(file, CompressionLevel.SmallestSize);
+            // The control image (a self-contained runtime, 120 MB) would take a minute at the smallest size.
+            using var gzip = new GZipStream(file, cpio.Length > (64 << 20) ? CompressionLevel.Optimal : CompressionLevel.SmallestSize);
             cpio.Position = 0;
             cpio.CopyTo(gzip);
         }

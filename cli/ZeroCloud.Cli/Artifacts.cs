@@ -1,31 +1,34 @@
 namespace ZeroCloud.Cli;
 
 /// <summary>
-/// The binaries <c>zc up</c> runs, built from this checkout into <c>.build/</c> the first time and again whenever a
-/// source file is newer: the services (framework-dependent builds of hello, dhcp, netboot) and the node image
-/// (<c>zc image build node</c>: its NativeAOT zc-node runs every node of the lab, and netboot serves the image).
+/// What <c>zc up</c> runs, built from this checkout into <c>.build/out</c> the first time and again whenever a source file
+/// is newer: every image (<c>zc image build</c>: node, dhcp, netboot, storage, hello, control). The seed runs their binaries
+/// from here (the only place a local folder is used) and pushes the images into the cluster's store once its storage
+/// instance runs; every other server gets what it runs from the store.
 /// </summary>
 internal static class Artifacts
 {
-    private static readonly (string Name, string Project)[] Services =
-    [
-        ("hello", "node/ZeroCloud.Hello"),
-        ("dhcp", "netboot/ZeroCloud.Dhcp.Service"),
-        ("netboot", "netboot/ZeroCloud.Netboot.Service"),
-        ("storage", "storage/ZeroCloud.Storage.Service"),
-    ];
+    /// <summary>The images the seed pushes, the node image first (netboot serves it), control last (the largest).</summary>
+    public static readonly string[] ImageNames = ["node", "dhcp", "netboot", "storage", "hello", "control"];
+
+    /// <summary>The images the seed's agent runs from this build (builtin/&lt;name&gt;).</summary>
+    private static readonly string[] SeedImages = ["dhcp", "netboot", "storage", "hello", "control"];
 
     private static string Repo => ImageCommand.RepositoryRoot() ?? throw new InvalidOperationException("zc up runs from a ZeroCloud checkout (ZeroCloud.sln not found)");
 
     private static string BuildRoot => Path.Combine(Repo, ".build");
 
-    /// <summary>What netboot serves: images/node/{vmlinuz,initrd.img,manifest.json}.</summary>
+    /// <summary>Where the images are built: images/&lt;name&gt;/{vmlinuz,initrd.img,manifest.json}; what the seed's netboot serves until the store has the node image.</summary>
     public static string NetbootRoot => Path.Combine(BuildRoot, "out");
 
-    /// <summary>The NativeAOT zc-node of the node image.</summary>
-    public static string NodeBinary => Path.Combine(NetbootRoot, ".publish", "node", "zc-node");
+    /// <summary>An image's binary as published (the same bytes as its /init).</summary>
+    public static string Binary(string image) => Path.Combine(NetbootRoot, ".publish", image, "zc-" + image);
 
-    private static string ServiceDll(string name) => Path.Combine(BuildRoot, "svc", name, $"zc-{name}.dll");
+    /// <summary>The NativeAOT zc-node of the node image: the seed's agent, and the virtual servers' firmware.</summary>
+    public static string NodeBinary => Binary("node");
+
+    /// <summary>An image's folder in the build.</summary>
+    public static string ImageFolder(string image) => Path.Combine(NetbootRoot, "images", image);
 
     /// <summary>How to run this zc again (dotnet + zc.dll, or the executable).</summary>
     public static string[] SelfCommand()
@@ -34,57 +37,37 @@ internal static class Artifacts
         return Path.GetFileNameWithoutExtension(process) == "dotnet" ? [process, typeof(Artifacts).Assembly.Location] : [process];
     }
 
-    /// <summary>The agents' <c>--image</c> mappings: builtin/control is this zc.</summary>
-    public static string[] ImageMappings()
-    {
-        var self = SelfCommand();
-        var control = self.Length > 1 ? self[1] : self[0];
-        return [.. Services.SelectMany(s => (string[])["--image", $"builtin/{s.Name}={ServiceDll(s.Name)}"]), "--image", $"builtin/control={control}"];
-    }
+    /// <summary>The seed agent's <c>--image</c> mappings: each builtin image's binary in this build.</summary>
+    public static string[] ImageMappings() => [.. SeedImages.SelectMany(name => (string[])["--image", $"builtin/{name}={Binary(name)}"])];
 
-    public static async Task<bool> EnsureAsync(TextWriter stdout, TextWriter stderr)
+    public static Task<bool> EnsureAsync(TextWriter stdout, TextWriter stderr)
     {
         var newest = NewestSource();
-        foreach (var (name, project) in Services)
+        foreach (var name in ImageNames)
         {
-            var dll = ServiceDll(name);
-            if (File.Exists(dll) && File.GetLastWriteTimeUtc(dll) >= newest)
+            var manifest = Path.Combine(ImageFolder(name), "manifest.json");
+            if (File.Exists(manifest) && File.Exists(Binary(name)) && File.GetLastWriteTimeUtc(manifest) >= newest)
             {
                 continue;
             }
 
-            stdout.WriteLine($"zc up: building zc-{name} ...");
-            var (code, output) = await Lab.RunAsync("dotnet", ["build", Path.Combine(Repo, project), "-c", "Release", "-o", Path.GetDirectoryName(dll)!, "-nologo", "-v", "q", "-clp:NoSummary"]).ConfigureAwait(false);
-            if (code != 0)
+            stdout.WriteLine($"zc up: building the {name} image (zc image build {name}; {(name == "control" ? "a self-contained .NET app" : "NativeAOT")}, about a minute or two here) ...");
+            if (ImageCommand.Run(name, NetbootRoot, null, stdout, stderr) != ZcCommand.Ok)
             {
-                stderr.WriteLine(output);
-                stderr.WriteLine($"zc up: building zc-{name} failed");
-                return false;
-            }
-
-            File.SetLastWriteTimeUtc(dll, DateTime.UtcNow);
-        }
-
-        var manifest = Path.Combine(NetbootRoot, "images", "node", "manifest.json");
-        if (!File.Exists(manifest) || !File.Exists(NodeBinary) || File.GetLastWriteTimeUtc(manifest) < newest)
-        {
-            stdout.WriteLine("zc up: building the node image (NativeAOT zc-node, once; about two minutes here) ...");
-            if (ImageCommand.Run("node", NetbootRoot, null, stdout, stderr) != ZcCommand.Ok)
-            {
-                stderr.WriteLine("zc up: building the node image failed");
-                return false;
+                stderr.WriteLine($"zc up: building the {name} image failed");
+                return Task.FromResult(false);
             }
         }
 
-        return true;
+        return Task.FromResult(true);
     }
 
     /// <summary>The newest source file of the product (tests and benchmarks aside).</summary>
     private static DateTime NewestSource()
     {
         var newest = DateTime.MinValue;
-        // What the node image and the service builds are made of (the CLI and the control plane run from zc itself).
-        foreach (var top in (string[])["boot", "model", "netboot", "node", "storage"])
+        // What the images are made of (the CLI runs from zc itself).
+        foreach (var top in (string[])["boot", "cluster", "model", "netboot", "node", "storage"])
         {
             var dir = Path.Combine(Repo, top);
             if (!Directory.Exists(dir))

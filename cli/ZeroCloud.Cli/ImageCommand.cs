@@ -17,7 +17,17 @@ internal static class ImageCommand
         ["netboot"] = ("netboot/ZeroCloud.Netboot.Service", "zc-netboot"),
         ["storage"] = ("storage/ZeroCloud.Storage.Service", "zc-storage"),
         ["hello"] = ("node/ZeroCloud.Hello", "zc-hello"),
+        ["control"] = ("cluster/ZeroCloud.Control.Service", "zc-control"),
     };
+
+    /// <summary>The names of the images this repository builds.</summary>
+    public static IReadOnlyCollection<string> Names => Images.Keys;
+
+    /// <summary>The iPXE binaries netboot serves, from Debian's ipxe package: the netboot image carries them (a booted node has no /usr/lib/ipxe).</summary>
+    public static readonly string[] IpxeFiles = ["undionly.kpxe", "ipxe.efi", "snponly.efi"];
+
+    /// <summary>Where the netboot image carries the iPXE binaries (its zc-netboot --ipxe-dir).</summary>
+    public const string ImageIpxeDirectory = "usr/lib/ipxe";
 
     public const string DefaultCommandLine = "console=tty0 console=ttyS0,115200 panic=10";
 
@@ -91,7 +101,7 @@ internal static class ImageCommand
         var repo = RepositoryRoot() ?? throw new InvalidOperationException("zc image build runs from a ZeroCloud checkout (ZeroCloud.sln not found)");
         var publish = Path.Combine(Path.GetFullPath(output), ".publish", name);
         var clock = Stopwatch.StartNew();
-        stderr.WriteLine($"zc: publishing {source.Binary} with NativeAOT ...");
+        stderr.WriteLine($"zc: publishing {source.Binary} {(name == "control" ? "as a self-contained single file" : "with NativeAOT")} ...");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { "publish", Path.Combine(repo, source.Project), "-c", "Release", "-r", "linux-x64", "-o", publish, "-nologo", "-v", "q" })
         {
@@ -113,7 +123,20 @@ internal static class ImageCommand
 
         var published = clock.Elapsed;
         var destination = Path.Combine(output, "images", name);
-        var manifest = ImageBuilder.Build(new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine), destination);
+        (string, string)[] extra = [];
+        if (name == "netboot")
+        {
+            var ipxe = IpxeFiles.Select(f => Path.Combine(ZeroCloud.Netboot.Http.NetbootHost.DebianIpxeDirectory, f)).ToList();
+            if (ipxe.FirstOrDefault(f => !File.Exists(f)) is { } missing)
+            {
+                stderr.WriteLine($"zc: {missing}: no such file; the netboot image carries the iPXE binaries (apt-get install ipxe)");
+                return ZcCommand.Failed;
+            }
+
+            extra = [.. ipxe.Select(f => (f, $"{ImageIpxeDirectory}/{Path.GetFileName(f)}"))];
+        }
+
+        var manifest = ImageBuilder.Build(new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra }, destination);
         stdout.WriteLine($"{destination}: {name} {manifest.Version} on kernel {manifest.Kernel}");
         foreach (var f in manifest.Files)
         {

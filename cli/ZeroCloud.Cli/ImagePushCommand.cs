@@ -79,6 +79,7 @@ internal static partial class ClusterCommands
             // The store refuses the upload unless its bytes hash to the manifest's digest.
             var objectName = ImageObjects.Name(manifest.Name, digest, file.Name);
             await using var source = File.OpenRead(local);
+            var length = source.Length;
             using var content = new StreamContent(new ProgressStream(source, source.Length, $"push {image} {file.Name}", stderr));
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             content.Headers.ContentLength = source.Length;
@@ -90,7 +91,7 @@ internal static partial class ClusterCommands
                 return await FailAsync(stderr, response, body).ConfigureAwait(false);
             }
 
-            sent += source.Length;
+            sent += length;
         }
 
         var pushed = await storage.Control.PushImageAsync(Encoding.UTF8.GetString(bytes), ct).ConfigureAwait(false);

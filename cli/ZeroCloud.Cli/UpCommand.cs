@@ -32,6 +32,7 @@ internal static class UpCommand
             : UpAsync(parse.GetValue(file)!, parse.GetValue(nodes), parse.GetValue(runtime)!, parse.GetValue(timeout), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct));
         yield return up;
         yield return DownCommand.Build();
+        yield return LabCommand.Build();
     }
 
     private static async Task<int> UpAsync(string path, int? count, string runtime, int timeout, TextWriter stdout, TextWriter stderr, CancellationToken ct)
@@ -54,6 +55,12 @@ internal static class UpCommand
         }
 
         var config = result.Config!;
+        if (!config.Spec.Services.Any(x => x.Image == "builtin/storage"))
+        {
+            stderr.WriteLine($"zc up: {path} has no service with image builtin/storage: every server but the seed gets the images it runs from the cluster's store (add one, e.g. - {{ name: storage, image: builtin/storage, replicas: 1 }})");
+            return ZcCommand.Failed;
+        }
+
         if (runtime != "process")
         {
             stderr.WriteLine(runtime == "vm"
@@ -147,7 +154,7 @@ internal static class UpCommand
         ControlClient? client = null;
 
         // The seed: a one-member control plane named after the seed node, so that the cluster grows its own voters.
-        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "control.log"), Artifacts.SelfCommand()[0], [.. Artifacts.SelfCommand().Skip(1), "serve", "control", "--data", Path.Combine(seedDir, "control"), "--listen", $"{state.SeedAddress}:7070", "--name", SeedName, "--bootstrap"]).ConfigureAwait(false);
+        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "control.log"), Artifacts.Binary("control"), ["--data", Path.Combine(seedDir, "control"), "--listen", $"{state.SeedAddress}:7070", "--name", SeedName, "--bootstrap"]).ConfigureAwait(false);
         string? token = null;
         var deadline = Stopwatch.StartNew();
         while (token is null)
@@ -198,27 +205,33 @@ internal static class UpCommand
         while (true)
         {
             var services = (await client.ServicesAsync(ct).ConfigureAwait(false)).Services;
-            if (services.Where(x => x.Image is "builtin/dhcp" or "builtin/netboot").All(x => x.Running > 0))
+            if (services.Where(x => x.Image is "builtin/dhcp" or "builtin/netboot" or "builtin/storage").All(x => x.Running > 0))
             {
                 break;
             }
 
             if (deadline.Elapsed > TimeSpan.FromSeconds(120))
             {
-                stderr.WriteLine($"zc up: dhcp and netboot did not start on the seed within 120 s; the agent's log: {Path.Combine(seedDir, "node.log")}");
+                stderr.WriteLine($"zc up: dhcp, netboot and storage did not start on the seed within 120 s; the agent's log: {Path.Combine(seedDir, "node.log")}");
                 return ZcCommand.Failed;
             }
 
             await Task.Delay(250, ct).ConfigureAwait(false);
         }
 
-        stdout.WriteLine($"zc up: dhcp and netboot running on the seed; powering on {state.Servers.Count} servers ({UpView.Since(started)})");
+        stdout.WriteLine($"zc up: dhcp, netboot and storage running on the seed ({UpView.Since(started)})");
+        if (!await PushImagesAsync(client, state, Path.Combine(seedDir, "control", "admin-credential"), caFile, stdout, stderr, ct).ConfigureAwait(false))
+        {
+            return ZcCommand.Failed;
+        }
+
+        stdout.WriteLine($"zc up: images pushed and signed, netboot serves the signed node image; powering on {state.Servers.Count} servers ({UpView.Since(started)})");
+        PrepareRom(state);
         foreach (var server in state.Servers)
         {
-            Directory.CreateDirectory(server.Directory);
             try
             {
-                await Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), Artifacts.NodeBinary, ["--firmware", "eth0", "--events", Path.Combine(server.Directory, BringUpMonitor.EventsFile), "--data", Path.Combine(server.Directory, "node"), .. agentArgs]).ConfigureAwait(false);
+                await PowerOnAsync(state, server).ConfigureAwait(false);
             }
             catch (InvalidOperationException ex)
             {
@@ -229,6 +242,96 @@ internal static class UpCommand
         }
 
         return await WatchAsync(client, config, state, started, TimeSpan.FromSeconds(timeout), stdout, stderr, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// How a virtual server starts: in its own mount namespace (ip netns exec gives it one), the lab's folder, the
+    /// repository (with its build folder) and /var/lib/zerocloud are covered by empty tmpfs mounts, with only the server's
+    /// own folder put back; then the firmware (a copy of zc-node, the server's "ROM") runs. Whatever the server runs after
+    /// that comes over the network. Arguments: its folder, the lab's folder, the ROM's folder, the repository, then the
+    /// firmware's options.
+    /// </summary>
+    private const string ServerScript = """
+        set -e
+        self="$1"; lab="$2"; rom="$3"; repo="$4"; shift 4
+        mount --make-rprivate /
+        mount -t tmpfs -o size=1m,mode=0755 zc-stage /mnt
+        mkdir /mnt/self /mnt/rom
+        mount --bind "$self" /mnt/self
+        mount --bind -o ro "$rom" /mnt/rom
+        mount -t tmpfs -o size=1m,mode=0755 zc-lab "$lab"
+        mkdir -p "$self"
+        mount --move /mnt/self "$self"
+        mount -t tmpfs -o size=1m,mode=0755 zc-repo "$repo"
+        mkdir -p /var/lib/zerocloud
+        mount -t tmpfs -o mode=0700 zc-data /var/lib/zerocloud
+        exec /mnt/rom/zc-node "$@"
+        """;
+
+    /// <summary>The virtual servers' firmware: a copy of the build's zc-node in the lab's folder (the servers see no build folder).</summary>
+    private static void PrepareRom(LabState state)
+    {
+        Directory.CreateDirectory(Rom(state));
+        File.Copy(Artifacts.NodeBinary, Path.Combine(Rom(state), "zc-node"), overwrite: true);
+    }
+
+    private static string Rom(LabState state) => Path.Combine(state.Directory, "rom");
+
+    /// <summary>Powers a virtual server on: its firmware starts in its namespace, seeing only its own folder (<see cref="ServerScript"/>).</summary>
+    internal static Task PowerOnAsync(LabState state, LabServer server)
+    {
+        Directory.CreateDirectory(server.Directory);
+        return Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), "/bin/sh", ["-c", ServerScript, "zc-server", server.Directory, state.Directory, Rom(state), ImageCommand.RepositoryRoot()!, "--firmware", "eth0", "--events", Path.Combine(server.Directory, BringUpMonitor.EventsFile), "--data", Path.Combine(server.Directory, "node")]);
+    }
+
+    /// <summary>
+    /// Bootstrapping the first images: the seed built them; once its storage instance runs they go into the store and
+    /// the catalogue (signed by the control plane), and the seed's netboot serves the catalogue's node image.
+    /// </summary>
+    private static async Task<bool> PushImagesAsync(ControlClient client, LabState state, string adminFile, string caFile, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        var trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(caFile);
+        using var http = trust.Client(TimeSpan.FromMinutes(5));
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ZeroCloud.Model.SecretFile.Read(adminFile, out _));
+        var storage = new Uri($"https://{state.SeedAddress}:8890");
+        foreach (var image in Artifacts.ImageNames)
+        {
+            try
+            {
+                if (await ClusterCommands.PushOneAsync(http, storage, client, Artifacts.ImageFolder(image), image, stdout, stderr, ct).ConfigureAwait(false) != ZcCommand.Ok)
+                {
+                    stderr.WriteLine($"zc up: pushing the {image} image to the seed's store failed");
+                    return false;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or ControlApiException)
+            {
+                stderr.WriteLine($"zc up: pushing the {image} image to the seed's store failed: {ex.Message}");
+                return false;
+            }
+        }
+
+        // The servers' firmware boots only a signed node image: wait until the seed's netboot serves the catalogue's.
+        using var plain = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var signature = new Uri($"http://{state.SeedAddress}:8880/images/node/manifest.sig");
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(60); await Task.Delay(200, ct).ConfigureAwait(false))
+        {
+            try
+            {
+                using var response = await plain.GetAsync(signature, ct).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return true;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // starting
+            }
+        }
+
+        stderr.WriteLine($"zc up: the seed's netboot did not serve the signed node image ({signature}) within 60 s; the agent's log: {Path.Combine(state.Directory, SeedName, "node.log")}");
+        return false;
     }
 
     private static async Task<int> WatchAsync(ControlClient client, ClusterConfig config, LabState state, DateTime started, TimeSpan timeout, TextWriter stdout, TextWriter stderr, CancellationToken ct)

@@ -92,7 +92,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         await NodeCallAsync(
             ctx,
             name,
-            g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)])),
+            g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)], beat.Agent)),
             ticketRevision > 0 ? (detail, ct) => RedeemTicketAsync(beat.Mac!, ticketRevision, name, detail, ct)
             : joinedWithToken ? (detail, ct) => IssueKeyAsync(ctx, name, detail, ct)
             : null,
@@ -334,6 +334,11 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         if (beat.Images?.FirstOrDefault(i => i.Length is 0 or > 253 || i.Any(char.IsControl) || i.Contains(' ', StringComparison.Ordinal)) is { } image)
         {
             return $"images: \"{image}\" is not an image name (1 to 253 characters, no spaces or control characters)";
+        }
+
+        if (beat.Agent is { } agent && (agent.Length > 200 || agent.Any(char.IsControl)))
+        {
+            return "agent: at most 200 characters, no control characters";
         }
 
         if (beat.Images is { Count: > 1024 })

@@ -88,7 +88,7 @@ internal static class Agent
         var heartbeat = new Heartbeat(
             endpoints,
             name,
-            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Union(cache?.Available() ?? []).Order(StringComparer.Ordinal)]),
+            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Union(cache?.Available() ?? []).Order(StringComparer.Ordinal)], Agent: Identity.Value),
             log,
             status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())),
             key => ZeroCloud.Model.SecretFile.Write(keyFile, key),
@@ -127,6 +127,26 @@ internal static class Agent
         await running.ConfigureAwait(false);
         return 0;
     }
+
+    /// <summary>
+    /// Which agent this is, as the heartbeat reports it (<c>zc get nodes -o wide</c>): its version and the SHA-256 of its
+    /// own executable, so that a node shows which binary it runs (a server runs the zc-node of the node image it booted).
+    /// </summary>
+    internal static readonly Lazy<string> Identity = new(() =>
+    {
+        var version = typeof(Agent).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false).OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
+        try
+        {
+            // NativeAOT: the executable; run with dotnet: the agent's assembly, not the host.
+            var process = Environment.ProcessPath ?? "/proc/self/exe";
+            using var self = File.OpenRead(Path.GetFileName(process) == "dotnet" ? Path.Combine(AppContext.BaseDirectory, "zc-node.dll") : process);
+            return $"{version} sha256:{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(self))}";
+        }
+        catch (IOException)
+        {
+            return version;
+        }
+    });
 
     /// <summary>What this node can run: processes always, VMs once a probe guest reached init here.</summary>
     internal static IReadOnlyList<string> Runtimes(Vm vm) => vm.Accelerator is null ? ["process"] : ["process", "vm"];

@@ -1,16 +1,17 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text.Json;
 using ZeroCloud.Init;
 using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Images;
 using ZeroCloud.Model.Net;
+using ZeroCloud.Model.Pki;
 using ZeroCloud.Netboot.Tftp;
 
 namespace ZeroCloud.Node;
 
 /// <summary>What the firmware booted: the interface and its leased address, and the kernel command line of the script.</summary>
-internal sealed record FirmwareBoot(string Interface, MacAddress Mac, uint Address, int Prefix, KernelCommandLine CommandLine, string Kernel, string Initrd);
+internal sealed record FirmwareBoot(string Interface, MacAddress Mac, uint Address, int Prefix, KernelCommandLine CommandLine, string Kernel, string Initrd, string CommandLineText, byte[] InitrdBytes);
 
 /// <summary>
 /// <c>zc-node --firmware &lt;ifname&gt;</c>: what a bare server's PXE firmware and iPXE do, over the real network, for a
@@ -102,10 +103,11 @@ internal static class Firmware
             {
                 var kernelUrl = new Uri(url, kernel);
                 var initrdUrl = new Uri(url, initrd);
-                var (kernelBytes, initrdBytes) = await FetchVerifiedAsync(kernelUrl, initrdUrl, ct).ConfigureAwait(false);
-                log($"firmware: http {kernelUrl} {kernelBytes} bytes and {initrdUrl} {initrdBytes} bytes, sha256 as in manifest.json");
-                report(new BootEvent(BootPhase.Http, DateTime.UtcNow, Detail: $"{kernelBytes + initrdBytes} bytes"));
-                return new FirmwareBoot(ifname, mac, ipxe.Address, prefix, KernelCommandLine.Parse(cmdline ?? ""), kernelUrl.ToString(), initrdUrl.ToString());
+                var parsed = KernelCommandLine.Parse(cmdline ?? "");
+                var (kernelBytes, initrdBytes) = await FetchVerifiedAsync(kernelUrl, initrdUrl, parsed, ct).ConfigureAwait(false);
+                log($"firmware: http {kernelUrl} {kernelBytes} bytes and {initrdUrl} {initrdBytes.Length} bytes, signed by the cluster, sha256 as in the signed manifest.json");
+                report(new BootEvent(BootPhase.Http, DateTime.UtcNow, Detail: $"{kernelBytes + initrdBytes.Length} bytes"));
+                return new FirmwareBoot(ifname, mac, ipxe.Address, prefix, parsed, kernelUrl.ToString(), initrdUrl.ToString(), cmdline ?? "", initrdBytes);
             }
 
             url = chain ?? throw new InvalidOperationException($"firmware: the script at {url} neither boots a kernel nor chains on");
@@ -114,17 +116,47 @@ internal static class Firmware
         throw new InvalidOperationException("firmware: more than 20 chained scripts");
     }
 
-    /// <summary>Downloads the kernel and initrd and compares their sha256 with the image's manifest.json.</summary>
-    private static async Task<(long, long)> FetchVerifiedAsync(Uri kernel, Uri initrd, CancellationToken ct)
+    /// <summary>
+    /// Checks the node image's manifest.json against its signature (manifest.sig beside it) and the cluster's root, pinned by
+    /// the script's zc.ca= and fetched from its zc.control= members, then downloads the kernel and initrd and compares their
+    /// sha256 with the signed manifest. Returns the kernel's size and the initrd (the agent runs the zc-node inside it).
+    /// </summary>
+    private static async Task<(long, byte[])> FetchVerifiedAsync(Uri kernel, Uri initrd, KernelCommandLine cmdline, CancellationToken ct)
     {
-        using var manifest = JsonDocument.Parse(await Http.GetStringAsync(new Uri(kernel, "manifest.json"), ct).ConfigureAwait(false));
-        var digests = manifest.RootElement.GetProperty("files").EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, f => f.GetProperty("sha256").GetString()!, StringComparer.Ordinal);
-        async Task<long> OneAsync(Uri file)
+        var manifestBytes = await Http.GetByteArrayAsync(new Uri(kernel, "manifest.json"), ct).ConfigureAwait(false);
+        using var sigResponse = await Http.GetAsync(new Uri(kernel, "manifest.sig"), ct).ConfigureAwait(false);
+        if (sigResponse.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new InvalidOperationException($"firmware: the node image at {new Uri(kernel, ".")} is not signed (no manifest.sig beside its manifest.json: netboot serves a local build, not the catalogue's); not booting it");
+        }
+
+        sigResponse.EnsureSuccessStatusCode();
+        var signature = Convert.FromBase64String((await sigResponse.Content.ReadAsStringAsync(ct).ConfigureAwait(false)).Trim());
+        if (cmdline["ca"] is not { Length: > 0 } pin)
+        {
+            throw new InvalidOperationException("firmware: the boot script's command line has no zc.ca= (the cluster root's fingerprint) to check the node image's signature with");
+        }
+
+        var trust = ClusterTrust.Pinned(pin);
+        if (!await trust.LearnRootAsync(AgentSettings.List(cmdline["control"]), ct).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException($"firmware: no control-plane member served the cluster root {pin[..16]}… to check the node image's signature with");
+        }
+
+        var digest = ImageManifest.DigestOf(manifestBytes);
+        if (ImageSigning.Problem(manifestBytes, signature, trust.Root!, $"firmware: the node image {digest}") is { } unsigned)
+        {
+            throw new InvalidOperationException(unsigned);
+        }
+
+        var manifest = ImageManifest.Parse(manifestBytes, out var problem) ?? throw new InvalidOperationException($"firmware: the node image {digest}: {problem}");
+        async Task<byte[]?> OneAsync(Uri file, bool keep)
         {
             var name = file.Segments[^1];
             using var response = await Http.GetAsync(file, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
             response.EnsureSuccessStatusCode();
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var kept = keep ? new MemoryStream() : null;
             var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
@@ -134,20 +166,22 @@ internal static class Firmware
                 while ((n = await stream.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
                 {
                     sha.AppendData(buffer, 0, n);
+                    kept?.Write(buffer, 0, n);
                     total += n;
                 }
 
                 var got = Convert.ToHexStringLower(sha.GetHashAndReset());
-                if (!digests.TryGetValue(name, out var want) || want != got)
+                if (manifest.File(name) is not { } want || want.Sha256 != got)
                 {
-                    throw new InvalidOperationException($"firmware: {file}: sha256 {got} does not match the manifest ({want ?? "not listed"}); not booting it");
+                    throw new InvalidOperationException($"firmware: {file}: sha256 {got} does not match the signed manifest {digest} ({manifest.File(name)?.Sha256 ?? "not listed"}); not booting it");
                 }
 
-                return total;
+                return kept?.ToArray() ?? BitConverter.GetBytes(total);
             }
         }
 
-        return (await OneAsync(kernel).ConfigureAwait(false), await OneAsync(initrd).ConfigureAwait(false));
+        var kernelSize = BitConverter.ToInt64(await OneAsync(kernel, keep: false).ConfigureAwait(false));
+        return (kernelSize, (await OneAsync(initrd, keep: true).ConfigureAwait(false))!);
     }
 
     /// <summary>A TFTP read (RFC 1350) with blksize and tsize (RFC 2348/2349), retrying each packet up to 5 times; packets through <see cref="TftpCodec"/>.</summary>

@@ -163,7 +163,7 @@ namespace ZeroCloud.Node
                     var booted = Ipv4(boot.Address);
                     Console.WriteLine($"firmware: booting {boot.CommandLine["name"] ?? settings.Name} ({boot.Mac}) as {booted}/{boot.Prefix}");
                     settings.Events?.Invoke(new BootEvent(BootPhase.Booted, DateTime.UtcNow, Address: booted, Name: boot.CommandLine["name"] ?? settings.Name));
-                    return await NodeAgent.RunAsync(boot.CommandLine, settings.Address ?? booted, boot.Mac.ToString(), null, new Dictionary<string, double>(), s => Overlay(s, settings), log, stop.Token).ConfigureAwait(false);
+                    return RunBooted(boot, settings.Address ?? booted, settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{boot.Mac.ToCompactString()}"));
                 }
 
                 return await Agent.RunAsync(settings, log, stop.Token).ConfigureAwait(false);
@@ -205,6 +205,54 @@ namespace ZeroCloud.Node
             ImageCacheBytes = options.ImageCacheBytes,
             Events = options.Events ?? fromCmdline.Events,
         };
+
+        /// <summary>
+        /// The "kernel" starts: the zc-node inside the initrd the firmware fetched and verified (never the one that did the
+        /// firmware's work) replaces this process (execv), with the script's kernel command line from a file and this
+        /// process's other options. Returns only when that cannot be done (exit 1, saying why).
+        /// </summary>
+        private static int RunBooted(FirmwareBoot boot, string address, string data)
+        {
+            var folder = Path.Combine(data, "boot");
+            Directory.CreateDirectory(folder);
+            var agent = Path.Combine(folder, "init");
+            try
+            {
+                File.Delete(agent);
+                if (!Runtime.InitrdReader.Extract(new MemoryStream(boot.InitrdBytes), "init", folder, 512L << 20))
+                {
+                    Console.Error.WriteLine($"firmware: the node image's initrd ({boot.Initrd}) has no /init to start");
+                    return 1;
+                }
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException)
+            {
+                Console.Error.WriteLine($"firmware: unpacking /init of {boot.Initrd}: {ex.Message}");
+                return 1;
+            }
+
+            var cmdline = Path.Combine(folder, "cmdline");
+            ZeroCloud.Model.SecretFile.Write(cmdline, boot.CommandLineText); // it holds the enrollment ticket
+            var options = Environment.GetCommandLineArgs().Skip(1).ToList();
+            for (var i = 0; i < options.Count; i++)
+            {
+                if (options[i] is "--firmware" or "--address" or "--data" && i + 1 < options.Count)
+                {
+                    options.RemoveRange(i--, 2);
+                }
+                else if (((string[])["--firmware=", "--address=", "--data="]).Any(o => options[i].StartsWith(o, StringComparison.Ordinal)))
+                {
+                    options.RemoveAt(i--);
+                }
+            }
+
+            string?[] argv = [agent, "--cmdline", cmdline, "--address", address, "--data", data, .. options, null];
+            Console.WriteLine($"firmware: starting {agent} from the node image: {string.Join(' ', argv[1..^1])}");
+            Console.Out.Flush();
+            Runtime.Native.Execv(agent, argv);
+            Console.Error.WriteLine($"firmware: starting {agent} failed: errno {Marshal.GetLastPInvokeError()}");
+            return 1;
+        }
 
         /// <summary>Like a PXE ROM: a failed boot is tried again (after 5 s), until it boots or the machine is switched off.</summary>
         private static async Task<FirmwareBoot?> BootAsync(string nic, Action<BootEvent> report, CancellationToken stop)

@@ -46,6 +46,7 @@ public sealed partial class AttackTests(ITestOutputHelper output) : IDisposable
           services:
             - { name: dhcp, image: builtin/dhcp, replicas: {{dhcp}} }
             - { name: netboot, image: builtin/netboot, replicas: 2 }
+            - { name: storage, image: builtin/storage, replicas: 1 }
             - { name: hello, image: builtin/hello, replicas: {{hello}}, resources: { cpu: 10m, memory: 8Mi }, ports: [8080] }
         """;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Xunit.Abstractions;
+using ZeroCloud.Model.Api;
 using ZeroCloud.TestSupport;
 
 namespace ZeroCloud.Cli.Tests;
@@ -39,6 +40,7 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
           services:
             - { name: dhcp, image: builtin/dhcp, replicas: 2 }
             - { name: netboot, image: builtin/netboot, replicas: 2 }
+            - { name: storage, image: builtin/storage, replicas: 1 }
             - name: hello
               image: builtin/hello
               replicas: 4
@@ -49,6 +51,22 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
         """;
 
     private Process Start(params string[] args) => ZcProcess.Start(_root, args);
+
+    private static string Sha(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
+
+    private async Task<NodesResponse> NodesAsync()
+    {
+        var (code, text, err) = await RunAsync(TimeSpan.FromMinutes(1), "get", "nodes", "--json");
+        Assert.True(code == 0, text + err);
+        return System.Text.Json.JsonSerializer.Deserialize(text, ControlJsonContext.Default.NodesResponse)!;
+    }
+
+    private async Task<InstancesResponse> InstancesAsync()
+    {
+        var (code, text, err) = await RunAsync(TimeSpan.FromMinutes(1), "get", "instances", "--json");
+        Assert.True(code == 0, text + err);
+        return System.Text.Json.JsonSerializer.Deserialize(text, ControlJsonContext.Default.InstancesResponse)!;
+    }
 
     private Task<(int Code, string Out, string Err)> RunAsync(TimeSpan timeout, params string[] args) => ZcProcess.RunAsync(_root, timeout, args);
 
@@ -158,26 +176,94 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(1, again);
             Assert.Contains("already running", againErr, StringComparison.Ordinal);
 
-            // A real machine joins the running cluster: QEMU (TCG) with the iPXE ROM on the lab's bridge PXE-boots
-            // from the cluster's dhcp and netboot instances, runs the node image with zc-node as PID 1, and becomes
-            // a Ready node. It reports no images (the node image carries only the agent), so it is given nothing.
-            const string mac = "52:54:00:aa:bb:01";
-            var console = Path.Combine(_root, "qemu-console.log");
-            await ShAsync("ip -n zc-uptest-sw tuntap add zcq0 mode tap && ip -n zc-uptest-sw link set zcq0 master br0 up");
-            await ShAsync($"ip netns exec zc-uptest-sw setsid -f qemu-system-x86_64 -accel tcg -M pc -m 512 -display none -no-reboot -serial file:{console} -netdev tap,id=n0,ifname=zcq0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={mac} -boot n >/dev/null 2>&1 </dev/null");
-            var booting = Stopwatch.StartNew();
-            var machine = "";
-            while (!machine.Contains(" Ready ", StringComparison.Ordinal))
+            // Every server runs the zc-node of the node image it PXE-booted (unpacked from the initrd its firmware
+            // fetched and checked against the signed manifest), in a mount namespace that shows none of the seed's
+            // files, the repository or the build folder.
+            var repo = ZeroCloud.Lab.Repository.Root()!;
+            var built = Path.Combine(repo, ".build", "out");
+            var agentSha = Sha(Path.Combine(built, ".publish", "node", "zc-node"));
+            var all = (await NodesAsync()).Nodes;
+            Assert.All(all.Where(n => n.Status == NodeStatus.Ready && n.Name != "seed"), n => Assert.EndsWith($"sha256:{agentSha}", n.Agent ?? "(none)", StringComparison.Ordinal));
+            var agentPid = (await ShAsync("ip netns pids zc-uptest-s001")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .First(p => ShAsync($"readlink /proc/{p.Trim()}/exe").Result.Trim() == Path.Combine(_root, "uptest", "s001", "node", "boot", "init")).Trim();
+            Assert.Equal("", (await ShAsync($"nsenter -t {agentPid} -m ls -A {repo}")).Trim());
+            Assert.Equal("s001", (await ShAsync($"nsenter -t {agentPid} -m ls -A {Path.Combine(_root, "uptest")}")).Trim());
+            Assert.Equal("", (await ShAsync($"nsenter -t {agentPid} -m ls -A /var/lib/zerocloud")).Trim());
+
+            // A node image whose agent is another binary (a marker appended to zc-node: the same program, another
+            // digest) is pushed; a server reset PXE-boots it and reports that agent.
+            var distinctBinary = Path.Combine(_root, "zc-node-distinct");
+            File.Copy(Path.Combine(built, ".publish", "node", "zc-node"), distinctBinary);
+            await File.AppendAllTextAsync(distinctBinary, "zc up test: a distinct agent\n");
+            var (kernel, modules) = ZeroCloud.Boot.ImageBuilder.DistroKernel();
+            var distinctOut = Path.Combine(_root, "distinct");
+            ZeroCloud.Boot.ImageBuilder.Build(new ZeroCloud.Boot.ImageSpec("node", distinctBinary, kernel, modules, "0.0.1-distinct", "console=ttyS0"), Path.Combine(distinctOut, "images", "node"));
+            var (pushed, pushOut, pushErr) = await RunAsync(TimeSpan.FromMinutes(3), "image", "push", "node", "-o", distinctOut);
+            Assert.True(pushed == 0, pushOut + pushErr);
+            Assert.Contains("pushed node 0.0.1-distinct", pushOut, StringComparison.Ordinal);
+            var (lsCode, catalogue, _) = await RunAsync(TimeSpan.FromMinutes(1), "image", "ls");
+            output.WriteLine(catalogue);
+            Assert.True(lsCode == 0 && catalogue.Contains("0.0.1-distinct", StringComparison.Ordinal) && catalogue.Contains("retired", StringComparison.Ordinal), catalogue);
+            var distinctSha = Sha(distinctBinary);
+            var (rebooted, rebootOut, rebootErr) = await RunAsync(TimeSpan.FromMinutes(1), "lab", "reboot", "s002");
+            Assert.True(rebooted == 0, rebootOut + rebootErr);
+            var resetClock = Stopwatch.StartNew();
+            NodeDto? known2 = null;
+            while (known2?.Agent?.EndsWith(distinctSha, StringComparison.Ordinal) != true || known2.Status != NodeStatus.Ready)
             {
-                Assert.True(booting.Elapsed < TimeSpan.FromMinutes(4), $"the QEMU machine is not a Ready node after 4 min: {machine}\n--- its console ---\n{(File.Exists(console) ? await File.ReadAllTextAsync(console) : "(none)")}");
-                await Task.Delay(1000);
-                var (_, all, _) = await RunAsync(TimeSpan.FromMinutes(1), "get", "nodes");
-                machine = all.Split('\n').FirstOrDefault(l => l.StartsWith("node-525400aabb01", StringComparison.Ordinal)) ?? "";
+                Assert.True(resetClock.Elapsed < TimeSpan.FromMinutes(2), $"s002 does not report the pushed agent {distinctSha} after 2 min: {known2}\n{await ShAsync($"tail -20 {Path.Combine(_root, "uptest", "s002", "node.log")}")}");
+                await Task.Delay(500);
+                known2 = (await NodesAsync()).Nodes.FirstOrDefault(n => n.Name == "known-2");
             }
 
-            output.WriteLine($"QEMU machine PXE-booted into the zc up cluster and Ready after {booting.Elapsed.TotalSeconds:0.0} s: {machine}");
-            var (_, placed, _) = await RunAsync(TimeSpan.FromMinutes(1), "get", "instances");
-            Assert.DoesNotContain("node-525400aabb01", placed, StringComparison.Ordinal);
+            output.WriteLine($"s002 reset, PXE-booted the pushed node image and runs its agent after {resetClock.Elapsed.TotalSeconds:0.0} s: {known2.Agent}");
+
+            // A real machine joins with the seed's build folder gone (moved away and back): QEMU (TCG) with the iPXE
+            // ROM on the lab's bridge PXE-boots from the cluster's dhcp and netboot instances (netboot serves the node
+            // image from the store), runs it with zc-node as PID 1, becomes a Ready node, is given a hello replica
+            // (scaled to one per node) and runs it from the image it fetched from the store.
+            Directory.Move(built, built + ".away");
+            try
+            {
+                const string mac = "52:54:00:aa:bb:01";
+                var console = Path.Combine(_root, "qemu-console.log");
+                await ShAsync("ip -n zc-uptest-sw tuntap add zcq0 mode tap && ip -n zc-uptest-sw link set zcq0 master br0 up");
+                await ShAsync($"ip netns exec zc-uptest-sw setsid -f qemu-system-x86_64 -accel tcg -M pc -m 768 -display none -no-reboot -serial file:{console} -netdev tap,id=n0,ifname=zcq0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={mac} -boot n >/dev/null 2>&1 </dev/null");
+                var booting = Stopwatch.StartNew();
+                NodeDto? machine = null;
+                while (machine?.Status != NodeStatus.Ready)
+                {
+                    Assert.True(booting.Elapsed < TimeSpan.FromMinutes(4), $"the QEMU machine is not a Ready node after 4 min: {machine}\n--- its console ---\n{(File.Exists(console) ? await File.ReadAllTextAsync(console) : "(none)")}");
+                    await Task.Delay(1000);
+                    machine = (await NodesAsync()).Nodes.FirstOrDefault(n => n.Name == "node-525400aabb01");
+                }
+
+                output.WriteLine($"QEMU machine PXE-booted into the zc up cluster and Ready after {booting.Elapsed.TotalSeconds:0.0} s: {machine}");
+                Assert.EndsWith(distinctSha, machine.Agent ?? "(none)", StringComparison.Ordinal);
+                Assert.Contains("builtin/hello", machine.Images ?? []);
+
+                var ready = (await NodesAsync()).Nodes.Count(n => n.Status == NodeStatus.Ready);
+                await File.WriteAllTextAsync(file, Yaml.Replace("replicas: 4", $"replicas: {ready}", StringComparison.Ordinal));
+                var (applied, applyOut, applyErr) = await RunAsync(TimeSpan.FromMinutes(1), "apply", "-f", file);
+                Assert.True(applied == 0, applyOut + applyErr);
+                var scaling = Stopwatch.StartNew();
+                InstanceView? hello = null;
+                while (hello?.State is not { State: InstanceState.Running, Healthy: true })
+                {
+                    Assert.True(scaling.Elapsed < TimeSpan.FromMinutes(3), $"no healthy hello on the QEMU machine after 3 min: {hello?.Instance} {hello?.State}\n--- its console ---\n{await File.ReadAllTextAsync(console)}");
+                    await Task.Delay(1000);
+                    hello = (await InstancesAsync()).Instances.FirstOrDefault(v => v.Instance.Node == "node-525400aabb01" && v.Instance.Service == "hello");
+                }
+
+                output.WriteLine($"hello runs on the QEMU machine {scaling.Elapsed.TotalSeconds:0.0} s after the scale-up: {hello.State}");
+                var answer = await ShAsync($"ip netns exec zc-uptest-seed curl -s -m 10 http://{machine.Address}:8080/");
+                Assert.False(string.IsNullOrWhiteSpace(answer), "curl of the QEMU machine's hello said nothing");
+                output.WriteLine($"curl http://{machine.Address}:8080/ → {answer.Trim()}");
+            }
+            finally
+            {
+                Directory.Move(built + ".away", built);
+            }
         }
         finally
         {

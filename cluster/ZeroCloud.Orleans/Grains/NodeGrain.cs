@@ -14,7 +14,8 @@ public sealed record NodeBeat(
     [property: Id(3)] IReadOnlyDictionary<string, string>? Labels = null,
     [property: Id(4)] IReadOnlyList<string>? Runtimes = null,
     [property: Id(5)] string? Mac = null,
-    [property: Id(6)] IReadOnlyList<string>? Images = null);
+    [property: Id(6)] IReadOnlyList<string>? Images = null,
+    [property: Id(7)] string? Agent = null);
 
 /// <summary>A machine as its grain sees it, and which silo holds the grain.</summary>
 [GenerateSerializer]
@@ -91,7 +92,8 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             || (beat.Address is not null && beat.Address != r.Address)
             || (beat.Labels is not null && !SameLabels(beat.Labels, r.Labels))
             || (beat.Runtimes is not null && !(r.Runtimes ?? []).SequenceEqual(beat.Runtimes))
-            || (beat.Images is not null && !(r.Images ?? []).SequenceEqual(beat.Images)))
+            || (beat.Images is not null && !(r.Images ?? []).SequenceEqual(beat.Images))
+            || (beat.Agent is not null && beat.Agent != r.Agent))
         {
             await WriteAsync(old => (old ?? Empty()) with
             {
@@ -102,6 +104,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 Runtimes = beat.Runtimes ?? old?.Runtimes,
                 Images = beat.Images ?? old?.Images,
                 Mac = beat.Mac ?? old?.Mac,
+                Agent = beat.Agent ?? old?.Agent,
             }, status).ConfigureAwait(true);
             if (!wasWatched && status == NodeStatus.Ready)
             {

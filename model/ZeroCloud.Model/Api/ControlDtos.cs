@@ -94,7 +94,8 @@ public sealed record HeartbeatRequest(
     IReadOnlyList<string>? Runtimes = null,
     string? Mac = null,
     IReadOnlyList<string>? Images = null,
-    string? Csr = null);
+    string? Csr = null,
+    string? Agent = null);
 
 /// <summary>
 /// A node as the store holds it (<c>/zc/nodes/&lt;name&gt;</c>), written by its grain on transitions and inventory
@@ -111,7 +112,8 @@ public sealed record NodeDto(
     IReadOnlyList<string>? Runtimes,
     long Transitions,
     IReadOnlyList<string>? Images = null,
-    string? Mac = null);
+    string? Mac = null,
+    string? Agent = null);
 
 /// <summary>
 /// A placement (<c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>), written by the scheduler: what the node's agent must run.

@@ -8,7 +8,7 @@ using ZeroCloud.Model.Pki;
 namespace ZeroCloud.Node.Runtime;
 
 /// <summary>An image version ready on this node: its folder in the cache, the unpacked initrd (<c>root/init</c> is the binary), and its files.</summary>
-internal sealed record CachedImage(string Name, string Digest, string Version, string Folder)
+internal sealed record CachedImage(string Name, string Digest, string Version, string Folder, string Manifest = "", string Signature = "")
 {
     public string Root => Path.Combine(Folder, "root");
 
@@ -86,7 +86,7 @@ internal sealed class ImageCache(string folder, long capacityBytes, IImageSource
             throw new ImageRefusedException($"{what}: its signed manifest is of image {manifest.Name}");
         }
 
-        var cached = new CachedImage(record.Name, version.Digest, version.Version, Path.Combine(folder, version.Digest["sha256:".Length..]));
+        var cached = new CachedImage(record.Name, version.Digest, version.Version, Path.Combine(folder, version.Digest["sha256:".Length..]), version.Manifest, version.Signature);
         if (!File.Exists(Path.Combine(cached.Folder, ReadyFile)))
         {
             var initrd = manifest.File(ImageManifest.Initrd) ?? throw new ImageRefusedException($"{what}: its manifest lists no {ImageManifest.Initrd}");

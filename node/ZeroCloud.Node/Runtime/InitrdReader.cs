@@ -14,7 +14,12 @@ internal static class InitrdReader
 {
     private const int HeaderLength = 110;
 
-    public static long Unpack(Stream gzipped, string destination, long maxBytes)
+    public static long Unpack(Stream gzipped, string destination, long maxBytes) => Unpack(gzipped, destination, maxBytes, null);
+
+    /// <summary>Unpacks only the regular file <paramref name="only"/> (e.g. <c>init</c>), stopping as soon as it is out; false when the archive has none.</summary>
+    public static bool Extract(Stream gzipped, string only, string destination, long maxBytes) => Unpack(gzipped, destination, maxBytes, only) > 0 && File.Exists(Path.Combine(destination, only));
+
+    private static long Unpack(Stream gzipped, string destination, long maxBytes, string? only)
     {
         Directory.CreateDirectory(destination);
         using var cpio = new GZipStream(gzipped, CompressionMode.Decompress, leaveOpen: true);
@@ -53,6 +58,13 @@ internal static class InitrdReader
             }
 
             var path = Path.Combine(destination, name);
+            if (only is not null && name != only)
+            {
+                Skip(cpio, size + Pad(size));
+                offset += size + Pad(size);
+                continue;
+            }
+
             switch (mode & 0xF000)
             {
                 case 0x4000:
@@ -95,6 +107,10 @@ internal static class InitrdReader
 
             Skip(cpio, Pad(size));
             offset += size + Pad(size);
+            if (only is not null)
+            {
+                return written;
+            }
         }
     }
 

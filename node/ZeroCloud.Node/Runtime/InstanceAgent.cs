@@ -34,6 +34,16 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     private readonly Dictionary<string, DateTime> _retryAt = new(StringComparer.Ordinal);
 
     private int _round;
+
+    private NetbootFiles? _netbootFiles;
+
+    /// <summary>What netboot instances here serve: the catalogue's node image, or the local build until there is one.</summary>
+    private NetbootFiles Netboot => _netbootFiles ??= new NetbootFiles(Path.Combine(dataDirectory, "netboot-root"), context.NetbootRoot, cache, log);
+
+    /// <summary>The image versions in use here: never evicted from the cache.</summary>
+    private HashSet<string> InUse() => [.. _digests.Values];
+
+    private bool RunsNetboot => _running.Values.Any(r => ImageReference.Parse(r.Instance.Image)?.Name == "netboot");
     private readonly ConcurrentDictionary<string, InstanceStateDto> _dirty = new(StringComparer.Ordinal);
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
     public async Task RunAsync(CancellationToken ct)
@@ -45,7 +55,8 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 var client = endpoints.Current;
                 try
                 {
-                    if (cache is not null && _round++ % 10 == 0)
+                    // The catalogue every 10 s; every 2 s while a netboot here still serves an unsigned local node image.
+                    if (cache is not null && _round++ % (RunsNetboot && !Netboot.FromCatalogue ? 2 : 10) == 0)
                     {
                         try
                         {
@@ -59,6 +70,11 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
                     var placed = Acceptable((await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance));
                     await ReconcileAsync(placed).ConfigureAwait(false);
+                    if (RunsNetboot && await Netboot.RefreshAsync(InUse(), ct).ConfigureAwait(false) is { } problem)
+                    {
+                        log.LogWarning("netboot: {Problem}", problem);
+                    }
+
                     await ReportAsync(client, placed, ct).ConfigureAwait(false);
                 }
                 catch (ControlApiException ex) when (!ct.IsCancellationRequested)
@@ -205,7 +221,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             try
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-                pulled = await cache.PrepareAsync(p.Image, driver == "vm", _digests.Values.ToHashSet(StringComparer.Ordinal), timeout.Token).ConfigureAwait(false);
+                pulled = await cache.PrepareAsync(p.Image, driver == "vm", InUse(), timeout.Token).ConfigureAwait(false);
                 vmImage = driver == "vm" ? new VmImage(pulled.Kernel, pulled.Initrd) : null;
             }
             catch (Exception ex) when (ex is ImageRefusedException or OperationCanceledException or IOException)
@@ -252,7 +268,12 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             return (null, problem, null);
         }
 
-        var (binary, prefix) = await WithNodeArgumentsAsync(p, command).ConfigureAwait(false);
+        if (ImageReference.Parse(p.Image)?.Name == "netboot" && await Netboot.RefreshAsync(InUse(), CancellationToken.None).ConfigureAwait(false) is { } none)
+        {
+            return (null, $"{p.Id}: {none}", null);
+        }
+
+        var (binary, prefix) = await WithNodeArgumentsAsync(p, command, pulled).ConfigureAwait(false);
         return (new Launch(binary, [.. prefix, .. p.Args ?? []], address ?? "127.0.0.1", "process"), null, pulled?.Digest);
     }
 
@@ -284,7 +305,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     /// the control plane and the join token on booted nodes' command line. Both read the applied cluster.yaml. Other
     /// images run with the spec's arguments.
     /// </summary>
-    private async Task<(string File, string[] Prefix)> WithNodeArgumentsAsync(InstanceDto p, (string File, string[] Prefix) command)
+    private async Task<(string File, string[] Prefix)> WithNodeArgumentsAsync(InstanceDto p, (string File, string[] Prefix) command, CachedImage? pulled)
     {
         var here = address ?? "127.0.0.1";
         // The builtin images by name, whichever version runs (builtin/<name>, <name>@sha256:…).
@@ -295,7 +316,9 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                     // The voter asks for its member certificate and to be added as this node (its certificate, else
                     // its key): the scheduler's voter placement on this node is what lets it join.
                     var port = p.Ports is { Count: > 0 } ports ? ports[0] : 7070;
-                    return (command.File, [.. command.Prefix, "serve", "control", "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. ServiceCredential(), .. CaFile()]);
+                    // The control image's binary takes the member's options; a mapping to the zc CLI runs `zc serve control`.
+                    string[] serve = Path.GetFileNameWithoutExtension(command.Prefix.LastOrDefault() ?? command.File) == "zc" ? ["serve", "control"] : [];
+                    return (command.File, [.. command.Prefix, .. serve, "--data", Path.Combine(dataDirectory, "instances", p.Id, "data"), "--listen", $"{here}:{port}", "--name", node, "--peers", string.Join(',', endpoints.All), .. ServiceCredential(), .. CaFile()]);
                 }
 
             case "dhcp":
@@ -308,7 +331,8 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             case "netboot":
                 {
                     var spec = await SpecFileAsync().ConfigureAwait(false);
-                    string[] root = context.NetbootRoot is { } r ? ["--root", r] : [];
+                    // The netboot image carries the iPXE binaries; a local build uses the distro's.
+                    string[] root = ["--root", Netboot.Root, .. pulled is null ? (string[])[] : ["--ipxe-dir", Path.Combine(pulled.Root, "usr", "lib", "ipxe")]];
                     return (command.File, [.. command.Prefix, "-f", spec, .. Interface(), .. root, "--http-port", NetbootHttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--control", .. endpoints.All, .. ServiceCredential(), .. CaFile()]);
                 }
 
