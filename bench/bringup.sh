@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/bringup.sh [N ...]: wall time from `./zc up --nodes N` to every node Ready and every service at its
-# replicas (the root cluster.yaml: 3 voters, dhcp x2, netboot x2, hello x4), and the peak memory the lab used
+# replicas (the root cluster.yaml: 3 voters, dhcp x2, netboot x2, storage x3, hello x4), and the peak memory the lab used
 # (system used memory sampled every 0.5 s, minus what was used before). Default N: 10 50 100. No peer runs here
 # (MAAS or Tinkerbell would need machines or Docker); the figure is set against the goal of 100 servers < 60 s.
-# Run as root. The artifacts (service builds, node image) are built first, outside the timing.
+# Run as root. The images are built first, outside the timing; the timing includes zc up pushing them into the
+# seed's store and every server pulling what it runs from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")

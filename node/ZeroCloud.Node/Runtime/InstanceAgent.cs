@@ -35,6 +35,8 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
     private int _round;
 
+    private bool _catalogueRead;
+
     private NetbootFiles? _netbootFiles;
 
     /// <summary>What netboot instances here serve: the catalogue's node image, or the local build until there is one.</summary>
@@ -56,11 +58,13 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 try
                 {
                     // The catalogue every 10 s; every 2 s while a netboot here still serves an unsigned local node image.
-                    if (cache is not null && _round++ % (RunsNetboot && !Netboot.FromCatalogue ? 2 : 10) == 0)
+                    // (every round until it was read once: the first rounds may come before the join made this a node)
+                    if (cache is not null && (!_catalogueRead || _round++ % (RunsNetboot && !Netboot.FromCatalogue ? 2 : 10) == 0))
                     {
                         try
                         {
                             await cache.RefreshAsync(ct).ConfigureAwait(false);
+                            _catalogueRead = true;
                         }
                         catch (ImageRefusedException ex)
                         {
