@@ -254,7 +254,8 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
     private async Task MountTinyAsync(string node)
     {
         var chunks = Path.Combine(NodeFolder(node), "storage", "chunks");
-        var pid = (await ShAsync($"pgrep -f 'zc-storage.dll --node {node} ' | head -n 1")).Trim();
+        // Its binary is the storage image's /init, from the seed's build or the node's image cache.
+        var pid = (await ShAsync($"pgrep -f '[/]zc-storage --node {node} |[/]root/init --node {node} ' | head -n 1")).Trim();
         Assert.True(pid.Length > 0, $"no storage process for {node}");
         var (code, text) = await Processes.RunAsync("nsenter", ["-t", pid, "-m", "mount", "-t", "tmpfs", "-o", "size=3m", "zc-test-full", chunks], TimeSpan.FromSeconds(10));
         Assert.True(code == 0, text);
