@@ -11,7 +11,7 @@ using ZeroCloud.Netboot.Tftp;
 namespace ZeroCloud.Node;
 
 /// <summary>What the firmware booted: the interface and its leased address, and the kernel command line of the script.</summary>
-internal sealed record FirmwareBoot(string Interface, MacAddress Mac, uint Address, int Prefix, KernelCommandLine CommandLine, string Kernel, string Initrd, string CommandLineText, byte[] InitrdBytes);
+internal sealed record FirmwareBoot(string Interface, MacAddress Mac, uint Address, int Prefix, KernelCommandLine CommandLine, string Kernel, string Initrd, string CommandLineText, byte[] InitrdBytes, string RootPem);
 
 /// <summary>
 /// <c>zc-node --firmware &lt;ifname&gt;</c>: what a bare server's PXE firmware and iPXE do, over the real network, for a
@@ -104,10 +104,10 @@ internal static class Firmware
                 var kernelUrl = new Uri(url, kernel);
                 var initrdUrl = new Uri(url, initrd);
                 var parsed = KernelCommandLine.Parse(cmdline ?? "");
-                var (kernelBytes, initrdBytes) = await FetchVerifiedAsync(kernelUrl, initrdUrl, parsed, ct).ConfigureAwait(false);
+                var (kernelBytes, initrdBytes, root) = await FetchVerifiedAsync(kernelUrl, initrdUrl, parsed, ct).ConfigureAwait(false);
                 log($"firmware: http {kernelUrl} {kernelBytes} bytes and {initrdUrl} {initrdBytes.Length} bytes, signed by the cluster, sha256 as in the signed manifest.json");
                 report(new BootEvent(BootPhase.Http, DateTime.UtcNow, Detail: $"{kernelBytes + initrdBytes.Length} bytes"));
-                return new FirmwareBoot(ifname, mac, ipxe.Address, prefix, parsed, kernelUrl.ToString(), initrdUrl.ToString(), cmdline ?? "", initrdBytes);
+                return new FirmwareBoot(ifname, mac, ipxe.Address, prefix, parsed, kernelUrl.ToString(), initrdUrl.ToString(), cmdline ?? "", initrdBytes, root);
             }
 
             url = chain ?? throw new InvalidOperationException($"firmware: the script at {url} neither boots a kernel nor chains on");
@@ -119,9 +119,10 @@ internal static class Firmware
     /// <summary>
     /// Checks the node image's manifest.json against its signature (manifest.sig beside it) and the cluster's root, pinned by
     /// the script's zc.ca= and fetched from its zc.control= members, then downloads the kernel and initrd and compares their
-    /// sha256 with the signed manifest. Returns the kernel's size and the initrd (the agent runs the zc-node inside it).
+    /// sha256 with the signed manifest. Returns the kernel's size, the initrd (the agent runs the zc-node inside it) and the
+    /// root (PEM), which matched the pin, for the agent.
     /// </summary>
-    private static async Task<(long, byte[])> FetchVerifiedAsync(Uri kernel, Uri initrd, KernelCommandLine cmdline, CancellationToken ct)
+    private static async Task<(long, byte[], string)> FetchVerifiedAsync(Uri kernel, Uri initrd, KernelCommandLine cmdline, CancellationToken ct)
     {
         var manifestBytes = await Http.GetByteArrayAsync(new Uri(kernel, "manifest.json"), ct).ConfigureAwait(false);
         using var sigResponse = await Http.GetAsync(new Uri(kernel, "manifest.sig"), ct).ConfigureAwait(false);
@@ -137,18 +138,26 @@ internal static class Firmware
             throw new InvalidOperationException("firmware: the boot script's command line has no zc.ca= (the cluster root's fingerprint) to check the node image's signature with");
         }
 
+        // The root: beside the manifest (netboot serves the one its agent trusts; public, and checked against the pin
+        // here), else from a control-plane member over TLS.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var trust = ClusterTrust.Pinned(pin);
-        if (!await trust.LearnRootAsync(AgentSettings.List(cmdline["control"]), ct).ConfigureAwait(false))
+        using var rootResponse = await Http.GetAsync(new Uri(kernel, "cluster-root.crt"), ct).ConfigureAwait(false);
+        var accepted = rootResponse.IsSuccessStatusCode && trust.Accept(await rootResponse.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+        if (!accepted && !await trust.LearnRootAsync(AgentSettings.List(cmdline["control"]), ct).ConfigureAwait(false))
         {
             throw new InvalidOperationException($"firmware: no control-plane member served the cluster root {pin[..16]}… to check the node image's signature with");
         }
 
+        var learned = clock.Elapsed.TotalMilliseconds;
         var digest = ImageManifest.DigestOf(manifestBytes);
         if (ImageSigning.Problem(manifestBytes, signature, trust.Root!, $"firmware: the node image {digest}") is { } unsigned)
         {
             throw new InvalidOperationException(unsigned);
         }
 
+        var verified = clock.Elapsed.TotalMilliseconds - learned;
+        Console.WriteLine($"firmware: the node image {digest} is signed by the cluster (root in {learned:0} ms, signature checked in {verified:0} ms)");
         var manifest = ImageManifest.Parse(manifestBytes, out var problem) ?? throw new InvalidOperationException($"firmware: the node image {digest}: {problem}");
         async Task<byte[]?> OneAsync(Uri file, bool keep)
         {
@@ -156,7 +165,7 @@ internal static class Firmware
             using var response = await Http.GetAsync(file, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
             response.EnsureSuccessStatusCode();
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var kept = keep ? new MemoryStream() : null;
+            var kept = keep ? new MemoryStream((int)Math.Min(manifest.File(name)?.Size ?? 0, 1L << 30)) : null;
             var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
@@ -181,7 +190,7 @@ internal static class Firmware
         }
 
         var kernelSize = BitConverter.ToInt64(await OneAsync(kernel, keep: false).ConfigureAwait(false));
-        return (kernelSize, (await OneAsync(initrd, keep: true).ConfigureAwait(false))!);
+        return (kernelSize, (await OneAsync(initrd, keep: true).ConfigureAwait(false))!, trust.Root!.ExportCertificatePem() + "\n");
     }
 
     /// <summary>A TFTP read (RFC 1350) with blksize and tsize (RFC 2348/2349), retrying each packet up to 5 times; packets through <see cref="TftpCodec"/>.</summary>

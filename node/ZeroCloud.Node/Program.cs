@@ -231,22 +231,25 @@ namespace ZeroCloud.Node
                 return 1;
             }
 
+            // The root the firmware fetched and matched against the pin: the agent need not ask for it again.
+            var root = Path.Combine(folder, "cluster-root.crt");
+            File.WriteAllText(root, boot.RootPem);
             var cmdline = Path.Combine(folder, "cmdline");
             ZeroCloud.Model.SecretFile.Write(cmdline, boot.CommandLineText); // it holds the enrollment ticket
             var options = Environment.GetCommandLineArgs().Skip(1).ToList();
             for (var i = 0; i < options.Count; i++)
             {
-                if (options[i] is "--firmware" or "--address" or "--data" && i + 1 < options.Count)
+                if (options[i] is "--firmware" or "--address" or "--data" or "--ca-file" && i + 1 < options.Count)
                 {
                     options.RemoveRange(i--, 2);
                 }
-                else if (((string[])["--firmware=", "--address=", "--data="]).Any(o => options[i].StartsWith(o, StringComparison.Ordinal)))
+                else if (((string[])["--firmware=", "--address=", "--data=", "--ca-file="]).Any(o => options[i].StartsWith(o, StringComparison.Ordinal)))
                 {
                     options.RemoveAt(i--);
                 }
             }
 
-            string?[] argv = [agent, "--cmdline", cmdline, "--address", address, "--data", data, .. options, null];
+            string?[] argv = [agent, "--cmdline", cmdline, "--ca-file", root, "--address", address, "--data", data, .. options, null];
             Console.WriteLine($"firmware: starting {agent} from the node image: {string.Join(' ', argv[1..^1])}");
             Console.Out.Flush();
             Runtime.Native.Execv(agent, argv);

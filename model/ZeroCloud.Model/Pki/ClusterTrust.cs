@@ -119,6 +119,28 @@ public sealed class ClusterTrust
         return Problem(leaf, chain) is null;
     }
 
+    /// <summary>Takes <paramref name="pem"/> as the root when its fingerprint is the pinned one (from anywhere: the pin is what is trusted); false otherwise.</summary>
+    public bool Accept(string pem)
+    {
+        try
+        {
+            var root = X509Certificate2.CreateFromPem(pem);
+            if (ClusterPki.Fingerprint(root) == _fingerprint)
+            {
+                Root ??= root;
+                return true;
+            }
+
+            root.Dispose();
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            // not a certificate
+        }
+
+        return Root is not null;
+    }
+
     /// <summary>
     /// A pinned trust learns its root from <c>GET /v1/pki/root</c> of one of <paramref name="servers"/> (a TLS server
     /// does not send its self-signed root): the certificate is public, and it is kept only when its SHA-256 is the

@@ -40,7 +40,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     private NetbootFiles? _netbootFiles;
 
     /// <summary>What netboot instances here serve: the catalogue's node image, or the local build until there is one.</summary>
-    private NetbootFiles Netboot => _netbootFiles ??= new NetbootFiles(Path.Combine(dataDirectory, "netboot-root"), context.NetbootRoot, cache, log);
+    private NetbootFiles Netboot => _netbootFiles ??= new NetbootFiles(Path.Combine(dataDirectory, "netboot-root"), context.NetbootRoot, cache, () => endpoints.Trust?.Root?.ExportCertificatePem() + "\n", log);
 
     /// <summary>The image versions in use here: never evicted from the cache.</summary>
     private HashSet<string> InUse() => [.. _digests.Values];
@@ -57,8 +57,11 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 var client = endpoints.Current;
                 try
                 {
-                    // The catalogue every 10 s; every 2 s while a netboot here still serves an unsigned local node image.
-                    // (every round until it was read once: the first rounds may come before the join made this a node)
+                    var placed = Acceptable((await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance));
+
+                    // The catalogue every 10 s; every 2 s while a netboot here still serves an unsigned local node image;
+                    // every round until it was read once. After the placements: a node that could not read those (not
+                    // joined yet) would be refused the catalogue too.
                     if (cache is not null && (!_catalogueRead || _round++ % (RunsNetboot && !Netboot.FromCatalogue ? 2 : 10) == 0))
                     {
                         try
@@ -72,7 +75,6 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                         }
                     }
 
-                    var placed = Acceptable((await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance));
                     await ReconcileAsync(placed).ConfigureAwait(false);
                     if (RunsNetboot && await Netboot.RefreshAsync(InUse(), ct).ConfigureAwait(false) is { } problem)
                     {

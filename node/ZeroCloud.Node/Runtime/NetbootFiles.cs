@@ -5,12 +5,12 @@ namespace ZeroCloud.Node.Runtime;
 /// <summary>
 /// What a netboot instance on this node serves (<c>&lt;data&gt;/netboot-root</c>): the node image from the catalogue, its
 /// bytes fetched from the store and verified by the image cache like any image, with its signed manifest
-/// (<c>manifest.json</c>, the exact bytes signed, and <c>manifest.sig</c>, the signature in base64) so that the machines
-/// it boots can check it too. Before the catalogue has a node image (the seed, at bootstrap) it serves the local build
+/// (<c>manifest.json</c>, the exact bytes signed, and <c>manifest.sig</c>, the signature in base64) and the cluster's root
+/// (<c>cluster-root.crt</c>) so that the machines it boots can check it too, against the fingerprint they were given. Before the catalogue has a node image (the seed, at bootstrap) it serves the local build
 /// given with <c>--netboot-root</c>, unsigned. A new version in the catalogue replaces the files in place (each by a
 /// rename: a download under way keeps the file it opened).
 /// </summary>
-internal sealed class NetbootFiles(string root, string? local, ImageCache? cache, ILogger log)
+internal sealed class NetbootFiles(string root, string? local, ImageCache? cache, Func<string?> clusterRoot, ILogger log)
 {
     public const string NodeImage = "builtin/node";
 
@@ -39,6 +39,12 @@ internal sealed class NetbootFiles(string root, string? local, ImageCache? cache
                 Place(image.Kernel, Path.Combine(target, "vmlinuz"));
                 Place(image.Initrd, Path.Combine(target, "initrd.img"));
                 Write(Path.Combine(target, "manifest.sig"), image.Signature + "\n");
+                if (clusterRoot() is { } rootPem)
+                {
+                    // Public: the machines check it against the fingerprint on their command line (zc.ca=).
+                    Write(Path.Combine(target, "cluster-root.crt"), rootPem);
+                }
+
                 Write(Path.Combine(target, "manifest.json"), image.Manifest);
                 _served = image.Digest;
                 log.LogInformation("netboot serves the node image {Digest} ({Version}) from the store", image.Digest, image.Version);
