@@ -12,6 +12,7 @@ using ZeroCloud.Cluster.Api;
 using ZeroCloud.Cluster.Raft;
 using ZeroCloud.Cluster.Store;
 using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Images;
 using ZeroCloud.Orleans;
 
 namespace ZeroCloud.Control;
@@ -200,6 +201,7 @@ public static partial class ControlHost
                 // Before the silo, which waits for this member to have joined (the chores announce it to its peers).
                 services.AddHostedService<MemberChores>();
                 services.AddHostedService<AuditTrimmer>();
+                services.AddHostedService<ImagePruner>();
             })
             .ConfigureWebHost(web => web
                 .UseKestrelCore()
@@ -404,6 +406,74 @@ public static partial class ControlHost
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 // stopping
+            }
+        }
+    }
+
+    /// <summary>
+    /// Old image versions go: once a minute the leader drops from the catalogue the versions <see cref="ImageRetention"/>
+    /// no longer keeps (not current, not the one before it, not pinned by a placed instance, retired longer than
+    /// <see cref="ControlApi.ImageGrace"/>), with their objects in one compare-and-swap transaction per image; the store
+    /// then collects their blobs after its own grace period. A push does the same at once.
+    /// </summary>
+    private sealed class ImagePruner(ControlNode node, LocalStore store, ILogger<ImagePruner> logger) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var tick = new PeriodicTimer(TimeSpan.FromMinutes(1));
+            try
+            {
+                while (await tick.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    if (node.IsLeader)
+                    {
+                        await PruneAsync(stoppingToken).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // stopping
+            }
+        }
+
+        private async Task PruneAsync(CancellationToken ct)
+        {
+            var skipped = new List<string>();
+            var used = node.Read(s => s.Range(StoreKeys.Instances).ToList())
+                .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.InstanceDto, skipped))
+                .Select(i => i is null ? null : ImageReference.Parse(i.Image)?.Digest)
+                .OfType<string>()
+                .ToHashSet(StringComparer.Ordinal);
+            foreach (var kv in node.Read(s => s.Range(StoreKeys.Images).ToList()))
+            {
+                if (TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.ImageDto, skipped) is not { } image)
+                {
+                    continue;
+                }
+
+                var (kept, dropped) = ImageRetention.Prune(image, used, DateTime.UtcNow, ControlApi.ImageGrace);
+                if (dropped.Count == 0)
+                {
+                    continue;
+                }
+
+                var objects = dropped.SelectMany(d => node.Read(s => s.Range(StoreKeys.StorageObject(ImageObjects.Prefix(image.Name, d.Digest))).Select(o => o.Key).ToList()));
+                var txn = new TxnRequest(
+                    [new CompareDto(kv.Key, "mod", "=", Number: kv.ModRevision)],
+                    [new OpDto("put", kv.Key, System.Text.Json.JsonSerializer.Serialize(kept, ControlJsonContext.Default.ImageDto)), .. objects.Select(o => new OpDto("delete", o))],
+                    []);
+                try
+                {
+                    if ((await store.TxnAsync(txn, ct).ConfigureAwait(false)).Succeeded)
+                    {
+                        logger.LogInformation("images: dropped {Versions} of {Image} (unused, retired more than {Grace} ago); the store collects their blobs", string.Join(", ", dropped.Select(d => $"{d.Version} {d.Digest}")), image.Name, ControlApi.ImageGrace);
+                    }
+                }
+                catch (ControlApiException ex)
+                {
+                    logger.LogWarning("images: pruning {Image} failed: {Problem}", image.Name, ex.Message);
+                }
             }
         }
     }
