@@ -105,12 +105,29 @@ internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? to
         }
     }
 
+    private HttpClient? _joinHttp;
+
+    /// <summary>
+    /// A client for the joining beat at the current member: the join spends a single-use ticket, so it waits up to a
+    /// minute for the answer instead of the heartbeat's timeout (a member that took the ticket and answered late would
+    /// refuse the retry: the ticket is used).
+    /// </summary>
+    public ControlClient ForJoin()
+    {
+        lock (_lock)
+        {
+            _joinHttp ??= trust?.Client(TimeSpan.FromMinutes(1)) ?? new HttpClient { Timeout = TimeSpan.FromMinutes(1) };
+            return new ControlClient(new Uri(_urls[_current % _urls.Count]), _joinHttp) { Token = _credential };
+        }
+    }
+
     /// <summary>The current member did not answer: use the next.</summary>
     public void Failed(ControlClient client)
     {
         lock (_lock)
         {
-            if (_clients.TryGetValue(_urls[_current % _urls.Count], out var current) && ReferenceEquals(current, client))
+            // By address: the joining beat's client is not among the cached ones.
+            if (new Uri(_urls[_current % _urls.Count]) == client.Server)
             {
                 _current = (_current + 1) % _urls.Count;
             }
@@ -139,6 +156,7 @@ internal sealed class ControlEndpoints(IReadOnlyList<string> initial, string? to
     public void Dispose()
     {
         _http?.Dispose();
+        _joinHttp?.Dispose();
         foreach (var old in _retired)
         {
             old.Dispose();

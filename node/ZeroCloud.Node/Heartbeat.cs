@@ -33,7 +33,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
 
                 for (var tried = 0; tried < endpoints.Count; tried++)
                 {
-                    var client = endpoints.Current;
+                    var client = joining ? endpoints.ForJoin() : endpoints.Current;
                     try
                     {
                         Last = await client.HeartbeatAsync(name, beat, ct).ConfigureAwait(false);

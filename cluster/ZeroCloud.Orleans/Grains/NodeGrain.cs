@@ -222,12 +222,21 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 next = next with { Status = status, Since = time.GetUtcNow().UtcDateTime, Transitions = next.Transitions + 1 };
             }
 
+            // What it can run changed on a Ready node (the images an agent read from the catalogue after its join, a
+            // runtime it proved): what could not be placed may fit now.
+            var canRunMore = status == NodeStatus.Ready && status == from && _record is { } old
+                && (!(old.Images ?? []).SequenceEqual(next.Images ?? []) || !(old.Runtimes ?? []).SequenceEqual(next.Runtimes ?? []) || !SameLabels(next.Labels ?? new Dictionary<string, string>(), old.Labels ?? new Dictionary<string, string>()));
             var key = StoreKeys.Node(this.GetPrimaryKeyString());
             var result = await client.PutAsync(key, JsonSerializer.Serialize(next, ControlJsonContext.Default.NodeDto), _revision).ConfigureAwait(true);
             if (result.Succeeded)
             {
                 _record = next;
                 _revision = result.Revision;
+                if (canRunMore)
+                {
+                    GrainFactory.GetGrain<ISchedulerGrain>(SchedulerGrain.Key).RequestAsync($"node {next.Name} reports what it runs").Ignore();
+                }
+
                 if (status != from)
                 {
                     LogTransition(next.Name, from, status);
