@@ -309,9 +309,9 @@ public static partial class ClusterConfigLoader
                 r.Error(node!, s.Join("image"), $"there is no built-in image '{builtin}'{(suggestion is null ? "" : $" (did you mean 'builtin/{suggestion}'?)")}; the built-in images are {string.Join(", ", BuiltinImages.Select(b => "builtin/" + b))}");
             }
         }
-        else if (!Sha256Image().IsMatch(image))
+        else if (Api.Inputs.Image(image) is not null)
         {
-            r.Error(node!, s.Join("image"), $"\"{image}\" is not an image reference: use builtin/<name> or sha256:<64 hex digits> of an image in the catalogue");
+            r.Error(node!, s.Join("image"), $"\"{image}\" is not an image reference: use builtin/<name>, <name>@sha256:<64 hex digits> (that version, pinned) or sha256:<64 hex digits> of an image in the catalogue");
         }
 
         return image;
@@ -482,8 +482,6 @@ public static partial class ClusterConfigLoader
     [GeneratedRegex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
     private static partial Regex LabelValue();
 
-    [GeneratedRegex("^sha256:[0-9a-f]{64}$")]
-    private static partial Regex Sha256Image();
 
     [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")]
     private static partial Regex DnsName();

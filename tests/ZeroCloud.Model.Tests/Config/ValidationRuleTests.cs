@@ -47,6 +47,26 @@ public class ValidationRuleTests
     }
 
     [Fact]
+    public void A_service_may_pin_an_image_version_by_digest()
+    {
+        var digest = "sha256:" + new string('c', 64);
+        var loaded = ClusterConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(WithNetwork($"""
+                subnet: 10.77.0.0/24
+              services:
+                - name: web
+                  image: hello@{digest}
+            """)), "cluster.yaml");
+        Assert.True(loaded.IsValid, string.Join("\n", loaded.Diagnostics));
+        Assert.Equal($"hello@{digest}", loaded.Config!.Spec.Services[0].Image);
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              services:
+                - name: web
+                  image: «hello@sha256:12
+            """), "spec.services[0].image", "\"hello@sha256:12\" is not an image reference: use builtin/<name>, <name>@sha256:<64 hex digits> (that version, pinned)");
+    }
+
+    [Fact]
     public void Unknown_field_with_nothing_close_lists_the_fields()
     {
         var d = Marked.AssertOne(Head + """
