@@ -32,7 +32,7 @@ for n in "${sizes[@]}"; do
   end=$(date +%s.%N)
   wall=$(echo "$end - $start" | bc)
   inner=$(grep -o 'every service at its replicas, in [0-9.]* s' "$log" | grep -o '[0-9.]* s$' || echo "n/a")
-  poweron=$(grep -o 'powering on [0-9]* servers ([0-9.]* s)' "$log" | grep -o '([0-9.]* s)' | tr -d '()' || echo "n/a")
+  poweron=$(grep -o 'powering on [0-9]* servers[^(]*([0-9.]* s)' "$log" | grep -o '([0-9.]* s)' | tr -d '()' || echo "n/a")
   rss=$(( (peak - base) / 1048576 ))
   printf 'N=%-4s exit %d  wall %6.1f s  (powered on at %s, all Ready at %s)  peak memory +%d MiB  goal 60 s for 100: %s\n' \
     "$n" "$code" "$wall" "$poweron" "$inner" "$rss" "$(echo "scale=2; $wall / 60" | bc)x of 60 s"

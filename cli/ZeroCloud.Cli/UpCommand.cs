@@ -220,7 +220,9 @@ internal static class UpCommand
         }
 
         stdout.WriteLine($"zc up: dhcp, netboot and storage running on the seed ({UpView.Since(started)})");
-        if (!await PushImagesAsync(client, state, Path.Combine(seedDir, "control", "admin-credential"), caFile, stdout, stderr, ct).ConfigureAwait(false))
+        // Every image before the first server: a server that joined before an image was in the catalogue would learn of
+        // it only at its next read of the catalogue (10 s).
+        if (!await PushImagesAsync(client, state, Path.Combine(seedDir, "control", "admin-credential"), caFile, Artifacts.ImageNames, stdout, stderr, ct).ConfigureAwait(false))
         {
             return ZcCommand.Failed;
         }
@@ -288,27 +290,48 @@ internal static class UpCommand
     /// Bootstrapping the first images: the seed built them; once its storage instance runs they go into the store and
     /// the catalogue (signed by the control plane), and the seed's netboot serves the catalogue's node image.
     /// </summary>
-    private static async Task<bool> PushImagesAsync(ControlClient client, LabState state, string adminFile, string caFile, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    private static async Task<bool> PushImagesAsync(ControlClient client, LabState state, string adminFile, string caFile, IReadOnlyList<string> names, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         var trust = ZeroCloud.Model.Pki.ClusterTrust.FromFile(caFile);
         using var http = trust.Client(TimeSpan.FromMinutes(5));
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ZeroCloud.Model.SecretFile.Read(adminFile, out _));
         var storage = new Uri($"https://{state.SeedAddress}:8890");
-        foreach (var image in Artifacts.ImageNames)
+        foreach (var image in names)
         {
-            try
+            // The seed is busy while servers boot (the control plane may ask the store to come back later): a push that
+            // failed is tried again, a few times.
+            for (var attempt = 1; ; attempt++)
             {
-                if (await ClusterCommands.PushOneAsync(http, storage, client, Artifacts.ImageFolder(image), image, stdout, stderr, ct).ConfigureAwait(false) != ZcCommand.Ok)
+                string problem;
+                try
                 {
-                    stderr.WriteLine($"zc up: pushing the {image} image to the seed's store failed");
+                    var code = await ClusterCommands.PushOneAsync(http, storage, client, Artifacts.ImageFolder(image), image, stdout, stderr, ct).ConfigureAwait(false);
+                    if (code == ZcCommand.Ok)
+                    {
+                        break;
+                    }
+
+                    problem = $"exit {code}";
+                }
+                catch (Exception ex) when (ex is HttpRequestException or ControlApiException)
+                {
+                    problem = ex.Message;
+                }
+
+                if (attempt == 5)
+                {
+                    stderr.WriteLine($"zc up: pushing the {image} image to the seed's store failed 5 times (last: {problem})");
                     return false;
                 }
+
+                stderr.WriteLine($"zc up: pushing the {image} image failed ({problem}); again in {attempt} s");
+                await Task.Delay(TimeSpan.FromSeconds(attempt), ct).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is HttpRequestException or ControlApiException)
-            {
-                stderr.WriteLine($"zc up: pushing the {image} image to the seed's store failed: {ex.Message}");
-                return false;
-            }
+        }
+
+        if (!names.Contains("node"))
+        {
+            return true;
         }
 
         // The servers' firmware boots only a signed node image: wait until the seed's netboot serves the catalogue's.

@@ -11,6 +11,11 @@ namespace ZeroCloud.Node;
 /// </summary>
 internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null, Action<string>? keyReceived = null, Action<System.Security.Cryptography.X509Certificates.X509Certificate2>? certificateReceived = null)
 {
+    private TaskCompletionSource _nudge = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Sends the next beat now rather than at the next interval: what the node reports changed (the images it read from the catalogue).</summary>
+    public void Nudge() => _nudge.TrySetResult();
+
     public NodeStatusDto? Last { get; private set; }
 
     public async Task RunAsync(CancellationToken ct)
@@ -99,7 +104,13 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                 var wait = interval - (DateTime.UtcNow - started);
                 if (wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(wait, ct).ConfigureAwait(false);
+                    var nudged = _nudge.Task;
+                    await Task.WhenAny(Task.Delay(wait, ct), nudged).ConfigureAwait(false);
+                    ct.ThrowIfCancellationRequested();
+                    if (nudged.IsCompleted)
+                    {
+                        _nudge = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    }
                 }
             }
         }

@@ -18,7 +18,7 @@ namespace ZeroCloud.Node.Runtime;
 /// </summary>
 internal sealed record NodeContext(string? Interface, string? NetbootRoot, Func<string?> Credential, (string Certificate, string Key)? CertificateFiles = null);
 
-internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log, ImageCache? cache = null)
+internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log, ImageCache? cache = null, Action? reportsChanged = null)
 {
     /// <summary>How long a placement whose image could not be had waits before the agent tries again (refused: its bytes or signature; else: not there yet).</summary>
     private static readonly TimeSpan RefusedRetry = TimeSpan.FromSeconds(30);
@@ -66,8 +66,14 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                     {
                         try
                         {
+                            var before = cache.Available();
                             await cache.RefreshAsync(ct).ConfigureAwait(false);
                             _catalogueRead = true;
+                            if (!before.SequenceEqual(cache.Available()))
+                            {
+                                // The scheduler learns what this node can run with the next beat: send it now.
+                                reportsChanged?.Invoke();
+                            }
                         }
                         catch (ImageRefusedException ex)
                         {
