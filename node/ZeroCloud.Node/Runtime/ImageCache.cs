@@ -45,11 +45,6 @@ internal sealed class ImageCache(string folder, long capacityBytes, IImageSource
     private const string ReadyFile = ".ready";
     private IReadOnlyList<string> _available = [];
 
-    private IReadOnlyDictionary<string, string> _current = new Dictionary<string, string>();
-
-    /// <summary>The current version of image <paramref name="name"/> as of the last <see cref="RefreshAsync"/>; null when the catalogue had none.</summary>
-    public string? Current(string name) => _current.GetValueOrDefault(name);
-
     /// <summary>The image references this node can run from the catalogue (refreshed by <see cref="RefreshAsync"/>).</summary>
     public IReadOnlyList<string> Available() => _available;
 
@@ -57,7 +52,6 @@ internal sealed class ImageCache(string folder, long capacityBytes, IImageSource
     public async Task RefreshAsync(CancellationToken ct)
     {
         var images = await sources.ImagesAsync(ct).ConfigureAwait(false);
-        _current = images.ToDictionary(i => i.Name, i => i.Current, StringComparer.Ordinal);
         _available = [.. images.SelectMany(i => i.Versions.SelectMany(v => (string[])[$"{i.Name}@{v.Digest}", v.Digest]).Append($"builtin/{i.Name}")).Distinct().Order(StringComparer.Ordinal)];
     }
 

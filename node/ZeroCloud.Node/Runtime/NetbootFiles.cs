@@ -25,14 +25,8 @@ internal sealed class NetbootFiles(string root, string? local, ImageCache? cache
     public async Task<string?> RefreshAsync(IReadOnlySet<string> inUse, CancellationToken ct)
     {
         var target = Path.Combine(root, "images", "node");
-        if (cache is not null && cache.Current("node") is { } current)
+        if (cache is not null && cache.Available().Contains(NodeImage))
         {
-            if (_served == current)
-            {
-                // Called every round while netboot runs here: nothing to ask the catalogue until it names another version.
-                return null;
-            }
-
             try
             {
                 var image = await cache.PrepareAsync(NodeImage, kernel: true, inUse, ct).ConfigureAwait(false);
