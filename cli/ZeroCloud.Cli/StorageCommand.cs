@@ -206,7 +206,7 @@ internal static partial class ClusterCommands
             }
 
             var r = JsonSerializer.Deserialize(body, ControlJsonContext.Default.ScrubReport)!;
-            await stdout.WriteLineAsync($"scrub of {r.Node}: {r.Scanned} chunks re-hashed in {r.Seconds:0.0} s, {r.Corrupt} corrupt, {r.Repaired} repaired, {r.Unrepaired} without a good copy").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"scrub of {r.Node}: {r.Scanned} chunks re-hashed in {r.Seconds:0.0} s, {r.Corrupt} corrupt, {r.Missing} missing, {r.Repaired} repaired, {r.Unrepaired} without a good copy").ConfigureAwait(false);
             return r.Unrepaired > 0 ? ZcCommand.Failed : ZcCommand.Ok;
         }));
 

@@ -261,15 +261,37 @@ public sealed partial class StorageEngine
             ChunkStore.Return(buffer);
         }
 
+        // Copies the records list for this node that are not on its disk (a replaced disk, a deleted file): nothing
+        // else notices them until the other copies are lost too.
+        long missing = 0;
+        var listed = await catalog.ListAsync(StoreKeys.StorageChunks, ControlJsonContext.Default.ChunkDto, stale: true).ConfigureAwait(false);
+        foreach (var record in listed.Where(r => r.Value.Nodes.Contains(Self, StringComparer.Ordinal) && !chunks.Has(r.Value.Digest)))
+        {
+            ct.ThrowIfCancellationRequested();
+            missing++;
+            LogMissing(logger, record.Value.Digest, Self);
+            if (await RestoreAsync(record.Value.Digest, ct).ConfigureAwait(false))
+            {
+                repaired++;
+            }
+            else
+            {
+                unrepaired++;
+            }
+        }
+
         _lastScrub = time.GetUtcNow().UtcDateTime;
-        var report = new ScrubReport(Self, scanned, corrupt, repaired, unrepaired, Stopwatch.GetElapsedTime(started).TotalSeconds);
-        LogScrub(logger, scanned, corrupt, repaired, unrepaired);
+        var report = new ScrubReport(Self, scanned, corrupt, repaired, unrepaired, Stopwatch.GetElapsedTime(started).TotalSeconds, missing);
+        LogScrub(logger, scanned, corrupt, missing, repaired, unrepaired);
         return report;
     }
 
     [LoggerMessage(EventId = 7010, Level = LogLevel.Information, Message = "repair: {Chunks} chunks re-replicated, {Bytes} bytes in {Seconds:0.0} s")]
     private static partial void LogRepairPass(ILogger logger, int chunks, long bytes, double seconds);
 
-    [LoggerMessage(EventId = 7011, Level = LogLevel.Information, Message = "scrub: {Scanned} chunks re-hashed, {Corrupt} corrupt, {Repaired} repaired, {Unrepaired} without a good copy")]
-    private static partial void LogScrub(ILogger logger, long scanned, long corrupt, long repaired, long unrepaired);
+    [LoggerMessage(EventId = 7011, Level = LogLevel.Information, Message = "scrub: {Scanned} chunks re-hashed, {Corrupt} corrupt, {Missing} missing, {Repaired} repaired, {Unrepaired} without a good copy")]
+    private static partial void LogScrub(ILogger logger, long scanned, long corrupt, long missing, long repaired, long unrepaired);
+
+    [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "chunk {Hex} is listed on node {Node} but not on its disk: restoring it from a good copy")]
+    private static partial void LogMissing(ILogger logger, string hex, string node);
 }

@@ -289,22 +289,27 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
                 return length;
             case ChunkReadOutcome.Corrupt:
                 LogCorrupt(logger, hex, Self);
-                _ = Task.Run(() => RestoreAsync(hex, CancellationToken.None), CancellationToken.None);
+                RestoreLater(hex);
                 break;
         }
 
-        var read = await FromPeersAsync(hex, buffer, ct).ConfigureAwait(false);
+        var read = await FromPeersAsync(hex, buffer, ct, restoreIfListed: true).ConfigureAwait(false);
         return read >= 0 ? read : throw new ChunkUnavailableException($"chunk {hex}: no live copy could be read");
     }
 
     /// <summary>Reads a verified copy from another live holder; -1 when none has one.</summary>
-    private async Task<int> FromPeersAsync(string hex, byte[] buffer, CancellationToken ct)
+    private async Task<int> FromPeersAsync(string hex, byte[] buffer, CancellationToken ct, bool restoreIfListed = false)
     {
         var record = await catalog.GetAsync(StoreKeys.StorageChunk(hex), ControlJsonContext.Default.ChunkDto, stale: true).ConfigureAwait(false)
             ?? await catalog.GetAsync(StoreKeys.StorageChunk(hex), ControlJsonContext.Default.ChunkDto).ConfigureAwait(false);
         if (record is null)
         {
             return -1;
+        }
+
+        if (restoreIfListed && record.Value.Value.Nodes.Contains(Self, StringComparer.Ordinal) && !chunks.Has(hex))
+        {
+            RestoreLater(hex); // listed here, yet not on this disk
         }
 
         for (var pass = 0; pass < 2; pass++)
@@ -327,6 +332,48 @@ public sealed partial class StorageEngine(ChunkStore chunks, Catalog catalog, Pe
 
         return -1;
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _restoring = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A read here (this node's own, or a peer's GET) found no good local copy of <paramref name="hex"/>: when the
+    /// record lists this node for it (its copy was corrupt, or vanished: a replaced disk, a deleted file), a good copy
+    /// is put back in the background, once at a time per chunk. A chunk this node was never listed for is left alone.
+    /// </summary>
+    public void RestoreLater(string hex)
+    {
+        if (!ChunkStore.IsHex(hex) || !_restoring.TryAdd(hex, true))
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var record = await catalog.GetAsync(StoreKeys.StorageChunk(hex), ControlJsonContext.Default.ChunkDto, stale: true).ConfigureAwait(false);
+                if (record?.Value.Nodes.Contains(Self, StringComparer.Ordinal) == true && !chunks.Has(hex))
+                {
+                    LogMissingOnRead(logger, hex, Self);
+                    await RestoreAsync(hex, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or ControlApiException or IOException or InvalidOperationException)
+            {
+                LogRestoreFailed(logger, hex, ex.Message);
+            }
+            finally
+            {
+                _restoring.TryRemove(hex, out _);
+            }
+        }, CancellationToken.None);
+    }
+
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Warning, Message = "chunk {Hex} is listed on node {Node} but has no good copy on its disk: restoring it from a good copy")]
+    private static partial void LogMissingOnRead(ILogger logger, string hex, string node);
+
+    [LoggerMessage(EventId = 7006, Level = LogLevel.Warning, Message = "chunk {Hex}: restoring the local copy failed: {Problem} (the scrub tries again)")]
+    private static partial void LogRestoreFailed(ILogger logger, string hex, string problem);
 
     /// <summary>Replaces a bad or missing local copy of a chunk this node is listed for with a good one from a peer.</summary>
     public async Task<bool> RestoreAsync(string hex, CancellationToken ct)

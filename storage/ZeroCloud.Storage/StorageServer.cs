@@ -513,6 +513,8 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
             // Only this node's own verified copy: a peer that asks has its own way to the others.
             if (!ChunkStore.IsHex(hex) || engine.Chunks.Read(hex, buffer, out var length) != ChunkReadOutcome.Ok)
             {
+                // A copy the records list here but that is bad or gone is put back, not only reported.
+                engine.RestoreLater(hex);
                 await ErrorAsync(ctx, 404, ErrorCodes.NotFound, $"node {engine.Self} has no good copy of chunk {hex}").ConfigureAwait(false);
                 return;
             }

@@ -178,10 +178,24 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
             var secondCopy = Path.Combine(NodeFolder(scrubbed), "storage", "chunks", blob.Chunks[1][..2], blob.Chunks[1]);
             await FlipAsync(secondCopy, 777);
             var report = await OkAsync("storage", "scrub", "--node", scrubbed);
-            Assert.Contains("1 corrupt, 1 repaired", report, StringComparison.Ordinal);
+            Assert.Contains("1 corrupt, 0 missing, 1 repaired", report, StringComparison.Ordinal);
             var restored = await File.ReadAllBytesAsync(secondCopy);
             Assert.True(a.AsSpan(4 << 20, 4 << 20).SequenceEqual(restored), "the scrub did not restore the copy");
             await WaitAsync(TimeSpan.FromSeconds(30), async () => File.Exists(copy) && Same(await File.ReadAllBytesAsync(copy), a, 0, 4 << 20), "the copy found corrupt by a read was not restored");
+
+            // A copy that vanished from a holder's disk (a replaced disk, a deleted file) is put back when a peer asks
+            // that holder for it, and by the scrub, which looks for every copy the records list on its node.
+            var third = await ChunkAsync(blob.Chunks[2]);
+            var thirdCopy = Path.Combine(NodeFolder(third.Nodes[0]), "storage", "chunks", blob.Chunks[2][..2], blob.Chunks[2]);
+            File.Delete(thirdCopy);
+            var holderAddress = (await StatusAsync()).Nodes.First(n => n.Node == third.Nodes[0]).Address!;
+            (s, _, _) = await CurlAsync(holderAddress, $"/v1/chunks/{blob.Chunks[2]}");
+            Assert.Equal(404, s);
+            await WaitAsync(TimeSpan.FromSeconds(30), async () => File.Exists(thirdCopy) && Same(await File.ReadAllBytesAsync(thirdCopy), a, 8 << 20, 1 << 20), "the vanished copy asked for by a peer was not restored");
+            File.Delete(thirdCopy);
+            report = await OkAsync("storage", "scrub", "--node", third.Nodes[0]);
+            Assert.Contains("0 corrupt, 1 missing, 1 repaired", report, StringComparison.Ordinal);
+            Assert.True(Same(await File.ReadAllBytesAsync(thirdCopy), a, 8 << 20, 1 << 20), "the scrub did not restore the vanished copy");
 
             // An upload cut in the middle leaves no object.
             await CutUploadAsync(address, "data/cut", 9 << 20, 5 << 20);
@@ -223,7 +237,7 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
                 var st = await StatusAsync();
                 var chunks = await Task.WhenAll(blob.Chunks.Concat(bBlob.Chunks).Select(ChunkAsync));
                 return st.UnderReplicated == 0 && chunks.All(ch => ch.Nodes.Count == 2 && !ch.Nodes.Contains(victim));
-            }, $"the chunks of {victim} were not re-replicated");
+            }, $"the chunks of {victim} were not re-replicated", DiagnosticsAsync);
             output.WriteLine($"{victim} killed; every chunk back at 2 copies after {killed.Elapsed.TotalSeconds:0.0} s (downAfter 3 s + repairAfter 2 s)");
             var left = (await StatusAsync()).Nodes.Where(n => n.Local is not null && n.Node != victim).Select(n => n.Node).ToList();
             Assert.NotEmpty(left);
@@ -248,8 +262,9 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// A 3 MiB tmpfs over the node's chunk folder, in the storage process's own mount namespace (the lab's hosts have
-    /// their own): no room for a 4 MiB chunk (the node keeps 1 MiB free).
+    /// A 1 MiB tmpfs over the node's chunk folder, in the storage process's own mount namespace (the lab's hosts have
+    /// their own): no room for any chunk (the node keeps 1 MiB free). Not larger: a small chunk written onto it would
+    /// vanish when the test unmounts it, a loss the test itself made.
     /// </summary>
     private async Task MountTinyAsync(string node)
     {
@@ -257,7 +272,7 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
         // Its binary is the storage image's /init, from the seed's build or the node's image cache.
         var pid = (await ShAsync($"pgrep -f '[/]zc-storage --node {node} |[/]root/init --node {node} ' | head -n 1")).Trim();
         Assert.True(pid.Length > 0, $"no storage process for {node}");
-        var (code, text) = await Processes.RunAsync("nsenter", ["-t", pid, "-m", "mount", "-t", "tmpfs", "-o", "size=3m", "zc-test-full", chunks], TimeSpan.FromSeconds(10));
+        var (code, text) = await Processes.RunAsync("nsenter", ["-t", pid, "-m", "mount", "-t", "tmpfs", "-o", "size=1m", "zc-test-full", chunks], TimeSpan.FromSeconds(10));
         Assert.True(code == 0, text);
         _mounts.Add((pid, chunks));
     }
@@ -291,12 +306,34 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
         await Task.Delay(500);
     }
 
-    private static async Task WaitAsync(TimeSpan timeout, Func<Task<bool>> done, string what)
+    /// <summary>What an operator would look at when the store does not converge: its status, the instances, the storage logs' tails.</summary>
+    private async Task<string> DiagnosticsAsync()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var args in new[] { new[] { "storage", "status" }, ["get", "instances"] })
+        {
+            var (_, o, e) = await ZcAsync(TimeSpan.FromMinutes(1), args);
+            text.Append("\n$ zc ").AppendJoin(' ', args).Append('\n').Append(o).Append(e);
+        }
+
+        foreach (var log in Directory.EnumerateFiles(Path.Combine(_root, Cluster), "*.log", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) is "node.log" || Path.GetFileName(f).StartsWith("storage-", StringComparison.Ordinal)))
+        {
+            text.Append("\n== ").Append(log).Append('\n').AppendJoin('\n', (await File.ReadAllLinesAsync(log)).TakeLast(25));
+        }
+
+        return text.ToString();
+    }
+
+    private static async Task WaitAsync(TimeSpan timeout, Func<Task<bool>> done, string what, Func<Task<string>>? diagnostics = null)
     {
         var watch = Stopwatch.StartNew();
         while (!await done())
         {
-            Assert.True(watch.Elapsed < timeout, $"{what} within {timeout.TotalSeconds:0} s");
+            if (watch.Elapsed >= timeout)
+            {
+                Assert.Fail($"{what} within {timeout.TotalSeconds:0} s{(diagnostics is null ? "" : await diagnostics())}");
+            }
+
             await Task.Delay(500);
         }
     }

@@ -59,8 +59,11 @@ public sealed record StorageStatusResponse(
     IReadOnlyList<StorageNodeStatusDto> Nodes,
     IReadOnlyList<StorageObjectStatusDto> ObjectList);
 
-/// <summary>POST /v1/storage/scrub: what one instance's scrub found.</summary>
-public sealed record ScrubReport(string Node, long Scanned, long Corrupt, long Repaired, long Unrepaired, double Seconds);
+/// <summary>
+/// POST /v1/storage/scrub: what one instance's scrub found: copies that did not hash to their name, and copies the
+/// records list for the node that are not on its disk (<see cref="Missing"/>: a replaced disk, a deleted file).
+/// </summary>
+public sealed record ScrubReport(string Node, long Scanned, long Corrupt, long Repaired, long Unrepaired, double Seconds, long Missing = 0);
 
 /// <summary>GET /v1/whoami: the role and name the control plane gives the presented credential.</summary>
 public sealed record WhoAmIResponse(string Role, string Name);
