@@ -281,9 +281,15 @@ public static partial class ControlHost
             await stderr.WriteLineAsync($"zc: cannot use the data folder {settings.DataDirectory}: {ex.Message}").ConfigureAwait(false);
             return 2;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || lifetime.ApplicationStopping.IsCancellationRequested)
+        catch (DamagedStateException ex)
         {
-            // asked to stop while starting: stop what started
+            // Never served from: no vote, no read, no write came from the damaged state.
+            await stderr.WriteLineAsync($"zc: this member refuses to serve from damaged state: {ex.Message}").ConfigureAwait(false);
+            return 3;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or global::Orleans.Runtime.OrleansLifecycleCanceledException && (cancellationToken.IsCancellationRequested || lifetime.ApplicationStopping.IsCancellationRequested))
+        {
+            // asked to stop while starting (SIGTERM while the silo was still becoming active, say): stop what started
         }
 
         await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);

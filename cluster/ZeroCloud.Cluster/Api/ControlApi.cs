@@ -150,6 +150,11 @@ public sealed partial class ControlApi : IDisposable
         {
             await ErrorAsync(ctx, 503, ErrorCodes.OutcomeUnknown, $"{ex.Message}; read before retrying").ConfigureAwait(false);
         }
+        catch (Raft.LogWriteException ex)
+        {
+            // The member stays up and reopens its log once it can; in a larger cluster another member may still commit it.
+            await ErrorAsync(ctx, ex.NoSpace ? 507 : 503, ErrorCodes.LogWriteFailed, $"{ex.Message}; the write was not acknowledged: read before retrying").ConfigureAwait(false);
+        }
         catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
         {
             await ErrorAsync(ctx, 504, ErrorCodes.OutcomeUnknown, $"the write did not commit within {ProposalTimeout.TotalSeconds:0}s (is a majority of members up?); it may or may not be committed later: read before retrying").ConfigureAwait(false);

@@ -62,6 +62,15 @@ public sealed class NotLeaderException(string message, Exception? inner = null) 
 /// <summary>A proposal was handed to Raft and its fate is not known here: the next leader may or may not commit it.</summary>
 public sealed class OutcomeUnknownException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>
+/// This member's log could not be written (<see cref="NoSpace"/>: its disk is full). The write was not acknowledged; in
+/// a cluster of several members another may still commit it. The member stays up and reopens its log once it can.
+/// </summary>
+public sealed class LogWriteException(string message, bool noSpace, Exception? inner = null) : Exception(message, inner)
+{
+    public bool NoSpace { get; } = noSpace;
+}
+
 /// <summary>A linearizable read point could not be had: no leader, or it did not answer or confirm its leadership.</summary>
 public sealed class ReadBarrierException(string message, Exception? inner = null) : Exception(message, inner);
 
@@ -163,16 +172,21 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     internal KvStateMachine Machine => _machine ?? throw new InvalidOperationException("the member is not started");
 
-    private RaftCluster Cluster => _cluster ?? throw new InvalidOperationException("the member is not started");
+    private RaftCluster Cluster => _cluster ?? throw (_logProblem is { } problem
+        ? new NotLeaderException($"this member is reopening its log after a write failure ({problem})")
+        : new InvalidOperationException("the member is not started"));
 
     public string Id => Format(_options.RaftEndPoint);
 
     public bool IsLeader => _cluster is { } c && !c.LeadershipToken.IsCancellationRequested;
 
     /// <summary>True when this member holds no membership yet (a fresh member waiting to be added).</summary>
-    public bool IsUnjoined => Cluster.Members.Count == 0;
+    public bool IsUnjoined => _cluster is { } c ? c.Members.Count == 0 : _logProblem is null && Cluster.Members.Count == 0;
 
-    public long Term => Cluster.Term;
+    public long Term => _cluster?.Term ?? (_logProblem is null ? Cluster.Term : 0);
+
+    /// <summary>Why this member's log is being reopened (a write to it failed); null while it works.</summary>
+    public string? LogProblem => _logProblem;
 
     public long CommitIndex => _wal?.LastCommittedEntryIndex ?? 0;
 
@@ -182,6 +196,7 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     public string Role => _cluster switch
     {
+        null when _logProblem is not null => "log-failed",
         null => "stopped",
         { Standby: true } => "standby",
         var c when !c.LeadershipToken.IsCancellationRequested => "leader",
@@ -204,17 +219,36 @@ public sealed partial class ControlNode : IAsyncDisposable
             Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
+        // The log's options cannot change under an existing log: checked (or recorded, for a new one) before it is opened.
+        var walOptions = _walOptions = WalFormat.Check(root);
+        _root = root;
         _machine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), _options.SnapshotEvery, _options.HistoryLimit, _loggerFactory.CreateLogger<KvStateMachine>());
-        await _machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
-        // DotNext 6.12's WAL flushes entries to disk before it advances the commit index (a checkpoint on every
-        // commit), so a proposal that has been applied on the leader is on a majority's logs and on the leader's disk.
-        _wal = new WriteAheadLog(new WriteAheadLog.Options { Location = Path.Combine(root, "wal") }, _machine);
-        await _wal.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
+            // DotNext 6.12's WAL flushes entries to disk before it advances the commit index (a checkpoint on every
+            // commit), so a proposal that has been applied on the leader is on a majority's logs and on the leader's disk.
+            _wal = new WriteAheadLog(walOptions, _machine);
+            // With an integrity hash, InitializeAsync re-hashes every entry after the snapshot before it applies them.
+            await _wal.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (WalFormat.Damage(ex, root) is { } damage)
+        {
+            throw new DamagedStateException(damage, ex);
+        }
 
+        await StartRaftAsync(cancellationToken).ConfigureAwait(false);
+        LogStarted(Id, _options.ApiUrl, Cluster.Members.Count, _machine.Read(s => s.Revision));
+        _watchdog = Task.Run(() => WatchLogAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    /// <summary>DotNext's Raft node over the current log (at start, and again after the log was reopened).</summary>
+    private async Task StartRaftAsync(CancellationToken cancellationToken)
+    {
         var configuration = new RaftCluster.TcpConfiguration(_options.RaftEndPoint)
         {
             ColdStart = _options.Bootstrap,
-            ConfigurationStorage = new MembershipFile(Path.Combine(root, "members")),
+            ConfigurationStorage = new MembershipFile(Path.Combine(_root, "members")),
             LowerElectionTimeout = _options.ElectionTimeoutLow,
             UpperElectionTimeout = _options.ElectionTimeoutHigh,
             // Long enough for a snapshot to be sent and installed on a busy machine: when an InstallSnapshot request
@@ -231,11 +265,174 @@ public sealed partial class ControlNode : IAsyncDisposable
         };
         configuration.Metadata[MetadataApi] = _options.ApiUrl;
         configuration.Metadata[MetadataName] = _options.Name;
-        _cluster = new RaftCluster(configuration) { AuditTrail = _wal };
-        _cluster.LeaderChanged += OnLeaderChanged;
-        await _cluster.StartAsync(cancellationToken).ConfigureAwait(false);
-        LogStarted(Id, _options.ApiUrl, _cluster.Members.Count, _machine.Read(s => s.Revision));
+        var cluster = new RaftCluster(configuration) { AuditTrail = _wal ?? throw new InvalidOperationException("the log is not open") };
+        cluster.LeaderChanged += OnLeaderChanged;
+        _cluster = cluster;
+        await cluster.StartAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    private WriteAheadLog.Options? _walOptions;
+    private string _root = "";
+    private volatile string? _logProblem;
+    private int _reopening;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _watchdog;
+
+    /// <summary>Free bytes the log's filesystem needs before a failed log is reopened: two chunks and a margin.</summary>
+    private long RoomToReopen => (2L * (_walOptions?.ChunkSize ?? WalFormat.Current.ChunkSize)) + (1L << 20);
+
+    /// <summary>
+    /// Every second: has this member's log failed (a flush that hit a full disk, an I/O error)? DotNext's log stays
+    /// failed once a background write failed, also when the disk has room again; a follower's failure shows nowhere
+    /// else (the leader only sees it stop answering). A failed log is reopened (<see cref="ReopenLogAsync"/>).
+    /// </summary>
+    private async Task WatchLogAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(false);
+                if (_wal is { } wal && Volatile.Read(ref _reopening) == 0)
+                {
+                    // Index 0 is always applied: this returns at once, or throws the log's failure.
+                    await wal.WaitForApplyAsync(0, stopping).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (LogFailure(ex) is { } cause)
+            {
+                await ReopenLogAsync(cause).ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // reopened or stopped meanwhile
+            }
+        }
+    }
+
+    /// <summary>
+    /// The log's own failure behind <paramref name="ex"/> (thrown by a write, or by a wait the log interrupted when its
+    /// background flush failed), or null when <paramref name="ex"/> is not one.
+    /// </summary>
+    private static Exception? LogFailure(Exception ex) => ex switch
+    {
+        DotNext.Threading.PendingTaskInterruptedException { Reason: Exception reason } => LogFailure(reason),
+        WriteAheadLog.InternalException { InnerException: { } inner } => inner,
+        WriteAheadLog.InternalException or IOException => ex,
+        _ => null,
+    };
+
+    private static bool IsNoSpace(Exception ex) =>
+        ex is IOException io && (io.HResult == 28 || io.HResult == unchecked((int)0x80070070) || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase))
+        || (ex.InnerException is { } inner && IsNoSpace(inner));
+
+    private static string Describe(Exception ex) => IsNoSpace(ex) ? $"the disk is full ({ex.Message})" : ex.Message;
+
+    /// <summary>
+    /// The log failed: Raft stops here (no vote, no append reaches the failed log), the log is closed, and once its
+    /// filesystem has <see cref="RoomToReopen"/> free the log is opened again from disk and Raft starts again with the
+    /// same identity and membership. Meanwhile writes through this member get 507 (a full disk) or 503, reads that
+    /// need the leader 503; stale reads go on from the state machine, which keeps what it applied (entries the
+    /// reopened log replays are not applied twice). One reopen at a time.
+    /// </summary>
+    private async Task ReopenLogAsync(Exception cause)
+    {
+        if (Interlocked.Exchange(ref _reopening, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            _logProblem = Describe(cause);
+            LogLogFailed(Id, _logProblem);
+            await CloseRaftAsync().ConfigureAwait(false);
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            for (var attempt = 1; !_stopping.IsCancellationRequested; attempt++)
+            {
+                if (new DriveInfo(_walOptions!.Location).AvailableFreeSpace < RoomToReopen)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _stopping.Token).ConfigureAwait(false);
+                    continue;
+                }
+
+                try
+                {
+                    var wal = new WriteAheadLog(_walOptions, Machine);
+                    _wal = wal;
+                    await wal.InitializeAsync(_stopping.Token).ConfigureAwait(false);
+                    await StartRaftAsync(_stopping.Token).ConfigureAwait(false);
+                    LogLogReopened(Id, attempt, waited.Elapsed.TotalSeconds, wal.LastCommittedEntryIndex);
+                    _logProblem = null;
+                    return;
+                }
+#pragma warning disable CA1031 // whatever the reopen throws, the member stays up and tries again
+                catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
+                {
+                    _logProblem = Describe(ex);
+                    LogLogReopenFailed(Id, _logProblem);
+                    await CloseRaftAsync().ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromSeconds(1), _stopping.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // stopping
+        }
+        finally
+        {
+            Volatile.Write(ref _reopening, 0);
+        }
+    }
+
+    private async Task CloseRaftAsync()
+    {
+        if (Interlocked.Exchange(ref _cluster, null) is { } cluster)
+        {
+            cluster.LeaderChanged -= OnLeaderChanged;
+            try
+            {
+                await cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // a Raft node over a failed log may fail to stop cleanly; it is dropped either way
+            catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
+            {
+                LogLogReopenFailed(Id, $"stopping Raft: {ex.Message}");
+            }
+
+            await cluster.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Interlocked.Exchange(ref _wal, null) is { } wal)
+        {
+            try
+            {
+                await wal.DisposeAsync().ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // a failed log may fail to close cleanly; it is reopened from disk either way
+            catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
+            {
+                LogLogReopenFailed(Id, $"closing the log: {ex.Message}");
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "member {Id}: its log could not be written: {Problem}; Raft stops here until the log is reopened (writes get 507/503 meanwhile)")]
+    private partial void LogLogFailed(string id, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "member {Id}: reopening the log failed: {Problem}; trying again")]
+    private partial void LogLogReopenFailed(string id, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "member {Id}: log reopened (attempt {Attempt}, {Seconds:0.0} s after the failure), committed to {Index}; Raft runs again")]
+    private partial void LogLogReopened(string id, int attempt, double seconds, long index);
 
     private const string MetadataApi = "zc.api";
     private const string MetadataName = "zc.name";
@@ -273,6 +470,11 @@ public sealed partial class ControlNode : IAsyncDisposable
         catch (DotNext.Net.Cluster.Consensus.Raft.NotLeaderException ex)
         {
             throw new OutcomeUnknownException("leadership was lost while the write was being replicated; it may or may not have been committed", ex);
+        }
+        catch (Exception ex) when (LogFailure(ex) is { } cause)
+        {
+            _ = Task.Run(() => ReopenLogAsync(cause), CancellationToken.None);
+            throw new LogWriteException($"member {Id} could not write its log: {Describe(cause)}", IsNoSpace(cause), ex);
         }
 
         return context.Result ?? throw new InvalidOperationException("the entry was committed but its result was not recorded");
@@ -460,6 +662,11 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     public async Task<IReadOnlyList<MemberView>> MembersAsync(CancellationToken cancellationToken)
     {
+        if (_cluster is null && _logProblem is not null)
+        {
+            return []; // Raft is stopped here while the log is reopened: this member knows of no one now
+        }
+
         var cluster = Cluster;
         var leader = cluster.Leader;
         var views = new List<MemberView>();
@@ -579,8 +786,21 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     public bool HasMember(IPEndPoint address) => Cluster.Members.Any(m => Equals(m.EndPoint, address));
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return; // the host disposes its services more than once
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_watchdog is { } watchdog)
+        {
+            await watchdog.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         if (_cluster is { } cluster)
         {
             cluster.LeaderChanged -= OnLeaderChanged;
@@ -602,6 +822,7 @@ public sealed partial class ControlNode : IAsyncDisposable
 
         _membership.Dispose();
         _http.Dispose();
+        _stopping.Dispose();
 
     }
 

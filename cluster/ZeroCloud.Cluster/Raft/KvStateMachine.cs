@@ -54,6 +54,13 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
 
     protected override ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
     {
+        if (entry.Index <= AppliedIndex)
+        {
+            // A log reopened on this machine (after a write failure) replays from its snapshot: what is applied
+            // already is not applied twice.
+            return ValueTask.FromResult(false);
+        }
+
         AppliedIndex = entry.Index;
         if (entry.IsConfiguration || !entry.TryGetPayload(out var payload) || payload.IsEmpty)
         {

@@ -214,6 +214,10 @@ public sealed class LocalStore : IControlStore, IDisposable
             {
                 throw new ControlApiException(503, ErrorCodes.OutcomeUnknown, $"{ex.Message}; read before retrying");
             }
+            catch (LogWriteException ex)
+            {
+                throw new ControlApiException(ex.NoSpace ? 507 : 503, ErrorCodes.LogWriteFailed, $"{ex.Message}; the write was not acknowledged: read before retrying");
+            }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new ControlApiException(504, ErrorCodes.OutcomeUnknown, $"the write did not commit within {ProposalTimeout.TotalSeconds:0}s (is a majority of members up?); it may or may not be committed later: read before retrying");

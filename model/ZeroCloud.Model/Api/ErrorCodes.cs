@@ -102,6 +102,12 @@ public static class ErrorCodes
     /// <summary>The store: fewer nodes than the wanted copies had room for a chunk (HTTP 507).</summary>
     public const string InsufficientStorage = "insufficient_storage";
 
+    /// <summary>
+    /// A member could not write its log (its disk is full: HTTP 507; another write error: 503). It stays up and reopens
+    /// its log once it can; the write was not acknowledged and may or may not be committed by another member.
+    /// </summary>
+    public const string LogWriteFailed = "log_write_failed";
+
     /// <summary>The store: no live, verified copy of a chunk could be read.</summary>
     public const string ChunkUnavailable = "chunk_unavailable";
 
