@@ -113,9 +113,18 @@ public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
                 await foreach (var e in _client.WatchAsync(Prefix, from, cancellationToken).ConfigureAwait(false))
                 {
                     from = e.Revision + 1;
-                    if (e.Type == "put" && Decode(e.Value) is { } lease)
+                    if (e.Type != "put")
+                    {
+                        continue;
+                    }
+
+                    if (Decode(e.Value) is { } lease)
                     {
                         onLease(lease);
+                    }
+                    else
+                    {
+                        LogUnreadable(e.Key); // one bad record is skipped; the watch goes on
                     }
                 }
             }
@@ -123,7 +132,24 @@ public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is ControlApiException or HttpRequestException or IOException or JsonException)
+            catch (ControlApiException ex) when (ex.Status == 410 || ex.Code == ErrorCodes.Compacted)
+            {
+                // The history from `from` is compacted away: what is current now is read whole, and the watch resumes
+                // after it (retrying the same revision would fail forever).
+                try
+                {
+                    from = await ResyncAsync(onLease, cancellationToken).ConfigureAwait(false);
+                    LogResynced(from - 1);
+                    continue;
+                }
+                catch (Exception inner) when (inner is ControlApiException or HttpRequestException or IOException or JsonException)
+                {
+                    LogWatchBroken(inner.Message);
+                }
+            }
+#pragma warning disable CA1031 // whatever breaks the watch (a bad record included), it is logged and resumed, never left dead
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+#pragma warning restore CA1031
             {
                 LogWatchBroken(ex.Message);
             }
@@ -131,6 +157,28 @@ public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
+
+    /// <summary>Every current shared lease, handed to <paramref name="onLease"/>; the revision to watch from next.</summary>
+    private async Task<long> ResyncAsync(Action<Lease> onLease, CancellationToken cancellationToken)
+    {
+        var range = await _client.RangeAsync(Prefix, ct: cancellationToken).ConfigureAwait(false);
+        foreach (var kv in range.Kvs)
+        {
+            if (Decode(kv.Value) is { } lease)
+            {
+                onLease(lease);
+            }
+            else
+            {
+                LogUnreadable(kv.Key);
+            }
+        }
+
+        return range.Revision + 1;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "dhcp: the shared leases' history was compacted past this replica's watch; read them whole at revision {Revision} and watching from there")]
+    private partial void LogResynced(long revision);
 
     public static string Encode(Lease lease) => JsonSerializer.Serialize(
         new LeaseRecord(Ipv4.FromUInt32(lease.Address).ToString(), lease.Mac.ToString(), lease.ClientKey, lease.Expires, lease.State.ToString().ToLowerInvariant(), lease.HostName),

@@ -42,6 +42,9 @@ public enum DropReason
 public readonly record struct DhcpDecision(int Length, ReplyRoute Route, uint Address, int Port, Lease? Commit, DropReason Dropped, DhcpMessageType ReplyType, MacAddress? Mac)
 {
     public static DhcpDecision Drop(DropReason reason, Lease? commit = null, MacAddress? mac = null) => new(0, ReplyRoute.None, 0, 0, commit, reason, DhcpMessageType.None, mac);
+
+    /// <summary>The lease <see cref="Commit"/> replaced in the pool (null: the address was free): put back when the commit fails.</summary>
+    public Lease? Previous { get; init; }
 }
 
 /// <summary>
@@ -143,8 +146,8 @@ public sealed class DhcpEngine
                     }
 
                     var lease = new Lease(address, mac, clientKey, now + _options.LeaseTime, LeaseState.Bound, HostName(request, mac));
-                    Pool.Apply(lease);
-                    return Reply(request, DhcpMessageType.Ack, address, boot, mac, lease, reply);
+                    var previous = Pool.Apply(lease);
+                    return Reply(request, DhcpMessageType.Ack, address, boot, mac, lease, reply) with { Previous = previous };
                 }
 
             case DhcpMessageType.Decline:
@@ -156,7 +159,7 @@ public sealed class DhcpEngine
 
                     var quarantined = held with { State = LeaseState.Declined, Expires = now + _options.DeclineQuarantine };
                     Pool.Apply(quarantined);
-                    return DhcpDecision.Drop(DropReason.None, quarantined, mac);
+                    return DhcpDecision.Drop(DropReason.None, quarantined, mac) with { Previous = held };
                 }
 
             case DhcpMessageType.Release:
@@ -168,7 +171,7 @@ public sealed class DhcpEngine
 
                     var released = bound with { State = LeaseState.Released, Expires = now };
                     Pool.Apply(released);
-                    return DhcpDecision.Drop(DropReason.None, released, mac);
+                    return DhcpDecision.Drop(DropReason.None, released, mac) with { Previous = bound };
                 }
 
             case DhcpMessageType.Inform:

@@ -259,6 +259,13 @@ public sealed partial class DhcpServer : IAsyncDisposable
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            // Not durable, not ACKed: the pool forgets it too, so the address is not held (or freed) on the strength
+            // of a change the store never took.
+            lock (_engineLock)
+            {
+                _engine!.Pool.Revert(lease, decision.Previous);
+            }
+
             LogCommitFailed(_logger, Ipv4.FromUInt32(lease.Address), ex);
             return;
         }

@@ -12,8 +12,10 @@ namespace ZeroCloud.Netboot.Dhcp;
 /// Leases in an append-only file on local disk, one line per change, each with a CRC-32. Commits are grouped:
 /// whatever arrived while the previous fsync ran is written and fsync'd together, and each commit completes
 /// only after its fsync, so an ACK never goes out for a lease a crash could lose. On load, the last record of
-/// each address wins; a torn or corrupt line (a crash mid-write) is skipped and logged, and the file is
-/// rewritten compactly (temp file, fsync, rename, fsync of the folder) when it holds many superseded lines.
+/// each address wins; a torn last line (a crash mid-write) is skipped and logged; a corrupt whole line never lets an
+/// older record win: its address is held (declined), or, when no address can be read from it, the file is refused.
+/// The file is rewritten compactly (temp file, fsync, rename, fsync of the folder) when it holds many superseded
+/// lines or held a damaged one.
 /// </summary>
 public sealed partial class FileLeaseStore : ILeaseStore, IAsyncDisposable
 {
@@ -47,13 +49,16 @@ public sealed partial class FileLeaseStore : ILeaseStore, IAsyncDisposable
 
         Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
         var leases = new Dictionary<uint, Lease>();
+        var damaged = new Dictionary<uint, int>();
         var lines = 0;
         if (File.Exists(_path))
         {
-            var number = 0;
-            foreach (var line in await File.ReadAllLinesAsync(_path, cancellationToken).ConfigureAwait(false))
+            var text = await File.ReadAllTextAsync(_path, cancellationToken).ConfigureAwait(false);
+            var all = text.Split('\n');
+            for (var i = 0; i < all.Length; i++)
             {
-                number++;
+                var line = all[i];
+                var number = i + 1;
                 if (line.Length == 0)
                 {
                     continue;
@@ -62,13 +67,40 @@ public sealed partial class FileLeaseStore : ILeaseStore, IAsyncDisposable
                 if (TryParse(line, out var lease))
                 {
                     leases[lease.Address] = lease;
+                    damaged.Remove(lease.Address); // a good record after the damaged one is newer: it stands
                     lines++;
+                }
+                else if (i == all.Length - 1)
+                {
+                    // The last line without its newline: a crash mid-write. Its commit never completed, so no ACK
+                    // went out for it.
+                    LogTornLine(_logger, _path, number);
+                }
+                else if (AddressOf(line) is { } address)
+                {
+                    // A whole line that fails its checksum: damage, not a crash. The record before it for this address
+                    // may be older than what the client was told, so it must not win: the address is held.
+                    damaged[address] = number;
                 }
                 else
                 {
-                    LogBadLine(_logger, _path, number);
+                    throw new InvalidDataException($"{_path}: line {number} is corrupt (its checksum or fields do not hold) and names no readable address, so no record in this file can be trusted over it; the DHCP server does not start on it. Move the file aside (every client then asks again), or fix or delete that line.");
                 }
             }
+        }
+
+        if (damaged.Count > 0)
+        {
+            var until = leases.Values.Select(l => l.Expires).Append(TimeProvider.System.GetUtcNow().AddHours(1)).Max();
+            foreach (var (address, number) in damaged)
+            {
+                var older = leases.GetValueOrDefault(address);
+                leases[address] = new Lease(address, older?.Mac ?? default, older?.ClientKey ?? $"damaged-line-{number}", until, LeaseState.Declined, older?.HostName);
+                LogDamagedLine(_logger, _path, number, Ipv4.FromUInt32(address).ToString(), until);
+            }
+
+            // Written back as held records: the damage is not read again at the next start.
+            lines = int.MaxValue;
         }
 
         var live = leases.Values.OrderBy(l => l.Address).ToList();
@@ -170,6 +202,13 @@ public sealed partial class FileLeaseStore : ILeaseStore, IAsyncDisposable
         return $"{body} {Crc32.HashToUInt32(Encoding.UTF8.GetBytes(body)):x8}";
     }
 
+    /// <summary>The address field of a line that failed its checks, when it still reads as one.</summary>
+    private static uint? AddressOf(string line)
+    {
+        var f = line.Split(' ');
+        return f.Length >= 2 && f[0] == Version && Ipv4.TryParse(f[1], out var ip) ? Ipv4.ToUInt32(ip) : null;
+    }
+
     internal static bool TryParse(string line, out Lease lease)
     {
         lease = null!;
@@ -223,8 +262,11 @@ public sealed partial class FileLeaseStore : ILeaseStore, IAsyncDisposable
         }
     }
 
-    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "{Path}: line {Line} is torn or corrupt (bad checksum or fields); it is skipped")]
-    private static partial void LogBadLine(ILogger logger, string path, int line);
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "{Path}: line {Line}, the last, is torn (a crash mid-write; its commit never completed and no ACK went out); it is skipped")]
+    private static partial void LogTornLine(ILogger logger, string path, int line);
+
+    [LoggerMessage(EventId = 2104, Level = LogLevel.Error, Message = "{Path}: line {Line} is corrupt (bad checksum or fields); no older record of {Address} is trusted over it: the address is held (declined) until {Until:u}")]
+    private static partial void LogDamagedLine(ILogger logger, string path, int line, string address, DateTimeOffset until);
 
     [LoggerMessage(EventId = 2103, Level = LogLevel.Information, Message = "{Path}: closed; {Commits} lease changes made durable with {Syncs} fsyncs")]
     private static partial void LogClosed(ILogger logger, string path, long commits, long syncs);

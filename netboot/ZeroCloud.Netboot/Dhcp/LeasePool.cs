@@ -46,9 +46,34 @@ public sealed class LeasePool
     public Lease? GetLeaseOf(string clientKey) =>
         _byClient.TryGetValue(clientKey, out var address) && _byAddress.TryGetValue(address, out var lease) && lease.ClientKey == clientKey ? lease : null;
 
-    /// <summary>Records a lease change (after the server decided it; before or after it is durable).</summary>
-    public void Apply(Lease lease)
+    /// <summary>
+    /// Undoes <paramref name="attempted"/>, whose commit failed (no ACK went out): the address's lease goes back to
+    /// <paramref name="previous"/> (none: the address is free again), unless another change replaced it meanwhile.
+    /// </summary>
+    public void Revert(Lease attempted, Lease? previous)
     {
+        if (!_byAddress.TryGetValue(attempted.Address, out var current) || !Equals(current, attempted))
+        {
+            return;
+        }
+
+        if (previous is not null)
+        {
+            Apply(previous);
+            return;
+        }
+
+        _byAddress.Remove(attempted.Address);
+        if (_byClient.TryGetValue(attempted.ClientKey, out var held) && held == attempted.Address)
+        {
+            _byClient.Remove(attempted.ClientKey);
+        }
+    }
+
+    /// <summary>Records a lease change (after the server decided it; before or after it is durable); the lease it replaced.</summary>
+    public Lease? Apply(Lease lease)
+    {
+        var replaced = _byAddress.GetValueOrDefault(lease.Address);
         if (_byAddress.TryGetValue(lease.Address, out var old) && old.ClientKey != lease.ClientKey &&
             _byClient.TryGetValue(old.ClientKey, out var oldAddress) && oldAddress == lease.Address)
         {
@@ -66,6 +91,7 @@ public sealed class LeasePool
         }
 
         _offers.Remove(lease.Address);
+        return replaced;
     }
 
     /// <summary>Forgets offers nobody took up.</summary>

@@ -54,6 +54,11 @@ public static class DhcpHost
             await stderr.WriteLineAsync($"zc: cannot load the leases from the control plane at {settings.Store}: {ex.Message}").ConfigureAwait(false);
             return 2;
         }
+        catch (InvalidDataException ex)
+        {
+            await stderr.WriteLineAsync($"zc: the lease file cannot be trusted: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             await stderr.WriteLineAsync($"zc: cannot use the lease folder {settings.DataDirectory}: {ex.Message}").ConfigureAwait(false);

@@ -48,6 +48,32 @@ public class EngineTests
         return (d, d.Length > 0 ? Parse(_reply.AsSpan(0, d.Length)) : null);
     }
 
+    [Fact]
+    public void A_lease_whose_commit_failed_is_rolled_back_in_the_pool()
+    {
+        var engine = NewEngine();
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:31"));
+        var requested = (DhcpOption.RequestedIpAddress, IPAddress.Parse(Ipv4.FromUInt32(offer!.YourAddress).ToString()).GetAddressBytes());
+        var (ack, _) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:31", options: [Address(DhcpOption.ServerIdentifier, "10.77.0.2"), requested]));
+        Assert.NotNull(ack.Commit);
+        Assert.Null(ack.Previous);
+        Assert.NotNull(engine.Pool.GetLease(offer.YourAddress));
+
+        // The store refused it (a full disk, a lost leader): no ACK went out, and the pool forgets it.
+        engine.Pool.Revert(ack.Commit, ack.Previous);
+        Assert.Null(engine.Pool.GetLease(offer.YourAddress));
+        Assert.Null(engine.Pool.GetLeaseOf(ack.Commit.ClientKey));
+
+        // A renewal whose commit failed goes back to the lease the client still holds, not to nothing.
+        var address = Lease(engine, "52:54:00:aa:00:32");
+        var held = engine.Pool.GetLease(address)!;
+        var (renew, _) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:32", ciaddr: address), T0.AddMinutes(30));
+        Assert.NotNull(renew.Commit);
+        Assert.Equal(held, renew.Previous);
+        engine.Pool.Revert(renew.Commit, renew.Previous);
+        Assert.Equal(held, engine.Pool.GetLease(address));
+    }
+
     private uint Lease(DhcpEngine engine, string mac, DateTimeOffset? now = null)
     {
         var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, mac), now);

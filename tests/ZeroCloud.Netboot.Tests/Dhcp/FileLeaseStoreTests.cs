@@ -62,18 +62,54 @@ public sealed class FileLeaseStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task A_corrupted_line_fails_its_checksum()
+    public async Task A_corrupted_line_never_lets_an_older_record_win_its_address_is_held()
+    {
+        // Address 1: bound to client 1, then released, then bound to client 9 (the last record, which gets damaged).
+        await using (var store = NewStore())
+        {
+            await store.LoadAsync(default);
+            await store.CommitAsync(L(1), default);
+            await store.CommitAsync(L(1, LeaseState.Released), default);
+            await store.CommitAsync(L(1) with { ClientKey = "mac:9", Mac = new MacAddress(0x525400000009UL) }, default);
+            await store.CommitAsync(L(2), default);
+        }
+
+        var lines = (await File.ReadAllLinesAsync(FilePath)).ToList();
+        Assert.Contains("mac%3A9", lines[2], StringComparison.Ordinal);
+        lines[2] = lines[2].Replace("mac%3A9", "mac%3A8", StringComparison.Ordinal); // its checksum no longer holds
+        await File.WriteAllLinesAsync(FilePath, lines);
+        await using (var again = NewStore())
+        {
+            var leases = await again.LoadAsync(default);
+            var one = leases.Single(l => l.Address == L(1).Address);
+            // Not the older "released" record (which would free the address for anyone): held.
+            Assert.Equal(LeaseState.Declined, one.State);
+            Assert.True(one.Expires > DateTimeOffset.UtcNow.AddMinutes(59), $"held until {one.Expires:u}");
+            Assert.Equal(L(2), leases.Single(l => l.Address == L(2).Address));
+        }
+
+        // Written back as held: the next start reads it as held, with no damaged line left.
+        await using var third = NewStore();
+        Assert.Equal(LeaseState.Declined, (await third.LoadAsync(default)).Single(l => l.Address == L(1).Address).State);
+        Assert.All(await File.ReadAllLinesAsync(FilePath), l => Assert.True(FileLeaseStore.TryParse(l, out _), l));
+    }
+
+    [Fact]
+    public async Task A_corrupted_line_that_names_no_address_refuses_the_file_with_where()
     {
         await using (var store = NewStore())
         {
             await store.LoadAsync(default);
             await store.CommitAsync(L(1), default);
+            await store.CommitAsync(L(2), default);
         }
 
-        var text = await File.ReadAllTextAsync(FilePath);
-        await File.WriteAllTextAsync(FilePath, text.Replace("10.77.0.1 ", "10.77.0.9 ", StringComparison.Ordinal));
+        var lines = (await File.ReadAllLinesAsync(FilePath)).ToList();
+        lines[0] = "zcl1 10.77.0.#garbage";
+        await File.WriteAllLinesAsync(FilePath, lines);
         await using var again = NewStore();
-        Assert.Empty(await again.LoadAsync(default));
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => again.LoadAsync(default));
+        Assert.Contains($"{FilePath}: line 1 is corrupt", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
