@@ -57,7 +57,23 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 var client = endpoints.Current;
                 try
                 {
-                    var placed = Acceptable((await client.InstancesAsync(node, ct).ConfigureAwait(false)).Instances.Select(v => v.Instance));
+                    var answer = await client.InstancesAsync(node, ct).ConfigureAwait(false);
+                    if (answer.Revision < _lastRevision)
+                    {
+                        // An answer older than one already acted on (a member that lost its data, a confused one):
+                        // nothing is started, stopped or deleted on its strength.
+                        if (_refused.Add($"stale\n{answer.Revision}"))
+                        {
+                            log.LogWarning("placements via {Server} are at revision {Revision}, older than {Seen} already seen: ignored", client.Server, answer.Revision, _lastRevision);
+                        }
+
+                        endpoints.Failed(client);
+                        await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    _lastRevision = answer.Revision;
+                    var placed = Acceptable(answer.Instances.Select(v => v.Instance));
 
                     // The catalogue every 10 s; every 2 s while a netboot here still serves an unsigned local node image;
                     // every round until it was read once. After the placements: a node that could not read those (not
@@ -113,6 +129,58 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
     private bool _swept;
 
+    /// <summary>The revision of the newest placements answer acted on.</summary>
+    private long _lastRevision;
+
+    /// <summary>Which cluster this node belongs to: the SHA-256 of its root certificate (a store wiped and made again has another).</summary>
+    private string ClusterId => endpoints.Trust?.Root?.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256) ?? "";
+
+    private const string MarkerFile = "placement.json";
+
+    /// <summary>
+    /// Whether the data of instance folder <paramref name="folder"/>, not in the placements answered at
+    /// <paramref name="revision"/>, may go: only when its marker says it was placed by this cluster at an older
+    /// revision (its placement was removed since). No marker, another cluster, a revision not older: it stays.
+    /// </summary>
+    internal static bool MayDelete(string folder, string clusterId, long revision, out string why)
+    {
+        var marker = Path.Combine(folder, MarkerFile);
+        PlacementMarker? seen = null;
+        try
+        {
+            seen = File.Exists(marker) ? JsonSerializer.Deserialize(File.ReadAllText(marker), NodeJsonContext.Default.PlacementMarker) : null;
+        }
+        catch (Exception ex) when (ex is JsonException or IOException)
+        {
+            why = $"its {MarkerFile} is unreadable ({ex.Message})";
+            return false;
+        }
+
+        (var ok, why) = seen switch
+        {
+            null => (false, $"it has no {MarkerFile}: nothing says which cluster placed it when"),
+            { Cluster: var c } when c != clusterId || clusterId.Length == 0 => (false, "it was placed by another cluster (its root differs)"),
+            { Revision: var r } when r >= revision => (false, $"it was placed at revision {r}, and the placements answered are at {revision}, not newer"),
+            _ => (true, $"placed at revision {seen.Revision}, no longer placed at {revision}"),
+        };
+        return ok;
+    }
+
+    /// <summary>Records in the instance's folder which cluster placed it and at which revision it was seen placed.</summary>
+    private void Mark(string id)
+    {
+        var folder = Path.Combine(dataDirectory, "instances", id);
+        try
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, MarkerFile), JsonSerializer.Serialize(new PlacementMarker(ClusterId, _lastRevision), NodeJsonContext.Default.PlacementMarker));
+        }
+        catch (IOException ex)
+        {
+            log.LogWarning("instance {Id}: could not record its placement marker: {Problem}", id, ex.Message);
+        }
+    }
+
     /// <summary>
     /// The placements this agent will act on: each checked again here (<see cref="Inputs.Instance"/>: names that are
     /// safe as paths, images, argument and environment rules) and meant for this node, whoever answered the request.
@@ -152,10 +220,19 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             _swept = true;
             foreach (var folder in Directory.Exists(Path.Combine(dataDirectory, "instances")) ? Directory.GetDirectories(Path.Combine(dataDirectory, "instances")) : [])
             {
-                if (!wanted.ContainsKey(Path.GetFileName(folder)))
+                if (wanted.ContainsKey(Path.GetFileName(folder)))
                 {
-                    log.LogInformation("removing the data of {Id} (no longer placed here)", Path.GetFileName(folder));
+                    continue;
+                }
+
+                if (MayDelete(folder, ClusterId, _lastRevision, out var why))
+                {
+                    log.LogInformation("removing the data of {Id} ({Why})", Path.GetFileName(folder), why);
                     Directory.Delete(folder, recursive: true);
+                }
+                else
+                {
+                    log.LogWarning("keeping the data of {Id}, which is not placed here: {Why}", Path.GetFileName(folder), why);
                 }
             }
         }
@@ -169,15 +246,16 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             _digests.Remove(id);
             _dirty.TryRemove(id, out _);
             await instance.DisposeAsync().ConfigureAwait(false);
-            if (gone)
+            var folder = Path.Combine(dataDirectory, "instances", id);
+            if (gone && Directory.Exists(folder))
             {
-                try
+                if (MayDelete(folder, ClusterId, _lastRevision, out var why))
                 {
-                    Directory.Delete(Path.Combine(dataDirectory, "instances", id), recursive: true);
+                    Directory.Delete(folder, recursive: true);
                 }
-                catch (DirectoryNotFoundException)
+                else
                 {
-                    // never started
+                    log.LogWarning("keeping the data of {Id}: {Why}", id, why);
                 }
             }
         }
@@ -207,6 +285,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 _digests[p.Id] = digest;
             }
 
+            Mark(p.Id);
             log.LogInformation("starting {Id} ({Image}, {Driver} driver)", p.Id, p.Image, launch.Driver);
             _running[p.Id] = new ProcessInstance(p, launch, dataDirectory, s => _dirty[s.Id] = s);
         }
@@ -480,3 +559,15 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     private static bool Same(InstanceDto a, InstanceDto b) =>
         a.Image == b.Image && a.SpecRevision == b.SpecRevision && a.CpuMillis == b.CpuMillis && a.MemoryBytes == b.MemoryBytes && a.Runtime == b.Runtime;
 }
+
+/// <summary>
+/// <c>instances/&lt;id&gt;/placement.json</c>: the cluster that placed the instance (its root's SHA-256) and the revision
+/// of the placements answer that listed it when it was started. The sweep deletes an instance's data only on an
+/// answer from that cluster at a newer revision that no longer lists it.
+/// </summary>
+internal sealed record PlacementMarker(
+    [property: System.Text.Json.Serialization.JsonPropertyName("cluster")] string Cluster,
+    [property: System.Text.Json.Serialization.JsonPropertyName("revision")] long Revision);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(PlacementMarker))]
+internal sealed partial class NodeJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
