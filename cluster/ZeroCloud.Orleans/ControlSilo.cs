@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
@@ -90,13 +91,16 @@ public static partial class ControlSilo
             });
             silo.Services.AddSingleton<SiloReadiness>();
             silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new SiloGate(storeReady, sp.GetRequiredService<SiloReadiness>(), options, sp.GetRequiredService<ILogger<SiloReadiness>>()));
-            silo.Services.AddSingleton(TimeProvider.System);
             silo.Services.AddSingleton(new Grains.NodeLiveness(options.SuspectAfter, options.DownAfter));
             silo.Services.AddSingleton<ClusterSpecCache>();
             silo.Services.AddHostedService<ClusterReconciler>();
             silo.Services.AddSingleton<IMembershipTable>(sp => new RaftMembershipTable(sp.GetRequiredService<IControlStore>(), options.ClusterId, sp.GetRequiredService<ILogger<RaftMembershipTable>>()));
             silo.Services.AddGrainStorage(StorageName, (sp, _) => new RaftGrainStorage(sp.GetRequiredService<IControlStore>(), sp.GetRequiredService<IGrainStorageSerializer>()));
         });
+
+        // The silo's clock, registered after Orleans' own defaults (which register the system clock once the silo is
+        // configured): the system's, or the test hook's (OffsetTimeProvider).
+        builder.ConfigureServices(services => services.Replace(ServiceDescriptor.Singleton(OffsetTimeProvider.FromEnvironment())));
         return builder;
     }
 

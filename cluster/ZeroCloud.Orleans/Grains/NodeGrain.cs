@@ -58,6 +58,15 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     private NodeDto? _record;
     private long _revision;
     private DateTime? _lastSeen;
+
+    /// <summary>
+    /// When the last beat came, on the monotonic clock (<see cref="TimeProvider.GetTimestamp"/>): liveness is elapsed
+    /// time, so a step of the wall clock (NTP, an operator's date) never makes a node Suspect or Down.
+    /// </summary>
+    private long? _lastBeat;
+
+    /// <summary>How long the node has been silent, on the monotonic clock; a grain that has not heard it yet counts from now.</summary>
+    private TimeSpan Silent() => time.GetElapsedTime(_lastBeat ??= time.GetTimestamp());
     private IGrainTimer? _timer;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -87,6 +96,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         }
 
         _lastSeen = time.GetUtcNow().UtcDateTime;
+        _lastBeat = time.GetTimestamp();
         var wasWatched = r is { Status: NodeStatus.Ready or NodeStatus.Suspect };
         if (r is null || r.Status != status || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
             || (beat.Address is not null && beat.Address != r.Address)
@@ -175,10 +185,9 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             return;
         }
 
-        var now = time.GetUtcNow().UtcDateTime;
-        _lastSeen ??= now;
+        _lastSeen ??= time.GetUtcNow().UtcDateTime;
         var liveness = spec.Liveness(fallback);
-        var silent = now - _lastSeen.Value;
+        var silent = Silent();
         var next = silent >= liveness.DownAfter ? NodeStatus.Down : silent >= liveness.SuspectAfter ? NodeStatus.Suspect : r.Status;
         try
         {
@@ -202,11 +211,9 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         }
 
         // A grain activated elsewhere has not heard from its node yet: the silence starts now.
-        var now = time.GetUtcNow().UtcDateTime;
-        _lastSeen ??= now;
+        _lastSeen ??= time.GetUtcNow().UtcDateTime;
         var liveness = spec.Liveness(fallback);
-        var at = _lastSeen.Value + (r.Status == NodeStatus.Ready ? liveness.SuspectAfter : liveness.DownAfter);
-        var due = at - now;
+        var due = (r.Status == NodeStatus.Ready ? liveness.SuspectAfter : liveness.DownAfter) - Silent();
         _timer?.Change(due > TimeSpan.FromMilliseconds(20) ? due : TimeSpan.FromMilliseconds(20), Timeout.InfiniteTimeSpan);
     }
 

@@ -66,6 +66,9 @@ internal sealed class ControlMember : IAsyncDisposable
         }
     }
 
+    /// <summary>Environment variables every start of this member gets (a test hook, say).</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Arguments every start of this member gets (a joining member's --token-file).</summary>
     public string[] Identity { get; set; } = [];
 
@@ -84,6 +87,11 @@ internal sealed class ControlMember : IAsyncDisposable
         }
 
         psi.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (name, value) in Environment)
+        {
+            psi.Environment[name] = value;
+        }
+
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         process.Exited += (_, _) => Append($"[process exited with code {process.ExitCode}]");
         process.OutputDataReceived += (_, e) => Append(e.Data);
@@ -159,6 +167,9 @@ internal sealed class ControlCluster : IAsyncDisposable
 
     public ControlCluster(params string[] memberArgs) => _memberArgs = memberArgs;
 
+    /// <summary>Environment variables every member gets (set before the first member starts).</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
     public List<ControlMember> Members { get; } = [];
 
     public static string ZcDll { get; } = ZeroCloud.TestSupport.NetnsLab.ServiceBinary("ZeroCloud.Cli", "zc.dll", "cli");
@@ -168,6 +179,11 @@ internal sealed class ControlCluster : IAsyncDisposable
     {
         name ??= $"m{Members.Count + 1}";
         var member = new ControlMember(name, Path.Combine(_root, name), _memberArgs);
+        foreach (var (key, value) in Environment)
+        {
+            member.Environment[key] = value;
+        }
+
         var running = Members.Where(m => m.IsRunning).Select(m => m.Api).ToList();
         if (bootstrap || running.Count == 0)
         {
@@ -190,9 +206,18 @@ internal sealed class ControlCluster : IAsyncDisposable
         StartWithSilosAsync(size, [.. memberArgs, "--no-silo"]);
 
     /// <summary>A cluster whose members also host Orleans silos.</summary>
-    public static async Task<ControlCluster> StartWithSilosAsync(int size, params string[] memberArgs)
+    public static Task<ControlCluster> StartWithSilosAsync(int size, params string[] memberArgs) =>
+        StartWithSilosAsync(size, new Dictionary<string, string>(), memberArgs);
+
+    /// <summary>A cluster whose members also host Orleans silos, each started with <paramref name="environment"/>.</summary>
+    public static async Task<ControlCluster> StartWithSilosAsync(int size, IReadOnlyDictionary<string, string> environment, params string[] memberArgs)
     {
         var cluster = new ControlCluster(memberArgs);
+        foreach (var (key, value) in environment)
+        {
+            cluster.Environment[key] = value;
+        }
+
         cluster.Add(bootstrap: true);
         await cluster.WaitForAdminAsync(cluster.Members[0]);
         await cluster.WaitForAsync(async () => (await cluster.Members[0].Client.StatusAsync()).Role == "leader", "the first member to lead");
