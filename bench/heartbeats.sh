@@ -8,6 +8,7 @@
 # certificate (what the agent does; ZC_BENCH_AUTH=key: shared connections and the bearer node key); etcd with TLS for
 # clients and peers and client certificates required (its recommended setup), the generator writing over shared
 # connections with one client certificate, as an API server does for its kubelets. ZC_BENCH_ETCD_TLS=off: plain etcd.
+# ZC_BENCH_PEER=off: ours only (to find the knee rate by rate; the output says there is no peer and no ratio).
 # Usage: bench/heartbeats.sh [nodes] [seconds] [warmup]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,7 +49,7 @@ curl -sf -X POST --data-binary @"$root/cluster.yaml" "https://127.0.0.1:7270/v1/
 token=$(curl -sf https://127.0.0.1:7270/v1/tokens | python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; print(t["id"] + "." + t["secret"])')
 revision() { curl -sf "https://127.0.0.1:$1/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 
-ready_line() { ready=$(curl -sf "https://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); print("%d of %d nodes Ready, %d transitions in all" % (r, len(d), t))'); }
+ready_line() { ready=$(curl -sf "https://127.0.0.1:7270/v1/nodes?stale=true" | python3 -c 'import json,sys; d=json.load(sys.stdin)["nodes"]; r=sum(1 for n in d if n["status"]=="Ready"); t=sum(n["transitions"] for n in d); f=sum(1 for n in d if n["transitions"]>1); print("%d of %d nodes Ready, %d transitions in all, %d nodes flapped (more than their join)" % (r, len(d), t, f))'); }
 # measure <label> <revision-fn> <pids...>: runs the generator (already started as $gen) and samples the steady window
 measure() {
   local label=$1 revfn=$2; shift 2
@@ -71,6 +72,15 @@ dotnet "$work/load/heartbeat-load.dll" --urls https://127.0.0.1:7270,https://127
 gen=$!
 measure zerocloud "revision 7270" "${zc_pids[@]}"; zc_line=$line
 for p in "${zc_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+
+if [ "${ZC_BENCH_PEER:-on}" = off ]; then
+  # Ours only (finding a knee rate by rate): labelled as such, no ratio.
+  echo
+  echo "heartbeats: $nodes nodes x 1/s, ${secs}s steady window after ${warm}s, 3 members, loopback, this machine (generator on the same 2 cores); ZC_BENCH_PEER=off: no etcd run, no ratio"
+  echo "$zc_line"
+  echo "  at the end of the window: $ready"
+  exit 0
+fi
 
 # ---- etcd ----
 etcd_pids=()

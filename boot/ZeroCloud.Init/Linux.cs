@@ -138,6 +138,53 @@ public static unsafe partial class Linux
         }
     }
 
+    /// <summary>
+    /// Raises this process's open-descriptor limit (RLIMIT_NOFILE) to the kernel's most (fs.nr_open, at most 1 Mi),
+    /// soft and hard, as systemd's LimitNOFILE does for services: the kernel starts PID 1 with 1024, and every
+    /// service started from here inherits it. Returns the soft limit before and after; unchanged when not allowed.
+    /// </summary>
+    public static (ulong Before, ulong After) RaiseDescriptorLimit()
+    {
+        const int RlimitNofile = 7;
+        var limit = stackalloc ulong[2];
+        if (GetRLimit(RlimitNofile, limit) != 0)
+        {
+            return (0, 0);
+        }
+
+        var before = limit[0];
+        ulong most = 1 << 20;
+        try
+        {
+            if (ulong.TryParse(File.ReadAllText("/proc/sys/fs/nr_open").Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var nrOpen))
+            {
+                most = Math.Min(nrOpen, most);
+            }
+        }
+        catch (IOException)
+        {
+            // keep 1 Mi
+        }
+
+        limit[0] = limit[1] = Math.Max(most, limit[1]);
+        if (SetRLimit(RlimitNofile, limit) != 0)
+        {
+            // Not allowed past the hard limit (not root): the soft limit up to it.
+            GetRLimit(RlimitNofile, limit);
+            limit[0] = limit[1];
+            SetRLimit(RlimitNofile, limit);
+        }
+
+        GetRLimit(RlimitNofile, limit);
+        return (before, limit[0]);
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRLimit(int resource, ulong* limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, ulong* limit);
+
     private static void Check(int result, string what)
     {
         if (result != 0)

@@ -61,6 +61,8 @@ public static class SystemInit
         var uptime = Uptime();
         var timings = new Dictionary<string, double> { ["kernelToInit"] = uptime };
         Log($"ZeroCloud {role} is PID 1 ({uptime:0.00} s after the kernel started)");
+        var files = Linux.RaiseDescriptorLimit();
+        Log($"open files: {files.After} (the kernel started PID 1 with {files.Before}; every service started from here inherits it)");
         var cmdline = KernelCommandLine.Parse(File.ReadAllText("/proc/cmdline"));
         if (cmdline["probe"] is not null)
         {

@@ -18,7 +18,7 @@ namespace ZeroCloud.Control;
 /// The node endpoints, which go to the silo of the member they reach: <c>POST /v1/nodes/{name}/heartbeat</c> (a join
 /// token is required) and <c>GET /v1/nodes/{name}</c>, each a call to that node's grain. 503 until the silo is active.
 /// </summary>
-public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider services, ILogger<NodeEndpoints> logger)
+public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider services, ILogger<NodeEndpoints> logger) : IDisposable
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -29,7 +29,59 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         nodes.MapPost("/{name}/approve", ApproveAsync).Allow(Access.Admin);
     }
 
+    /// <summary>Joins (a first heartbeat with a ticket or a join token: a CSR to sign, records and audit lines to write) handled at once on this member.</summary>
+    public const int ConcurrentJoins = 8;
+
+    /// <summary>Joins waiting for a turn beyond which another is answered 429 (Retry-After) at once.</summary>
+    public const int QueuedJoins = 2000;
+
+    private readonly SemaphoreSlim _joins = new(ConcurrentJoins, ConcurrentJoins);
+    private int _waitingJoins;
+
+    public void Dispose() => _joins.Dispose();
+
+    /// <summary>
+    /// A join storm (a rack powered on at once) queues here instead of running every CSR, write and handshake at once:
+    /// at most <see cref="ConcurrentJoins"/> at a time, up to <see cref="QueuedJoins"/> waiting (each at most 20 s),
+    /// past that 429 with Retry-After. Heartbeats of joined nodes (their key or certificate) never wait here.
+    /// </summary>
     private async Task HeartbeatAsync(HttpContext ctx, string name)
+    {
+        var bearer = ControlApi.Bearer(ctx) ?? "";
+        if (!bearer.StartsWith(ControlApi.TicketPrefix, StringComparison.Ordinal) && (bearer.Length == 0 || bearer.StartsWith(ControlApi.NodeKeyPrefix, StringComparison.Ordinal)))
+        {
+            await BeatAsync(ctx, name).ConfigureAwait(false);
+            return;
+        }
+
+        bool admitted;
+        try
+        {
+            admitted = Interlocked.Increment(ref _waitingJoins) <= QueuedJoins && await _joins.WaitAsync(TimeSpan.FromSeconds(20), ctx.RequestAborted).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waitingJoins);
+        }
+
+        if (!admitted)
+        {
+            ctx.Response.Headers.RetryAfter = "1";
+            await ErrorAsync(ctx, 429, ErrorCodes.TooManyRequests, $"joins are queued on this member ({ConcurrentJoins} at a time, {QueuedJoins} waiting at most, 20 s each); retry in a second").ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await BeatAsync(ctx, name).ConfigureAwait(false);
+        }
+        finally
+        {
+            _joins.Release();
+        }
+    }
+
+    private async Task BeatAsync(HttpContext ctx, string name)
     {
         var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
         if (body is null)

@@ -213,6 +213,8 @@ namespace ZeroCloud.Node
         /// </summary>
         private static int RunBooted(FirmwareBoot boot, string address, string data)
         {
+            // As PID 1 does on a real machine (SystemInit): the booted agent and what it starts get the most descriptors.
+            Linux.RaiseDescriptorLimit();
             var folder = Path.Combine(data, "boot");
             Directory.CreateDirectory(folder);
             var agent = Path.Combine(folder, "init");

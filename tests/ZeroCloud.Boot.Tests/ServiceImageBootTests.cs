@@ -58,6 +58,10 @@ public sealed class ServiceImageBootTests(ITestOutputHelper output)
         Assert.Contains("DHCPACK of 10.77.0.1", text, StringComparison.Ordinal);
         Assert.Contains("from 10.77.0.5", text, StringComparison.Ordinal);
         Assert.Contains("ZeroCloud dhcp is PID 1", consoleText, StringComparison.Ordinal);
+        // PID 1 raised the descriptor limit the kernel gave it (1024) for itself and every service it starts.
+        var files = System.Text.RegularExpressions.Regex.Match(consoleText, @"open files: (\d+) \(the kernel started PID 1 with (\d+);");
+        Assert.True(files.Success, consoleText);
+        Assert.True(long.Parse(files.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 65536, files.Value);
         Assert.Contains("dhcp: full mode on eth0 as 10.77.0.5", consoleText, StringComparison.Ordinal);
         await vm.StopAsync();
     }

@@ -53,7 +53,7 @@ public sealed record NodeLiveness(TimeSpan SuspectAfter, TimeSpan DownAfter);
 /// the member the agent first talks to (an agent keeps its member until that one fails), so a heartbeat is a local call.
 /// </summary>
 [global::Orleans.Placement.PreferLocalPlacement]
-public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, ILogger<NodeGrain> logger) : Grain, INodeGrain
+public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, SilenceMonitor silence, ILogger<NodeGrain> logger) : Grain, INodeGrain
 {
     private NodeDto? _record;
     private long _revision;
@@ -64,6 +64,9 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     /// time, so a step of the wall clock (NTP, an operator's date) never makes a node Suspect or Down.
     /// </summary>
     private long? _lastBeat;
+
+    /// <summary>A transition is being held back by mass silence (logged once per episode).</summary>
+    private bool _held;
 
     /// <summary>How long the node has been silent, on the monotonic clock; a grain that has not heard it yet counts from now.</summary>
     private TimeSpan Silent() => time.GetElapsedTime(_lastBeat ??= time.GetTimestamp());
@@ -97,6 +100,11 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
         _lastSeen = time.GetUtcNow().UtcDateTime;
         _lastBeat = time.GetTimestamp();
+        if (status == NodeStatus.Ready)
+        {
+            silence.Beat(this.GetPrimaryKeyString());
+        }
+
         var wasWatched = r is { Status: NodeStatus.Ready or NodeStatus.Suspect };
         if (r is null || r.Status != status || r.Cpus != beat.Cpus || r.MemoryBytes != beat.MemoryBytes
             || (beat.Address is not null && beat.Address != r.Address)
@@ -191,9 +199,24 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         var next = silent >= liveness.DownAfter ? NodeStatus.Down : silent >= liveness.SuspectAfter ? NodeStatus.Suspect : r.Status;
         try
         {
-            if (next != r.Status)
+            if (next != r.Status && silence.Check(liveness.SuspectAfter) is { Mass: true } mass)
             {
+                // Most nodes this silo watches are late at once: the control plane, not this node, is the likely
+                // cause. Nothing is written; the node keeps its status until the silence is no longer general.
+                if (!_held)
+                {
+                    _held = true;
+                    LogHeld(this.GetPrimaryKeyString(), r.Status, next, mass.Late, mass.Watched);
+                }
+            }
+            else if (next != r.Status)
+            {
+                _held = false;
                 await WriteAsync(old => old ?? r, next).ConfigureAwait(true);
+            }
+            else
+            {
+                _held = false;
             }
         }
         finally
@@ -246,6 +269,11 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
                 if (status != from)
                 {
+                    if (status is not (NodeStatus.Ready or NodeStatus.Suspect))
+                    {
+                        silence.Forget(next.Name);
+                    }
+
                     LogTransition(next.Name, from, status);
                     if (status is NodeStatus.Ready or NodeStatus.Down)
                     {
@@ -285,9 +313,13 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _timer?.Dispose();
+        silence.Forget(this.GetPrimaryKeyString());
         return Task.CompletedTask;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Node}: {From} -> {To}")]
     private partial void LogTransition(string node, NodeStatus from, NodeStatus to);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: stays {From} instead of {To}: {Late} of the {Watched} nodes this silo watches are late at once, so the control plane is the likely cause (mass silence); nothing is written until it passes")]
+    private partial void LogHeld(string node, NodeStatus from, NodeStatus to, int late, int watched);
 }

@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+
+namespace ZeroCloud.Orleans.Grains;
+
+/// <summary>
+/// This silo's view of the nodes its grains watch (Ready or Suspect): when each last beat, on the monotonic clock.
+/// When most of them are late at once, the likely cause is the control plane (overloaded, slow, cut off from the
+/// nodes), not the nodes: their grains then hold every node's status instead of writing Suspect and Down, which would
+/// add writes to an overloaded store and make the scheduler move everything (Kubernetes' node controller stops
+/// evicting in an unhealthy zone for the same reason). A node is late after half of SuspectAfter without a beat;
+/// mass silence is more than half of at least <see cref="MinimumWatched"/> watched nodes late.
+/// </summary>
+public sealed class SilenceMonitor(TimeProvider time)
+{
+    /// <summary>Fewer watched nodes than this on a silo never count as mass silence (a small cluster loses nodes one by one).</summary>
+    public const int MinimumWatched = 4;
+
+    private readonly ConcurrentDictionary<string, long> _lastBeat = new(StringComparer.Ordinal);
+    private long _checkedAt;
+    private (bool Mass, int Late, int Watched) _last;
+
+    /// <summary>A watched node beat now.</summary>
+    public void Beat(string node) => _lastBeat[node] = time.GetTimestamp();
+
+    /// <summary>The node is no longer watched here (Down, gone, its grain deactivated).</summary>
+    public void Forget(string node) => _lastBeat.TryRemove(node, out _);
+
+    /// <summary>Whether most watched nodes are late (<paramref name="suspectAfter"/> / 2 without a beat); counted at most every 100 ms.</summary>
+    public (bool Mass, int Late, int Watched) Check(TimeSpan suspectAfter)
+    {
+        var now = time.GetTimestamp();
+        if (_checkedAt != 0 && time.GetElapsedTime(_checkedAt, now) < TimeSpan.FromMilliseconds(100))
+        {
+            return _last;
+        }
+
+        var lateAfter = suspectAfter / 2;
+        int watched = 0, late = 0;
+        foreach (var (_, at) in _lastBeat)
+        {
+            watched++;
+            if (time.GetElapsedTime(at, now) >= lateAfter)
+            {
+                late++;
+            }
+        }
+
+        _last = (watched >= MinimumWatched && late * 2 > watched, late, watched);
+        _checkedAt = now;
+        return _last;
+    }
+}
