@@ -30,6 +30,8 @@ internal static partial class ClusterCommands
         yield return Operator();
         yield return Secret();
         yield return Storage();
+        yield return BackupCommand();
+        yield return RestoreCommand();
     }
 
     private static Command AuditLog()

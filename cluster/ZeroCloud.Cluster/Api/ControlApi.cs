@@ -83,6 +83,7 @@ public sealed partial class ControlApi : IDisposable
         operators.MapDelete("/{id}", RevokeOperatorAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
         v1.MapPost("/tickets", CreateTicketAsync).AddEndpointFilter(LeaderOnlyAsync).RequireRateLimiting(NodeRateLimits.Tickets).Allow(Access.Enroll);
         v1.MapGet("/audit", AuditLogAsync).Allow(Access.Admin);
+        v1.MapGet("/backup", BackupAsync).Allow(Access.Admin);
         var secrets = v1.MapGroup("/secrets");
         secrets.MapGet("", SecretsAsync).Allow(Access.Read);
         // Who may read a value depends on the secret: the route lets any operator or node in, the handler decides.

@@ -212,6 +212,20 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<WriteResponse> RemoveSecretAsync(string name, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Delete, $"/v1/secrets/{Uri.EscapeDataString(name)}", null, ControlJsonContext.Default.WriteResponse, ct);
 
+    /// <summary>GET /v1/backup: the store as a backup file (at a linearizable read point; <paramref name="stale"/>: this member's own copy).</summary>
+    public async Task<byte[]> BackupAsync(bool stale, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Server, "/v1/backup" + (stale ? "?stale=true" : "")));
+        Authorize(request);
+        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ErrorAsync(response, ct).ConfigureAwait(false);
+        }
+
+        return await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
+    }
+
     private static string KvPath(string key) =>
         "/v1/kv/" + string.Join('/', key.TrimStart('/').Split('/').Select(Uri.EscapeDataString));
 
