@@ -101,6 +101,16 @@ public static partial class ControlHost
     /// </summary>
     public static async Task<int> RunAsync(ControlMemberOptions settings, TextWriter stderr, CancellationToken cancellationToken)
     {
+        var code = await RunOnceAsync(settings, stderr, cancellationToken).ConfigureAwait(false);
+        // Its damaged state discarded and its removal from the configuration done: it starts again, empty, and joins.
+        return code == Rejoin ? await RunOnceAsync(settings, stderr, cancellationToken).ConfigureAwait(false) : code;
+    }
+
+    /// <summary>RunOnceAsync's answer when the member discarded damaged state and should start again, empty, to join as a new member.</summary>
+    private const int Rejoin = -75;
+
+    private static async Task<int> RunOnceAsync(ControlMemberOptions settings, TextWriter stderr, CancellationToken cancellationToken)
+    {
         var options = new ControlNodeOptions
         {
             DataDirectory = settings.DataDirectory,
@@ -285,7 +295,7 @@ public static partial class ControlHost
         {
             // Never served from: no vote, no read, no write came from the damaged state.
             await stderr.WriteLineAsync($"zc: this member refuses to serve from damaged state: {ex.Message}").ConfigureAwait(false);
-            return 3;
+            return await DiscardAndRejoinAsync(settings, options, tls, credential, stderr, cancellationToken).ConfigureAwait(false) ? Rejoin : 3;
         }
         catch (Exception ex) when (ex is OperationCanceledException or global::Orleans.Runtime.OrleansLifecycleCanceledException && (cancellationToken.IsCancellationRequested || lifetime.ApplicationStopping.IsCancellationRequested))
         {
@@ -635,6 +645,81 @@ public static partial class ControlHost
 
     [LoggerMessage(Level = LogLevel.Error, Message = "stopping took {Seconds:0.00} s, more than the {Limit} s allowed")]
     private static partial void LogSlowStop(ILogger logger, double seconds, double limit);
+
+    /// <summary>
+    /// A member whose state is damaged, started with <c>--peers</c> (not <c>--bootstrap</c>), recovers by itself: it asks
+    /// its peers to remove it from the configuration (which commits only while a leader and a quorum exist without it;
+    /// a one-member cluster has no peers to ask), then moves its folder aside (<c>&lt;data&gt;.damaged-&lt;time&gt;</c>,
+    /// never deleted; its pki is kept), and starts again empty, to join as a new member that is sent the state. DotNext
+    /// names a member after its endpoint, so it must be out of the configuration before it answers any vote: it never
+    /// votes with a term it forgot. False (the member exits 3) when it cannot be removed.
+    /// </summary>
+    private static async Task<bool> DiscardAndRejoinAsync(ControlMemberOptions settings, ControlNodeOptions options, MemberTls tls, string? credential, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (settings.Peers.Count == 0 || settings.Bootstrap)
+        {
+            await stderr.WriteLineAsync("zc: no --peers to rejoin through (or --bootstrap): remove it with zc member remove, empty its folder, and start it again with --peers").ConfigureAwait(false);
+            return false;
+        }
+
+        var id = ControlNode.Format(settings.RaftEndPoint);
+        var identity = settings.NodeIdentity();
+        using var http = new HttpClient(tls.Trust.Handler(identity ?? (() => tls.Certificate))) { Timeout = TimeSpan.FromSeconds(20) };
+        if (credential is not null && identity is null)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
+        }
+
+        var removed = false;
+        for (var attempt = 0; attempt < 3 * settings.Peers.Count && !removed && !cancellationToken.IsCancellationRequested; attempt++)
+        {
+            var peer = settings.Peers[attempt % settings.Peers.Count];
+            try
+            {
+                using var response = await http.DeleteAsync($"{peer.TrimEnd('/')}/v1/members/{Uri.EscapeDataString(id)}", cancellationToken).ConfigureAwait(false);
+                var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                removed = response.IsSuccessStatusCode || (response.StatusCode == HttpStatusCode.NotFound && text.Contains(ErrorCodes.MemberNotFound, StringComparison.Ordinal));
+                if (!removed)
+                {
+                    await stderr.WriteLineAsync($"zc: {peer} did not remove {id}: {(int)response.StatusCode} {text.Trim()}").ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                await stderr.WriteLineAsync($"zc: {peer}: {ex.Message}").ConfigureAwait(false);
+            }
+        }
+
+        if (!removed)
+        {
+            await stderr.WriteLineAsync($"zc: {id} could not be removed from the configuration (no leader with a quorum without it?); it stays out: remove it with zc member remove, empty its folder, and start it again").ConfigureAwait(false);
+            return false;
+        }
+
+        var folder = Path.GetFullPath(options.DataDirectory);
+        var aside = $"{folder}.damaged-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
+        Directory.Move(folder, aside);
+        Directory.CreateDirectory(folder);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        // Its CA and member certificate are not part of the damage: kept, so it joins as itself.
+        var pki = Path.Combine(aside, "pki");
+        if (Directory.Exists(pki))
+        {
+            Directory.CreateDirectory(Path.Combine(folder, "pki"));
+            foreach (var f in Directory.EnumerateFiles(pki))
+            {
+                File.Copy(f, Path.Combine(folder, "pki", Path.GetFileName(f)));
+            }
+        }
+
+        await stderr.WriteLineAsync($"zc: {id} removed from the configuration; its damaged folder is kept at {aside}; starting again empty to join as a new member").ConfigureAwait(false);
+        return true;
+    }
 
     /// <summary>Asks the peers to add this fresh member, one after another, until one of them has.</summary>
     private static async Task AnnounceAsync(ControlNode node, IReadOnlyList<string> peers, Func<System.Security.Cryptography.X509Certificates.X509Certificate2?>? nodeIdentity, ILogger logger, CancellationToken cancellationToken)
