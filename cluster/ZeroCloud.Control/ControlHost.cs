@@ -270,6 +270,14 @@ public static partial class ControlHost
         host.Services.GetRequiredService<LocalStore>().Status = host.Services.GetRequiredService<ControlApi>().BuildStatusAsync;
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ZeroCloud.Control");
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        // Its log found damaged when opened again after a write failure: the member stops and exits 3; started again
+        // (by its agent), it recovers as at any start with damage (with --peers: removed, moved aside, rejoined).
+        string? damaged = null;
+        host.Services.GetRequiredService<ControlNode>().Damaged += problem =>
+        {
+            damaged = problem;
+            lifetime.StopApplication();
+        };
         var stopping = System.Diagnostics.Stopwatch.StartNew();
         using var stoppingRegistration = lifetime.ApplicationStopping.Register(() =>
         {
@@ -303,6 +311,12 @@ public static partial class ControlHost
         }
 
         await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        if (damaged is not null)
+        {
+            await stderr.WriteLineAsync($"zc: this member refuses to serve from damaged state: {damaged}").ConfigureAwait(false);
+            return 3;
+        }
+
         if (stopping.Elapsed > ShutdownTimeout + TimeSpan.FromMilliseconds(500))
         {
             LogSlowStop(logger, stopping.Elapsed.TotalSeconds, ShutdownTimeout.TotalSeconds);

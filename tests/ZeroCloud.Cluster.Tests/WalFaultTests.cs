@@ -103,6 +103,66 @@ public sealed class WalFaultTests(ITestOutputHelper output)
         }
     }
 
+    [LabFact]
+    public async Task Damage_found_when_the_log_is_opened_again_after_a_full_disk_stops_the_member_instead_of_serving_it()
+    {
+        await using var cluster = await ControlCluster.StartAsync(1);
+        var member = cluster.Members[0];
+        var stopped = await member.TerminateAsync(TimeSpan.FromSeconds(30));
+        Assert.True(stopped == 0, member.Output);
+        var saved = member.DataDirectory + ".saved";
+        await ShAsync($"mv '{member.DataDirectory}' '{saved}' && mkdir '{member.DataDirectory}' && mount -t tmpfs -o size=6m zc-wal-damaged '{member.DataDirectory}' && cp -a '{saved}/.' '{member.DataDirectory}/'");
+        try
+        {
+            member.Start();
+            await cluster.WaitForAsync(async () => (await member.Client.StatusAsync()).Role == "leader", "the member to lead again");
+            var value = new string('d', 256 << 10);
+            var full = false;
+            for (var i = 0; i < 100 && !full; i++)
+            {
+                try
+                {
+                    await member.Client.PutAsync($"/fill/{i:000}", value);
+                }
+                catch (ControlApiException ex) when (ex.Status == 507)
+                {
+                    full = true;
+                }
+            }
+
+            Assert.True(full, "the disk never filled");
+
+            // While Raft is stopped here, a byte of an acknowledged value flips on disk; then there is room again.
+            var marker = System.Text.Encoding.UTF8.GetBytes(new string('d', 1024));
+            var page = Directory.EnumerateFiles(Path.Combine(member.DataDirectory, "wal", "data")).First(f => File.ReadAllBytes(f).AsSpan().IndexOf(marker) >= 0);
+            var at = (await File.ReadAllBytesAsync(page)).AsSpan().IndexOf(marker) + 100;
+            await using (var stream = new FileStream(page, FileMode.Open, FileAccess.Write))
+            {
+                // In place: the disk is full, so the file cannot be written anew.
+                stream.Position = at;
+                stream.WriteByte((byte)('d' ^ 0x01));
+            }
+
+            await ShAsync($"mount -o remount,size=64m '{member.DataDirectory}'");
+
+            var watch = Stopwatch.StartNew();
+            while (member.IsRunning)
+            {
+                Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"the member kept running on a damaged log:\n{member.Output}");
+                await Task.Delay(200);
+            }
+
+            Assert.Contains("its log is damaged", member.Output, StringComparison.Ordinal);
+            Assert.Contains("refuses to serve from damaged state", member.Output, StringComparison.Ordinal);
+            Assert.EndsWith("[process exited with code 3]", member.Output.TrimEnd(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await member.KillAsync();
+            await Processes.RunAsync("umount", ["-l", member.DataDirectory], TimeSpan.FromSeconds(10));
+        }
+    }
+
     /// <summary>Starts <paramref name="member"/> and waits for it to exit by itself: its exit code.</summary>
     private static async Task<int> ExitCodeAsync(ControlMember member, params string[] args)
     {

@@ -374,9 +374,19 @@ public sealed partial class ControlNode : IAsyncDisposable
                 catch (Exception ex) when (ex is not OperationCanceledException)
 #pragma warning restore CA1031
                 {
+                    await CloseRaftAsync().ConfigureAwait(false);
+                    if (WalFormat.Damage(ex, _root) is { } damage)
+                    {
+                        // Damage found in the log as it was opened again: never served from. Raft stays stopped here
+                        // and the host ends the member (exit 3), which recovers as at any start with damage.
+                        _logProblem = damage;
+                        LogLogDamaged(Id, damage);
+                        Damaged?.Invoke(damage);
+                        return;
+                    }
+
                     _logProblem = Describe(ex);
                     LogLogReopenFailed(Id, _logProblem);
-                    await CloseRaftAsync().ConfigureAwait(false);
                     await Task.Delay(TimeSpan.FromSeconds(1), _stopping.Token).ConfigureAwait(false);
                 }
             }
@@ -427,6 +437,12 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "member {Id}: its log could not be written: {Problem}; Raft stops here until the log is reopened (writes get 507/503 meanwhile)")]
     private partial void LogLogFailed(string id, string problem);
+
+    /// <summary>Raised when the log, opened again after a write failure, turned out damaged: the member must not serve from it.</summary>
+    public event Action<string>? Damaged;
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "member {Id}: its log is damaged: {Problem}; it stops serving")]
+    private partial void LogLogDamaged(string id, string problem);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "member {Id}: reopening the log failed: {Problem}; trying again")]
     private partial void LogLogReopenFailed(string id, string problem);
