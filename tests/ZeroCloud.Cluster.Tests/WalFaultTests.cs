@@ -22,18 +22,22 @@ public sealed class WalFaultTests(ITestOutputHelper output)
         Assert.True(code == 0, $"{command}: {text}");
     }
 
+    /// <summary>Stops <paramref name="member"/> and puts its folder (its log and snapshots) on a 6 MiB tmpfs of its own, contents kept.</summary>
+    private static async Task OnTinyDiskAsync(ControlMember member)
+    {
+        var stopped = await member.TerminateAsync(TimeSpan.FromSeconds(30));
+        Assert.True(stopped == 0, member.Output);
+        var saved = member.DataDirectory + ".saved";
+        await ShAsync($"mv '{member.DataDirectory}' '{saved}' && mkdir '{member.DataDirectory}' && mount -t tmpfs -o size=6m zc-wal-tiny '{member.DataDirectory}' && cp -a '{saved}/.' '{member.DataDirectory}/'");
+    }
+
     [LabFact]
     public async Task A_full_disk_answers_507_the_member_stays_up_and_writes_resume_when_there_is_room()
     {
         await using var cluster = await ControlCluster.StartAsync(1);
         var member = cluster.Members[0];
         await member.Client.PutAsync("/before", "x");
-        var stopped = await member.TerminateAsync(TimeSpan.FromSeconds(30));
-        Assert.True(stopped == 0, member.Output);
-
-        // The member's folder on a 6 MiB tmpfs of its own (its log and snapshots with it).
-        var saved = member.DataDirectory + ".saved";
-        await ShAsync($"mv '{member.DataDirectory}' '{saved}' && mkdir '{member.DataDirectory}' && mount -t tmpfs -o size=6m zc-wal-full '{member.DataDirectory}' && cp -a '{saved}/.' '{member.DataDirectory}/'");
+        await OnTinyDiskAsync(member);
         try
         {
             member.Start();
@@ -108,10 +112,7 @@ public sealed class WalFaultTests(ITestOutputHelper output)
     {
         await using var cluster = await ControlCluster.StartAsync(1);
         var member = cluster.Members[0];
-        var stopped = await member.TerminateAsync(TimeSpan.FromSeconds(30));
-        Assert.True(stopped == 0, member.Output);
-        var saved = member.DataDirectory + ".saved";
-        await ShAsync($"mv '{member.DataDirectory}' '{saved}' && mkdir '{member.DataDirectory}' && mount -t tmpfs -o size=6m zc-wal-damaged '{member.DataDirectory}' && cp -a '{saved}/.' '{member.DataDirectory}/'");
+        await OnTinyDiskAsync(member);
         try
         {
             member.Start();
