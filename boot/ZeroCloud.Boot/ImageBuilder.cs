@@ -10,6 +10,12 @@ public sealed record ImageSpec(string Name, string Binary, string Kernel, string
 {
     /// <summary>Files the image carries beside its binary: (path on this machine, path in the image), e.g. netboot's iPXE binaries.</summary>
     public IReadOnlyList<(string Source, string Target)> Extra { get; init; } = [];
+
+    /// <summary>Programs the image carries beside its binary, with the libraries they need (the node image: mkfs.ext4).</summary>
+    public IReadOnlyList<(string Source, string Target)> Executables { get; init; } = [];
+
+    /// <summary>Kernel modules beyond the NIC drivers every image has (the node image: disk controllers and ext4).</summary>
+    public IReadOnlyList<string> Modules { get; init; } = [];
 }
 
 /// <summary>
@@ -47,6 +53,12 @@ public static class ImageBuilder
         }
 
         var libraries = ElfFile.Closure(spec.Binary);
+        foreach (var (source, target) in spec.Executables)
+        {
+            AddFile(target.TrimStart('/'), File.ReadAllBytes(source), 0b111_101_101);
+            libraries.UnionWith(ElfFile.Closure(source));
+        }
+
         foreach (var name in Dlopened)
         {
             // .NET opens these with dlopen, so the binary's dynamic section does not name them (decision 0024).
@@ -62,7 +74,7 @@ public static class ImageBuilder
         }
 
         // Debian's loader is /lib64/ld-linux-x86-64.so.2; with a merged /usr the file lives under /usr/lib too.
-        var modules = KernelModules.Resolve(File.ReadAllText(Path.Combine(spec.ModulesDirectory, "modules.dep")), KernelModules.NetworkDrivers);
+        var modules = KernelModules.Resolve(File.ReadAllText(Path.Combine(spec.ModulesDirectory, "modules.dep")), [.. KernelModules.NetworkDrivers, .. spec.Modules]);
         var release = Path.GetFileName(spec.ModulesDirectory.TrimEnd('/'));
         foreach (var module in modules)
         {

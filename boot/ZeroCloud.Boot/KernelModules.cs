@@ -12,6 +12,9 @@ public static class KernelModules
     /// </summary>
     public static readonly IReadOnlyList<string> NetworkDrivers = ["virtio_mmio", "virtio_pci", "virtio_net", "e1000"];
 
+    /// <summary>What the node image adds to find and mount its data disk: virtio, NVMe, SATA (AHCI) and SCSI disks, and ext4.</summary>
+    public static readonly IReadOnlyList<string> StorageDrivers = ["virtio_blk", "nvme", "ahci", "sd_mod", "ext4"];
+
     /// <summary>Relative paths (as in modules.dep) of <paramref name="names"/> and their dependencies, dependencies first.</summary>
     public static List<string> Resolve(string modulesDep, IEnumerable<string> names)
     {

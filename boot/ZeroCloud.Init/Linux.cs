@@ -15,6 +15,8 @@ public static unsafe partial class Linux
     private const uint SiocSetNetmask = 0x891c;
     private const uint SiocAddRoute = 0x890B;
     private const int RebootPowerOff = 0x4321fedc;
+    private const nuint MsNoAtime = 1024;
+    private const nuint MsMove = 8192;
 
     public static void Mount(string source, string target, string type, string? data = null)
     {
@@ -27,6 +29,46 @@ public static unsafe partial class Linux
                 throw new IOException($"mount {type} on {target} failed (errno {errno})");
             }
         }
+    }
+
+    /// <summary>Mounts a block device's filesystem on <paramref name="target"/>; any failure (busy included) throws with the errno.</summary>
+    public static void MountDevice(string device, string target, string type, string? data = null)
+    {
+        if (MountNative(device, target, type, MsNoAtime, data) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"mount {device} ({type}) on {target} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+        }
+    }
+
+    /// <summary>Moves a mount from <paramref name="from"/> to <paramref name="to"/> (MS_MOVE): what was under <paramref name="to"/> is hidden.</summary>
+    public static void MoveMount(string from, string to)
+    {
+        if (MountNative(from, to, "", MsMove, null) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"moving the mount {from} to {to} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+        }
+    }
+
+    /// <summary>umount2(2); <paramref name="detach"/>: MNT_DETACH (lazy: gone from the tree now, released when no longer busy).</summary>
+    public static void Unmount(string target, bool detach = false)
+    {
+        if (Umount2(target, detach ? 2 : 0) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"unmounting {target} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+        }
+    }
+
+    public const long TmpfsMagic = 0x01021994;
+    public const long RamfsMagic = 0x858458f6;
+
+    /// <summary>statfs(2)'s f_type of the filesystem holding <paramref name="path"/> (TMPFS_MAGIC, RAMFS_MAGIC, EXT4_SUPER_MAGIC, …); 0 when it cannot be read.</summary>
+    public static long FileSystemType(string path)
+    {
+        var buffer = stackalloc long[16]; // struct statfs is 120 bytes on x86-64 and arm64; f_type comes first
+        return StatFs(path, buffer) == 0 ? buffer[0] : 0;
     }
 
     /// <summary>Loads a kernel module from its file; "already loaded" (EEXIST) is success.</summary>
@@ -195,6 +237,12 @@ public static unsafe partial class Linux
 
     [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MountNative(string source, string target, string type, nuint flags, string? data);
+
+    [LibraryImport("libc", EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int StatFs(string path, long* buffer);
+
+    [LibraryImport("libc", EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Umount2(string target, int flags);
 
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial long Syscall(long number, nint fd, string args, int flags);

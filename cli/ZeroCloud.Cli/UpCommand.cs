@@ -279,11 +279,14 @@ internal static class UpCommand
 
     private static string Rom(LabState state) => Path.Combine(state.Directory, "rom");
 
-    /// <summary>Powers a virtual server on: its firmware starts in its namespace, seeing only its own folder (<see cref="ServerScript"/>).</summary>
+    /// <summary>
+    /// Powers a virtual server on: its firmware starts in its namespace, seeing only its own folder (<see cref="ServerScript"/>)
+    /// and no block device (the host's disks are never a virtual server's).
+    /// </summary>
     internal static Task PowerOnAsync(LabState state, LabServer server)
     {
         Directory.CreateDirectory(server.Directory);
-        return Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), "/bin/sh", ["-c", ServerScript, "zc-server", server.Directory, state.Directory, Rom(state), ImageCommand.RepositoryRoot()!, "--firmware", "eth0", "--events", Path.Combine(server.Directory, BringUpMonitor.EventsFile), "--data", Path.Combine(server.Directory, "node")]);
+        return Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), "/bin/sh", ["-c", ServerScript, "zc-server", server.Directory, state.Directory, Rom(state), ImageCommand.RepositoryRoot()!, "--firmware", "eth0", "--events", Path.Combine(server.Directory, BringUpMonitor.EventsFile), "--data", Path.Combine(server.Directory, "node"), "--block-devices", "none"]);
     }
 
     /// <summary>

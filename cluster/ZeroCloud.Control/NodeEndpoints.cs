@@ -144,7 +144,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         await NodeCallAsync(
             ctx,
             name,
-            g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)], beat.Agent)),
+            g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)], beat.Agent, beat.Persistent, beat.Disk, beat.Disks)),
             ticketRevision > 0 ? (detail, ct) => RedeemTicketAsync(beat.Mac!, ticketRevision, name, detail, ct)
             : joinedWithToken ? (detail, ct) => IssueKeyAsync(ctx, name, detail, ct)
             : null,
@@ -349,7 +349,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
                 await services.GetRequiredService<IControlStore>().GetAsync(StoreKeys.NodeKey(name), ct: ctx.RequestAborted).ConfigureAwait(false);
             }
 
-            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key, certificate), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key, certificate, Disks(services)), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
         {
@@ -408,6 +408,10 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, string node, string reason);
+
+    /// <summary>The applied spec's nodes.disks for the heartbeat's answer (null before a spec is applied or when it names none).</summary>
+    private static ZeroCloud.Model.Config.DiskSelector[]? Disks(IServiceProvider services) =>
+        services.GetService<ClusterSpecCache>()?.Current?.Config.Spec.Nodes.Disks is { Length: > 0 } disks ? [.. disks] : null;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "audit: the refusal of node {Name} was not written: {Problem}")]
     private static partial void LogAuditFailed(ILogger logger, string name, string problem);

@@ -51,6 +51,10 @@ internal static class Agent
         var data = settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
         Directory.CreateDirectory(data);
 
+        // A data disk formatted before holds the node's key and its instances' data: mounted before anything is read.
+        var disk = new Disks.DataDisk(settings.BlockDevices, data, name, settings.Trust?.Fingerprint, log);
+        disk.MountExisting();
+
         // A node that enrolled with its ticket before keeps its key (0600) and uses it after a restart: the ticket
         // is single use.
         var keyFile = Path.Combine(data, "node-key");
@@ -88,7 +92,7 @@ internal static class Agent
         var heartbeat = new Heartbeat(
             endpoints,
             name,
-            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Union(cache?.Available() ?? []).Order(StringComparer.Ordinal)], Agent: Identity.Value),
+            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Union(cache?.Available() ?? []).Order(StringComparer.Ordinal)], Agent: Identity.Value, Persistent: disk.Persistent, Disk: disk.Summary, Disks: disk.Lines),
             log,
             status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())),
             key => ZeroCloud.Model.SecretFile.Write(keyFile, key),
@@ -104,6 +108,14 @@ internal static class Agent
         var running = Task.Run(
             async () =>
             {
+                // The disk the applied spec names is claimed after the join (the answer carries spec.nodes.disks) and
+                // before any instance runs, so that their data is on it from the start.
+                if (!disk.Mounted && await heartbeat.FirstAnswer.WaitAsync(refused.Token).ConfigureAwait(false) is { Disks: { Count: > 0 } selectors })
+                {
+                    await disk.ClaimAsync(selectors, refused.Token).ConfigureAwait(false);
+                    heartbeat.Nudge();
+                }
+
                 if (vm.HasImages)
                 {
                     log.LogInformation("{Probe}", await vm.DetectAsync(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(60), refused.Token).ConfigureAwait(false));

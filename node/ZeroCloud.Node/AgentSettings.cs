@@ -53,6 +53,12 @@ internal sealed record AgentSettings
     /// <summary>2 GiB: the control image with its runtime unpacks to about 200 MB; the NativeAOT services to 20–40 MB each.</summary>
     public const long DefaultImageCacheBytes = 2L << 30;
 
+    /// <summary>
+    /// The block devices this agent may see and claim (<c>--block-devices</c>); null: every disk of the machine (a
+    /// /sys/block entry with a device behind it); empty: none (the lab's emulated servers never see the host's disks).
+    /// </summary>
+    public IReadOnlyList<string>? BlockDevices { get; init; }
+
     /// <summary>What netboot instances placed here serve (the node image); null: netboot's own default.</summary>
     public string? NetbootRoot { get; init; }
 

@@ -16,7 +16,12 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
     /// <summary>Sends the next beat now rather than at the next interval: what the node reports changed (the images it read from the catalogue).</summary>
     public void Nudge() => _nudge.TrySetResult();
 
+    private readonly TaskCompletionSource<NodeStatusDto> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public NodeStatusDto? Last { get; private set; }
+
+    /// <summary>The control plane's first answer (the join's): it carries the applied spec's nodes.disks.</summary>
+    public Task<NodeStatusDto> FirstAnswer => _first.Task;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -60,6 +65,8 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                         {
                             joined?.Invoke(Last.Status);
                         }
+
+                        _first.TrySetResult(Last);
 
                         if (Last.Status != lastStatus && Last.Status == NodeStatus.Pending)
                         {

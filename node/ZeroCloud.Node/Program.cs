@@ -72,8 +72,9 @@ namespace ZeroCloud.Node
             var firmware = new Option<string>("--firmware") { Description = "First boot like a bare server over this interface (PXE DHCP, TFTP, iPXE DHCP, HTTP script, kernel and initrd checked against their sha256), then run the agent with the script's kernel command line, as the node image would.", HelpName = "ifname" };
             var events = new Option<string>("--events") { Description = "Append the boot's phases to this file as JSON lines (powered on, dhcp, tftp, ipxe, http, booted, joined, failed): what zc up follows.", HelpName = "file" };
             var cmdline = new Option<string>("--cmdline") { Description = "Run the node image's way in as a process: the zc.* parameters from this file (a kernel command line) instead of options.", HelpName = "file" };
+            var blockDevices = new Option<string[]>("--block-devices") { Description = "The only block devices this agent may see and claim as its data disk (spec.nodes.disks), comma-separated or repeated; 'none' for none (default: every disk of the machine).", AllowMultipleArgumentsPerToken = true, HelpName = "device" };
             var root = new RootCommand("zc-node — the ZeroCloud node agent: PID 1 of the node image, or a process on a Linux host. As PID 1 it reads zc.control=, zc.token=, zc.name=, zc.join= from the kernel command line.");
-            foreach (var option in new Option[] { join, control, token, tokenFile, caFile, name, labels, address, data, images, image, vmImages, imageCache, netbootRoot, firmware, cmdline, events })
+            foreach (var option in new Option[] { join, control, token, tokenFile, caFile, name, labels, address, data, images, image, vmImages, imageCache, netbootRoot, firmware, cmdline, events, blockDevices })
             {
                 root.Options.Add(option);
             }
@@ -98,6 +99,7 @@ namespace ZeroCloud.Node
                     NetbootRoot = parse.GetValue(netbootRoot) is { } r ? Path.GetFullPath(r) : null,
                     ImageCacheBytes = parse.GetValue(imageCache) is { } mib ? (long)mib << 20 : AgentSettings.DefaultImageCacheBytes,
                     Events = parse.GetValue(events) is { } e ? BootEvents.ToFile(Path.GetFullPath(e)) : null,
+                    BlockDevices = parse.GetValue(blockDevices) is { } devices ? Devices(devices, problems) : null,
                 };
                 if (parse.GetValue(imageCache) is < 64)
                 {
@@ -171,6 +173,23 @@ namespace ZeroCloud.Node
             return root;
         }
 
+        /// <summary>--block-devices: device paths (/dev/…), or 'none'.</summary>
+        internal static List<string> Devices(string[] values, List<string> problems)
+        {
+            var devices = values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            if (devices is ["none"])
+            {
+                return [];
+            }
+
+            foreach (var device in devices.Where(d => !d.StartsWith("/dev/", StringComparison.Ordinal) || d.Length <= 5))
+            {
+                problems.Add($"--block-devices {device}: not a device path (/dev/…), nor 'none'");
+            }
+
+            return devices;
+        }
+
         /// <summary>The cluster's root from --ca-file; null without one, with the problem added when it cannot be read.</summary>
         internal static ZeroCloud.Model.Pki.ClusterTrust? TrustFrom(string? file, List<string> problems)
         {
@@ -202,6 +221,7 @@ namespace ZeroCloud.Node
             ImagePaths = options.ImagePaths.Count > 0 ? options.ImagePaths : fromCmdline.ImagePaths,
             VmImageFolders = options.VmImageFolders.Count > 0 ? options.VmImageFolders : fromCmdline.VmImageFolders,
             NetbootRoot = options.NetbootRoot ?? fromCmdline.NetbootRoot,
+            BlockDevices = options.BlockDevices ?? fromCmdline.BlockDevices,
             ImageCacheBytes = options.ImageCacheBytes,
             Events = options.Events ?? fromCmdline.Events,
         };

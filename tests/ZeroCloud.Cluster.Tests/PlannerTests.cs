@@ -146,6 +146,37 @@ public class PlannerTests
     }
 
     [Fact]
+    public void Voters_go_to_nodes_with_a_data_disk_while_any_has_one_and_to_ram_nodes_only_when_none_has()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 1 }
+            """);
+        NodeDto Ram(string n) => Node(n) with { Persistent = false, Disk = "none: no device matches spec.nodes.disks" };
+        NodeDto Disk(string n) => Node(n) with { Persistent = true, Disk = "vdb: 100 GiB ext4 \"zerocloud\" at /var/lib/zerocloud" };
+
+        // a and b keep their data in RAM (and sort first, with more memory); c has a disk: one voter there, the other unplaced.
+        var plan = Planner.Compute(spec, 1, [Disk("seed"), Ram("a") with { MemoryBytes = 8L << 30 }, Ram("b"), Disk("c")], [], new HashSet<string> { "seed" });
+        var voters = plan.Add.Where(p => p.Service == Planner.ControlService).ToList();
+        Assert.Equal(["c"], voters.Select(p => p.Node));
+        Assert.Contains(plan.Unplaced, u => u.Contains("nodes with their data in RAM get none", StringComparison.Ordinal));
+
+        // No node has a disk: RAM nodes are all there is.
+        var none = Planner.Compute(spec, 1, [Ram("seed"), Ram("a"), Ram("b")], [], new HashSet<string> { "seed" });
+        Assert.Equal(["a", "b"], none.Add.Where(p => p.Service == Planner.ControlService).Select(p => p.Node).Order());
+
+        // A voter placed on a RAM node before a disk node was Ready moves there; the freed id is used again.
+        var early = Planner.Compute(spec, 1, [Node("seed"), Ram("a")], [], new HashSet<string> { "seed" }).Add.Where(p => p.Service == Planner.ControlService).ToList();
+        Assert.Equal(["a"], early.Select(p => p.Node));
+        var moved = Planner.Compute(spec, 1, [Node("seed"), Ram("a"), Disk("c")], early, new HashSet<string> { "seed" });
+        Assert.Equal(["a"], moved.Remove.Select(p => p.Node));
+        Assert.Equal(["c"], moved.Add.Where(p => p.Service == Planner.ControlService).Select(p => p.Node));
+
+        // An agent that does not say (null) is taken at its word.
+        var old = Planner.Compute(spec, 1, [Disk("seed"), Node("a"), Node("b")], [], new HashSet<string> { "seed" });
+        Assert.Equal(2, old.Add.Count(p => p.Service == Planner.ControlService));
+    }
+
+    [Fact]
     public void Infrastructure_and_voters_go_only_to_known_approved_or_operator_started_nodes_workloads_anywhere()
     {
         var spec = Spec(

@@ -15,7 +15,10 @@ public sealed record NodeBeat(
     [property: Id(4)] IReadOnlyList<string>? Runtimes = null,
     [property: Id(5)] string? Mac = null,
     [property: Id(6)] IReadOnlyList<string>? Images = null,
-    [property: Id(7)] string? Agent = null);
+    [property: Id(7)] string? Agent = null,
+    [property: Id(8)] bool? Persistent = null,
+    [property: Id(9)] string? Disk = null,
+    [property: Id(10)] IReadOnlyList<string>? Disks = null);
 
 /// <summary>A machine as its grain sees it, and which silo holds the grain.</summary>
 [GenerateSerializer]
@@ -111,7 +114,10 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             || (beat.Labels is not null && !SameLabels(beat.Labels, r.Labels))
             || (beat.Runtimes is not null && !(r.Runtimes ?? []).SequenceEqual(beat.Runtimes))
             || (beat.Images is not null && !(r.Images ?? []).SequenceEqual(beat.Images))
-            || (beat.Agent is not null && beat.Agent != r.Agent))
+            || (beat.Agent is not null && beat.Agent != r.Agent)
+            || (beat.Persistent is not null && beat.Persistent != r.Persistent)
+            || (beat.Disk is not null && beat.Disk != r.Disk)
+            || (beat.Disks is not null && !(r.Disks ?? []).SequenceEqual(beat.Disks)))
         {
             await WriteAsync(old => (old ?? Empty()) with
             {
@@ -123,6 +129,9 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 Images = beat.Images ?? old?.Images,
                 Mac = beat.Mac ?? old?.Mac,
                 Agent = beat.Agent ?? old?.Agent,
+                Persistent = beat.Persistent ?? old?.Persistent,
+                Disk = beat.Disk ?? old?.Disk,
+                Disks = beat.Disks ?? old?.Disks,
             }, status).ConfigureAwait(true);
             if (!wasWatched && status == NodeStatus.Ready)
             {
@@ -255,7 +264,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             // What it can run changed on a Ready node (the images an agent read from the catalogue after its join, a
             // runtime it proved): what could not be placed may fit now.
             var canRunMore = status == NodeStatus.Ready && status == from && _record is { } old
-                && (!(old.Images ?? []).SequenceEqual(next.Images ?? []) || !(old.Runtimes ?? []).SequenceEqual(next.Runtimes ?? []) || !SameLabels(next.Labels ?? new Dictionary<string, string>(), old.Labels ?? new Dictionary<string, string>()));
+                && (!(old.Images ?? []).SequenceEqual(next.Images ?? []) || !(old.Runtimes ?? []).SequenceEqual(next.Runtimes ?? []) || old.Persistent != next.Persistent || !SameLabels(next.Labels ?? new Dictionary<string, string>(), old.Labels ?? new Dictionary<string, string>()));
             var key = StoreKeys.Node(this.GetPrimaryKeyString());
             var result = await client.PutAsync(key, JsonSerializer.Serialize(next, ControlJsonContext.Default.NodeDto), _revision).ConfigureAwait(true);
             if (result.Succeeded)

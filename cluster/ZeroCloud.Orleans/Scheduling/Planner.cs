@@ -177,6 +177,24 @@ public static class Planner
                 }
             }
 
+            // A voter's log must survive a reboot: while any Ready node keeps its data on a disk, none goes to a node
+            // that keeps it in RAM (one that does not say is taken at its word, as an older agent on a host). A voter
+            // placed on a RAM node before any disk node was Ready moves to one, one voter per plan.
+            var diskOnly = service.Name == ControlService && nodes.Any(n => n.Status == NodeStatus.Ready && n.Persistent == true);
+            if (diskOnly && staticVoterNodes is not null
+                && mine.FirstOrDefault(p => byName[p.Node].Persistent == false) is { } inRam
+                && free.Keys.Any(n => byName[n].Persistent != false && !staticVoterNodes.Contains(n) && mine.All(p => p.Node != n)
+                    && Eligible(service, byName[n], known, runtime, trusted) && !avoid.Contains((service.Name, n))))
+            {
+                kept.Remove(inRam);
+                mine.Remove(inRam);
+                remove.Add(inRam);
+                if (free.TryGetValue(inRam.Node, out var f))
+                {
+                    free[inRam.Node] = (f.Cpu + inRam.CpuMillis, f.Memory + inRam.MemoryBytes);
+                }
+            }
+
             var used = mine.Select(p => Ordinal(p.Id)).ToHashSet();
             var perNode = mine.GroupBy(p => p.Node).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
             var missing = service.Replicas - mine.Count;
@@ -184,6 +202,7 @@ public static class Planner
             {
                 var candidates = free
                     .Where(kv => Eligible(service, byName[kv.Key], known, runtime, trusted))
+                    .Where(kv => !diskOnly || byName[kv.Key].Persistent != false)
                     .Where(kv => service.Name != ControlService || staticVoterNodes is null || (!staticVoterNodes.Contains(kv.Key) && perNode.GetValueOrDefault(kv.Key) == 0))
                     .Where(kv => !avoid.Contains((service.Name, kv.Key)))
                     .Where(kv => !Collides(portsInUse, kv.Key, ports))
@@ -192,7 +211,7 @@ public static class Planner
                 if (fits.Count == 0)
                 {
                     unplaced.Add(candidates.Count == 0 && service.Name == ControlService && staticVoterNodes is not null
-                        ? $"{service.Name}: {missing - i} of {service.Replicas} voters unplaced: every Ready node has a voter already (one per node)"
+                        ? $"{service.Name}: {missing - i} of {service.Replicas} voters unplaced: every Ready {(diskOnly ? "node with a data disk" : "node")} has a voter already (one per node){(diskOnly ? "; nodes with their data in RAM get none" : "")}"
                         : candidates.Count == 0
                         ? $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready {(IsInfrastructure(service.Image) && trusted is not null ? "trusted (known or approved) " : "")}node{(service.NodeSelector.Count > 0 ? " matches its nodeSelector" : "")}{(RuntimeOf(service, runtime) == "vm" ? " runs vm (spec.boot.runtime)" : "")}{(nodes.Any(n => n.Status == NodeStatus.Ready && !HasImage(n, service.Image)) ? $" has image {service.Image}" : "")}{(ports.Count > 0 ? $" has port {string.Join(", ", ports)} free" : "")}"
                         : $"{service.Name}: {missing - i} of {service.Replicas} replicas unplaced: no Ready node has {service.Resources.CpuMillis}m CPU and {service.Resources.MemoryBytes >> 20}Mi memory free");

@@ -84,7 +84,9 @@ public sealed record ApplyResponse(long Revision, string Cluster, int Nodes, int
 
 /// <summary>
 /// POST /v1/nodes/{name}/heartbeat: what the agent reports. Address, labels and runtimes are optional; a change in
-/// any reported field is written to the node's record, an unchanged heartbeat writes nothing.
+/// any reported field is written to the node's record, an unchanged heartbeat writes nothing. <see cref="Persistent"/>:
+/// whether the agent's data folder survives a reboot (a claimed disk, a host's filesystem; false: RAM only);
+/// <see cref="Disk"/>: its data disk in words, or why it has none; <see cref="Disks"/>: each block device it sees, one line each.
 /// </summary>
 public sealed record HeartbeatRequest(
     int Cpus,
@@ -95,7 +97,10 @@ public sealed record HeartbeatRequest(
     string? Mac = null,
     IReadOnlyList<string>? Images = null,
     string? Csr = null,
-    string? Agent = null);
+    string? Agent = null,
+    bool? Persistent = null,
+    string? Disk = null,
+    IReadOnlyList<string>? Disks = null);
 
 /// <summary>
 /// A node as the store holds it (<c>/zc/nodes/&lt;name&gt;</c>), written by its grain on transitions and inventory
@@ -113,7 +118,10 @@ public sealed record NodeDto(
     long Transitions,
     IReadOnlyList<string>? Images = null,
     string? Mac = null,
-    string? Agent = null);
+    string? Agent = null,
+    bool? Persistent = null,
+    string? Disk = null,
+    IReadOnlyList<string>? Disks = null);
 
 /// <summary>
 /// A placement (<c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>), written by the scheduler: what the node's agent must run.
@@ -174,7 +182,8 @@ public sealed record ServicesResponse(long Revision, long SpecRevision, IReadOnl
 /// the agent should heartbeat (the applied spec's nodes.heartbeat).
 /// </summary>
 /// <summary>A node's status as a heartbeat answers it. <see cref="Key"/> is the node's own credential, given once: on the join that used up its ticket.</summary>
-public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1, string? Key = null, string? Certificate = null);
+/// <see cref="Disks"/>: the applied spec's nodes.disks, which disk the agent claims as its data disk.
+public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1, string? Key = null, string? Certificate = null, IReadOnlyList<ZeroCloud.Model.Config.DiskSelector>? Disks = null);
 
 /// <summary>POST /v1/pki/node: a node's CSR (PEM) for a new certificate, asked with its current one (or its key).</summary>
 public sealed record NodeCertificateRequest(string Csr);

@@ -24,7 +24,13 @@ public sealed record NodeInventory(
     string? Serial,
     string? Vendor);
 
-public sealed record DiskInfo(string Name, long SizeBytes, bool Rotational, string? Model);
+/// <summary>
+/// A block device. <paramref name="Content"/>: what its first and last MiB hold (<c>blank</c>, <c>ext4 "label"</c>,
+/// <c>gpt</c>, <c>dos partitions</c>, <c>xfs</c>, <c>swap</c>, <c>LVM</c>, <c>LUKS</c>, <c>data</c>, …);
+/// <paramref name="Partitions"/>: its partitions' names, comma-separated; <paramref name="Use"/>: why it is busy
+/// (mounted at …, holds the root filesystem, swap, held by dm-0, read-only), null when it is free.
+/// </summary>
+public sealed record DiskInfo(string Name, long SizeBytes, bool Rotational, string? Model, string? Serial = null, string? Path = null, string? Partitions = null, string? Content = null, string? Use = null);
 
 public sealed record NicInfo(string Name, string Mac, string State, int? SpeedMbps, int Mtu);
 

@@ -75,7 +75,21 @@ public enum EnrollMode
     Approve,
 }
 
-public sealed record NodesSpec(EnrollMode Enroll, TimeSpan Heartbeat, TimeSpan DownAfter, ImmutableArray<KnownMachine> Known);
+public sealed record NodesSpec(EnrollMode Enroll, TimeSpan Heartbeat, TimeSpan DownAfter, ImmutableArray<KnownMachine> Known)
+{
+    /// <summary>spec.nodes.disks: which disk each node claims as its data disk; the first entry that matches a device wins.</summary>
+    public ImmutableArray<DiskSelector> Disks { get; init; } = [];
+}
+
+/// <summary>
+/// One entry of spec.nodes.disks. Every field given must match: <paramref name="Path"/> the device (/dev/vdb),
+/// <paramref name="Model"/> the model (<c>*</c> matches any run of characters), <paramref name="Serial"/> the serial,
+/// the size within [<paramref name="MinSize"/>, <paramref name="MaxSize"/>], <paramref name="Rotational"/> false for
+/// <c>type: ssd</c>, true for <c>type: hdd</c>. <paramref name="Wipe"/>: a device that carries a partition table, a
+/// filesystem or any data is formatted only when this is true, and only an entry that names one device (path or
+/// serial) may say it.
+/// </summary>
+public sealed record DiskSelector(string? Path, string? Model, string? Serial, long? MinSize, long? MaxSize, bool? Rotational, bool Wipe = false);
 
 /// <summary>A machine the cluster knows by MAC. <paramref name="BootFile"/> replaces the boot file its architecture would get.</summary>
 public sealed record KnownMachine(MacAddress Mac, string Name, IPAddress? Ip, ImmutableSortedDictionary<string, string> Labels, string? BootFile = null);

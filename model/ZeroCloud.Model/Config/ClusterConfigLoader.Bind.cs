@@ -131,7 +131,7 @@ public static partial class ClusterConfigLoader
 
     private static NodesSpec BindNodes(YamlReader r, YNode? node, NetworkSpec network)
     {
-        var n = r.Section(node, "spec.nodes", "enroll", "heartbeat", "downAfter", "known");
+        var n = r.Section(node, "spec.nodes", "enroll", "heartbeat", "downAfter", "known", "disks");
         var enroll = r.Enum<EnrollMode>(n?["enroll"], "spec.nodes.enroll") ?? EnrollMode.Auto;
         var heartbeat = r.Duration(n?["heartbeat"], "spec.nodes.heartbeat") ?? DefaultHeartbeat;
         if (heartbeat < MinHeartbeat && n?["heartbeat"] is { } hb)
@@ -228,7 +228,89 @@ public static partial class ClusterConfigLoader
             r.Error(enrollNode, "spec.nodes.enroll", "'known' admits only the machines under spec.nodes.known, and none are listed: no machine could join; list them or use 'auto'");
         }
 
-        return new NodesSpec(enroll, heartbeat, downAfter, known.ToImmutable());
+        return new NodesSpec(enroll, heartbeat, downAfter, known.ToImmutable()) { Disks = BindDisks(r, n?["disks"]) };
+    }
+
+    /// <summary>spec.nodes.disks: selectors, each naming at least one property; wipe only on an entry that names one device.</summary>
+    private static ImmutableArray<DiskSelector> BindDisks(YamlReader r, YNode? node)
+    {
+        var disks = ImmutableArray.CreateBuilder<DiskSelector>();
+        foreach (var (item, path) in r.List(node, "spec.nodes.disks", "disk selectors ({ path, model, serial, minSize, maxSize, type, wipe })"))
+        {
+            var d = r.Section(item, path, "path", "model", "serial", "minSize", "maxSize", "type", "wipe");
+            if (d is null)
+            {
+                continue;
+            }
+
+            var device = r.String(d["path"], d.Join("path"));
+            if (device is not null && (!device.StartsWith("/dev/", StringComparison.Ordinal) || device.Length <= 5 || device.Any(char.IsWhiteSpace)))
+            {
+                r.Error(d["path"]!, d.Join("path"), $"\"{device}\" is not a device path: write one such as /dev/vdb or /dev/disk/by-id/…");
+            }
+
+            var model = r.String(d["model"], d.Join("model"));
+            var serial = r.String(d["serial"], d.Join("serial"));
+            long? Size(string field)
+            {
+                var text = r.String(d[field], d.Join(field));
+                if (text is null)
+                {
+                    return null;
+                }
+
+                if (Quantities.TryParseMemory(text, out var bytes) && bytes > 0)
+                {
+                    return bytes;
+                }
+
+                r.Error(d[field]!, d.Join(field), $"\"{text}\" is not a size: write one such as 100Gi, 1.5Ti or 500G");
+                return null;
+            }
+
+            var min = Size("minSize");
+            var max = Size("maxSize");
+            if (min is { } lo && max is { } hi && lo > hi)
+            {
+                r.Error(d["maxSize"]!, d.Join("maxSize"), $"maxSize {Quantities.FormatMemory(hi)} is below minSize {Quantities.FormatMemory(lo)}: no disk could match");
+            }
+
+            bool? rotational = null;
+            if (r.String(d["type"], d.Join("type")) is { } type)
+            {
+                rotational = type switch { "ssd" => false, "hdd" => true, _ => null };
+                if (rotational is null)
+                {
+                    r.Error(d["type"]!, d.Join("type"), $"\"{type}\" is not a disk type: write ssd (not rotational, NVMe included) or hdd");
+                }
+            }
+
+            var wipe = false;
+            if (d["wipe"] is { } wipeNode)
+            {
+                if (wipeNode is YScalar { IsQuoted: false, Value: "true" or "false" } flag)
+                {
+                    wipe = flag.Value == "true";
+                }
+                else
+                {
+                    r.Error(wipeNode, d.Join("wipe"), $"expected true or false, found {wipeNode.Describe()}");
+                }
+            }
+
+            if (((string[])["path", "model", "serial", "minSize", "maxSize", "type"]).All(f => d[f] is null))
+            {
+                r.Error(item, path, "a disk selector names at least one of path, model, serial, minSize, maxSize or type: an empty one would claim any disk");
+            }
+            else if (wipe && device is null && serial is null)
+            {
+                r.Error(d["wipe"]!, d.Join("wipe"), "wipe: true erases what the disk holds, so it needs an entry that names exactly one device: add its path or serial (a size, model or type can match a disk you did not mean)");
+            }
+
+            disks.Add(new DiskSelector(device, model, serial, min, max, rotational, wipe));
+        }
+
+        return disks.ToImmutable();
     }
 
     private static ImmutableArray<ServiceSpec> BindServices(YamlReader r, YNode? node)

@@ -344,6 +344,76 @@ public class ValidationRuleTests
     }
 
     [Fact]
+    public void Node_disks_bind_their_selectors_in_order()
+    {
+        var loaded = ClusterConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - { path: /dev/nvme0n1, wipe: true }
+                  - { model: "Samsung SSD*", minSize: 100Gi, maxSize: 2Ti, type: ssd }
+                  - { serial: S5GXNF0R123456, wipe: true }
+            """)), "cluster.yaml");
+        Assert.True(loaded.IsValid, string.Join("\n", loaded.Diagnostics));
+        Assert.Equal(
+            [new DiskSelector("/dev/nvme0n1", null, null, null, null, null, true), new DiskSelector(null, "Samsung SSD*", null, 100L << 30, 2L << 40, false), new DiskSelector(null, null, "S5GXNF0R123456", null, null, null, true)],
+            loaded.Config!.Spec.Nodes.Disks.ToArray());
+    }
+
+    [Fact]
+    public void Wipe_needs_an_entry_that_names_one_device()
+    {
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - minSize: 10Gi
+                    wipe: «true
+            """), "spec.nodes.disks[0].wipe", "wipe: true erases what the disk holds, so it needs an entry that names exactly one device");
+    }
+
+    [Fact]
+    public void Disk_selectors_are_checked_where_they_are_written()
+    {
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - «{ wipe: false }
+            """), "spec.nodes.disks[0]", "names at least one of path, model, serial, minSize, maxSize or type");
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - { minSize: «lots }
+            """), "spec.nodes.disks[0].minSize", "\"lots\" is not a size");
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - { minSize: 2Ti, maxSize: «1Ti }
+            """), "spec.nodes.disks[0].maxSize", "below minSize");
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - { path: «sda }
+            """), "spec.nodes.disks[0].path", "is not a device path");
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - { type: «flash }
+            """), "spec.nodes.disks[0].type", "is not a disk type");
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                disks:
+                  - { path: /dev/sdb, wipe: «yes }
+            """), "spec.nodes.disks[0].wipe", "expected true or false");
+    }
+
+    [Fact]
     public void Down_after_shorter_than_two_heartbeats()
     {
         Marked.AssertOne(WithNetwork("""
