@@ -18,6 +18,29 @@ public sealed record ImageSpec(string Name, string Binary, string Kernel, string
     public IReadOnlyList<string> Modules { get; init; } = [];
 }
 
+/// <summary>What the node image carries beside zc-node: mkfs.ext4 (and its configuration) and the disk drivers, to claim its data disk.</summary>
+public static class NodeImage
+{
+    /// <summary>mkfs.ext4 from e2fsprogs.</summary>
+    public const string Mkfs = "/usr/sbin/mkfs.ext4";
+
+    /// <summary>The node image's contents added to <paramref name="spec"/>; throws when mkfs.ext4 is not on this machine.</summary>
+    public static ImageSpec With(ImageSpec spec)
+    {
+        if (!File.Exists(Mkfs))
+        {
+            throw new FileNotFoundException($"{Mkfs}: no such file; the node image carries it to format its data disk (apt-get install e2fsprogs)");
+        }
+
+        return spec with
+        {
+            Executables = [.. spec.Executables, (Mkfs, "usr/sbin/mkfs.ext4")],
+            Extra = File.Exists("/etc/mke2fs.conf") ? [.. spec.Extra, ("/etc/mke2fs.conf", "etc/mke2fs.conf")] : spec.Extra,
+            Modules = [.. spec.Modules, .. KernelModules.StorageDrivers],
+        };
+    }
+}
+
 /// <summary>
 /// Builds a bootable image: the kernel as vmlinuz, and initrd.img, a gzip'd newc cpio holding the binary as /init,
 /// the shared libraries it needs (from its ELF dynamic section, transitively), the NIC modules and their

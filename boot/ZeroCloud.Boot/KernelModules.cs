@@ -12,8 +12,11 @@ public static class KernelModules
     /// </summary>
     public static readonly IReadOnlyList<string> NetworkDrivers = ["virtio_mmio", "virtio_pci", "virtio_net", "e1000"];
 
-    /// <summary>What the node image adds to find and mount its data disk: virtio, NVMe, SATA (AHCI) and SCSI disks, and ext4.</summary>
-    public static readonly IReadOnlyList<string> StorageDrivers = ["virtio_blk", "nvme", "ahci", "sd_mod", "ext4"];
+    /// <summary>
+    /// What the node image adds to find and mount its data disk: virtio, NVMe, SATA (AHCI) and SCSI disks, and ext4 with
+    /// the crc32c its metadata checksums need (the image has no modprobe to load it on demand).
+    /// </summary>
+    public static readonly IReadOnlyList<string> StorageDrivers = ["virtio_blk", "nvme", "ahci", "sd_mod", "crc32c_generic", "ext4"];
 
     /// <summary>Relative paths (as in modules.dep) of <paramref name="names"/> and their dependencies, dependencies first.</summary>
     public static List<string> Resolve(string modulesDep, IEnumerable<string> names)

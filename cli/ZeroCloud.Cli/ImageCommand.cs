@@ -26,8 +26,6 @@ internal static class ImageCommand
     /// <summary>The iPXE binaries netboot serves, from Debian's ipxe package: the netboot image carries them (a booted node has no /usr/lib/ipxe).</summary>
     public static readonly string[] IpxeFiles = ["undionly.kpxe", "ipxe.efi", "snponly.efi"];
 
-    /// <summary>mkfs.ext4 from e2fsprogs, which the node image carries.</summary>
-    private const string Mkfs = "/usr/sbin/mkfs.ext4";
 
     /// <summary>Where the netboot image carries the iPXE binaries (its zc-netboot --ipxe-dir).</summary>
     public const string ImageIpxeDirectory = "usr/lib/ipxe";
@@ -139,23 +137,19 @@ internal static class ImageCommand
             extra = [.. ipxe.Select(f => (f, $"{ImageIpxeDirectory}/{Path.GetFileName(f)}"))];
         }
 
-        (string, string)[] executables = [];
-        string[] storageModules = [];
-        if (name == "node")
+        ZeroCloud.Model.Images.ImageManifest manifest;
+        try
         {
-            // The agent formats the disk spec.nodes.disks names (ext4), and finds it behind any usual controller.
-            if (!File.Exists(Mkfs))
-            {
-                stderr.WriteLine($"zc: {Mkfs}: no such file; the node image carries it to format its data disk (apt-get install e2fsprogs)");
-                return ZcCommand.Failed;
-            }
-
-            executables = [(Mkfs, "usr/sbin/mkfs.ext4")];
-            extra = File.Exists("/etc/mke2fs.conf") ? [.. extra, ("/etc/mke2fs.conf", "etc/mke2fs.conf")] : extra;
-            storageModules = [.. ZeroCloud.Boot.KernelModules.StorageDrivers];
+            var spec = new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra };
+            // The node image formats its data disk (spec.nodes.disks) and finds it behind any usual controller.
+            manifest = ImageBuilder.Build(name == "node" ? NodeImage.With(spec) : spec, destination);
+        }
+        catch (FileNotFoundException ex)
+        {
+            stderr.WriteLine($"zc: {ex.Message}");
+            return ZcCommand.Failed;
         }
 
-        var manifest = ImageBuilder.Build(new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra, Executables = executables, Modules = storageModules }, destination);
         stdout.WriteLine($"{destination}: {name} {manifest.Version} on kernel {manifest.Kernel}");
         foreach (var f in manifest.Files)
         {

@@ -62,6 +62,7 @@ internal static class Agent
         if (credential?.StartsWith("ticket:", StringComparison.Ordinal) == true && File.Exists(keyFile) && ZeroCloud.Model.SecretFile.Read(keyFile, out _) is { } saved && saved.StartsWith($"node:{name}.", StringComparison.Ordinal))
         {
             credential = saved;
+            log.LogInformation("using the node key {Name} enrolled with before ({File}), not the new ticket", name, keyFile);
         }
 
         // A root pinned by its fingerprint (zc.ca=) is fetched from the control plane first and kept only if it matches.

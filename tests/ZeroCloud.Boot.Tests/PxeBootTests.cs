@@ -10,7 +10,10 @@ namespace ZeroCloud.Boot.Tests;
 /// <summary>
 /// The real boot: a QEMU machine whose iPXE ROM PXE-boots from zc-dhcp and zc-netboot in a namespace lab, runs
 /// the node image's kernel and initramfs, and zc-node as PID 1 says hello with its inventory, then joins the control
-/// plane that netboot put on its kernel command line (zc.control, zc.token) and becomes a Ready node there.
+/// plane that netboot put on its kernel command line (zc.control, zc.token) and becomes a Ready node there. It claims
+/// its blank virtio disk (spec.nodes.disks: mkfs.ext4 inside the guest, mounted on /var/lib/zerocloud), and after a
+/// reboot (QEMU killed and started again on the same disk image) comes back as the same node with its data: the disk
+/// is mounted, not formatted, and the agent uses the node key it enrolled with on the first boot.
 /// </summary>
 [Collection("lab")]
 public sealed partial class PxeBootTests(ITestOutputHelper output)
@@ -36,7 +39,7 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
             Assert.True(code == 0, log);
             var (kernel, modules) = ImageBuilder.DistroKernel();
             var root = lab.PathOf("root");
-            var manifest = ImageBuilder.Build(new ImageSpec("node", Path.Combine(publish, "zc-node"), kernel, modules, "test", "console=ttyS0"), Path.Combine(root, "images", "node"));
+            var manifest = ImageBuilder.Build(NodeImage.With(new ImageSpec("node", Path.Combine(publish, "zc-node"), kernel, modules, "test", "console=ttyS0")), Path.Combine(root, "images", "node"));
             output.WriteLine($"image built in {clock.Elapsed.TotalSeconds:0.0} s: vmlinuz {manifest.Files[0].Size:N0} bytes, initrd {manifest.Files[1].Size:N0} bytes, zc-node {manifest.BinarySize:N0} bytes");
 
             var config = lab.PathOf("cluster.yaml");
@@ -49,7 +52,13 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
                   nodes:
                     enroll: known
                     known: [ { mac: "{{Mac}}", name: node-01 } ]
+                    disks: [ { minSize: 32Mi, type: hdd } ]
                 """);
+            var disk = lab.PathOf("disk.img");
+            await using (var blank = File.Create(disk))
+            {
+                blank.SetLength(64L << 20);
+            }
             // A one-member control plane with the spec applied; netboot puts it and its join token on the command line.
             const string server = "https://10.77.0.2:7070";
             var zc = Repository.Built("cli", "ZeroCloud.Cli", "zc.dll");
@@ -71,9 +80,10 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
 
             console = lab.PathOf("console.log");
             var started = DateTime.Now;
-            lab.Start("sw", "qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-m", "512", "-display", "none", "-no-reboot",
-                "-serial", $"file:{console}", "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-                "-device", $"virtio-net-pci,netdev=n0,mac={Mac}", "-boot", "n");
+            LabProcess PowerOn(string serial) => lab.Start("sw", "qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-m", "512", "-display", "none", "-no-reboot",
+                "-serial", $"file:{serial}", "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+                "-device", $"virtio-net-pci,netdev=n0,mac={Mac}", "-boot", "n", "-drive", $"file={disk},if=virtio,format=raw");
+            var machine = PowerOn(console);
             try
             {
                 await netboot.WaitForLineAsync(l => l.Contains($"nodes: hello from node-01 ({Mac})", StringComparison.Ordinal), Deadline, what: "the machine's hello");
@@ -108,6 +118,57 @@ public sealed partial class PxeBootTests(ITestOutputHelper output)
             }
 
             output.WriteLine($"hello to Ready in the control plane: {ready.Elapsed.TotalSeconds:0.0} s");
+
+            async Task<ZeroCloud.Model.Api.NodeDto?> NodeAsync()
+            {
+                var (c, o) = await lab.RunAsync("srv", Deadline, "env", credentials, "dotnet", zc, "get", "nodes", "--json", "--server", server);
+                return c == 0 ? System.Text.Json.JsonSerializer.Deserialize(o, ZeroCloud.Model.Api.ControlJsonContext.Default.NodesResponse)!.Nodes.FirstOrDefault(n => n.Name == "node-01") : null;
+            }
+
+            async Task<ZeroCloud.Model.Api.NodeDto> DiskAsync(string serial, string what)
+            {
+                for (var wait = Stopwatch.StartNew(); ; await Task.Delay(1000))
+                {
+                    if (await NodeAsync() is { Status: ZeroCloud.Model.Api.NodeStatus.Ready, Persistent: true, Disk: { } d } node && d.StartsWith("vda: 64 MiB ext4 \"zerocloud\" at /var/lib/zerocloud", StringComparison.Ordinal))
+                    {
+                        return node;
+                    }
+
+                    if (wait.Elapsed > TimeSpan.FromMinutes(2))
+                    {
+                        Assert.Fail($"{what}: node-01 reports no data disk: {(await NodeAsync())?.Disk}\n--- the machine's console ---\n{await File.ReadAllTextAsync(serial)}");
+                    }
+                }
+            }
+
+            // It claimed its blank virtio disk: formatted inside the guest, mounted on its data folder.
+            var claimed = await DiskAsync(console, "first boot");
+            Assert.Contains(claimed.Disks!, d => d.StartsWith("vda 64 MiB hdd", StringComparison.Ordinal));
+            Assert.Contains("formatting /dev/vda (64 MiB) as this node's data disk", await File.ReadAllTextAsync(console), StringComparison.Ordinal);
+
+            // Reboot: the machine goes off and PXE-boots again on the same disk; it comes back as node-01 with its data.
+            await machine.StopAsync(TimeSpan.Zero);
+            var second = lab.PathOf("console-2.log");
+            var rebooted = Stopwatch.StartNew();
+            machine = PowerOn(second);
+            var secondText = "";
+            while (!secondText.Contains("data disk /dev/vda", StringComparison.Ordinal) && !secondText.Contains("no data disk", StringComparison.Ordinal))
+            {
+                if (rebooted.Elapsed > Deadline)
+                {
+                    Assert.Fail($"the rebooted machine's agent said nothing about its disk in {Deadline.TotalMinutes} min\n--- its console ---\n{secondText}");
+                }
+
+                await Task.Delay(1000);
+                secondText = File.Exists(second) ? await File.ReadAllTextAsync(second) : "";
+            }
+
+            await DiskAsync(second, "after the reboot");
+            secondText = await File.ReadAllTextAsync(second);
+            Assert.Contains("data disk /dev/vda mounted on /var/lib/zerocloud", secondText, StringComparison.Ordinal);
+            Assert.DoesNotContain("formatting /dev/vda", secondText, StringComparison.Ordinal);
+            Assert.Contains("using the node key node-01 enrolled with before", secondText, StringComparison.Ordinal);
+            output.WriteLine($"reboot to Ready with its disk: {rebooted.Elapsed.TotalSeconds:0.0} s");
 
             // The phases, from the servers' own log lines (their clock is this machine's).
             DateTime At(LabProcess p, string text) => DateTime.ParseExact(p.Output.Split('\n').First(l => l.Contains(text, StringComparison.Ordinal))[..12], "HH:mm:ss.fff", CultureInfo.InvariantCulture);
