@@ -188,6 +188,14 @@ public static partial class ControlHost
             Certificate = () => tls.Certificate,
             IsMember = tls.IsMember,
         };
+
+        // A member the configuration lists that starts without a log (its folder wiped, a new disk) forgot its term and
+        // its vote: it is removed before its Raft node starts, so that it never answers a vote, and joins as a new member.
+        if (!settings.Bootstrap && settings.Peers.Count > 0 && !ControlNode.HasLog(settings.DataDirectory)
+            && !await ForgetIfListedAsync(settings, tls, credential, stderr, cancellationToken).ConfigureAwait(false))
+        {
+            return cancellationToken.IsCancellationRequested ? 0 : 3;
+        }
         ControlNode? node = null;
         var builder = new HostBuilder()
             .UseContentRoot(AppContext.BaseDirectory)
@@ -676,14 +684,57 @@ public static partial class ControlHost
             return false;
         }
 
+        if (!await RemoveFromConfigurationAsync(settings, tls, credential, stderr, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
         var id = ControlNode.Format(settings.RaftEndPoint);
+        var folder = Path.GetFullPath(options.DataDirectory);
+        var aside = $"{folder}.damaged-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
+        Directory.Move(folder, aside);
+        Directory.CreateDirectory(folder);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        // Its CA and member certificate are not part of the damage: kept, so it joins as itself.
+        var pki = Path.Combine(aside, "pki");
+        if (Directory.Exists(pki))
+        {
+            Directory.CreateDirectory(Path.Combine(folder, "pki"));
+            foreach (var f in Directory.EnumerateFiles(pki))
+            {
+                File.Copy(f, Path.Combine(folder, "pki", Path.GetFileName(f)));
+            }
+        }
+
+        await stderr.WriteLineAsync($"zc: {id} removed from the configuration; its damaged folder is kept at {aside}; starting again empty to join as a new member").ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>An HTTP client to the peers as this member: its node's certificate (a placed voter), else its own, with its bearer credential when it has no node identity.</summary>
+    private static HttpClient PeerClient(ControlMemberOptions settings, MemberTls tls, string? credential)
+    {
         var identity = settings.NodeIdentity();
-        using var http = new HttpClient(tls.Trust.Handler(identity ?? (() => tls.Certificate))) { Timeout = TimeSpan.FromSeconds(20) };
+        var http = new HttpClient(tls.Trust.Handler(identity ?? (() => tls.Certificate))) { Timeout = TimeSpan.FromSeconds(20) };
         if (credential is not null && identity is null)
         {
             http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
         }
 
+        return http;
+    }
+
+    /// <summary>
+    /// Asks the peers to remove this member from the configuration. It commits only while a leader and a quorum exist
+    /// without it (never on a one-member cluster: there is no peer to ask). False when no peer did, saying why.
+    /// </summary>
+    private static async Task<bool> RemoveFromConfigurationAsync(ControlMemberOptions settings, MemberTls tls, string? credential, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        var id = ControlNode.Format(settings.RaftEndPoint);
+        using var http = PeerClient(settings, tls, credential);
         var removed = false;
         for (var attempt = 0; attempt < 3 * settings.Peers.Count && !removed && !cancellationToken.IsCancellationRequested; attempt++)
         {
@@ -708,31 +759,50 @@ public static partial class ControlHost
         if (!removed)
         {
             await stderr.WriteLineAsync($"zc: {id} could not be removed from the configuration (no leader with a quorum without it?); it stays out: remove it with zc member remove, empty its folder, and start it again").ConfigureAwait(false);
-            return false;
         }
 
-        var folder = Path.GetFullPath(options.DataDirectory);
-        var aside = $"{folder}.damaged-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
-        Directory.Move(folder, aside);
-        Directory.CreateDirectory(folder);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
+        return removed;
+    }
 
-        // Its CA and member certificate are not part of the damage: kept, so it joins as itself.
-        var pki = Path.Combine(aside, "pki");
-        if (Directory.Exists(pki))
+    /// <summary>
+    /// A member started with <c>--peers</c> and no log: when the configuration lists it (it was a member and lost its
+    /// folder), it is removed before it starts (see <see cref="RemoveFromConfigurationAsync"/>), so that it joins as a
+    /// new member instead of answering votes with a term and a vote it forgot. A member the configuration does not list
+    /// goes on as before. Until a peer answers who the members are, it waits (it could not join without one either).
+    /// </summary>
+    private static async Task<bool> ForgetIfListedAsync(ControlMemberOptions settings, MemberTls tls, string? credential, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        var id = ControlNode.Format(settings.RaftEndPoint);
+        using var http = PeerClient(settings, tls, credential);
+        for (var attempt = 0; !cancellationToken.IsCancellationRequested; attempt++)
         {
-            Directory.CreateDirectory(Path.Combine(folder, "pki"));
-            foreach (var f in Directory.EnumerateFiles(pki))
+            var peer = settings.Peers[attempt % settings.Peers.Count];
+            try
             {
-                File.Copy(f, Path.Combine(folder, "pki", Path.GetFileName(f)));
+                using var response = await http.GetAsync($"{peer.TrimEnd('/')}/v1/members", cancellationToken).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode
+                    && await response.Content.ReadFromJsonAsync(ControlJsonContext.Default.MembersResponse, cancellationToken).ConfigureAwait(false) is { } members)
+                {
+                    if (members.Members.All(m => m.Id != id))
+                    {
+                        return true;
+                    }
+
+                    await stderr.WriteLineAsync($"zc: {id} is a member of the cluster ({peer} lists it) but its folder {settings.DataDirectory} holds no log (wiped, or a new disk): it forgot its term and its vote, so it is removed from the configuration before it starts, then joins as a new member").ConfigureAwait(false);
+                    return await RemoveFromConfigurationAsync(settings, tls, credential, stderr, cancellationToken).ConfigureAwait(false);
+                }
+
+                await stderr.WriteLineAsync($"zc: {peer} did not list the members ({(int)response.StatusCode}); asking another").ConfigureAwait(false);
             }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException && !cancellationToken.IsCancellationRequested)
+            {
+                await stderr.WriteLineAsync($"zc: {peer}: {ex.Message}").ConfigureAwait(false);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, 0.5 * (attempt + 1))), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        await stderr.WriteLineAsync($"zc: {id} removed from the configuration; its damaged folder is kept at {aside}; starting again empty to join as a new member").ConfigureAwait(false);
-        return true;
+        return false;
     }
 
     /// <summary>Asks the peers to add this fresh member, one after another, until one of them has.</summary>

@@ -205,6 +205,9 @@ public sealed partial class ControlNode : IAsyncDisposable
         _ => "candidate",
     };
 
+    /// <summary>Whether <paramref name="dataDirectory"/> holds a log (its format is recorded when one is made): false for a new or wiped member.</summary>
+    public static bool HasLog(string dataDirectory) => File.Exists(Path.Combine(Path.GetFullPath(dataDirectory), WalFormat.FileName));
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var root = Path.GetFullPath(_options.DataDirectory);
@@ -228,7 +231,7 @@ public sealed partial class ControlNode : IAsyncDisposable
             await _machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
             // DotNext 6.12's WAL flushes entries to disk before it advances the commit index (a checkpoint on every
             // commit), so a proposal that has been applied on the leader is on a majority's logs and on the leader's disk.
-            _wal = new WriteAheadLog(walOptions, _machine);
+            _wal = new VoteRecordingLog(walOptions, _machine, root);
             // With an integrity hash, InitializeAsync re-hashes every entry after the snapshot before it applies them.
             await _wal.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -362,7 +365,7 @@ public sealed partial class ControlNode : IAsyncDisposable
 
                 try
                 {
-                    var wal = new WriteAheadLog(_walOptions, Machine);
+                    var wal = new VoteRecordingLog(_walOptions, Machine, _root);
                     _wal = wal;
                     await wal.InitializeAsync(_stopping.Token).ConfigureAwait(false);
                     await StartRaftAsync(_stopping.Token).ConfigureAwait(false);
