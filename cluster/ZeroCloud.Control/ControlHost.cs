@@ -31,6 +31,7 @@ public static partial class ControlHost
         var peers = new Option<string[]>("--peers") { Description = "API URLs of existing members; a fresh member asks them to add it.", AllowMultipleArgumentsPerToken = true, HelpName = "url" };
         var election = new Option<int>("--election-timeout") { Description = "Lower election timeout in ms (the upper is twice it).", DefaultValueFactory = _ => 150, HelpName = "ms" };
         var snapshotEvery = new Option<int>("--snapshot-every") { Description = "Log entries between snapshots (older entries are dropped), as etcd's --snapshot-count.", DefaultValueFactory = _ => 100_000, HelpName = "n" };
+        var strandedAfter = new Option<int>("--stranded-after") { Description = "Seconds this member may stay a candidate, or a follower stuck behind its leader, while a quorum of the others follows one leader, before it repairs itself: removed from the configuration, its folder moved aside, rejoined empty (0: never).", DefaultValueFactory = _ => 30, HelpName = "s" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging, Raft's included." };
         var siloPort = new Option<int>("--silo-port") { Description = "The Orleans silo's port (default: the API's port + 2; 0 with --no-silo).", HelpName = "port" };
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Open an Orleans gateway on this port for outside Orleans clients (default: none; nothing of ZeroCloud uses one).", HelpName = "port" };
@@ -39,7 +40,7 @@ public static partial class ControlHost
         var certFile = new Option<string>("--cert-file") { Description = "The client certificate (PEM) of the node this member runs on, written by its agent: presented for this member's CSR and its request to be added, in place of --token-file.", HelpName = "file" };
         var keyFile = new Option<string>("--key-file") { Description = "The key of --cert-file (PEM, 0600).", HelpName = "file" };
         var tokenFile = new Option<string>("--token-file") { Description = "A file whose first line is the credential this member's calls to its peers carry (the key of its node, or an operator credential; default: $ZC_TOKEN, else the admin credential --bootstrap made).", HelpName = "file" };
-        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, verbose, siloPort, gatewayPort, noSilo, tokenFile, caFile, certFile, keyFile })
+        foreach (var option in new Option[] { data, listen, raft, advertise, name, bootstrap, peers, election, snapshotEvery, strandedAfter, verbose, siloPort, gatewayPort, noSilo, tokenFile, caFile, certFile, keyFile })
         {
             command.Options.Add(option);
         }
@@ -58,6 +59,7 @@ public static partial class ControlHost
                 Peers = [.. (parse.GetValue(peers) ?? []).SelectMany(p => p.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
                 ElectionTimeoutMs = parse.GetValue(election),
                 SnapshotEvery = parse.GetValue(snapshotEvery),
+                StrandedAfterSeconds = parse.GetValue(strandedAfter),
                 LogLevel = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information,
                 TokenFile = parse.GetValue(tokenFile),
                 CaFile = parse.GetValue(caFile),
@@ -197,6 +199,7 @@ public static partial class ControlHost
             return cancellationToken.IsCancellationRequested ? 0 : 3;
         }
         ControlNode? node = null;
+        var stranded = new StrandedSignal();
         var builder = new HostBuilder()
             .UseContentRoot(AppContext.BaseDirectory)
             .ConfigureLogging(b => ConfigureLogging(b, settings.LogLevel))
@@ -218,6 +221,8 @@ public static partial class ControlHost
                 services.AddSingleton(new ApiMetrics(ControlNode.Format(settings.RaftEndPoint)));
                 // Before the silo, which waits for this member to have joined (the chores announce it to its peers).
                 services.AddHostedService<MemberChores>();
+                services.AddSingleton(stranded);
+                services.AddHostedService<StrandedWatchdog>();
                 services.AddHostedService<AuditTrimmer>();
                 services.AddHostedService<ImagePruner>();
             })
@@ -325,6 +330,19 @@ public static partial class ControlHost
             return 3;
         }
 
+        if (stranded.Reason is { } why)
+        {
+            // It rejoins through the peers it was given, else those its configuration named; never as a new cluster.
+            await stderr.WriteLineAsync($"zc: {why}").ConfigureAwait(false);
+            settings.Bootstrap = false;
+            if (settings.Peers.Count == 0)
+            {
+                settings.Peers.AddRange(stranded.Peers);
+            }
+
+            return await DiscardAndRejoinAsync(settings, options, tls, credential, stderr, cancellationToken, "stranded").ConfigureAwait(false) ? Rejoin : 3;
+        }
+
         if (stopping.Elapsed > ShutdownTimeout + TimeSpan.FromMilliseconds(500))
         {
             LogSlowStop(logger, stopping.Elapsed.TotalSeconds, ShutdownTimeout.TotalSeconds);
@@ -362,6 +380,7 @@ public static partial class ControlHost
         to.Peers = [.. from.Peers];
         to.ElectionTimeoutMs = from.ElectionTimeoutMs;
         to.SnapshotEvery = from.SnapshotEvery;
+        to.StrandedAfterSeconds = from.StrandedAfterSeconds;
         to.LogLevel = from.LogLevel;
         to.SiloPort = from.SiloPort;
         to.GatewayPort = from.GatewayPort;
@@ -676,7 +695,7 @@ public static partial class ControlHost
     /// names a member after its endpoint, so it must be out of the configuration before it answers any vote: it never
     /// votes with a term it forgot. False (the member exits 3) when it cannot be removed.
     /// </summary>
-    private static async Task<bool> DiscardAndRejoinAsync(ControlMemberOptions settings, ControlNodeOptions options, MemberTls tls, string? credential, TextWriter stderr, CancellationToken cancellationToken)
+    private static async Task<bool> DiscardAndRejoinAsync(ControlMemberOptions settings, ControlNodeOptions options, MemberTls tls, string? credential, TextWriter stderr, CancellationToken cancellationToken, string why = "damaged")
     {
         if (settings.Peers.Count == 0 || settings.Bootstrap)
         {
@@ -691,7 +710,7 @@ public static partial class ControlHost
 
         var id = ControlNode.Format(settings.RaftEndPoint);
         var folder = Path.GetFullPath(options.DataDirectory);
-        var aside = $"{folder}.damaged-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
+        var aside = $"{folder}.{why}-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
         Directory.Move(folder, aside);
         Directory.CreateDirectory(folder);
         if (!OperatingSystem.IsWindows())
@@ -699,7 +718,7 @@ public static partial class ControlHost
             File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
-        // Its CA and member certificate are not part of the damage: kept, so it joins as itself.
+        // Its CA and member certificate are not part of the damage (nor why it was stranded): kept, so it joins as itself.
         var pki = Path.Combine(aside, "pki");
         if (Directory.Exists(pki))
         {
@@ -710,12 +729,12 @@ public static partial class ControlHost
             }
         }
 
-        await stderr.WriteLineAsync($"zc: {id} removed from the configuration; its damaged folder is kept at {aside}; starting again empty to join as a new member").ConfigureAwait(false);
+        await stderr.WriteLineAsync($"zc: {id} removed from the configuration; its {why} folder is kept at {aside}; starting again empty to join as a new member").ConfigureAwait(false);
         return true;
     }
 
     /// <summary>An HTTP client to the peers as this member: its node's certificate (a placed voter), else its own, with its bearer credential when it has no node identity.</summary>
-    private static HttpClient PeerClient(ControlMemberOptions settings, MemberTls tls, string? credential)
+    internal static HttpClient PeerClient(ControlMemberOptions settings, MemberTls tls, string? credential)
     {
         var identity = settings.NodeIdentity();
         var http = new HttpClient(tls.Trust.Handler(identity ?? (() => tls.Certificate))) { Timeout = TimeSpan.FromSeconds(20) };

@@ -30,6 +30,13 @@ public sealed class ControlMemberOptions
     /// <summary>Lower election timeout in ms (the upper is twice it).</summary>
     public int ElectionTimeoutMs { get; set; } = 150;
 
+    /// <summary>
+    /// Seconds a member may stay a candidate, or a follower whose commit index stands still behind its leader's, while
+    /// a quorum of the others follows one leader, before it repairs itself (removed, folder moved aside, rejoined
+    /// empty); 0: never.
+    /// </summary>
+    public int StrandedAfterSeconds { get; set; } = 30;
+
     /// <summary>Log entries between snapshots (etcd's --snapshot-count).</summary>
     public int SnapshotEvery { get; set; } = 100_000;
 
@@ -124,6 +131,15 @@ public sealed class ControlMemberOptionsValidator : IValidateOptions<ControlMemb
         if (options.ElectionTimeoutMs is < 20 or > 60_000)
         {
             problems.Add($"--election-timeout: {options.ElectionTimeoutMs} ms; it must be 20..60000 ms");
+        }
+
+        if (options.StrandedAfterSeconds is < 0 or > 86_400)
+        {
+            problems.Add($"--stranded-after: {options.StrandedAfterSeconds} s; it must be 0 (never) to 86400 s");
+        }
+        else if (options.StrandedAfterSeconds > 0 && options.StrandedAfterSeconds * 1000 < options.ElectionTimeoutMs * 20)
+        {
+            problems.Add($"--stranded-after: {options.StrandedAfterSeconds} s is less than 20 election timeouts ({options.ElectionTimeoutMs * 20 / 1000.0:0.#} s): an ordinary election would look stranded");
         }
 
         if (options.SnapshotEvery < 1)
