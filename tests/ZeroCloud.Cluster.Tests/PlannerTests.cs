@@ -177,6 +177,35 @@ public class PlannerTests
     }
 
     [Fact]
+    public void Trusted_nodes_get_their_address_reserved_once_and_nobody_else_does()
+    {
+        var spec = Spec("""
+                - { name: web, image: builtin/hello, replicas: 1 }
+            """, """
+              nodes:
+                known:
+                  - { mac: "52:54:00:00:00:0a", name: a }
+                  - { mac: "52:54:00:00:00:0b", name: b, ip: 10.0.0.20 }
+                  - { mac: "52:54:00:00:00:0c", name: c }
+                  - { mac: "52:54:00:00:00:0d", name: d }
+            """);
+        NodeDto At(string name, string mac, string address) => Node(name) with { Mac = mac, Address = address };
+        NodeDto[] nodes =
+        [
+            At("a", "52:54:00:00:00:0a", "10.0.0.100"),
+            At("b", "52:54:00:00:00:0b", "10.0.0.20"),   // a static reservation already
+            At("c", "52:54:00:00:00:0c", "10.0.0.101"),  // reserved before
+            At("d", "52:54:00:00:00:0d", "10.0.0.102"),  // its address is reserved for another MAC
+            At("e", "52:54:00:00:00:0e", "10.0.0.103"),  // not trusted
+        ];
+        var trusted = Planner.Trusted(spec, nodes, [], new HashSet<string>());
+        ReservationDto[] existing = [new("52:54:00:00:00:0c", "10.0.0.101", "c", DateTime.UnixEpoch), new("52:54:00:00:00:ff", "10.0.0.102", "gone", DateTime.UnixEpoch)];
+        var made = Planner.NewReservations(spec, nodes, trusted, existing, DateTime.UnixEpoch);
+        Assert.Equal([("52:54:00:00:00:0a", "10.0.0.100", "a")], made.Select(r => (r.Mac, r.Address, r.Node)));
+        Assert.Empty(Planner.NewReservations(spec, nodes, trusted, [.. existing, .. made], DateTime.UnixEpoch));
+    }
+
+    [Fact]
     public void Infrastructure_and_voters_go_only_to_known_approved_or_operator_started_nodes_workloads_anywhere()
     {
         var spec = Spec(

@@ -142,6 +142,15 @@ public class SelfManagedControlPlaneTests
         }
         await WaitAsync("hello x4 healthy on four nodes", async () => await HelloHealthyAsync("n0", seed, dead: "none"));
 
+        // The trusted nodes' addresses are reserved (they keep them across reboots); n4, enrolled under auto, gets none.
+        var reserved = "";
+        await WaitAsync("the trusted nodes' addresses reserved", async () =>
+        {
+            reserved = (await ZcAsync("n0", "kv", "get", "/zc/reservations/", "--prefix", "--server", seed)).Output;
+            return Enumerable.Range(0, 4).All(i => reserved.Contains($"\"address\": \"10.80.0.{10 + i}\"", StringComparison.Ordinal) || reserved.Contains($"\"address\":\"10.80.0.{10 + i}\"", StringComparison.Ordinal));
+        });
+        Assert.DoesNotContain("10.80.0.14", reserved, StringComparison.Ordinal);
+
         // A voter's node dies: its member is removed and a replacement voter starts on the node that had none.
         var victim = members.Members.First(m => m.Name != "n0").Name!;
         var voters = members.Members.Select(m => m.Name!).ToList();

@@ -73,6 +73,25 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
         return Task.CompletedTask;
     }
 
+    /// <summary>Reserves their address for the trusted nodes that have none yet (<see cref="Planner.NewReservations"/>), each key created once.</summary>
+    private async Task ReserveAsync(ZeroCloud.Model.Config.ClusterConfig spec, IReadOnlyList<NodeDto> nodes, IReadOnlySet<string> trusted)
+    {
+        var skipped = new List<string>();
+        var existing = TypedValues.ReadAll((await client.RangeAsync(StoreKeys.Reservations).ConfigureAwait(true)).Kvs, ControlJsonContext.Default.ReservationDto, skipped);
+        foreach (var reservation in Planner.NewReservations(spec, nodes, trusted, existing, time.GetUtcNow().UtcDateTime))
+        {
+            var key = StoreKeys.Reservation(ZeroCloud.Model.Net.MacAddress.Parse(reservation.Mac));
+            var made = await client.TxnAsync(new TxnRequest(
+                [new CompareDto(key, "version", "=", Number: 0)],
+                [new OpDto("put", key, JsonSerializer.Serialize(reservation, ControlJsonContext.Default.ReservationDto))],
+                [])).ConfigureAwait(true);
+            if (made.Succeeded)
+            {
+                LogReserved(reservation.Address, reservation.Node, reservation.Mac);
+            }
+        }
+    }
+
     public async Task<PlanOutcome> PlanAsync(string reason)
     {
         _lastPlan = time.GetUtcNow().UtcDateTime;
@@ -98,6 +117,7 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
 
             var staticVoters = await ControlPlaneAsync(nodes, placed).ConfigureAwait(true);
             var trusted = Planner.Trusted(spec.Config, nodes, approvals, staticVoters ?? new HashSet<string>());
+            await ReserveAsync(spec.Config, nodes, trusted).ConfigureAwait(true);
             var plan = Planner.Compute(spec.Config, spec.Revision, nodes, placed, staticVoters, states, _selfName, trusted);
             var previous = last is null ? null : JsonSerializer.Deserialize(last.Value, ControlJsonContext.Default.SchedulerDto);
             if (plan.IsEmpty && previous is not null && previous.SpecRevision == spec.Revision && previous.Unplaced.SequenceEqual(plan.Unplaced))
@@ -200,6 +220,9 @@ public sealed partial class SchedulerGrain(IControlStore client, ClusterSpecCach
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "scheduler: reserved {Address} for node {Node} ({Mac}): no other machine gets it from DHCP")]
+    private partial void LogReserved(string address, string node, string mac);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "scheduler: a record in the store cannot be used and is left out of the plan: {Problem}")]
     private partial void LogSkipped(string problem);

@@ -89,6 +89,37 @@ public static class Planner
         return trusted;
     }
 
+    /// <summary>
+    /// The addresses to reserve now (a node keeps its address across reboots, so a voter on it keeps its Raft identity):
+    /// one per trusted node (<see cref="Trusted"/>) that reported its MAC and an address of the subnet and has no
+    /// reservation yet. Never for a MAC with a static one (<c>nodes.known[].ip</c>), never an address reserved for
+    /// another MAC, statically or at its enrollment. Untrusted nodes get none: anyone on the LAN could otherwise use up
+    /// the range with made-up MACs.
+    /// </summary>
+    public static List<ReservationDto> NewReservations(ClusterConfig spec, IEnumerable<NodeDto> nodes, IReadOnlySet<string> trusted, IReadOnlyList<ReservationDto> existing, DateTime now)
+    {
+        var subnet = spec.Spec.Network.Subnet;
+        var staticMacs = spec.Spec.Nodes.Known.Where(k => k.Ip is not null).Select(k => k.Mac).ToHashSet();
+        var taken = spec.Spec.Nodes.Known.Where(k => k.Ip is not null).Select(k => k.Ip!.ToString())
+            .Concat(existing.Select(r => r.Address)).ToHashSet(StringComparer.Ordinal);
+        var reservedMacs = existing.Select(r => ZeroCloud.Model.Net.MacAddress.TryParse(r.Mac, out var m) ? m : default).ToHashSet();
+        var made = new List<ReservationDto>();
+        foreach (var node in nodes.Where(n => trusted.Contains(n.Name)).OrderBy(n => n.Name, StringComparer.Ordinal))
+        {
+            if (node.Mac is null || !ZeroCloud.Model.Net.MacAddress.TryParse(node.Mac, out var mac) || staticMacs.Contains(mac) || reservedMacs.Contains(mac)
+                || node.Address is null || !System.Net.IPAddress.TryParse(node.Address, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
+                || !subnet.IsHostAddress(ZeroCloud.Model.Net.Ipv4.ToUInt32(ip)) || (spec.Spec.Network.Gateway is { } gw && gw.Equals(ip)) || !taken.Add(ip.ToString()))
+            {
+                continue;
+            }
+
+            reservedMacs.Add(mac);
+            made.Add(new ReservationDto(mac.ToString(), ip.ToString(), node.Name, now));
+        }
+
+        return made;
+    }
+
     /// <summary>An instance Failed after this many restarts on its node is placed elsewhere.</summary>
     public const int RestartBudget = 5;
 

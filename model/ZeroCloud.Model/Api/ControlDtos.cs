@@ -205,6 +205,9 @@ public sealed record CreateTicketRequest(string Mac);
 /// <summary>An operator's approval of a pending node (<c>/zc/approvals/&lt;name&gt;</c>), bound to the MAC it was pending with.</summary>
 public sealed record ApprovalDto(string Name, string Mac, DateTime At);
 
+/// <summary>An address kept for a trusted node since its enrollment (<c>/zc/reservations/&lt;mac&gt;</c>): the DHCP replicas give it to that MAC only.</summary>
+public sealed record ReservationDto(string Mac, string Address, string Node, DateTime Created);
+
 public sealed record TicketResponse(string Ticket, DateTime Expires);
 
 /// <summary>
@@ -280,6 +283,7 @@ public sealed record OperatorsResponse(IReadOnlyList<OperatorInfo> Operators);
 [JsonSerializable(typeof(LeaseRecord))]
 [JsonSerializable(typeof(TicketDto))]
 [JsonSerializable(typeof(ApprovalDto))]
+[JsonSerializable(typeof(ReservationDto))]
 [JsonSerializable(typeof(SecretDto))]
 [JsonSerializable(typeof(ImageDto))]
 [JsonSerializable(typeof(ImagesResponse))]

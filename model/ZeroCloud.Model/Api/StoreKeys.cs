@@ -24,6 +24,14 @@ public static class StoreKeys
     /// <summary><c>/zc/leases/&lt;address&gt;</c>: <see cref="LeaseRecord"/>, written by the DHCP replicas.</summary>
     public const string Leases = "/zc/leases/";
 
+    /// <summary>
+    /// <c>/zc/reservations/&lt;mac, 12 hex digits&gt;</c>: <see cref="ReservationDto"/>, the address a trusted node enrolled
+    /// with, kept for it by every DHCP replica (no other machine gets it, also while the node is off).
+    /// </summary>
+    public const string Reservations = "/zc/reservations/";
+
+    public static string Reservation(Net.MacAddress mac) => Reservations + mac.ToCompactString();
+
     /// <summary><c>/zc/tickets/&lt;mac, 12 hex digits&gt;</c>: <see cref="TicketDto"/>, single-use enrollment tickets.</summary>
     public const string Tickets = "/zc/tickets/";
 

@@ -88,6 +88,16 @@ public static class TypedValues
                 ?? (approval!.Name != name ? $"the record approves node \"{approval.Name}\", the key \"{name}\"" : !Net.MacAddress.TryParse(approval.Mac, out _) ? $"mac \"{approval.Mac}\" is not a MAC address" : null));
         }
 
+        if (key.StartsWith(StoreKeys.Reservations, StringComparison.Ordinal))
+        {
+            var mac = key[StoreKeys.Reservations.Length..];
+            return Parse(key, value, ControlJsonContext.Default.ReservationDto, out var reservation) ?? In(key,
+                !Net.MacAddress.TryParse(reservation!.Mac, out var parsed) ? $"mac \"{reservation.Mac}\" is not a MAC address"
+                : parsed.ToCompactString() != mac ? $"the record reserves for {reservation.Mac}, the key names {mac}"
+                : !System.Net.IPAddress.TryParse(reservation.Address, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork ? $"address \"{reservation.Address}\" is not an IPv4 address"
+                : Inputs.Name(reservation.Node, "the node name"));
+        }
+
         if (key.StartsWith(StoreKeys.Secrets, StringComparison.Ordinal))
         {
             var name = key[StoreKeys.Secrets.Length..];

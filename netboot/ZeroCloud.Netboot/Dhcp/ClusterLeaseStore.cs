@@ -54,6 +54,22 @@ public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
         return leases;
     }
 
+    /// <summary>The addresses the scheduler reserved for trusted nodes at their enrollment (<c>/zc/reservations/</c>).</summary>
+    public async Task<IReadOnlyList<(MacAddress Mac, uint Address)>> ReservationsAsync(CancellationToken cancellationToken)
+    {
+        var skipped = new List<string>();
+        var range = await _client.RangeAsync(StoreKeys.Reservations, ct: cancellationToken).ConfigureAwait(false);
+        var reservations = TypedValues.ReadAll(range.Kvs, ControlJsonContext.Default.ReservationDto, skipped);
+        foreach (var key in skipped)
+        {
+            LogUnreadable(key);
+        }
+
+        return [.. reservations
+            .Where(r => MacAddress.TryParse(r.Mac, out _) && System.Net.IPAddress.TryParse(r.Address, out _))
+            .Select(r => (MacAddress.Parse(r.Mac), Ipv4.ToUInt32(System.Net.IPAddress.Parse(r.Address))))];
+    }
+
     public async Task CommitAsync(Lease lease, CancellationToken cancellationToken)
     {
         var key = Key(lease.Address);

@@ -58,6 +58,8 @@ public sealed partial class DhcpServer : IAsyncDisposable
         {
             // Leases other replicas commit reach this pool, so it never offers what they hold.
             shared.Follow(OnSharedLease, _stopping.Token);
+            // The addresses kept for enrolled nodes: read now and every 10 s.
+            _ = Task.Run(() => FollowReservationsAsync(shared, _stopping.Token), CancellationToken.None);
         }
 
         var ports = _options.Mode == DhcpMode.Proxy ? new[] { DhcpPorts.Server, DhcpPorts.PxeBootServer } : [DhcpPorts.Server];
@@ -224,6 +226,33 @@ public sealed partial class DhcpServer : IAsyncDisposable
             }
         }
     }
+
+    private async Task FollowReservationsAsync(ISharedLeaseStore shared, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var reservations = await shared.ReservationsAsync(stopping).ConfigureAwait(false);
+                lock (_engineLock)
+                {
+                    foreach (var (mac, address) in reservations)
+                    {
+                        _engine!.Pool.Enroll(mac, address);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is ZeroCloud.Model.Api.ControlApiException or HttpRequestException or TaskCanceledException or System.Text.Json.JsonException && !stopping.IsCancellationRequested)
+            {
+                LogReservationsFailed(_logger, ex.Message);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(10), _time, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "dhcp: the reserved addresses could not be read ({Problem}); trying again in 10 s")]
+    private static partial void LogReservationsFailed(ILogger logger, string problem);
 
     /// <summary>Most lease commits in flight at once.</summary>
     public const int MaxCommits = 64;

@@ -66,4 +66,8 @@ public interface ISharedLeaseStore : ILeaseStore
 {
     /// <summary>Starts reporting leases committed elsewhere (after <see cref="ILeaseStore.LoadAsync"/>) until the token is cancelled.</summary>
     void Follow(Action<Lease> onLease, CancellationToken cancellationToken);
+
+    /// <summary>The addresses kept for enrolled nodes (MAC → address); none unless the store keeps them.</summary>
+    Task<IReadOnlyList<(MacAddress Mac, uint Address)>> ReservationsAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<(MacAddress Mac, uint Address)>>([]);
 }

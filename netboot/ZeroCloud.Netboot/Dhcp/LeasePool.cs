@@ -13,6 +13,8 @@ public sealed class LeasePool
     private readonly Dictionary<uint, (string ClientKey, DateTimeOffset Until)> _offers = [];
     private readonly Dictionary<MacAddress, uint> _reservedFor = [];
     private readonly Dictionary<uint, MacAddress> _reservedAddress = [];
+    private readonly Dictionary<MacAddress, uint> _enrolledFor = [];
+    private readonly Dictionary<uint, MacAddress> _enrolledAddress = [];
     private readonly Ipv4Range? _range;
     private readonly Ipv4Subnet _subnet;
     private readonly uint _server;
@@ -40,6 +42,32 @@ public sealed class LeasePool
     }
 
     public int LeaseCount => _byAddress.Count;
+
+    /// <summary>How many addresses are kept for enrolled nodes (<see cref="Enroll"/>).</summary>
+    public int EnrolledCount => _enrolledFor.Count;
+
+    /// <summary>
+    /// Keeps <paramref name="address"/> for <paramref name="mac"/> from now on (a trusted node's address, reserved at
+    /// its enrollment): no other machine is offered it, also after its lease expired, and that machine is offered it
+    /// first. A static reservation (nodes.known[].ip) wins: false, and nothing changes, when either side has one.
+    /// </summary>
+    public bool Enroll(MacAddress mac, uint address)
+    {
+        if (_reservedFor.ContainsKey(mac) || _reservedAddress.ContainsKey(address)
+            || (_enrolledAddress.TryGetValue(address, out var owner) && owner != mac))
+        {
+            return false;
+        }
+
+        if (_enrolledFor.TryGetValue(mac, out var before) && before != address)
+        {
+            _enrolledAddress.Remove(before);
+        }
+
+        _enrolledFor[mac] = address;
+        _enrolledAddress[address] = mac;
+        return true;
+    }
 
     public Lease? GetLease(uint address) => _byAddress.GetValueOrDefault(address);
 
@@ -123,7 +151,8 @@ public sealed class LeasePool
     public bool IsOfferedOrHeld(uint address, string clientKey, MacAddress mac, DateTimeOffset now) =>
         (_offers.TryGetValue(address, out var offer) && offer.ClientKey == clientKey && offer.Until > now)
         || (_byAddress.TryGetValue(address, out var lease) && lease.ClientKey == clientKey && lease.State != LeaseState.Declined)
-        || (_reservedAddress.TryGetValue(address, out var owner) && owner == mac);
+        || (_reservedAddress.TryGetValue(address, out var owner) && owner == mac)
+        || (_enrolledAddress.TryGetValue(address, out var enrolled) && enrolled == mac && NotHeldByOther(address, clientKey, now));
 
     /// <summary>True when <paramref name="address"/> may be leased to this client now.</summary>
     public bool CanLease(uint address, string clientKey, MacAddress mac, DateTimeOffset now)
@@ -136,6 +165,11 @@ public sealed class LeasePool
         if (_reservedFor.TryGetValue(mac, out var mine) && mine != address)
         {
             return false; // a known machine with a reserved address gets that one only
+        }
+
+        if (_enrolledAddress.TryGetValue(address, out var enrolled) && enrolled != mac)
+        {
+            return false; // kept for the node that enrolled with it
         }
 
         if (_range is not { } range || !range.Contains(address) || address == _server || !_subnet.IsHostAddress(address))
@@ -165,6 +199,13 @@ public sealed class LeasePool
         if (_reservedFor.TryGetValue(mac, out var reserved))
         {
             return CanLease(reserved, clientKey, mac, now) ? reserved : null;
+        }
+
+        // Its address from its enrollment when it is free; else (a lease on it from before the reservation still runs)
+        // the usual choice, so that the machine still boots.
+        if (_enrolledFor.TryGetValue(mac, out var kept) && CanLease(kept, clientKey, mac, now))
+        {
+            return kept;
         }
 
         if (_byClient.TryGetValue(clientKey, out var previous) && CanLease(previous, clientKey, mac, now))

@@ -85,6 +85,34 @@ public class EngineTests
     }
 
     [Fact]
+    public void An_address_reserved_at_enrollment_goes_back_to_its_node_after_its_lease_expired_and_to_no_other_machine()
+    {
+        // Range .100-.102; the enrolled node had .101 and was off for longer than its lease.
+        var engine = NewEngine();
+        var node = Lease(engine, "52:54:00:aa:00:41");
+        Assert.Equal(Ip("10.77.0.100"), node);
+        Assert.True(engine.Pool.Enroll(MacAddress.Parse("52:54:00:aa:00:41"), node));
+        var later = T0.AddHours(3);
+
+        // Two other machines come while it is off: they get the two other addresses, and a third gets nothing,
+        // although .100's lease has expired.
+        Assert.Equal(Ip("10.77.0.101"), Lease(engine, "52:54:00:aa:00:42", later));
+        Assert.Equal(Ip("10.77.0.102"), Lease(engine, "52:54:00:aa:00:43", later));
+        var (_, none) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:44"), later);
+        Assert.Null(none);
+
+        // The node boots again: it is offered its address.
+        Assert.Equal(node, Lease(engine, "52:54:00:aa:00:41", later));
+
+        // A static reservation (nodes.known[].ip) wins over an enrolled one, for its MAC and for its address.
+        Assert.False(engine.Pool.Enroll(MacAddress.Parse(KnownMac), Ip("10.77.0.102")));
+        Assert.False(engine.Pool.Enroll(MacAddress.Parse("52:54:00:aa:00:45"), Ip("10.77.0.50")));
+        // One address, one node.
+        Assert.False(engine.Pool.Enroll(MacAddress.Parse("52:54:00:aa:00:46"), node));
+        Assert.Equal(1, engine.Pool.EnrolledCount);
+    }
+
+    [Fact]
     public void Discover_gets_an_offer_with_the_options_from_cluster_yaml()
     {
         var (d, offer) = Handle(NewEngine(), Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
