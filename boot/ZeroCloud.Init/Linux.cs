@@ -153,11 +153,21 @@ public static unsafe partial class Linux
         _ = RebootNative(RebootPowerOff);
     }
 
-    /// <summary>Reaps one exited child, any; returns false when there is none to wait for.</summary>
-    public static bool ReapOne()
+    /// <summary>
+    /// Blocks until a child has exited and returns its pid without reaping it (waitid with WNOWAIT); 0 when this process
+    /// has no child at all.
+    /// </summary>
+    public static int NextExited()
+    {
+        var info = stackalloc byte[128]; // siginfo_t; si_pid at offset 16 on x86-64 and arm64
+        return WaitId(0 /* P_ALL */, 0, info, 4 /* WEXITED */ | 0x01000000 /* WNOWAIT */) == 0 ? *(int*)(info + 16) : 0;
+    }
+
+    /// <summary>Reaps <paramref name="pid"/> if it has exited (waitpid, WNOHANG).</summary>
+    public static void Reap(int pid)
     {
         int status;
-        return WaitPid(-1, &status, 0) > 0;
+        WaitPid(pid, &status, 1 /* WNOHANG */);
     }
 
     private static void Name(Span<byte> req, string name)
@@ -261,6 +271,9 @@ public static unsafe partial class Linux
 
     [LibraryImport("libc", EntryPoint = "reboot", SetLastError = true)]
     private static partial int RebootNative(int command);
+
+    [LibraryImport("libc", EntryPoint = "waitid", SetLastError = true)]
+    private static partial int WaitId(int idType, int id, byte* info, int options);
 
     [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
     private static partial int WaitPid(int pid, int* status, int options);

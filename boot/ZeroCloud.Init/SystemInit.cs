@@ -76,7 +76,7 @@ public static class SystemInit
             Log("SIGTERM: syncing and powering off");
             Linux.PowerOff();
         });
-        new Thread(Reap) { IsBackground = true, Name = "reaper" }.Start();
+        new Thread(Children.Reap) { IsBackground = true, Name = "reaper" }.Start();
 
         foreach (var module in File.Exists("/etc/zc/modules") ? File.ReadAllLines("/etc/zc/modules") : [])
         {
@@ -175,17 +175,6 @@ public static class SystemInit
             }
 
             Thread.Sleep(100);
-        }
-    }
-
-    private static void Reap()
-    {
-        while (true)
-        {
-            if (!Linux.ReapOne())
-            {
-                Thread.Sleep(1000); // no children yet
-            }
         }
     }
 

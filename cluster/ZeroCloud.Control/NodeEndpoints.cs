@@ -55,6 +55,12 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         }
 
         bool admitted;
+        if (_joins.CurrentCount == 0)
+        {
+            // Every join slot is busy: a join storm. Late beats meanwhile are the control plane's doing, not the nodes'.
+            services.GetService<SilenceMonitor>()?.JoinQueued();
+        }
+
         try
         {
             admitted = Interlocked.Increment(ref _waitingJoins) <= QueuedJoins && await _joins.WaitAsync(TimeSpan.FromSeconds(20), ctx.RequestAborted).ConfigureAwait(false);

@@ -43,6 +43,19 @@ public class SilenceMonitorTests
     }
 
     [Fact]
+    public void Joins_queued_on_the_member_hold_transitions_until_they_have_gone_through()
+    {
+        var time = new FakeTimeProvider();
+        var monitor = new SilenceMonitor(time);
+        Assert.False(monitor.Admitting(TimeSpan.FromSeconds(3)));
+        monitor.JoinQueued();
+        time.Advance(TimeSpan.FromSeconds(2.9));
+        Assert.True(monitor.Admitting(TimeSpan.FromSeconds(3)));
+        time.Advance(TimeSpan.FromSeconds(0.2));
+        Assert.False(monitor.Admitting(TimeSpan.FromSeconds(3)));
+    }
+
+    [Fact]
     public void A_small_cluster_losing_most_of_its_nodes_is_not_mass_silence()
     {
         var time = new FakeTimeProvider();

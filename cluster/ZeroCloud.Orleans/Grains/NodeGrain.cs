@@ -208,14 +208,18 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         var next = silent >= liveness.DownAfter ? NodeStatus.Down : silent >= liveness.SuspectAfter ? NodeStatus.Suspect : r.Status;
         try
         {
-            if (next != r.Status && silence.Check(liveness.SuspectAfter) is { Mass: true } mass)
+            // A join storm holds a node's status for three downAfter at most: a flood of joins (bogus ones included)
+            // must not switch failure detection off.
+            if (next != r.Status && (silence.Check(liveness.SuspectAfter) is { Mass: true } || (silence.Admitting(liveness.SuspectAfter) && silent < liveness.DownAfter * 3)))
             {
-                // Most nodes this silo watches are late at once: the control plane, not this node, is the likely
-                // cause. Nothing is written; the node keeps its status until the silence is no longer general.
+                // Most nodes this silo watches are late at once, or joins are queued here (a join storm): the control
+                // plane, not this node, is the likely cause. Nothing is written; the node keeps its status until the
+                // silence is no longer general and the joins have gone through.
                 if (!_held)
                 {
                     _held = true;
-                    LogHeld(this.GetPrimaryKeyString(), r.Status, next, mass.Late, mass.Watched);
+                    var mass = silence.Check(liveness.SuspectAfter);
+                    LogHeld(this.GetPrimaryKeyString(), r.Status, next, mass.Late, mass.Watched, silence.Admitting(liveness.SuspectAfter));
                 }
             }
             else if (next != r.Status)
@@ -329,6 +333,6 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Node}: {From} -> {To}")]
     private partial void LogTransition(string node, NodeStatus from, NodeStatus to);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: stays {From} instead of {To}: {Late} of the {Watched} nodes this silo watches are late at once, so the control plane is the likely cause (mass silence); nothing is written until it passes")]
-    private partial void LogHeld(string node, NodeStatus from, NodeStatus to, int late, int watched);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: stays {From} instead of {To}: {Late} of the {Watched} nodes this silo watches are late at once (joins queued on this member: {Admitting}), so the control plane is the likely cause; nothing is written until it passes")]
+    private partial void LogHeld(string node, NodeStatus from, NodeStatus to, int late, int watched, bool admitting);
 }

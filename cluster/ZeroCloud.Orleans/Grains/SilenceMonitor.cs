@@ -17,7 +17,17 @@ public sealed class SilenceMonitor(TimeProvider time)
 
     private readonly ConcurrentDictionary<string, long> _lastBeat = new(StringComparer.Ordinal);
     private long _checkedAt;
+    private long _queuedAt;
     private (bool Mass, int Late, int Watched) _last;
+
+    /// <summary>
+    /// A join had to wait for a turn on this member now (every join slot busy: a join storm, a rack powered on at once).
+    /// The beats of the nodes already joined then arrive late because the control plane is busy admitting the others.
+    /// </summary>
+    public void JoinQueued() => Volatile.Write(ref _queuedAt, time.GetTimestamp());
+
+    /// <summary>Whether joins queued on this member within <paramref name="window"/>: late beats are the control plane's doing.</summary>
+    public bool Admitting(TimeSpan window) => Volatile.Read(ref _queuedAt) is var at and not 0 && time.GetElapsedTime(at) < window;
 
     /// <summary>A watched node beat now.</summary>
     public void Beat(string node) => _lastBeat[node] = time.GetTimestamp();

@@ -50,7 +50,14 @@ internal sealed class DataDisk(IReadOnlyList<string>? only, string data, string 
         var ours = DiskChoice.Decide([], Scan());
         if (ours.Action == DiskAction.Mount)
         {
-            Mount(ours.Device!);
+            try
+            {
+                Mount(ours.Device!);
+            }
+            catch (IOException ex)
+            {
+                NoDisk(ours with { Reason = $"mounting {ours.Device!.Path}: {ex.Message}" });
+            }
         }
         else
         {
@@ -67,17 +74,25 @@ internal sealed class DataDisk(IReadOnlyList<string>? only, string data, string 
         }
 
         var decision = DiskChoice.Decide(selectors, Scan());
-        switch (decision.Action)
+        try
         {
-            case DiskAction.Mount:
-                Mount(decision.Device!);
-                break;
-            case DiskAction.Format:
-                await FormatAsync(decision.Device!, decision.Reason, ct).ConfigureAwait(false);
-                break;
-            default:
-                NoDisk(decision);
-                break;
+            switch (decision.Action)
+            {
+                case DiskAction.Mount:
+                    Mount(decision.Device!);
+                    break;
+                case DiskAction.Format:
+                    await FormatAsync(decision.Device!, decision.Reason, ct).ConfigureAwait(false);
+                    break;
+                default:
+                    NoDisk(decision);
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+        {
+            // The node runs on without a disk and says why, rather than losing its instance runtime to an exception.
+            NoDisk(new DiskDecision(DiskAction.None, null, $"claiming {decision.Device?.Path}: {ex.Message}", []));
         }
     }
 
@@ -222,7 +237,7 @@ internal sealed class DataDisk(IReadOnlyList<string>? only, string data, string 
             info.ArgumentList.Add(arg);
         }
 
-        using (var process = Process.Start(info)!)
+        using (var process = Children.Start(info))
         {
             var output = process.StandardOutput.ReadToEndAsync(ct);
             var errors = await process.StandardError.ReadToEndAsync(ct).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using ZeroCloud.Init;
 using System.Diagnostics;
 using System.Net.Sockets;
 using ZeroCloud.Model.Api;
@@ -129,7 +130,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
         using var process = new Process { StartInfo = psi };
         process.OutputDataReceived += (_, e) => Write(log, e.Data);
         process.ErrorDataReceived += (_, e) => Write(log, e.Data);
-        process.Start();
+        Children.Start(process);
         _process = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

@@ -159,7 +159,7 @@ internal sealed class Vm(IReadOnlyList<string> imageFolders)
         };
         try
         {
-            process.Start();
+            Children.Start(process);
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
