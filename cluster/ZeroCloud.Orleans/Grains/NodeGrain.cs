@@ -210,7 +210,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         {
             // A join storm holds a node's status for three downAfter at most: a flood of joins (bogus ones included)
             // must not switch failure detection off.
-            if (next != r.Status && (silence.Check(liveness.SuspectAfter) is { Mass: true } || (silence.Admitting(liveness.SuspectAfter) && silent < liveness.DownAfter * 3)))
+            if (next != r.Status && (silence.Check(liveness.SuspectAfter) is { Mass: true } || (silence.Admitting(liveness.DownAfter) && silent < liveness.DownAfter * 3)))
             {
                 // Most nodes this silo watches are late at once, or joins are queued here (a join storm): the control
                 // plane, not this node, is the likely cause. Nothing is written; the node keeps its status until the
@@ -219,7 +219,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 {
                     _held = true;
                     var mass = silence.Check(liveness.SuspectAfter);
-                    LogHeld(this.GetPrimaryKeyString(), r.Status, next, mass.Late, mass.Watched, silence.Admitting(liveness.SuspectAfter));
+                    LogHeld(this.GetPrimaryKeyString(), r.Status, next, mass.Late, mass.Watched, silence.Admitting(liveness.DownAfter));
                 }
             }
             else if (next != r.Status)
