@@ -1,6 +1,6 @@
-using ZeroCloud.Init;
 using System.Diagnostics;
 using System.Net.Sockets;
+using ZeroCloud.Init;
 using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Node.Runtime;
