@@ -58,7 +58,14 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         if (_joins.CurrentCount == 0)
         {
             // Every join slot is busy: a join storm. Late beats meanwhile are the control plane's doing, not the nodes'.
-            services.GetService<SilenceMonitor>()?.JoinQueued();
+            if (services.GetService<SilenceMonitor>() is { } silence)
+            {
+                silence.JoinQueued();
+                if (silence.ShouldTell())
+                {
+                    services.GetRequiredService<IGrainFactory>().GetGrain<IAdmissionGrain>(0).QueuedAsync().Ignore();
+                }
+            }
         }
 
         try

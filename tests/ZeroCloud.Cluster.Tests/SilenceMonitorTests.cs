@@ -53,6 +53,22 @@ public class SilenceMonitorTests
         Assert.True(monitor.Admitting(TimeSpan.FromSeconds(3)));
         time.Advance(TimeSpan.FromSeconds(0.2));
         Assert.False(monitor.Admitting(TimeSpan.FromSeconds(3)));
+
+        // Another member said joins queued there 1 s ago: held here too, for the rest of the window.
+        monitor.Queued(1.0);
+        Assert.True(monitor.Admitting(TimeSpan.FromSeconds(3)));
+        time.Advance(TimeSpan.FromSeconds(2.1));
+        Assert.False(monitor.Admitting(TimeSpan.FromSeconds(3)));
+        monitor.Queued(null);
+        Assert.False(monitor.Admitting(TimeSpan.FromSeconds(3)));
+
+        // The cluster is asked, and told, at most once a second.
+        Assert.True(monitor.ShouldAsk());
+        Assert.False(monitor.ShouldAsk());
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(monitor.ShouldAsk());
+        Assert.True(monitor.ShouldTell());
+        Assert.False(monitor.ShouldTell());
     }
 
     [Fact]

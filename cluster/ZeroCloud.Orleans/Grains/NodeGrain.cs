@@ -206,6 +206,19 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         var liveness = spec.Liveness(fallback);
         var silent = Silent();
         var next = silent >= liveness.DownAfter ? NodeStatus.Down : silent >= liveness.SuspectAfter ? NodeStatus.Suspect : r.Status;
+        if (next != r.Status && silence.ShouldAsk())
+        {
+            // Joins may queue on another member than this grain's: asked at most once a second per silo.
+            try
+            {
+                silence.Queued(await GrainFactory.GetGrain<IAdmissionGrain>(0).SinceQueuedAsync().WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(true));
+            }
+            catch (Exception ex) when (ex is TimeoutException or OrleansException)
+            {
+                // no answer: this silo's own view only
+            }
+        }
+
         try
         {
             // A join storm holds a node's status for three downAfter at most: a flood of joins (bogus ones included)

@@ -18,6 +18,8 @@ public sealed class SilenceMonitor(TimeProvider time)
     private readonly ConcurrentDictionary<string, long> _lastBeat = new(StringComparer.Ordinal);
     private long _checkedAt;
     private long _queuedAt;
+    private long _askedAt;
+    private long _toldAt;
     private (bool Mass, int Late, int Watched) _last;
 
     /// <summary>
@@ -26,8 +28,34 @@ public sealed class SilenceMonitor(TimeProvider time)
     /// </summary>
     public void JoinQueued() => Volatile.Write(ref _queuedAt, time.GetTimestamp());
 
-    /// <summary>Whether joins queued on this member within <paramref name="window"/>: late beats are the control plane's doing.</summary>
+    /// <summary>Whether joins queued on this member, or on another one (<see cref="Queued(double?)"/>), within <paramref name="window"/>: late beats are the control plane's doing.</summary>
     public bool Admitting(TimeSpan window) => Volatile.Read(ref _queuedAt) is var at and not 0 && time.GetElapsedTime(at) < window;
+
+    /// <summary>True at most once a second: time to ask the cluster (<see cref="IAdmissionGrain"/>) where joins last queued.</summary>
+    public bool ShouldAsk() => Claim(ref _askedAt);
+
+    /// <summary>True at most once a second: time to tell the cluster that joins queue here.</summary>
+    public bool ShouldTell() => Claim(ref _toldAt);
+
+    /// <summary>What the cluster said: joins queued on some member <paramref name="secondsAgo"/> seconds ago (null: never).</summary>
+    public void Queued(double? secondsAgo)
+    {
+        if (secondsAgo is { } ago)
+        {
+            var at = time.GetTimestamp() - (long)(ago * time.TimestampFrequency);
+            if (at > Volatile.Read(ref _queuedAt))
+            {
+                Volatile.Write(ref _queuedAt, at);
+            }
+        }
+    }
+
+    private bool Claim(ref long last)
+    {
+        var now = time.GetTimestamp();
+        var before = Volatile.Read(ref last);
+        return (before == 0 || time.GetElapsedTime(before, now) >= TimeSpan.FromSeconds(1)) && Interlocked.CompareExchange(ref last, now, before) == before;
+    }
 
     /// <summary>A watched node beat now.</summary>
     public void Beat(string node) => _lastBeat[node] = time.GetTimestamp();
