@@ -70,7 +70,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
 
         try
         {
-            admitted = Interlocked.Increment(ref _waitingJoins) <= QueuedJoins && await _joins.WaitAsync(TimeSpan.FromSeconds(20), ctx.RequestAborted).ConfigureAwait(false);
+            admitted = Interlocked.Increment(ref _waitingJoins) <= QueuedJoins && await _joins.WaitAsync(SilenceMonitor.JoinWait, ctx.RequestAborted).ConfigureAwait(false);
         }
         finally
         {

@@ -221,9 +221,11 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
         try
         {
-            // A join storm holds a node's status for three downAfter at most: a flood of joins (bogus ones included)
-            // must not switch failure detection off.
-            if (next != r.Status && (silence.Check(liveness.SuspectAfter) is { Mass: true } || (silence.Admitting(liveness.DownAfter) && silent < liveness.DownAfter * 3)))
+            // A join storm holds statuses until the last queued join could have been answered (JoinWait) and downAfter
+            // more, and a node's status for three downAfter plus JoinWait of silence at most: a flood of joins (bogus
+            // ones included) must not switch failure detection off.
+            var admitting = silence.Admitting(liveness.DownAfter + SilenceMonitor.JoinWait) && silent < (liveness.DownAfter * 3) + SilenceMonitor.JoinWait;
+            if (next != r.Status && (silence.Check(liveness.SuspectAfter) is { Mass: true } || admitting))
             {
                 // Most nodes this silo watches are late at once, or joins are queued here (a join storm): the control
                 // plane, not this node, is the likely cause. Nothing is written; the node keeps its status until the
@@ -232,7 +234,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 {
                     _held = true;
                     var mass = silence.Check(liveness.SuspectAfter);
-                    LogHeld(this.GetPrimaryKeyString(), r.Status, next, mass.Late, mass.Watched, silence.Admitting(liveness.DownAfter));
+                    LogHeld(this.GetPrimaryKeyString(), r.Status, next, mass.Late, mass.Watched, admitting);
                 }
             }
             else if (next != r.Status)

@@ -12,6 +12,13 @@ namespace ZeroCloud.Orleans.Grains;
 /// </summary>
 public sealed class SilenceMonitor(TimeProvider time)
 {
+    /// <summary>
+    /// How long a join may wait for a turn on a member before it is answered 429. A node whose join timed out on its
+    /// side while the member completed it retries, and sends no beat while that retry waits: a join storm holds
+    /// statuses for this long, plus downAfter, after the last join queued.
+    /// </summary>
+    public static readonly TimeSpan JoinWait = TimeSpan.FromSeconds(20);
+
     /// <summary>Fewer watched nodes than this on a silo never count as mass silence (a small cluster loses nodes one by one).</summary>
     public const int MinimumWatched = 4;
 

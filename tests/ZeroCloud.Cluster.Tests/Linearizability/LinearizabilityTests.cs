@@ -148,6 +148,36 @@ public class LinearizabilityTests
         Assert.True(p.ExitCode == 0, $"iptables {string.Join(' ', args)}: {error}");
     }
 
-    internal static string Describe(CheckResult result) =>
-        result.Witness is null ? "" : $"operations on {result.Key}:\n" + string.Join("\n", result.Witness.OrderBy(o => o.Call).Select(o => $"  client {o.Client} {o.Kind} call {o.Call} return {(o.Unknown ? "?" : o.Return)} value {o.Value} expected {o.Expected} read {o.Read} ok {o.Succeeded}"));
+    /// <summary>
+    /// The failing key's whole history goes to a file (a test message is cut short); the message shows the 30
+    /// operations up to the first one without which the history, taken in call order, is still linearizable.
+    /// </summary>
+    internal static string Describe(CheckResult result)
+    {
+        if (result.Witness is null)
+        {
+            return "";
+        }
+
+        static string Line(Op o) => $"  client {o.Client} {o.Kind} call {o.Call} return {(o.Unknown ? "?" : o.Return)} value {o.Value ?? "(none)"} expected {o.Expected ?? "(none)"} read {o.Read ?? "(none)"} ok {o.Succeeded}";
+        var ordered = result.Witness.OrderBy(o => o.Call).ToList();
+        var file = Path.Combine(Path.GetTempPath(), $"zc-lin-{result.Key!.Trim('/').Replace('/', '-')}-{Environment.ProcessId}.txt");
+        File.WriteAllLines(file, ordered.Select(Line));
+        int lo = 1, hi = ordered.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (Checker.Check(ordered.Take(mid)).Verdict == Verdict.NotLinearizable)
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        return $"operations on {result.Key}: {ordered.Count}, all in {file}; the first {lo} in call order are not linearizable, the last 30 of them:\n"
+            + string.Join("\n", ordered.Skip(Math.Max(0, lo - 30)).Take(Math.Min(30, lo)).Select(Line));
+    }
 }
