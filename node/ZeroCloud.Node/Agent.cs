@@ -17,7 +17,7 @@ internal static class Agent
     /// <summary>Runs until <paramref name="stop"/> fires (exit 0) or the control plane refuses this node (exit 1).</summary>
     public static async Task<int> RunAsync(AgentSettings settings, ILogger log, CancellationToken stop)
     {
-        var inventory = Inventory.Collect();
+        var inventory = Inventory.Collect(settings.BlockDevices);
         var name = settings.Name ?? inventory.Hostname;
         var firstNic = inventory.Nics.FirstOrDefault(n => n.State == "up") ?? (inventory.Nics.Count > 0 ? inventory.Nics[0] : null);
         var mac = settings.Mac ?? firstNic?.Mac;

@@ -6,7 +6,7 @@ namespace ZeroCloud.Node;
 /// <summary>Hardware inventory from /proc and /sys, as any Linux exposes it. Every reader tolerates what is missing.</summary>
 internal static class Inventory
 {
-    public static NodeInventory Collect(string proc = "/proc", string sys = "/sys")
+    public static NodeInventory Collect(IReadOnlyList<string>? blockDevices, string proc = "/proc", string sys = "/sys")
     {
         var cpuinfo = Read(Path.Combine(proc, "cpuinfo")) ?? "";
         var cpus = cpuinfo.Split('\n').Count(l => l.StartsWith("processor", StringComparison.Ordinal));
@@ -15,18 +15,8 @@ internal static class Inventory
             .Where(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))
             .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture))
             .FirstOrDefault();
-        var disks = new List<DiskInfo>();
-        foreach (var block in Entries(Path.Combine(sys, "block")))
-        {
-            var name = Path.GetFileName(block);
-            if (name.StartsWith("loop", StringComparison.Ordinal) || name.StartsWith("ram", StringComparison.Ordinal) || name.StartsWith("zram", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var sectors = long.TryParse(Read(Path.Combine(block, "size"))?.Trim(), CultureInfo.InvariantCulture, out var s) ? s : 0;
-            disks.Add(new DiskInfo(name, sectors * 512, Read(Path.Combine(block, "queue", "rotational"))?.Trim() == "1", Read(Path.Combine(block, "device", "model"))?.Trim()));
-        }
+        // The disks as the data disk sees them (Disks/BlockDevices): only those this agent may see (--block-devices).
+        var disks = Disks.BlockDevices.Scan(blockDevices, sys, proc).Select(d => d.ToInfo()).ToList();
 
         var nics = new List<NicInfo>();
         foreach (var net in Entries(Path.Combine(sys, "class", "net")))

@@ -41,18 +41,11 @@ public class NodeDiskTests
         """;
 
     /// <summary>mount (or umount, with -l) in the test's mount namespace, where the agents' namespaces are copied from.</summary>
-    private static void Mount(params string[] args)
+    private static async Task MountAsync(params string[] args)
     {
-        var info = new ProcessStartInfo(args[0] == "-l" ? "umount" : "mount") { RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        var errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"{info.FileName} {string.Join(' ', args)}: {errors}");
+        var program = args[0] == "-l" ? "umount" : "mount";
+        var (code, output) = await Processes.RunAsync(program, args, TimeSpan.FromSeconds(30));
+        Assert.True(code == 0, $"{program} {string.Join(' ', args)}: {output}");
     }
 
     [LabFact]
@@ -98,7 +91,7 @@ public class NodeDiskTests
             {
                 Directory.CreateDirectory(lab.PathOf(n));
                 // In the test's own mount namespace (a command run in a lab host gets one of its own, gone when it exits).
-                Mount("-t", "tmpfs", "-o", "size=256m", $"zc-ram-{n}", lab.PathOf(n));
+                await MountAsync("-t", "tmpfs", "-o", "size=256m", $"zc-ram-{n}", lab.PathOf(n));
                 tmpfs.Add(lab.PathOf(n));
             }
 
@@ -228,7 +221,7 @@ public class NodeDiskTests
             await Task.Delay(500);
             foreach (var mount in tmpfs)
             {
-                Mount("-l", mount);
+                await MountAsync("-l", mount);
             }
 
             foreach (var loop in loops)

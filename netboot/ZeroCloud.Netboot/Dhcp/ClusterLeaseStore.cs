@@ -65,9 +65,8 @@ public sealed partial class ClusterLeaseStore : ISharedLeaseStore, IDisposable
             LogUnreadable(key);
         }
 
-        return [.. reservations
-            .Where(r => MacAddress.TryParse(r.Mac, out _) && System.Net.IPAddress.TryParse(r.Address, out _))
-            .Select(r => (MacAddress.Parse(r.Mac), Ipv4.ToUInt32(System.Net.IPAddress.Parse(r.Address))))];
+        // ReadAll checked each record (TypedValues: a MAC and an IPv4 address) and skipped a bad one.
+        return [.. reservations.Select(r => (MacAddress.Parse(r.Mac), Ipv4.ToUInt32(System.Net.IPAddress.Parse(r.Address))))];
     }
 
     public async Task CommitAsync(Lease lease, CancellationToken cancellationToken)

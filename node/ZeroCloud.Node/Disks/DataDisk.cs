@@ -32,11 +32,14 @@ internal sealed class DataDisk(IReadOnlyList<string>? only, string data, string 
     private volatile bool _mounted;
     private volatile IReadOnlyList<string> _lines = [];
 
+    // Read once (every heartbeat reports it); a mount on the folder is what changes it.
+    private readonly bool _inMemory = InMemory(data);
+
     /// <summary>True once a disk is mounted on the data folder.</summary>
     public bool Mounted => _mounted;
 
     /// <summary>Whether the data folder survives a reboot: a claimed disk, or a folder on a disk's filesystem (not tmpfs, ramfs or an initramfs).</summary>
-    public bool Persistent => _mounted || !InMemory(_data);
+    public bool Persistent => _mounted || !_inMemory;
 
     /// <summary>The data disk in words, or why there is none.</summary>
     public string Summary => _summary;
@@ -105,7 +108,7 @@ internal sealed class DataDisk(IReadOnlyList<string>? only, string data, string 
 
     private void NoDisk(DiskDecision decision)
     {
-        var where = InMemory(_data) ? "its data is in RAM and is lost when the machine restarts" : $"its data stays in {_data} on this host's filesystem";
+        var where = _inMemory ? "its data is in RAM and is lost when the machine restarts" : $"its data stays in {_data} on this host's filesystem";
         _summary = $"none: {decision.Reason}{(decision.Skipped.Count == 0 ? "" : $" ({string.Join("; ", decision.Skipped)})")}; {where}";
         foreach (var skipped in decision.Skipped)
         {
