@@ -81,11 +81,14 @@ public class AgentTests
         Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
         Assert.Equal(["rack1-a"], (await client.NodesAsync()).Nodes.Select(n => n.Name));
 
-        // Tokens: a new one works, an expired one is refused.
-        var fresh = await client.CreateTokenAsync("test", TimeSpan.FromMilliseconds(1500));
+        // Tokens: a new one works; one expired 10 s ago still works (clocks may disagree by WallClock.Tolerance, 30 s);
+        // one expired a minute ago is refused. The expiry is rewritten in the store as the API would have written it.
+        var fresh = await client.CreateTokenAsync("test", TimeSpan.FromHours(1));
         var withFresh = ControlCluster.NodeClient(cluster.Members[0], $"{fresh.Id}.{fresh.Secret}");
         Assert.Equal(NodeStatus.Ready, (await withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
-        await Task.Delay(2000);
+        await ExpireAsync(client, $"/zc/tokens/{fresh.Id}", TimeSpan.FromSeconds(10));
+        Assert.Equal(NodeStatus.Ready, (await withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        await ExpireAsync(client, $"/zc/tokens/{fresh.Id}", TimeSpan.FromMinutes(1));
         var expired = await Assert.ThrowsAsync<ControlApiException>(() => withFresh.HeartbeatAsync("rack1-a", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01")));
         Assert.Equal(401, expired.Status);
         Assert.Contains($"join token {fresh.Id}.… expired at", expired.Message, StringComparison.Ordinal);
@@ -277,5 +280,13 @@ public class AgentTests
                 agent.Kill();
             }
         }
+    }
+
+    /// <summary>Rewrites the "expires" field of the record at <paramref name="key"/> to <paramref name="ago"/> before now.</summary>
+    internal static async Task ExpireAsync(ControlClient client, string key, TimeSpan ago)
+    {
+        var record = (await client.GetAsync(key))!.Value;
+        var when = (DateTime.UtcNow - ago).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        await client.PutAsync(key, System.Text.RegularExpressions.Regex.Replace(record, "\"expires\":\"[^\"]*\"", $"\"expires\":\"{when}\""));
     }
 }

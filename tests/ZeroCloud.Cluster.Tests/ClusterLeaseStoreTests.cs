@@ -35,12 +35,15 @@ public class ClusterLeaseStoreTests
         var conflict = await Assert.ThrowsAsync<LeaseConflictException>(() => b.CommitAsync(second, CancellationToken.None));
         Assert.Equal(first.ClientKey, conflict.Held.ClientKey);
 
-        // The holder renews through the other replica; after expiry the address may pass on.
+        // The holder renews through the other replica; an address whose lease expired less than the clocks' tolerance
+        // (30 s) ago stays held; once it is past that, the address may pass on.
         await b.CommitAsync(first with { Expires = now.AddHours(2) }, CancellationToken.None);
-        await a.CommitAsync(Bound("10.77.1.6", "52:54:00:00:00:03", now.AddSeconds(-1)), CancellationToken.None);
+        await a.CommitAsync(Bound("10.77.1.6", "52:54:00:00:00:03", now.AddSeconds(-10)), CancellationToken.None);
+        await Assert.ThrowsAsync<LeaseConflictException>(() => b.CommitAsync(Bound("10.77.1.6", "52:54:00:00:00:04", now.AddHours(1)), CancellationToken.None));
+        await a.CommitAsync(Bound("10.77.1.6", "52:54:00:00:00:03", now.AddSeconds(-31)), CancellationToken.None);
         await b.CommitAsync(Bound("10.77.1.6", "52:54:00:00:00:04", now.AddHours(1)), CancellationToken.None);
 
-        await cluster.WaitForAsync(() => Task.FromResult(seenByB.Count >= 4), "replica b to see every committed lease");
+        await cluster.WaitForAsync(() => Task.FromResult(seenByB.Count >= 5), "replica b to see every committed lease");
         lock (seenByB)
         {
             Assert.Equal(first, seenByB[0]);

@@ -266,7 +266,7 @@ public sealed partial class ControlApi
             return new Caller("anonymous", "anonymous", $"operator credential {id}.… has the wrong secret");
         }
 
-        return stored.Expires is { } until && until < DateTime.UtcNow
+        return stored.Expires is { } until && ZeroCloud.Model.WallClock.Expired(until)
             ? new Caller("anonymous", "anonymous", $"operator credential {id}.… expired at {until:u}; ask an admin for a new one (zc operator create)")
             : new Caller(stored.Role, id);
     }

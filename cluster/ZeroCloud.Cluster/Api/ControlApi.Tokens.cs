@@ -154,7 +154,7 @@ public sealed partial class ControlApi
             return (0, $"ticket {ticketMac.ToCompactString()}.… has the wrong secret (or a newer ticket replaced it)");
         }
 
-        return stored.Expires < DateTime.UtcNow ? (0, $"ticket {ticketMac.ToCompactString()}.… expired at {stored.Expires:u}") : (kv.ModRevision, null);
+        return ZeroCloud.Model.WallClock.Expired(stored.Expires) ? (0, $"ticket {ticketMac.ToCompactString()}.… expired at {stored.Expires:u}") : (kv.ModRevision, null);
     }
 
     /// <summary>Null when <paramref name="credential"/> (<c>node:&lt;name&gt;.&lt;secret&gt;</c>) is the key of node <paramref name="name"/>; else why not.</summary>
@@ -285,6 +285,6 @@ public sealed partial class ControlApi
             return $"join token {id}.… has the wrong secret";
         }
 
-        return stored.Expires is { } expires && expires < DateTime.UtcNow ? $"join token {id}.… expired at {expires:u}" : null;
+        return stored.Expires is { } expires && ZeroCloud.Model.WallClock.Expired(expires) ? $"join token {id}.… expired at {expires:u}" : null;
     }
 }

@@ -18,7 +18,7 @@ public enum LeaseState : byte
 public sealed record Lease(uint Address, MacAddress Mac, string ClientKey, DateTimeOffset Expires, LeaseState State, string? HostName = null)
 {
     /// <summary>True while the address may not be given to another client.</summary>
-    public bool HoldsAddress(DateTimeOffset now) => State is LeaseState.Bound or LeaseState.Declined && Expires > now;
+    public bool HoldsAddress(DateTimeOffset now) => State is LeaseState.Bound or LeaseState.Declined && !ZeroCloud.Model.WallClock.Expired(Expires, now);
 }
 
 /// <summary>Where leases live. A commit completes only once the lease is durable; the server acknowledges nothing before that.</summary>

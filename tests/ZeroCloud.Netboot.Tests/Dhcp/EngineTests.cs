@@ -458,4 +458,17 @@ public class EngineTests
         var (_, again) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
         Assert.Equal(held.Address, again!.YourAddress);
     }
+
+    [Fact]
+    public void An_expired_lease_keeps_its_address_from_other_clients_for_the_wall_clock_tolerance()
+    {
+        // Written by another replica, whose clock may be behind ours: its expiry counts 30 s late (WallClock.Tolerance).
+        var held = new Lease(Ip("10.77.0.100"), MacAddress.Parse("52:54:00:aa:00:01"), "mac:525400aa0001", T0, LeaseState.Bound);
+        var engine = NewEngine(leases: [held]);
+        var wants = (DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(held.Address).GetAddressBytes());
+        var (_, within) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:02", options: [wants]), T0 + TimeSpan.FromSeconds(20));
+        Assert.NotEqual(held.Address, within!.YourAddress);
+        var (_, past) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:03", options: [wants]), T0 + TimeSpan.FromSeconds(31));
+        Assert.Equal(held.Address, past!.YourAddress);
+    }
 }
