@@ -368,6 +368,12 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         {
             await ErrorAsync(ctx, 503, ErrorCodes.GrainUnavailable, $"node {name}'s grain did not answer ({ex.Message}); retry").ConfigureAwait(false);
         }
+        catch (ControlApiException ex)
+        {
+            // The grain's own read of the store (at activation) or the read before answering a join: no majority
+            // within the lease (503 with its code) is the store's answer, not a fault of this endpoint.
+            await ErrorAsync(ctx, ex.Status, ex.Code, $"node {name}: {ex.Message}").ConfigureAwait(false);
+        }
     }
 
 
