@@ -46,10 +46,10 @@ internal static class Agent
             return 0;
         }
 
-        var vm = new Vm(settings.VmImageFolders);
         var images = new Images(settings.ImagePaths, settings.ImageFolders.Count > 0 ? settings.ImageFolders : [AppContext.BaseDirectory]);
         var data = settings.Data ?? Path.Combine(Path.GetTempPath(), $"zc-node-{name}");
         Directory.CreateDirectory(data);
+        var vm = new Vm(settings.VmImageFolders, Path.Combine(data, "vm-boot"));
 
         // A data disk formatted before holds the node's key and its instances' data: mounted before anything is read.
         var disk = new Disks.DataDisk(settings.BlockDevices, data, name, settings.Trust?.Fingerprint, log);
