@@ -82,6 +82,7 @@ public class VmRuntimeTests
         // Before the probe guest booted the node reports "process" only, and a vm-only service waits, unplaced.
         await agent.WaitForLineAsync(l => l.Contains("vm: a probe guest reached init", StringComparison.Ordinal), Long, what: "the agent's VM probe");
         Assert.Contains("with TCG", agent.Output, StringComparison.Ordinal); // /dev/kvm exists here, but its guests hang
+        Assert.Contains("from its vmlinux through PVH", agent.Output, StringComparison.Ordinal);
         await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single().Runtimes is { } r && r.Contains("vm"), "n1 to report the vm runtime");
 
         var booted = Stopwatch.StartNew();
@@ -96,6 +97,9 @@ public class VmRuntimeTests
         var console = await File.ReadAllTextAsync(Path.Combine(lab.PathOf("n1"), "instances", "hello-0.log"));
         Assert.Contains("ZeroCloud hello is PID 1", console, StringComparison.Ordinal);
         Assert.Contains("-M microvm,pit=on,pic=on,rtc=on -accel tcg", console, StringComparison.Ordinal);
+
+        // Booted fast: the kernel's vmlinux through PVH and the initrd uncompressed, derived once in the data folder.
+        Assert.Matches(@"-kernel \S+/vm-boot/[0-9a-f]{64}\.vmlinux -initrd \S+/vm-boot/[0-9a-f]{64}\.cpio ", console);
         (code, output) = await lab.RunAsync("n1", Long, "ip", "-br", "link", "show", "zcvm1");
         Assert.True(code == 0, output);
 
