@@ -534,9 +534,11 @@ public sealed partial class ControlNode : IAsyncDisposable
                 ?? throw new ReadBarrierException("no leader is known to this member");
             if (leader == _options.ApiUrl)
             {
-                // This member was elected between the two checks (or just lost it): look again.
-                if (attempt < 3)
+                // This member was elected between the two checks (or just lost it): look again once the transition
+                // has had a moment to settle (up to about 2 s in all; seen failing a `zc get` right after a voter moved).
+                if (attempt < 8)
                 {
+                    await Task.Delay(50 * (attempt + 1), cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
