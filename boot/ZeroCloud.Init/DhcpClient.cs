@@ -39,11 +39,27 @@ public static class DhcpClient
         {
             var xid = (uint)Random.Shared.NextInt64(1, uint.MaxValue); // a transaction id needs to be unlikely to repeat, not secret
             socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Discover, xid, mac, hostName, null, null, pxe)), broadcast);
-            if (Receive(socket, buffer, xid, DhcpMessageType.Offer, wait) is { } offer)
+            if (Receive(socket, buffer, xid, DhcpMessageType.Offer, wait, out _) is { } offer)
             {
                 var server = offer.Options.GetAddress(DhcpOption.ServerIdentifier) ?? 0;
-                socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Request, xid, mac, hostName, offer.YourAddress, server, pxe)), broadcast);
-                if (Receive(socket, buffer, xid, DhcpMessageType.Ack, wait * 2) is { } ack)
+                // The REQUEST is sent again with the same xid while no answer comes (2, 4, 8 s; RFC 2131 4.1): a server
+                // that makes the lease durable before its ACK (ours commits it to the cluster's store) may answer late
+                // on a busy cluster, and that late ACK is still this transaction's. Going back to DISCOVER instead made
+                // every late commit a wasted one and added another to the server's queue. A NAK ends it at once.
+                DhcpPacket? ack = null;
+                var requestWait = TimeSpan.FromSeconds(2);
+                for (var sent = 0; sent < 3 && ack is null; sent++, requestWait *= 2)
+                {
+                    var request = Write(buffer, DhcpMessageType.Request, xid, mac, hostName, offer.YourAddress, server, pxe);
+                    socket.SendTo(buffer.AsSpan(0, request), broadcast);
+                    ack = Receive(socket, buffer, xid, DhcpMessageType.Ack, requestWait, out var refused);
+                    if (refused)
+                    {
+                        break;
+                    }
+                }
+
+                if (ack is not null)
                 {
                     var options = ack.Options;
                     var dns = Addresses(options.Get(DhcpOption.DomainNameServer));
@@ -112,8 +128,10 @@ public static class DhcpClient
         return w.Finish();
     }
 
-    private static DhcpPacket? Receive(Socket socket, byte[] buffer, uint xid, DhcpMessageType type, TimeSpan wait)
+    /// <summary>The reply of <paramref name="type"/> to <paramref name="xid"/> within <paramref name="wait"/>; null on a timeout or a NAK (<paramref name="refused"/>).</summary>
+    private static DhcpPacket? Receive(Socket socket, byte[] buffer, uint xid, DhcpMessageType type, TimeSpan wait, out bool refused)
     {
+        refused = false;
         var until = DateTime.UtcNow + wait;
         while (DateTime.UtcNow < until)
         {
@@ -137,6 +155,7 @@ public static class DhcpClient
 
                 if (packet.MessageType == DhcpMessageType.Nak)
                 {
+                    refused = true;
                     return null;
                 }
             }

@@ -29,6 +29,7 @@ internal static partial class ClusterCommands
         yield return AuditLog();
         yield return Operator();
         yield return Secret();
+        yield return Power();
         yield return Storage();
         yield return BackupCommand();
         yield return RestoreCommand();
@@ -557,7 +558,7 @@ internal static partial class ClusterCommands
         }
 
         using var http = trust?.Client(TimeSpan.FromSeconds(30));
-        using var client = new ControlClient(uri, http) { Token = credential };
+        using var client = new ControlClient(uri, http) { Token = credential, RetryRefusalsFor = TimeSpan.FromSeconds(10) };
         try
         {
             return await action(client, trust, credential, parse.InvocationConfiguration.Output).ConfigureAwait(false);

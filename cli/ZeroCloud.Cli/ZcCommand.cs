@@ -37,7 +37,7 @@ public static class ZcCommand
         return root;
     }
 
-    private static readonly HashSet<string> ClusterVerbs = new(StringComparer.Ordinal) { "status", "get", "apply", "kv", "watch", "member", "token", "node", "audit", "operator", "secret", "storage" };
+    private static readonly HashSet<string> ClusterVerbs = new(StringComparer.Ordinal) { "status", "get", "apply", "kv", "watch", "member", "token", "node", "audit", "operator", "secret", "storage", "power" };
 
     /// <summary>
     /// A lab from <c>zc up</c> keeps the cluster's addresses inside its namespaces: a cluster command without

@@ -215,6 +215,15 @@ public static partial class ControlHost
                 services.AddSingleton<LocalStore>();
                 services.AddSingleton<IControlStore>(sp => sp.GetRequiredService<LocalStore>());
                 services.AddHttpForwarder();
+                services.AddSingleton(sp => new ZeroCloud.Cluster.Power.PowerService(
+                    sp.GetRequiredService<ControlNode>(),
+                    sp.GetRequiredService<IControlStore>(),
+                    () => tls.Pki is { } pki ? ZeroCloud.Model.Pki.SecretBox.For(pki) : null));
+                services.AddSingleton<ZeroCloud.Orleans.Grains.INodeFencer>(sp => new BmcFencer(
+                    sp.GetRequiredService<ZeroCloud.Cluster.Power.PowerService>(),
+                    sp.GetRequiredService<ControlNode>(),
+                    TimeProvider.System,
+                    sp.GetRequiredService<ILogger<BmcFencer>>()));
                 services.AddSingleton<ControlApi>();
                 services.AddSingleton<NodeEndpoints>();
                 services.AddSingleton<ISiloDirectory, SiloDirectory>();

@@ -362,7 +362,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
                 await services.GetRequiredService<IControlStore>().GetAsync(StoreKeys.NodeKey(name), ct: ctx.RequestAborted).ConfigureAwait(false);
             }
 
-            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key, certificate, Disks(services)), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
+            await JsonAsync(ctx, 200, new NodeStatusDto(v.Name, v.Status, v.LastSeen, v.Cpus, v.MemoryBytes, v.Transitions, v.Silo, v.HeartbeatSeconds, key, certificate, Disks(services), api.PlacementsTokenOf(name)), ControlJsonContext.Default.NodeStatusDto).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansException)
         {

@@ -93,6 +93,8 @@ public static partial class ControlSilo
             silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => new SiloGate(storeReady, sp.GetRequiredService<SiloReadiness>(), options, sp.GetRequiredService<ILogger<SiloReadiness>>()));
             silo.Services.AddSingleton(new Grains.NodeLiveness(options.SuspectAfter, options.DownAfter));
             silo.Services.AddSingleton<Grains.SilenceMonitor>();
+            // The member's host registers the BMC fencer first where it has power control.
+            silo.Services.TryAddSingleton<Grains.INodeFencer, Grains.NoFencing>();
             silo.Services.AddSingleton<ClusterSpecCache>();
             silo.Services.AddHostedService<ClusterReconciler>();
             silo.Services.AddSingleton<IMembershipTable>(sp => new RaftMembershipTable(sp.GetRequiredService<IControlStore>(), options.ClusterId, sp.GetRequiredService<ILogger<RaftMembershipTable>>()));

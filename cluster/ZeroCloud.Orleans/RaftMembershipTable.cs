@@ -62,11 +62,27 @@ public sealed partial class RaftMembershipTable : IMembershipTable
             return;
         }
 
-        // Create the version row once; losing this race to another silo is fine.
-        await _client.TxnAsync(new TxnRequest(
+        // Create the version row once; losing this race to another silo is fine. A member that has just joined may
+        // not know its leader yet (an election, a busy machine): Orleans gives up on the silo, and the member with it,
+        // at the first exception, so the write is retried for a while first.
+        var txn = new TxnRequest(
             [new CompareDto(VersionKey, "version", "=", Number: 0)],
             [new OpDto("put", VersionKey, Json(new TableVersionRow(0), OrleansJsonContext.Default.TableVersionRow))],
-            [])).ConfigureAwait(false);
+            []);
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        for (var pause = TimeSpan.FromMilliseconds(250); ; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(2).Ticks)))
+        {
+            try
+            {
+                await _client.TxnAsync(txn).ConfigureAwait(false);
+                return;
+            }
+            catch (ControlApiException ex) when (ex.Status is 0 or 503 or 504 && DateTime.UtcNow < until)
+            {
+                LogInitRetry(ex.Message);
+                await Task.Delay(pause).ConfigureAwait(false);
+            }
+        }
     }
 
     public async Task DeleteMembershipTableEntries(string clusterId) =>
@@ -199,4 +215,7 @@ public sealed partial class RaftMembershipTable : IMembershipTable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "removed the defunct membership row of {Silo}")]
     private partial void LogDefunct(string silo);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the silo's membership table cannot be written yet ({Reason}); retrying")]
+    private partial void LogInitRetry(string reason);
 }

@@ -32,7 +32,7 @@ public static class NetbootHost
     private static Func<MacAddress, CancellationToken, Task<string>> TicketIssuer(IReadOnlyList<string> control, string? credential, ZeroCloud.Model.Pki.ClusterTrust? trust)
     {
         var http = trust?.Client(TimeSpan.FromSeconds(5)) ?? new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var clients = control.Select(url => new ControlClient(new Uri(url), http) { Token = credential }).ToList();
+        var clients = control.Select(url => new ControlClient(new Uri(url), http) { Token = credential, RetryRefusalsFor = TimeSpan.FromSeconds(5) }).ToList();
         return async (mac, ct) =>
         {
             Exception? last = null;

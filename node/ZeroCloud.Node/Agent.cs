@@ -100,7 +100,8 @@ internal static class Agent
             leaf => ZeroCloud.Model.Pki.CertificateFiles.Write(leaf, certificateFiles.Certificate, certificateFiles.Key, certificate?.IntermediatesPem ?? ""));
         var provisioning = address is null ? null : NetworkInterface.GetAllNetworkInterfaces()
             .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
-        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential, certificate is null ? null : certificateFiles), log, cache, heartbeat.Nudge);
+        var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential, certificate is null ? null : certificateFiles), log, cache, heartbeat.Nudge, () => heartbeat.Last?.Placements);
+        heartbeat.PlacementsChanged = agent.PlacementsChanged;
 
         using var refused = CancellationTokenSource.CreateLinkedTokenSource(stop);
 

@@ -20,6 +20,9 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
 
     public NodeStatusDto? Last { get; private set; }
 
+    /// <summary>Called when a beat's answer carries another placements token than the one before (the instance agent reads them then).</summary>
+    public Action? PlacementsChanged { get; set; }
+
     /// <summary>The control plane's first answer (the join's): it carries the applied spec's nodes.disks.</summary>
     public Task<NodeStatusDto> FirstAnswer => _first.Task;
 
@@ -46,7 +49,13 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     var client = joining ? endpoints.ForJoin() : endpoints.Current;
                     try
                     {
+                        var before = Last?.Placements;
                         Last = await client.HeartbeatAsync(name, beat, ct).ConfigureAwait(false);
+                        if (Last.Placements != before)
+                        {
+                            PlacementsChanged?.Invoke();
+                        }
+
                         if (Last.Key is { } key)
                         {
                             // The ticket is used up: from now on the node speaks with its own key.

@@ -73,7 +73,7 @@ public static class StorageCommand
                     return await Usage($"--control \"{url}\" is not the https:// URL of a control-plane member").ConfigureAwait(false);
                 }
 
-                members.Add(new ControlClient(uri, http));
+                members.Add(new ControlClient(uri, http) { RetryRefusalsFor = TimeSpan.FromSeconds(5) });
             }
 
             var root = parse.GetValue(data)!;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
@@ -210,14 +211,19 @@ public sealed partial class AttackTests(ITestOutputHelper output) : IDisposable
                 Assert.DoesNotContain($"\"{prefix}", everything, StringComparison.Ordinal);
             }
 
-            // Keep it alive for a few plans: it may be given hello, never dhcp, netboot or a voter.
-            for (var i = 0; i < 8; i++)
+            // Keep it alive until the scheduler has given it something (a busy machine plans late), then for a few
+            // plans more: it may be given hello, never dhcp, netboot or a voter.
+            var given = Stopwatch.StartNew();
+            var beatsAfter = 0;
+            List<string> mine = [];
+            while (beatsAfter < 8 && given.Elapsed < TimeSpan.FromSeconds(90))
             {
                 Assert.Equal(200, (await CurlAsync("POST", $"{Api}/v1/nodes/{rogue}/heartbeat", key, Beat(rogueMac, cpus: 64))).Status);
                 await Task.Delay(500);
+                mine = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Node == rogue).Select(v => v.Instance.Image).ToList();
+                beatsAfter += mine.Count > 0 ? 1 : 0;
             }
 
-            var mine = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Where(v => v.Instance.Node == rogue).Select(v => v.Instance.Image).ToList();
             output.WriteLine($"the auto-enrolled attacker's machine {rogue} was given: {(mine.Count == 0 ? "nothing" : string.Join(", ", mine))}");
             Assert.Equal(["builtin/hello"], mine);
             var (_, services, _) = await ZcAsync(TimeSpan.FromMinutes(1), "get", "services");

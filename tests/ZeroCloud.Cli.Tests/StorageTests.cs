@@ -114,7 +114,10 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
             Assert.True(code == 0, upOut + upErr);
             output.WriteLine(upOut);
 
-            var status = await StatusAsync();
+            // zc up waits for the storage instances to be healthy; each one's view of its own disk (Local) comes with
+            // its next report, which a busy machine may send a little later.
+            StorageStatusResponse status = null!;
+            await WaitAsync(TimeSpan.FromSeconds(60), async () => (status = await StatusAsync()).Nodes.Count == 3 && status.Nodes.All(n => n.Local is not null), "three storage nodes with their own status", DiagnosticsAsync);
             Assert.Equal(2, status.Replicas);
             var storageNodes = status.Nodes.Select(n => n.Node).ToList();
             Assert.Equal(3, storageNodes.Count);

@@ -239,10 +239,17 @@ public class AgentTests
             await cluster.WaitForAsync(
                 async () => (await observer.AuditAsync(1000)).Entries.Any(e => e.Action == Audit.Enrolled && e.Subject == "agent-1" && e.Detail!.Contains("a node certificate issued", StringComparison.Ordinal)),
                 "the enrollment's audit entry, with the node certificate");
-            lock (output)
-            {
-                Assert.Contains("node agent-1 speaks with its certificate from now on", output.ToString(), StringComparison.Ordinal);
-            }
+            // The audit entry is written before the agent has the answer: its own line follows.
+            await cluster.WaitForAsync(
+                () =>
+                {
+                    lock (output)
+                    {
+                        return Task.FromResult(output.ToString().Contains("node agent-1 speaks with its certificate from now on", StringComparison.Ordinal));
+                    }
+                },
+                "the agent to say it speaks with its certificate",
+                TimeSpan.FromSeconds(15));
 
             // Ready and heartbeating every 400 ms: nothing is written.
             var revision = (await observer.GetAsync(StoreKeys.Node("agent-1")))!.ModRevision;

@@ -65,7 +65,14 @@ public class SelfManagedControlPlaneTests
 
         async Task<T> GetAsync<T>(string host, string server, string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
         {
+            // A read, so tried up to three times: a member on a loaded machine may not answer one within zc's 30 s.
             var (c, o) = await ZcAsync(host, "get", what, "--json", "--server", server);
+            for (var attempt = 2; c != 0 && attempt <= 3; attempt++)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                (c, o) = await ZcAsync(host, "get", what, "--json", "--server", server);
+            }
+
             Assert.True(c == 0, o);
             return JsonSerializer.Deserialize(o, type)!;
         }

@@ -4,8 +4,10 @@ using ZeroCloud.Model.Api;
 
 namespace ZeroCloud.Cluster.Tests;
 
+/// <summary>A soak test: in the slow tier (scripts/test --slow). CI's proof of writes surviving leader kills is LinearizabilityTests.</summary>
 [Collection("control")]
 [Trait("Category", "Lab")]
+[Trait("Category", "Slow")]
 public class StressTests
 {
     /// <summary>

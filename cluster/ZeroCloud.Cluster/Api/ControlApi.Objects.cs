@@ -65,6 +65,13 @@ public sealed partial class ControlApi
         await JsonAsync(ctx, 200, new ServicesResponse(revision, spec.ModRevision, services, decision), ControlJsonContext.Default.ServicesResponse).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The token of what is placed on <paramref name="node"/> as this member has applied it (no barrier: a heartbeat
+    /// answers with it, and the agent lists its placements, linearizably, when it changes).
+    /// </summary>
+    public string PlacementsTokenOf(string node) =>
+        PlacementsToken.Of(_node.Read(s => s.Range(StoreKeys.Instances + node + "/", 0)).Select(kv => kv.ModRevision));
+
     private (long Revision, List<InstanceDto> Placements, List<InstanceStateDto> States) ReadInstances(string? node)
     {
         var suffix = node is null ? "" : node + "/";

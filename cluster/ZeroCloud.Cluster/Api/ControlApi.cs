@@ -94,6 +94,8 @@ public sealed partial class ControlApi : IDisposable
         images.MapGet("", ImagesAsync).Allow(Access.Read);
         images.MapPost("", PushImageAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
         images.MapGet("/{name}", ImageAsync).Allow(Access.Read);
+        v1.MapPost("/nodes/{name}/power", PowerAsync).AddEndpointFilter(LeaderOnlyAsync).Allow(Access.Admin);
+        v1.MapGet("/nodes/{name}/power/jobs", PowerJobsAsync).Allow(Access.Admin);
         v1.MapGet("/pki/root", RootAsync).Allow(Access.Public);
         v1.MapPost("/pki/member", SignMemberAsync).Allow(Access.Member);
         // A node (or one pending approval) renews its certificate; the handler checks who, as the heartbeat does.

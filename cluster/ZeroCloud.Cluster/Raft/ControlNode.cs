@@ -608,9 +608,13 @@ public sealed partial class ControlNode : IAsyncDisposable
             throw new ReadBarrierException($"this member could not commit an entry of its term ({ex.Message})", ex);
         }
 
-        // The lease is renewed on every heartbeat round a majority answers; wait up to an election timeout for one.
+        // The lease is renewed on every heartbeat round a majority answers. On a busy machine a round can take longer
+        // than an election timeout (seen: a 300 ms wait refused `zc storage status` while two test suites ran), so wait
+        // for one up to a few election timeouts and at least 2 s; a leader cut off from its majority steps down before
+        // that (DotNext downgrades it when a round fails), which ends the wait as lost leadership, not as a refusal.
         // A member that is the only voter is its own majority.
-        var deadline = Environment.TickCount64 + _options.ElectionTimeoutHigh;
+        var wait = Math.Max(2000, 4 * _options.ElectionTimeoutHigh);
+        var deadline = Environment.TickCount64 + wait;
         while (Cluster.Members.Count > 1 && !(Cluster.TryGetLeaseToken(out var lease) && !lease.IsCancellationRequested))
         {
             if (!IsLeader || Term != term)
@@ -620,7 +624,7 @@ public sealed partial class ControlNode : IAsyncDisposable
 
             if (Environment.TickCount64 > deadline)
             {
-                throw new ReadBarrierException($"this leader has not heard from a majority within {_options.ElectionTimeoutHigh} ms");
+                throw new ReadBarrierException($"this leader has not heard from a majority within {wait} ms");
             }
 
             await Task.Delay(5, cancellationToken).ConfigureAwait(false);

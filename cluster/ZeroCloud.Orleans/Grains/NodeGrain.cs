@@ -56,7 +56,7 @@ public sealed record NodeLiveness(TimeSpan SuspectAfter, TimeSpan DownAfter);
 /// the member the agent first talks to (an agent keeps its member until that one fails), so a heartbeat is a local call.
 /// </summary>
 [global::Orleans.Placement.PreferLocalPlacement]
-public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, SilenceMonitor silence, ILogger<NodeGrain> logger) : Grain, INodeGrain
+public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spec, NodeLiveness fallback, TimeProvider time, SilenceMonitor silence, INodeFencer fencer, ILogger<NodeGrain> logger) : Grain, INodeGrain
 {
     private NodeDto? _record;
     private long _revision;
@@ -240,6 +240,11 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             else if (next != r.Status)
             {
                 _held = false;
+                if (next == NodeStatus.Down)
+                {
+                    await FenceAsync(r.Name, silent, cancellationToken).ConfigureAwait(true);
+                }
+
                 await WriteAsync(old => old ?? r, next).ConfigureAwait(true);
             }
             else
@@ -250,6 +255,24 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         finally
         {
             Arm();
+        }
+    }
+
+    /// <summary>Fences the node before it is written Down; a fence that fails is logged and the node goes Down anyway.</summary>
+    private async Task FenceAsync(string name, TimeSpan silent, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (await fencer.FenceAsync(name, silent, cancellationToken).ConfigureAwait(true) is { } done)
+            {
+                LogFenced(name, done);
+            }
+        }
+#pragma warning disable CA1031 // a fence that cannot be done must not keep the node from going Down
+        catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
+        {
+            LogFenceFailed(name, ex.Message);
         }
     }
 
@@ -350,4 +373,10 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: stays {From} instead of {To}: {Late} of the {Watched} nodes this silo watches are late at once (joins queued on this member: {Admitting}), so the control plane is the likely cause; nothing is written until it passes")]
     private partial void LogHeld(string node, NodeStatus from, NodeStatus to, int late, int watched, bool admitting);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: fencing before it goes Down: {Done}")]
+    private partial void LogFenced(string node, string done);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "node {Node}: could not be fenced ({Reason}); it goes Down unfenced")]
+    private partial void LogFenceFailed(string node, string reason);
 }

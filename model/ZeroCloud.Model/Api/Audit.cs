@@ -30,6 +30,7 @@ public static class Audit
     public const string SecretSet = "secret-set";
     public const string SecretRemoved = "secret-removed";
     public const string ImagePushed = "image-pushed";
+    public const string Power = "power";
 
     /// <summary>The key and value of a new entry, to put in the same transaction as the change it records where there is one.</summary>
     public static (string Key, string Value) Entry(string who, string action, string subject, string? detail = null)

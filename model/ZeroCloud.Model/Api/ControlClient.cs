@@ -114,7 +114,7 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     /// <summary>Streams changes under <paramref name="prefix"/> from <paramref name="fromRevision"/> (0: from now on).</summary>
     public async IAsyncEnumerable<EventDto> WatchAsync(string prefix, long fromRevision, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Server, $"/v1/watch?prefix={Uri.EscapeDataString(prefix)}&from={fromRevision}"));
+        using var request = Versioned(new HttpRequestMessage(HttpMethod.Get, new Uri(Server, $"/v1/watch?prefix={Uri.EscapeDataString(prefix)}&from={fromRevision}")));
         Authorize(request);
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
@@ -161,7 +161,7 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     /// <summary>GET /v1/whoami with <paramref name="credential"/> as the bearer: the role the control plane gives it (401 when it gives none).</summary>
     public async Task<WhoAmIResponse> WhoAmIAsync(string credential, CancellationToken ct = default)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Server, "/v1/whoami"));
+        using var request = Versioned(new HttpRequestMessage(HttpMethod.Get, new Uri(Server, "/v1/whoami")));
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
         HttpResponseMessage response;
         try
@@ -212,10 +212,21 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     public Task<WriteResponse> RemoveSecretAsync(string name, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Delete, $"/v1/secrets/{Uri.EscapeDataString(name)}", null, ControlJsonContext.Default.WriteResponse, ct);
 
+    /// <summary>
+    /// Runs a power job on <paramref name="node"/>'s BMC (<see cref="PowerActions"/>) through the leader and returns it as
+    /// recorded; a job that failed comes back with state <c>failed</c>, not as an exception.
+    /// </summary>
+    public Task<PowerJobDto> PowerAsync(string node, string action, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, $"/v1/nodes/{Uri.EscapeDataString(node)}/power", JsonContent.Create(new PowerRequest(action), ControlJsonContext.Default.PowerRequest), ControlJsonContext.Default.PowerJobDto, ct);
+
+    /// <summary>The recorded power jobs of <paramref name="node"/>, newest first.</summary>
+    public Task<PowerJobsResponse> PowerJobsAsync(string node, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, $"/v1/nodes/{Uri.EscapeDataString(node)}/power/jobs", null, ControlJsonContext.Default.PowerJobsResponse, ct);
+
     /// <summary>GET /v1/backup: the store as a backup file (at a linearizable read point; <paramref name="stale"/>: this member's own copy).</summary>
     public async Task<byte[]> BackupAsync(bool stale, CancellationToken ct = default)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Server, "/v1/backup" + (stale ? "?stale=true" : "")));
+        using var request = Versioned(new HttpRequestMessage(HttpMethod.Get, new Uri(Server, "/v1/backup" + (stale ? "?stale=true" : ""))));
         Authorize(request);
         using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
@@ -229,9 +240,57 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
     private static string KvPath(string key) =>
         "/v1/kv/" + string.Join('/', key.TrimStart('/').Split('/').Select(Uri.EscapeDataString));
 
+    /// <summary>
+    /// How long a call refused with a code that says nothing was done (<see cref="ErrorCodes.IsRefusedNothingDone"/>:
+    /// no leader yet, the leadership moving, no quorum confirmed for a read) is sent again, after 0.1, 0.2, 0.4 … 1 s;
+    /// zero (the default) answers the first refusal. The CLI and the service images set it, as etcd's client does for
+    /// "unavailable"; a member forwarding a write does not (its own caller retries).
+    /// </summary>
+    public TimeSpan RetryRefusalsFor { get; init; }
+
     private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> type, CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(method, new Uri(Server, path)) { Content = content };
+        using (content)
+        {
+            if (RetryRefusalsFor <= TimeSpan.Zero)
+            {
+                return await SendOnceAsync(method, path, content, type, ct).ConfigureAwait(false);
+            }
+
+            if (content is not null)
+            {
+                // Sent again on a refusal: its bytes are kept, so each try sends the same body.
+                await content.LoadIntoBufferAsync(ct).ConfigureAwait(false);
+            }
+
+            var deadline = Environment.TickCount64 + (long)RetryRefusalsFor.TotalMilliseconds;
+            for (var delay = 100; ; delay = Math.Min(delay * 2, 1000))
+            {
+                try
+                {
+                    return await SendOnceAsync(method, path, content, type, ct).ConfigureAwait(false);
+                }
+                catch (ControlApiException ex) when (ErrorCodes.IsRefusedNothingDone(ex.Code) && Environment.TickCount64 + delay < deadline)
+                {
+                    await Task.Delay(delay, ct).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary><paramref name="request"/> with the HTTP version its client asks for (HTTP/2 from <c>ClusterTrust.MultiplexedClient</c>).</summary>
+    private T Versioned<T>(T request)
+        where T : HttpRequestMessage
+    {
+        request.Version = _http.DefaultRequestVersion;
+        request.VersionPolicy = _http.DefaultVersionPolicy;
+        return request;
+    }
+
+    private async Task<T> SendOnceAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> type, CancellationToken ct)
+    {
+        // The request does not own the body (disposing it would dispose the body that a retry sends again).
+        using var request = Versioned(new RequestWithoutBody(method, new Uri(Server, path)) { Content = content });
         Authorize(request);
 
         if (ForwardedBy is { } member)
@@ -298,5 +357,15 @@ public sealed class ControlClient(Uri server, HttpClient? http = null) : IContro
         {
             _http.Dispose();
         }
+    }
+}
+
+/// <summary>A request whose disposal leaves its body alone (the body belongs to whoever sends it, maybe again).</summary>
+internal sealed class RequestWithoutBody(HttpMethod method, Uri uri) : HttpRequestMessage(method, uri)
+{
+    protected override void Dispose(bool disposing)
+    {
+        Content = null;
+        base.Dispose(disposing);
     }
 }

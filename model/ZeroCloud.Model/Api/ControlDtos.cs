@@ -183,7 +183,40 @@ public sealed record ServicesResponse(long Revision, long SpecRevision, IReadOnl
 /// </summary>
 /// <summary>A node's status as a heartbeat answers it. <see cref="Key"/> is the node's own credential, given once: on the join that used up its ticket.</summary>
 /// <see cref="Disks"/>: the applied spec's nodes.disks, which disk the agent claims as its data disk.
-public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1, string? Key = null, string? Certificate = null, IReadOnlyList<ZeroCloud.Model.Config.DiskSelector>? Disks = null);
+/// <see cref="Placements"/>: a token of what is placed on the node, as the answering member has it applied (it changes
+/// whenever a placement of the node is added, changed or removed): the agent lists its placements when it changes, and
+/// otherwise every <see cref="PlacementsToken.RelistEvery"/>, not once a second. Null from members that predate it.
+public sealed record NodeStatusDto(string Name, NodeStatus Status, DateTime? LastSeen, int Cpus, long MemoryBytes, long Transitions, string Silo, double HeartbeatSeconds = 1, string? Key = null, string? Certificate = null, IReadOnlyList<ZeroCloud.Model.Config.DiskSelector>? Disks = null, string? Placements = null);
+
+/// <summary>The token of a node's placements (<see cref="NodeStatusDto.Placements"/>): their count and an FNV-1a hash of their keys' revisions.</summary>
+public static class PlacementsToken
+{
+    /// <summary>How often an agent lists its placements when the token has not changed (a safety net, not the path).</summary>
+    public static readonly TimeSpan RelistEvery = TimeSpan.FromSeconds(10);
+
+    /// <summary>The token of placements whose keys were last written at these revisions, in key order.</summary>
+    public static string Of(IEnumerable<long> modRevisions)
+    {
+        var hash = 14695981039346656037UL;
+        var count = 0;
+        foreach (var revision in modRevisions)
+        {
+            count++;
+            for (var v = (ulong)revision; ; v >>= 8)
+            {
+                hash = (hash ^ (v & 0xff)) * 1099511628211UL;
+                if (v < 256)
+                {
+                    break;
+                }
+            }
+
+            hash = (hash ^ 0x2c) * 1099511628211UL;
+        }
+
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{count}-{hash:x16}");
+    }
+}
 
 /// <summary>POST /v1/pki/node: a node's CSR (PEM) for a new certificate, asked with its current one (or its key).</summary>
 public sealed record NodeCertificateRequest(string Csr);
@@ -315,4 +348,7 @@ public sealed record OperatorsResponse(IReadOnlyList<OperatorInfo> Operators);
 [JsonSerializable(typeof(StorageStatusResponse))]
 [JsonSerializable(typeof(ScrubReport))]
 [JsonSerializable(typeof(WhoAmIResponse))]
+[JsonSerializable(typeof(PowerRequest))]
+[JsonSerializable(typeof(PowerJobDto))]
+[JsonSerializable(typeof(PowerJobsResponse))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -115,8 +115,15 @@ public static class ErrorCodes
     public const string UploadIncomplete = "upload_incomplete";
 
     /// <summary>Nothing was written and asking again (the same or another member) may succeed.</summary>
-    public static bool IsSafeToRetry(string code) =>
-        code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady or GrainUnavailable;
+    public static bool IsSafeToRetry(string code) => IsRefusedNothingDone(code) || code == GrainUnavailable;
+
+    /// <summary>
+    /// A refusal that says the request was not acted on at all and may be sent again as it is: no leader, the
+    /// leadership moving, no quorum for a read, the silo not up yet (not a grain that did not answer in time, which
+    /// may have acted).
+    /// </summary>
+    public static bool IsRefusedNothingDone(string code) =>
+        code is LeaderChanged or LeaderUnreachable or NoLeader or NotLeader or NoQuorum or SiloNotReady;
 
     /// <summary>A write that may have happened: read what is there before trying it again.</summary>
     public static bool IsOutcomeUnknown(string code) => code is OutcomeUnknown or Timeout;

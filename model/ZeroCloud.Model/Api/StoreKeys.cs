@@ -87,6 +87,11 @@ public static class StoreKeys
 
     public static string Approval(string name) => Approvals + name;
 
+    /// <summary><c>/zc/power/jobs/&lt;node&gt;/&lt;time&gt;-&lt;random&gt;</c>: <see cref="PowerJobDto"/>, the last power jobs of each machine.</summary>
+    public const string PowerJobs = "/zc/power/jobs/";
+
+    public static string PowerJob(string node, string id) => $"{PowerJobs}{node}/{id}";
+
     /// <summary><c>/zc/audit/&lt;time&gt;-&lt;random&gt;</c>: <see cref="AuditDto"/>, the audit log.</summary>
     public const string Audit = "/zc/audit/";
 

@@ -91,8 +91,34 @@ public sealed record NodesSpec(EnrollMode Enroll, TimeSpan Heartbeat, TimeSpan D
 /// </summary>
 public sealed record DiskSelector(string? Path, string? Model, string? Serial, long? MinSize, long? MaxSize, bool? Rotational, bool Wipe = false);
 
-/// <summary>A machine the cluster knows by MAC. <paramref name="BootFile"/> replaces the boot file its architecture would get.</summary>
-public sealed record KnownMachine(MacAddress Mac, string Name, IPAddress? Ip, ImmutableSortedDictionary<string, string> Labels, string? BootFile = null);
+/// <summary>
+/// A machine the cluster knows by MAC. <paramref name="BootFile"/> replaces the boot file its architecture would get;
+/// <paramref name="Bmc"/> is its baseboard management controller, when the cluster may switch it on and off.
+/// </summary>
+public sealed record KnownMachine(MacAddress Mac, string Name, IPAddress? Ip, ImmutableSortedDictionary<string, string> Labels, string? BootFile = null, BmcSpec? Bmc = null);
+
+public enum BmcProtocol
+{
+    /// <summary>IPMI 2.0 over the LAN (RMCP+), through ipmitool.</summary>
+    Ipmi,
+
+    /// <summary>DMTF Redfish over HTTP(S).</summary>
+    Redfish,
+}
+
+/// <summary>
+/// <c>spec.nodes.known[].bmc</c>: how to reach a machine's BMC. <paramref name="Address"/> is <c>host</c> or
+/// <c>host:port</c> for IPMI, the service root or the ComputerSystem's URL for Redfish. <paramref name="Credentials"/>
+/// names a secret of the cluster's store (<c>zc secret set</c>) whose value is <c>username:password</c>: credentials
+/// are never written in the spec. <paramref name="InsecureTls"/>: accept a Redfish BMC's certificate without checking
+/// it (the self-signed certificate most BMCs ship with). <paramref name="CipherSuite"/>: the IPMI cipher suite
+/// (<c>ipmitool -C</c>, as MAAS's <c>cipher_suite_id</c>); by default ipmitool asks the BMC, which costs seconds on
+/// BMCs that do not answer that question.
+/// </summary>
+public sealed record BmcSpec(BmcProtocol Protocol, string Address, string Credentials, bool InsecureTls = false, int? CipherSuite = null)
+{
+    public override string ToString() => $"{(Protocol == BmcProtocol.Ipmi ? "ipmi" : "redfish")} {Address}";
+}
 
 public enum RuntimeKind
 {

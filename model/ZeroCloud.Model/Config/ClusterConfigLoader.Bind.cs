@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Net;
 using System.Text.RegularExpressions;
+using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Net;
 
 namespace ZeroCloud.Model.Config;
@@ -152,7 +153,7 @@ public static partial class ClusterConfigLoader
         var ips = new Dictionary<uint, YNode>();
         foreach (var (item, path) in r.List(n?["known"], "spec.nodes.known", "machines ({ mac, name })"))
         {
-            var m = r.Section(item, path, "mac", "name", "ip", "labels", "bootFile");
+            var m = r.Section(item, path, "mac", "name", "ip", "labels", "bootFile", "bmc");
             if (m is null)
             {
                 continue;
@@ -220,7 +221,8 @@ public static partial class ClusterConfigLoader
                 bootFile = null;
             }
 
-            known.Add(new KnownMachine(mac, name, ip, Labels(r, m["labels"], m.Join("labels")), bootFile));
+            var bmc = m["bmc"] is { } bmcNode ? BindBmc(r, bmcNode, m.Join("bmc")) : null;
+            known.Add(new KnownMachine(mac, name, ip, Labels(r, m["labels"], m.Join("labels")), bootFile, bmc));
         }
 
         if (enroll == EnrollMode.Known && known.Count == 0 && n?["enroll"] is { } enrollNode)
@@ -229,6 +231,104 @@ public static partial class ClusterConfigLoader
         }
 
         return new NodesSpec(enroll, heartbeat, downAfter, known.ToImmutable()) { Disks = BindDisks(r, n?["disks"]) };
+    }
+
+    /// <summary>spec.nodes.known[].bmc: <c>{ ipmi: host[:port] | redfish: URL, credentials: secret, insecureTls, cipherSuite }</c>.</summary>
+    private static BmcSpec? BindBmc(YamlReader r, YNode node, string path)
+    {
+        var b = r.Section(node, path, "ipmi", "redfish", "credentials", "insecureTls", "cipherSuite", "username", "password");
+        if (b is null)
+        {
+            return null;
+        }
+
+        foreach (var inline in new[] { "username", "password" })
+        {
+            if (b[inline] is { } at)
+            {
+                r.Error(at, b.Join(inline), $"a BMC's {inline} is not written in the spec: store \"username:password\" as a secret (zc secret set <name> --from-file …) and name it here as credentials: <name>");
+            }
+        }
+
+        var ipmi = r.String(b["ipmi"], b.Join("ipmi"));
+        var redfish = r.String(b["redfish"], b.Join("redfish"));
+        if (ipmi is not null && redfish is not null)
+        {
+            r.Error(b["redfish"]!, b.Join("redfish"), "a BMC is reached one way: give ipmi or redfish, not both");
+            return null;
+        }
+
+        if (ipmi is null && redfish is null)
+        {
+            r.Error(b.Map, path, "missing the BMC's address: give ipmi: <host>[:<port>] or redfish: <https URL>");
+            return null;
+        }
+
+        var ok = true;
+        if (ipmi is not null && !IsHostPort(ipmi))
+        {
+            r.Error(b["ipmi"]!, b.Join("ipmi"), $"\"{ipmi}\" is not a BMC address: write a host name or IPv4 address, optionally with :port (623 by default)");
+            ok = false;
+        }
+
+        if (redfish is not null && !(Uri.TryCreate(redfish, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttps || url.Scheme == Uri.UriSchemeHttp) && url.Host.Length > 0))
+        {
+            r.Error(b["redfish"]!, b.Join("redfish"), $"\"{redfish}\" is not a Redfish URL: write the BMC's service root, such as https://10.0.0.50/redfish/v1, or its system's URL");
+            ok = false;
+        }
+
+        var credentialsNode = b.Required("credentials", "the name of the secret that holds \"username:password\"");
+        var credentials = r.String(credentialsNode, b.Join("credentials"));
+        if (credentials is not null && Inputs.Name(credentials, "the secret's name") is { } bad)
+        {
+            r.Error(credentialsNode!, b.Join("credentials"), bad);
+            ok = false;
+        }
+
+        var insecure = false;
+        if (b["insecureTls"] is { } insecureNode)
+        {
+            if (insecureNode is YScalar { IsQuoted: false, Value: "true" or "false" } flag)
+            {
+                insecure = flag.Value == "true";
+            }
+            else
+            {
+                r.Error(insecureNode, b.Join("insecureTls"), $"expected true or false, found {insecureNode.Describe()}");
+            }
+        }
+
+        int? cipherSuite = null;
+        if (b["cipherSuite"] is { } suiteNode)
+        {
+            cipherSuite = r.Int(suiteNode, b.Join("cipherSuite"));
+            if (ipmi is null)
+            {
+                r.Error(suiteNode, b.Join("cipherSuite"), "cipherSuite is for an IPMI BMC (ipmitool -C); a Redfish BMC negotiates TLS");
+                ok = false;
+            }
+            else if (cipherSuite is < 0 or > 19)
+            {
+                r.Error(suiteNode, b.Join("cipherSuite"), $"{cipherSuite} is not an IPMI 2.0 cipher suite: 0 to 19 (17 is what current BMCs offer, 3 what older ones do)");
+                ok = false;
+            }
+        }
+
+        return ok && credentials is not null
+            ? new BmcSpec(ipmi is not null ? BmcProtocol.Ipmi : BmcProtocol.Redfish, ipmi ?? redfish!, credentials, insecure, cipherSuite)
+            : null;
+    }
+
+    private static bool IsHostPort(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        var host = colon < 0 ? text : text[..colon];
+        if (colon >= 0 && !(ushort.TryParse(text[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port > 0))
+        {
+            return false;
+        }
+
+        return host.Length is > 0 and <= 253 && (IPAddress.TryParse(host, out var ip) ? ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork : Uri.CheckHostName(host) == UriHostNameType.Dns);
     }
 
     /// <summary>spec.nodes.disks: selectors, each naming at least one property; wipe only on an entry that names one device.</summary>

@@ -35,7 +35,7 @@ public static class DhcpHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<ILeaseStore>(sp => settings.Store is { } store
-            ? new ClusterLeaseStore(new ZeroCloud.Model.Api.ControlClient(store, settings.StoreTrust?.Client(TimeSpan.FromSeconds(30))) { Token = settings.StoreCredential }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterLeaseStore>>())
+            ? new ClusterLeaseStore(new ZeroCloud.Model.Api.ControlClient(store, settings.StoreTrust?.MultiplexedClient(TimeSpan.FromSeconds(30))) { Token = settings.StoreCredential, RetryRefusalsFor = TimeSpan.FromSeconds(5) }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterLeaseStore>>())
             : new FileLeaseStore(Path.Combine(settings.DataDirectory, "leases.log"), sp.GetRequiredService<ILogger<FileLeaseStore>>()));
         builder.Services.AddSingleton(sp => new DhcpServer(options, sp.GetRequiredService<ILeaseStore>(), ifname, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DhcpServer>>()));
         builder.Services.AddHostedService<DhcpHostedService>();

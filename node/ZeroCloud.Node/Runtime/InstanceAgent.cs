@@ -6,8 +6,9 @@ using ZeroCloud.Model.Api;
 namespace ZeroCloud.Node.Runtime;
 
 /// <summary>
-/// Runs what the scheduler placed on this node: every second it reads the node's placements
-/// (<c>GET /v1/instances?node=</c> from a control-plane member, the next one when a member fails), starts what is
+/// Runs what the scheduler placed on this node: it reads the node's placements (<c>GET /v1/instances?node=</c> from a
+/// control-plane member, the next one when a member fails) when the heartbeat's answer says they changed (its
+/// placements token), and every 10 s otherwise (every second when the member gives no token), starts what is
 /// new, stops what is no longer placed (also what a node that was Down still ran: the control plane placed it
 /// elsewhere), and writes each instance's state to <c>/zc/instance-state/&lt;node&gt;/&lt;id&gt;</c> when it changes.
 /// </summary>
@@ -18,8 +19,18 @@ namespace ZeroCloud.Node.Runtime;
 /// </summary>
 internal sealed record NodeContext(string? Interface, string? NetbootRoot, Func<string?> Credential, (string Certificate, string Key)? CertificateFiles = null);
 
-internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log, ImageCache? cache = null, Action? reportsChanged = null)
+internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, string? address, Images images, Vm vm, string dataDirectory, NodeContext context, ILogger log, ImageCache? cache = null, Action? reportsChanged = null, Func<string?>? placementsToken = null)
 {
+    /// <summary>The placements last read, the token they were read under, and when (Environment.TickCount64).</summary>
+    private IReadOnlyList<InstanceDto>? _placed;
+    private string? _placedToken;
+    private long _placedAt;
+
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The heartbeat's answer carried a new placements token: read them now, not at the next round.</summary>
+    public void PlacementsChanged() => _wake.TrySetResult();
+
     /// <summary>How long a placement whose image could not be had waits before the agent tries again (refused: its bytes or signature; else: not there yet).</summary>
     private static readonly TimeSpan RefusedRetry = TimeSpan.FromSeconds(30);
 
@@ -57,23 +68,33 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 var client = endpoints.Current;
                 try
                 {
-                    var answer = await client.InstancesAsync(node, ct).ConfigureAwait(false);
-                    if (answer.Revision < _lastRevision)
+                    // The placements are read when the heartbeat's token changed (or there is none), and every 10 s:
+                    // a hundred nodes listing theirs every second kept a member busy for nothing.
+                    var token = placementsToken?.Invoke();
+                    if (_placed is null || token is null || token != _placedToken || Environment.TickCount64 - _placedAt >= (long)PlacementsToken.RelistEvery.TotalMilliseconds)
                     {
-                        // An answer older than one already acted on (a member that lost its data, a confused one):
-                        // nothing is started, stopped or deleted on its strength.
-                        if (_refused.Add($"stale\n{answer.Revision}"))
+                        var answer = await client.InstancesAsync(node, ct).ConfigureAwait(false);
+                        if (answer.Revision < _lastRevision)
                         {
-                            log.LogWarning("placements via {Server} are at revision {Revision}, older than {Seen} already seen: ignored", client.Server, answer.Revision, _lastRevision);
+                            // An answer older than one already acted on (a member that lost its data, a confused one):
+                            // nothing is started, stopped or deleted on its strength.
+                            if (_refused.Add($"stale\n{answer.Revision}"))
+                            {
+                                log.LogWarning("placements via {Server} are at revision {Revision}, older than {Seen} already seen: ignored", client.Server, answer.Revision, _lastRevision);
+                            }
+
+                            endpoints.Failed(client);
+                            await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                            continue;
                         }
 
-                        endpoints.Failed(client);
-                        await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
-                        continue;
+                        _lastRevision = answer.Revision;
+                        _placed = [.. answer.Instances.Select(v => v.Instance)];
+                        _placedToken = token;
+                        _placedAt = Environment.TickCount64;
                     }
 
-                    _lastRevision = answer.Revision;
-                    var placed = Acceptable(answer.Instances.Select(v => v.Instance));
+                    var placed = Acceptable(_placed);
 
                     // The catalogue every 10 s; every 2 s while a netboot here still serves an unsigned local node image;
                     // every round until it was read once. After the placements: a node that could not read those (not
@@ -109,9 +130,16 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
                 {
                     log.LogWarning("instances via {Server}: {Problem}", client.Server, ex.Message);
                     endpoints.Failed(client);
+                    _placedToken = null;
                 }
 
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                var wake = _wake.Task;
+                await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(1), ct), wake).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                if (wake.IsCompleted)
+                {
+                    _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

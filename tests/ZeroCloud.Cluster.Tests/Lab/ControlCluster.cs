@@ -141,6 +141,15 @@ internal sealed class ControlMember : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until the process has exited and its output is all read; its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        var p = _process ?? throw new InvalidOperationException($"{Name} was never started");
+        using var wait = new CancellationTokenSource(timeout);
+        await p.WaitForExitAsync(wait.Token);
+        return p.ExitCode;
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public async Task KillAsync()
     {

@@ -361,6 +361,50 @@ public class ValidationRuleTests
     }
 
     [Fact]
+    public void A_known_machine_binds_its_bmc()
+    {
+        var loaded = ClusterConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                known:
+                  - { mac: "52:54:00:00:00:01", name: r1, bmc: { ipmi: "10.0.0.50", credentials: bmc-rack1 } }
+                  - { mac: "52:54:00:00:00:02", name: r2, bmc: { ipmi: "bmc-r2.lab:6230", credentials: bmc-rack1, cipherSuite: 17 } }
+                  - { mac: "52:54:00:00:00:03", name: r3, bmc: { redfish: "https://10.0.0.52/redfish/v1", credentials: idrac, insecureTls: true } }
+                  - { mac: "52:54:00:00:00:04", name: r4 }
+            """)), "cluster.yaml");
+        Assert.True(loaded.IsValid, string.Join("\n", loaded.Diagnostics));
+        Assert.Equal(
+            ["ipmi 10.0.0.50 bmc-rack1 False ", "ipmi bmc-r2.lab:6230 bmc-rack1 False 17", "redfish https://10.0.0.52/redfish/v1 idrac True ", "none"],
+            loaded.Config!.Spec.Nodes.Known.Select(k => k.Bmc is { } b ? $"{b} {b.Credentials} {b.InsecureTls} {b.CipherSuite}" : "none"));
+    }
+
+    [Fact]
+    public void A_bmc_is_checked_where_it_is_written_and_its_password_is_never_inline()
+    {
+        static string Known(string bmc) => WithNetwork($$"""
+                subnet: 10.77.0.0/24
+              nodes:
+                known:
+                  - mac: "52:54:00:00:00:01"
+                    name: r1
+                    bmc: {{bmc}}
+            """);
+        Marked.AssertOne(Known("{ ipmi: 10.0.0.50, credentials: bmc, password: «hunter2 }"), "spec.nodes.known[0].bmc.password", "a BMC's password is not written in the spec");
+        Marked.AssertOne(Known("{ ipmi: 10.0.0.50, credentials: bmc, username: «root }"), "spec.nodes.known[0].bmc.username", "zc secret set");
+        Marked.AssertOne(Known("{ ipmi: 10.0.0.50, redfish: «'https://10.0.0.50/redfish/v1', credentials: bmc }"), "spec.nodes.known[0].bmc.redfish", "give ipmi or redfish, not both");
+        Marked.AssertOne(Known("«{ credentials: bmc }"), "spec.nodes.known[0].bmc", "missing the BMC's address");
+        Marked.AssertOne(Known("{ ipmi: «'10.0.0.50:99999', credentials: bmc }"), "spec.nodes.known[0].bmc.ipmi", "\"10.0.0.50:99999\" is not a BMC address");
+        Marked.AssertOne(Known("{ redfish: «'10.0.0.50/redfish/v1', credentials: bmc }"), "spec.nodes.known[0].bmc.redfish", "is not a Redfish URL");
+        Marked.AssertOne(Known("{ redfish: «'ftp://10.0.0.50/', credentials: bmc }"), "spec.nodes.known[0].bmc.redfish", "is not a Redfish URL");
+        Marked.AssertOne(Known("«{ ipmi: 10.0.0.50 }"), "spec.nodes.known[0].bmc.credentials", "missing required field 'credentials'");
+        Marked.AssertOne(Known("{ ipmi: 10.0.0.50, credentials: «Rack_1 }"), "spec.nodes.known[0].bmc.credentials", "is not a valid name");
+        Marked.AssertOne(Known("{ ipmi: 10.0.0.50, credentials: bmc, cipherSuite: «25 }"), "spec.nodes.known[0].bmc.cipherSuite", "25 is not an IPMI 2.0 cipher suite");
+        Marked.AssertOne(Known("{ redfish: 'https://10.0.0.50/redfish/v1', credentials: bmc, cipherSuite: «3 }"), "spec.nodes.known[0].bmc.cipherSuite", "cipherSuite is for an IPMI BMC");
+        Marked.AssertOne(Known("{ ipmi: 10.0.0.50, credentials: bmc, insecureTls: «yes }"), "spec.nodes.known[0].bmc.insecureTls", "expected true or false");
+        Marked.AssertOne(Known("{ ipmi: 10.0.0.50, credentials: bmc, «ipmitool: x }"), "spec.nodes.known[0].bmc.ipmitool", "unknown field 'ipmitool'");
+    }
+
+    [Fact]
     public void Wipe_needs_an_entry_that_names_one_device()
     {
         Marked.AssertOne(WithNetwork("""

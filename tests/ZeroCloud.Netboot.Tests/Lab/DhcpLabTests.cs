@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Xunit.Abstractions;
 using ZeroCloud.Lab;
 using ZeroCloud.Model.Net;
 using ZeroCloud.Netboot.Dhcp;
@@ -16,7 +17,7 @@ public sealed class LabTestGroup;
 /// The real zc-dhcp binary in a namespace lab against real clients: ISC dhclient, Kea's perfdhcp, Kea itself.
 /// </summary>
 [Collection("lab")]
-public sealed partial class DhcpLabTests
+public sealed partial class DhcpLabTests(ITestOutputHelper log)
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
 
@@ -272,6 +273,8 @@ public sealed partial class DhcpLabTests
         AssertNoAddressHandedOutTwice(log);
     }
 
+    private static string Tail(string text, int lines = 40) => string.Join('\n', text.Split('\n').TakeLast(lines));
+
     [GeneratedRegex(@"^bound to (\S+)")]
     private static partial Regex BoundAddress();
 
@@ -308,7 +311,8 @@ public sealed partial class DhcpLabTests
         // Every ACK on the wire, from either replica: one client per address.
         var acks = Pcap.ReadUdp(capture).Where(d => d.SourcePort == 67 && d.Source.ToString() is "10.77.0.2" or "10.77.0.3").Select(d => (d.Source.ToString(), Packet: Packets.Parse(d.Payload)))
             .Where(r => r.Packet.MessageType == DhcpMessageType.Ack).ToList();
-        Assert.True(acks.Count >= 100, $"{acks.Count} ACKs:\n{output}");
+        log.WriteLine($"ACKs on the wire: {acks.Count} (srv1 {acks.Count(a => a.Item1 == "10.77.0.2")}, srv2 {acks.Count(a => a.Item1 == "10.77.0.3")}); perfdhcp matched {Perfdhcp.Parse(output).AcksReceived} of 200 within its wait");
+        Assert.True(acks.Count >= 100, $"{acks.Count} ACKs:\n{output}\nthe srv1 replica said:\n{Tail(replicas[0].Output)}\nthe srv2 replica said:\n{Tail(replicas[1].Output)}\nthe control member said:\n{Tail(control.Output)}");
         var owners = acks.GroupBy(a => a.Packet.YourAddress).ToDictionary(g => g.Key, g => g.Select(a => a.Packet.Mac).Distinct().ToList());
         var shared = owners.Where(o => o.Value.Count > 1).Select(o => $"{o.Key} to {string.Join(" and ", o.Value)}").ToList();
         Assert.True(shared.Count == 0, $"addresses ACKed to two clients: {string.Join("; ", shared)}");

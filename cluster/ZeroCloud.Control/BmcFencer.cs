@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Logging;
+using ZeroCloud.Cluster.Power;
+using ZeroCloud.Cluster.Raft;
+using ZeroCloud.Model.Api;
+using ZeroCloud.Orleans.Grains;
+
+namespace ZeroCloud.Control;
+
+/// <summary>
+/// Fencing through the BMC of a node about to be written Down: when its BMC says it is on, it is power-cycled (a hard
+/// reset: it boots its image again and rejoins). Both steps are power jobs, recorded and audited like <c>zc power</c>
+/// with who = fencing. Never fenced: a node without a BMC (nothing to do), one whose BMC says it is off (it runs
+/// nothing; an operator may have switched it off), one labelled <c>zerocloud.io/maintenance: "true"</c> in
+/// <c>spec.nodes.known</c>, and any node while this member cannot make a linearizable read (the side without quorum
+/// must not power-cycle the rack). Mass silence never gets here: the grain holds the transition. At most
+/// <see cref="MaxFences"/> fences per <see cref="Window"/> on a member.
+/// </summary>
+public sealed partial class BmcFencer(PowerService power, ControlNode node, TimeProvider time, ILogger<BmcFencer> logger) : INodeFencer
+{
+    public const string MaintenanceLabel = "zerocloud.io/maintenance";
+    public const int MaxFences = 3;
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(10);
+
+    private readonly Queue<long> _recent = new();
+
+    public async Task<string?> FenceAsync(string name, TimeSpan silent, CancellationToken ct)
+    {
+        if (power.BmcOf(name, out _) is null)
+        {
+            return null;
+        }
+
+        if (power.LabelsOf(name).TryGetValue(MaintenanceLabel, out var maintenance) && maintenance == "true")
+        {
+            return $"not fenced: labelled {MaintenanceLabel}: \"true\"";
+        }
+
+        // Only the side with quorum fences: this member must reach a majority now.
+        using (var barrier = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            barrier.CancelAfter(TimeSpan.FromSeconds(5));
+            try
+            {
+                await node.ReadBarrierAsync(barrier.Token).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // whatever stops the barrier, this member does not fence
+            catch (Exception ex) when (!ct.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                return $"not fenced: this member cannot reach a majority ({ex.Message})";
+            }
+        }
+
+        lock (_recent)
+        {
+            while (_recent.Count > 0 && time.GetElapsedTime(_recent.Peek()) > Window)
+            {
+                _recent.Dequeue();
+            }
+
+            if (_recent.Count >= MaxFences)
+            {
+                LogRateLimited(name, MaxFences, Window.TotalMinutes);
+                return $"not fenced: {MaxFences} fences in the last {Window.TotalMinutes:0} minutes on this member already";
+            }
+
+            _recent.Enqueue(time.GetTimestamp());
+        }
+
+        var who = $"fencing: node {name} silent for {silent.TotalSeconds:0.0}s";
+        var status = await power.RunAsync(name, PowerActions.Status, who, ct).ConfigureAwait(false);
+        if (status.State != PowerJobStates.Succeeded)
+        {
+            return $"its BMC could not be read ({status.Error}): not fenced (job {status.Id})";
+        }
+
+        if (status.Power == "off")
+        {
+            return $"its BMC says it is off: nothing to fence (job {status.Id})";
+        }
+
+        var cycle = await power.RunAsync(name, PowerActions.Cycle, who, ct).ConfigureAwait(false);
+        return cycle.State == PowerJobStates.Succeeded
+            ? $"power-cycled through its BMC ({cycle.Bmc}; job {cycle.Id})"
+            : $"the power cycle failed ({cycle.Error}; job {cycle.Id})";
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} is not fenced: {Max} fences in {Minutes} minutes on this member already (a rack-wide failure is not fenced node by node)")]
+    private partial void LogRateLimited(string node, int max, double minutes);
+}

@@ -1,0 +1,19 @@
+namespace ZeroCloud.Orleans.Grains;
+
+/// <summary>
+/// Fencing: called by a node's grain when the node is about to be written Down (it stopped heartbeating for downAfter
+/// and the silence is not general), before the scheduler replaces its voter and moves its work. A node that is Down
+/// but may still run (its BMC says it is on) is power-cycled, so two copies of its work, or a voter that comes back
+/// with an old view, never run side by side. Returns what was done, for the log; null when the node has nothing to
+/// fence it with.
+/// </summary>
+public interface INodeFencer
+{
+    Task<string?> FenceAsync(string name, TimeSpan silent, CancellationToken ct);
+}
+
+/// <summary>No fencing (a silo without power control: tests, a member with no store of its own).</summary>
+public sealed class NoFencing : INodeFencer
+{
+    public Task<string?> FenceAsync(string name, TimeSpan silent, CancellationToken ct) => Task.FromResult<string?>(null);
+}
