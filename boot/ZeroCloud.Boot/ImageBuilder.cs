@@ -16,6 +16,9 @@ public sealed record ImageSpec(string Name, string Binary, string Kernel, string
 
     /// <summary>Kernel modules beyond the NIC drivers every image has (the node image: disk controllers and ext4).</summary>
     public IReadOnlyList<string> Modules { get; init; } = [];
+
+    /// <summary>Also write the image as an OCI image layout (<see cref="OciImage"/>) in <c>oci/</c>, its digest in the manifest.</summary>
+    public bool Oci { get; init; }
 }
 
 /// <summary>What the node image carries beside zc-node: mkfs.ext4 (and its configuration) and the disk drivers, to claim its data disk.</summary>
@@ -121,6 +124,18 @@ public static class ImageBuilder
             cpio.CopyTo(gzip);
         }
 
+        var oci = Path.Combine(outputDirectory, OciImage.Folder);
+        string? ociDigest = null;
+        if (spec.Oci)
+        {
+            ociDigest = OciImage.Write(entries, spec.Name, spec.Version, OciImage.Tag(spec.Version), oci);
+        }
+        else if (Directory.Exists(oci))
+        {
+            // An OCI layout from an earlier build is not this image's.
+            Directory.Delete(oci, recursive: true);
+        }
+
         var vmlinuz = Path.Combine(outputDirectory, "vmlinuz");
         File.Copy(spec.Kernel, vmlinuz, overwrite: true);
         var manifest = new ImageManifest(
@@ -131,7 +146,8 @@ public static class ImageBuilder
             [Describe(vmlinuz), Describe(initrd)],
             [.. modules.Select(KernelModules.ModuleName)],
             [.. libraries],
-            new FileInfo(spec.Binary).Length);
+            new FileInfo(spec.Binary).Length,
+            ociDigest);
         File.WriteAllText(Path.Combine(outputDirectory, "manifest.json"), JsonSerializer.Serialize(manifest, ImageJsonContext.Default.ImageManifest) + "\n");
         return manifest;
     }

@@ -19,7 +19,22 @@ public static class SystemInit
 {
     private static readonly Stopwatch Clock = Stopwatch.StartNew();
 
-    public static bool IsPid1 => Environment.ProcessId == 1;
+    /// <summary>
+    /// Whether this process is the init of a machine (a VM or a booted node): PID 1 and not in a container. A container
+    /// runtime gives its entrypoint PID 1 too, with /proc, /dev and the network already set up and the host's kernel
+    /// command line in /proc/cmdline: there the binary runs as a process with its own arguments.
+    /// </summary>
+    public static bool IsPid1 => Environment.ProcessId == 1 && !InContainer;
+
+    /// <summary>
+    /// Whether this process runs in a container: the OCI images set <c>ZC_RUNTIME=container</c>; podman writes
+    /// /run/.containerenv and sets <c>container</c>, Docker writes /.dockerenv.
+    /// </summary>
+    public static bool InContainer =>
+        Environment.GetEnvironmentVariable("ZC_RUNTIME") == "container"
+        || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("container"))
+        || File.Exists("/run/.containerenv")
+        || File.Exists("/.dockerenv");
 
     /// <summary>What an image prints on its console when booted with <c>zc.probe</c>, just before it powers off.</summary>
     public const string ProbeLine = "zc.probe: reached init";

@@ -38,15 +38,21 @@ internal static class ImageCommand
         var name = new Argument<string>("name") { Description = $"The image: {string.Join(", ", Images.Keys)}." };
         var output = new Option<string>("--out", "-o") { Description = "Output folder (images go to <out>/images/<name>).", DefaultValueFactory = _ => "out", HelpName = "dir" };
         var file = new Option<string>("--file", "-f") { Description = "cluster.yaml, for spec.boot.kernel (distro when absent).", HelpName = "path" };
-        var build = new Command("build", "Build <out>/images/<name>/{vmlinuz,initrd.img,manifest.json}.") { name, output, file };
-        build.SetAction(parse => Run(parse.GetValue(name)!, parse.GetValue(output)!, parse.GetValue(file), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        var oci = new Option<bool>("--oci") { Description = "Also write the image as an OCI image layout in <out>/images/<name>/oci (from the same files as the initramfs; its digest goes into manifest.json): zc image load puts it into podman or Docker." };
+        var build = new Command("build", "Build <out>/images/<name>/{vmlinuz,initrd.img,manifest.json}.") { name, output, file, oci };
+        build.SetAction(parse => Run(parse.GetValue(name)!, parse.GetValue(output)!, parse.GetValue(file), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(oci)));
         image.Subcommands.Add(build);
+        var engine = new Option<string?>("--engine") { Description = "podman or docker (default: podman when it is on PATH, else docker).", HelpName = "engine" };
+        var loadName = new Argument<string>("name") { Description = "An image built with zc image build <name> --oci." };
+        var load = new Command("load", "Load <out>/images/<name>/oci into the local podman or Docker image store as zerocloud/<name>:<version>.") { loadName, output, engine };
+        load.SetAction((parse, ct) => OciLoad.RunAsync(parse.GetValue(loadName)!, parse.GetValue(output)!, parse.GetValue(engine), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct));
+        image.Subcommands.Add(load);
         image.Subcommands.Add(ClusterCommands.ImagePush());
         image.Subcommands.Add(ClusterCommands.ImageList());
         return image;
     }
 
-    internal static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr)
+    internal static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr, bool oci = false)
     {
         if (!Images.TryGetValue(name, out var source))
         {
@@ -140,7 +146,7 @@ internal static class ImageCommand
         ZeroCloud.Model.Images.ImageManifest manifest;
         try
         {
-            var spec = new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra };
+            var spec = new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra, Oci = oci };
             // The node image formats its data disk (spec.nodes.disks) and finds it behind any usual controller.
             manifest = ImageBuilder.Build(name == "node" ? NodeImage.With(spec) : spec, destination);
         }
@@ -157,6 +163,10 @@ internal static class ImageCommand
         }
 
         stdout.WriteLine($"  /init       {manifest.BinarySize,11:N0} bytes  ({source.Binary}); {manifest.Libraries.Count} libraries, modules {string.Join(" ", manifest.Modules)}");
+        if (manifest.Oci is { } digest)
+        {
+            stdout.WriteLine($"  oci         {digest} (zerocloud/{name}:{OciImage.Tag(manifest.Version)}; ./zc image load {name})");
+        }
         stdout.WriteLine($"  built in {clock.Elapsed.TotalSeconds:0.0} s (publish {published.TotalSeconds:0.0} s, pack {(clock.Elapsed - published).TotalSeconds:0.0} s)");
         return ZcCommand.Ok;
     }

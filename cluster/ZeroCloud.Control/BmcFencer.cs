@@ -7,8 +7,10 @@ using ZeroCloud.Orleans.Grains;
 namespace ZeroCloud.Control;
 
 /// <summary>
-/// Fencing through the BMC of a node about to be written Down: when its BMC says it is on, it is power-cycled (a hard
-/// reset: it boots its image again and rejoins). Both steps are power jobs, recorded and audited like <c>zc power</c>
+/// Fencing through the BMC of a node about to be written Down: when its BMC says it is on, its next boot is set to PXE
+/// (once) and it is power-cycled (a hard reset): it boots the node image from the network again and rejoins, whatever
+/// its own boot order says. A node is Suspect for at most downAfter less suspectAfter of silence before it gets here, so
+/// that is the limit after which a Suspect node is fenced (a node held Suspect by a mass silence is never fenced). Both steps are power jobs, recorded and audited like <c>zc power</c>
 /// with who = fencing. Never fenced: a node without a BMC (nothing to do), one whose BMC says it is off (it runs
 /// nothing; an operator may have switched it off), one labelled <c>zerocloud.io/maintenance: "true"</c> in
 /// <c>spec.nodes.known</c>, and any node while this member cannot make a linearizable read (the side without quorum
@@ -79,9 +81,9 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
             return $"its BMC says it is off: nothing to fence (job {status.Id})";
         }
 
-        var cycle = await power.RunAsync(name, PowerActions.Cycle, who, ct).ConfigureAwait(false);
+        var cycle = await power.RunAsync(name, PowerActions.Pxe, who, ct).ConfigureAwait(false);
         return cycle.State == PowerJobStates.Succeeded
-            ? $"power-cycled through its BMC ({cycle.Bmc}; job {cycle.Id})"
+            ? $"power-cycled through its BMC to boot from the network ({cycle.Bmc}; job {cycle.Id})"
             : $"the power cycle failed ({cycle.Error}; job {cycle.Id})";
     }
 

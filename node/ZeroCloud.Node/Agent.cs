@@ -55,6 +55,15 @@ internal static class Agent
         var disk = new Disks.DataDisk(settings.BlockDevices, data, name, settings.Trust?.Fingerprint, log);
         disk.MountExisting();
 
+        // The members an earlier run learned come after the command line's: a restarted agent whose only named
+        // member is gone still finds the control plane.
+        var known = new KnownMembers(data, log);
+        var control = settings.Control.Concat(known.Read()).Distinct(StringComparer.Ordinal).ToList();
+        if (control.Count > settings.Control.Count)
+        {
+            log.LogInformation("control-plane members: {Count} from the command line, {Kept} more kept in {File}", settings.Control.Count, control.Count - settings.Control.Count, known.Path);
+        }
+
         // A node that enrolled with its ticket before keeps its key (0600) and uses it after a restart: the ticket
         // is single use.
         var keyFile = Path.Combine(data, "node-key");
@@ -66,11 +75,11 @@ internal static class Agent
         }
 
         // A root pinned by its fingerprint (zc.ca=) is fetched from the control plane first and kept only if it matches.
-        if (settings.Trust is { Root: null } pinned && settings.Control.Count > 0)
+        if (settings.Trust is { Root: null } pinned)
         {
             try
             {
-                for (var wait = TimeSpan.FromSeconds(1); !await pinned.LearnRootAsync(settings.Control, stop).ConfigureAwait(false); wait = TimeSpan.FromSeconds(Math.Min(10, wait.TotalSeconds * 2)))
+                for (var wait = TimeSpan.FromSeconds(1); !await pinned.LearnRootAsync(control, stop).ConfigureAwait(false); wait = TimeSpan.FromSeconds(Math.Min(10, wait.TotalSeconds * 2)))
                 {
                     log.LogWarning("no control-plane member served the cluster root {Fingerprint}… yet; retrying in {Seconds} s", pinned.Fingerprint[..16], wait.TotalSeconds);
                     await Task.Delay(wait, stop).ConfigureAwait(false);
@@ -84,7 +93,7 @@ internal static class Agent
 
         // The node's key pair for its client certificate is made in memory; only CSRs leave it.
         using var certificate = settings.Trust is null ? null : new ZeroCloud.Model.Pki.NodeCertificate(name, TimeProvider.System);
-        using var endpoints = new ControlEndpoints(settings.Control, credential, TimeSpan.FromSeconds(5), settings.Trust, certificate);
+        using var endpoints = new ControlEndpoints(control, credential, TimeSpan.FromSeconds(5), settings.Trust, certificate);
         // Its certificate in files too, for the services it starts (rewritten at each renewal; the key 0600).
         var certificateFiles = (Certificate: Path.Combine(data, "node.crt"), Key: Path.Combine(data, "node-cert.key"));
         // Images not on this node come from the catalogue and the store (TLS with the node's certificate only).
@@ -102,6 +111,7 @@ internal static class Agent
             .FirstOrDefault(n => n.GetIPProperties().UnicastAddresses.Any(a => a.Address.ToString() == address))?.Name;
         var agent = new InstanceAgent(endpoints, name, address, images, vm, data, new NodeContext(provisioning, settings.NetbootRoot, () => endpoints.Credential, certificate is null ? null : certificateFiles), log, cache, heartbeat.Nudge, () => heartbeat.Last?.Placements);
         heartbeat.PlacementsChanged = agent.PlacementsChanged;
+        heartbeat.MembersLearned = known.Learned;
 
         using var refused = CancellationTokenSource.CreateLinkedTokenSource(stop);
 
@@ -117,6 +127,8 @@ internal static class Agent
                     await disk.ClaimAsync(selectors, refused.Token).ConfigureAwait(false);
                     heartbeat.Nudge();
                 }
+
+                known.Settled();
 
                 if (vm.HasImages)
                 {

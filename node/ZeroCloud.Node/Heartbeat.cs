@@ -23,6 +23,9 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
     /// <summary>Called when a beat's answer carries another placements token than the one before (the instance agent reads them then).</summary>
     public Action? PlacementsChanged { get; set; }
 
+    /// <summary>Called with the available members' API addresses each time the list is refreshed (every 10 s).</summary>
+    public Action<IReadOnlyList<string>>? MembersLearned { get; set; }
+
     /// <summary>The control plane's first answer (the join's): it carries the applied spec's nodes.disks.</summary>
     public Task<NodeStatusDto> FirstAnswer => _first.Task;
 
@@ -109,7 +112,12 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     try
                     {
                         var members = await endpoints.Current.MembersAsync(ct).ConfigureAwait(false);
-                        endpoints.Update(members.Members.Where(m => m.Status == MemberStatus.Available && m.Api is not null).Select(m => m.Api!));
+                        var apis = members.Members.Where(m => m.Status == MemberStatus.Available && m.Api is not null).Select(m => m.Api!).ToList();
+                        endpoints.Update(apis);
+                        if (apis.Count > 0)
+                        {
+                            MembersLearned?.Invoke(apis);
+                        }
                     }
                     catch (ControlApiException)
                     {

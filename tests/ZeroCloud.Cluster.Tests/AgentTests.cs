@@ -216,7 +216,8 @@ public class AgentTests
 
         // The first endpoint answers nothing: the agent moves on to the next.
         var nowhere = $"https://127.0.0.1:{ControlCluster.FreePort()}";
-        var psi = AgentStart("--control", $"{nowhere},{cluster.Members[0].Api},{cluster.Members[1].Api}", "--ca-file", cluster.CaFile!, "--name", "agent-1", "--label", "rack=r9", "--token", token);
+        var data = Directory.CreateTempSubdirectory("zc-agent-1-").FullName;
+        var psi = AgentStart("--control", $"{nowhere},{cluster.Members[0].Api},{cluster.Members[1].Api}", "--ca-file", cluster.CaFile!, "--name", "agent-1", "--label", "rack=r9", "--token", token, "--data", data);
 
         var output = new StringBuilder();
         using var agent = Process.Start(psi)!;
@@ -270,6 +271,16 @@ public class AgentTests
                 "the killed agent's node to be Down",
                 TimeSpan.FromSeconds(30));
             Console.WriteLine($"agent SIGKILLed: node Down after {killed.Elapsed.TotalSeconds:0.0}s (downAfter 2 s)");
+
+            // Started again with only the member that is gone on its command line: it reaches the others through the
+            // members it kept in its data folder, and the node is Ready again.
+            Assert.Contains(cluster.Members[1].Api, File.ReadAllLines(Path.Combine(data, "members")));
+            var (again, againOutput) = await RunUntilAsync(
+                AgentStart("--control", cluster.Members[0].Api, "--ca-file", cluster.CaFile!, "--name", "agent-1", "--label", "rack=r9", "--token", token, "--data", data),
+                async () => (await observer.NodesAsync()).Nodes.Single(n => n.Name == "agent-1").Status == NodeStatus.Ready,
+                TimeSpan.FromSeconds(30));
+            Assert.True(again, againOutput);
+            Assert.Contains($"control-plane members: 1 from the command line,", againOutput, StringComparison.Ordinal);
         }
         catch
         {
@@ -285,6 +296,57 @@ public class AgentTests
             if (!agent.HasExited)
             {
                 agent.Kill();
+            }
+
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>Starts <paramref name="psi"/>, waits up to <paramref name="within"/> for <paramref name="done"/>, then kills it: whether it came true, and what the process wrote.</summary>
+    private static async Task<(bool Done, string Output)> RunUntilAsync(ProcessStartInfo psi, Func<Task<bool>> done, TimeSpan within)
+    {
+        var output = new StringBuilder();
+        using var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var until = DateTime.UtcNow + within;
+            while (DateTime.UtcNow < until && !process.HasExited)
+            {
+                try
+                {
+                    if (await done())
+                    {
+                        return (true, Text());
+                    }
+                }
+                catch (ControlApiException)
+                {
+                    // asked again
+                }
+
+                await Task.Delay(250);
+            }
+
+            return (false, Text());
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+                await process.WaitForExitAsync();
+            }
+        }
+
+        string Text()
+        {
+            lock (output)
+            {
+                return output.ToString();
             }
         }
     }

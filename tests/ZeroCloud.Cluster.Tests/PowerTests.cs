@@ -247,13 +247,15 @@ public class PowerTests
         // Both fall silent: both go Down, r1 only after its BMC read it on and reset it.
         await cluster.WaitForAsync(async () => (await admin.NodesAsync()).Nodes.All(n => n.Status == NodeStatus.Down), "both nodes Down", TimeSpan.FromSeconds(60));
         var jobs = (await admin.PowerJobsAsync("r1")).Jobs;
-        Assert.Equal([(PowerActions.Cycle, PowerJobStates.Succeeded, "on"), (PowerActions.Status, PowerJobStates.Succeeded, "on")], jobs.Select(j => (j.Action, j.State, j.Power)));
+        Assert.Equal([(PowerActions.Pxe, PowerJobStates.Succeeded, "on"), (PowerActions.Status, PowerJobStates.Succeeded, "on")], jobs.Select(j => (j.Action, j.State, j.Power)));
         Assert.All(jobs, j => Assert.StartsWith("fencing: node r1 silent for ", j.Who, StringComparison.Ordinal));
-        Assert.Contains("set reset 1", r1Bmc.Calls);
-        Assert.Equal(["default"], r1Bmc.Boots);
+        // Reset with its next boot set to the network: it boots the node image again.
+        var calls = r1Bmc.Calls.ToList();
+        Assert.True(calls.IndexOf("set boot pxe") is >= 0 and var set && calls.IndexOf("set reset 1") > set, string.Join(" | ", calls));
+        Assert.Equal(["pxe"], r1Bmc.Boots);
         var r1 = (await admin.NodesAsync()).Nodes.Single(n => n.Name == "r1");
         Assert.True(jobs[0].Finished <= r1.Since, $"fenced at {jobs[0].Finished:O}, Down since {r1.Since:O}");
-        Assert.Contains("node r1: fencing before it goes Down: power-cycled through its BMC", cluster.Members[0].Output, StringComparison.Ordinal);
+        Assert.Contains("node r1: fencing before it goes Down: power-cycled through its BMC to boot from the network", cluster.Members[0].Output, StringComparison.Ordinal);
         Assert.Contains((await admin.AuditAsync(1000)).Entries, e => e.Action == Audit.Power && e.Subject == "r1" && e.Who.StartsWith("fencing", StringComparison.Ordinal));
 
         // r2 is marked for maintenance: its BMC was not touched.

@@ -19,7 +19,8 @@ public sealed record ImageManifest(
     IReadOnlyList<ImageFileInfo> Files,
     IReadOnlyList<string> Modules,
     IReadOnlyList<string> Libraries,
-    long BinarySize)
+    long BinarySize,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Oci = null)
 {
     /// <summary>The file an image's binary runs from as a process, and boots from as a VM (with the kernel).</summary>
     public const string Initrd = "initrd.img";

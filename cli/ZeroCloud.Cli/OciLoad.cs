@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using ZeroCloud.Boot;
+
+namespace ZeroCloud.Cli;
+
+/// <summary>
+/// <c>zc image load &lt;name&gt;</c>: puts an image's OCI layout (<c>zc image build &lt;name&gt; --oci</c>) into the local
+/// podman or Docker store as <c>zerocloud/&lt;name&gt;:&lt;version&gt;</c>, through the engine's own <c>load</c> of an
+/// oci-archive (no registry: none may be reachable).
+/// </summary>
+internal static partial class OciLoad
+{
+    public static async Task<int> RunAsync(string name, string output, string? engine, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        var folder = Path.Combine(output, "images", name);
+        var layout = Path.Combine(folder, OciImage.Folder);
+        var manifestFile = Path.Combine(folder, "manifest.json");
+        if (!File.Exists(Path.Combine(layout, "index.json")) || !File.Exists(manifestFile))
+        {
+            stderr.WriteLine($"zc: {layout} holds no OCI image layout: build it with ./zc image build {name} --oci");
+            return ZcCommand.Failed;
+        }
+
+        var manifest = JsonSerializer.Deserialize(await File.ReadAllTextAsync(manifestFile, ct).ConfigureAwait(false), ZeroCloud.Model.Images.ImageJsonContext.Default.ImageManifest);
+        if (manifest?.Oci is not { } digest)
+        {
+            stderr.WriteLine($"zc: {manifestFile} records no OCI image (built without --oci): build it with ./zc image build {name} --oci");
+            return ZcCommand.Failed;
+        }
+
+        engine ??= OnPath("podman") ? "podman" : OnPath("docker") ? "docker" : null;
+        if (engine is null)
+        {
+            stderr.WriteLine("zc: neither podman nor docker is on PATH (apt-get install podman, or name one with --engine)");
+            return ZcCommand.Failed;
+        }
+
+        var archive = Path.Combine(Path.GetTempPath(), $"zc-oci-{name}-{Environment.ProcessId}.tar");
+        try
+        {
+            await TarFile.CreateFromDirectoryAsync(layout, archive, includeBaseDirectory: false, ct).ConfigureAwait(false);
+            var (code, said) = await RunAsync(engine, ["load", "-i", archive], ct).ConfigureAwait(false);
+            if (code != 0)
+            {
+                stderr.WriteLine($"zc: {engine} load -i {archive} failed (exit {code}): {said.Trim()}");
+                return ZcCommand.Failed;
+            }
+
+            // podman names what it loaded "Loaded image: …" (its ID when the archive has no name it takes), Docker
+            // "Loaded image ID: …" or "Loaded image: …".
+            var loaded = LoadedPattern().Matches(said).Select(m => m.Groups[1].Value.Trim()).LastOrDefault();
+            if (loaded is null)
+            {
+                stderr.WriteLine($"zc: {engine} load did not say what it loaded: {said.Trim()}");
+                return ZcCommand.Failed;
+            }
+
+            var tag = $"zerocloud/{name}:{OciImage.Tag(manifest.Version)}";
+            (code, said) = await RunAsync(engine, ["tag", loaded, tag], ct).ConfigureAwait(false);
+            if (code != 0)
+            {
+                stderr.WriteLine($"zc: {engine} tag {loaded} {tag} failed (exit {code}): {said.Trim()}");
+                return ZcCommand.Failed;
+            }
+
+            stdout.WriteLine($"{tag}: loaded into {engine} ({digest})");
+            return ZcCommand.Ok;
+        }
+        finally
+        {
+            File.Delete(archive);
+        }
+    }
+
+    [GeneratedRegex(@"Loaded image(?: ID)?:\s*(\S+)")]
+    private static partial Regex LoadedPattern();
+
+    private static bool OnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(dir => File.Exists(Path.Combine(dir, program)));
+
+    private static async Task<(int Code, string Output)> RunAsync(string program, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync(ct);
+        var errors = await process.StandardError.ReadToEndAsync(ct).ConfigureAwait(false);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        return (process.ExitCode, await output.ConfigureAwait(false) + errors);
+    }
+}
