@@ -125,10 +125,22 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         else if (credential.StartsWith(ControlApi.NodeKeyPrefix, StringComparison.Ordinal))
         {
             refused = api.NodeKeyProblem(credential, name);
+            if (refused is not null && await api.CaughtUpAsync(ctx.RequestAborted).ConfigureAwait(false))
+            {
+                // A key given at a join through another member may not have been applied here yet.
+                refused = api.NodeKeyProblem(credential, name);
+            }
         }
         else if (credential.StartsWith(ControlApi.TicketPrefix, StringComparison.Ordinal))
         {
             (ticketRevision, refused) = api.TicketCheck(credential, beat.Mac);
+            if (refused is not null && await api.CaughtUpAsync(ctx.RequestAborted).ConfigureAwait(false))
+            {
+                // A ticket netboot had written through another member a moment ago may not have been applied here yet
+                // (seen: a boot script's ticket refused by a follower as "not a ticket of this cluster").
+                (ticketRevision, refused) = api.TicketCheck(credential, beat.Mac);
+            }
+
             if (refused is null && await ExpectedNameAsync(beat.Mac!, ctx.RequestAborted).ConfigureAwait(false) is { } expected && expected != name)
             {
                 refused = $"the ticket of {beat.Mac} is for node {expected}, not {name}";

@@ -166,6 +166,28 @@ public sealed partial class ControlApi : IDisposable
         return null;
     }
 
+    /// <summary>
+    /// Waits (up to 5 s) until this member has applied everything committed before the call; false when it cannot
+    /// (no leader, no quorum). For a credential this member does not know yet: a ticket or node key written through
+    /// another member a moment ago may not have reached this one.
+    /// </summary>
+    public async Task<bool> CaughtUpAsync(CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _node.ReadBarrierAsync(timeout.Token).ConfigureAwait(false);
+            return true;
+        }
+#pragma warning disable CA1031 // whatever stops the barrier, the caller answers with what it has
+        catch (Exception) when (!ct.IsCancellationRequested)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
     private async Task<bool> BarrierAsync(HttpContext ctx)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
