@@ -133,6 +133,7 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
         };
         up.BeginOutputReadLine();
         up.BeginErrorReadLine();
+        var failed = true;
         try
         {
             // The first build of the node image takes minutes; then the servers are powered on. s005 is switched off
@@ -264,12 +265,18 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
             {
                 Directory.Move(built + ".away", built);
             }
+
+            failed = false;
         }
         finally
         {
+            // zc down runs either way; its checks only where the test got that far (not over the test's own failure).
             var (code, downOut, downErr) = await RunAsync(TimeSpan.FromMinutes(2), "down");
-            Assert.True(code == 0, downOut + downErr);
-            Assert.Contains("zc down: cluster uptest: stopped", downOut, StringComparison.Ordinal);
+            if (!failed)
+            {
+                Assert.True(code == 0, downOut + downErr);
+                Assert.Contains("zc down: cluster uptest: stopped", downOut, StringComparison.Ordinal);
+            }
         }
 
         Assert.DoesNotContain("zc-uptest-", await ShAsync("ip netns list"), StringComparison.Ordinal);
