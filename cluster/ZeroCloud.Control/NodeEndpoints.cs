@@ -88,6 +88,13 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         {
             await BeatAsync(ctx, name).ConfigureAwait(false);
         }
+#pragma warning disable CA1031 // a beat that fails unexpectedly is logged with its exception and answered with what it was, not a bare 500
+        catch (Exception ex) when (!ctx.RequestAborted.IsCancellationRequested && !ctx.Response.HasStarted)
+#pragma warning restore CA1031
+        {
+            LogBeatFailed(logger, ex, name);
+            await ErrorAsync(ctx, 500, ErrorCodes.Internal, $"the heartbeat of node {name} failed on this member: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+        }
         finally
         {
             _joins.Release();
@@ -436,6 +443,9 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
 
         return null;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "the heartbeat of node {Node} failed")]
+    private static partial void LogBeatFailed(ILogger logger, Exception ex, string node);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, string node, string reason);

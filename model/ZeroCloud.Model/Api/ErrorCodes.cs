@@ -96,6 +96,9 @@ public static class ErrorCodes
     /// <summary>A rate limit for this identity (a node's heartbeats, a credential's tickets) is reached; retry after a second.</summary>
     public const string TooManyRequests = "too_many_requests";
 
+    /// <summary>The member failed in a way it did not expect; the message names the exception (and the member's log has it whole).</summary>
+    public const string Internal = "internal";
+
     /// <summary>A stored secret does not open with this cluster's key (altered, or sealed under another CA).</summary>
     public const string SecretUnreadable = "secret_unreadable";
 
