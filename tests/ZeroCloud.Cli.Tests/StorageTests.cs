@@ -330,11 +330,26 @@ public sealed class StorageTests(ITestOutputHelper output) : IDisposable
     private static async Task WaitAsync(TimeSpan timeout, Func<Task<bool>> done, string what, Func<Task<string>>? diagnostics = null)
     {
         var watch = Stopwatch.StartNew();
-        while (!await done())
+        string? lastFailure = null;
+        while (true)
         {
+            // A poll that fails (a zc call timing out while the cluster reacts to a killed node) is "not yet", not the
+            // end of the wait; the last such failure is reported if the wait runs out.
+            try
+            {
+                if (await done())
+                {
+                    return;
+                }
+            }
+            catch (Xunit.Sdk.XunitException ex)
+            {
+                lastFailure = ex.Message;
+            }
+
             if (watch.Elapsed >= timeout)
             {
-                Assert.Fail($"{what} within {timeout.TotalSeconds:0} s{(diagnostics is null ? "" : await diagnostics())}");
+                Assert.Fail($"{what} within {timeout.TotalSeconds:0} s{(lastFailure is null ? "" : $" (the last poll failed: {lastFailure})")}{(diagnostics is null ? "" : await diagnostics())}");
             }
 
             await Task.Delay(500);
