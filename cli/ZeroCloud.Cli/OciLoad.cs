@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Formats.Tar;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -42,7 +41,7 @@ internal static partial class OciLoad
         try
         {
             await TarFile.CreateFromDirectoryAsync(layout, archive, includeBaseDirectory: false, ct).ConfigureAwait(false);
-            var (code, said) = await RunAsync(engine, ["load", "-i", archive], ct).ConfigureAwait(false);
+            var (code, said) = await ZeroCloud.Lab.Processes.RunAsync(engine, ["load", "-i", archive], ct: ct).ConfigureAwait(false);
             if (code != 0)
             {
                 stderr.WriteLine($"zc: {engine} load -i {archive} failed (exit {code}): {said.Trim()}");
@@ -59,7 +58,7 @@ internal static partial class OciLoad
             }
 
             var tag = $"zerocloud/{name}:{OciImage.Tag(manifest.Version)}";
-            (code, said) = await RunAsync(engine, ["tag", loaded, tag], ct).ConfigureAwait(false);
+            (code, said) = await ZeroCloud.Lab.Processes.RunAsync(engine, ["tag", loaded, tag], ct: ct).ConfigureAwait(false);
             if (code != 0)
             {
                 stderr.WriteLine($"zc: {engine} tag {loaded} {tag} failed (exit {code}): {said.Trim()}");
@@ -80,19 +79,4 @@ internal static partial class OciLoad
 
     private static bool OnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(dir => File.Exists(Path.Combine(dir, program)));
-
-    private static async Task<(int Code, string Output)> RunAsync(string program, IReadOnlyList<string> args, CancellationToken ct)
-    {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync(ct);
-        var errors = await process.StandardError.ReadToEndAsync(ct).ConfigureAwait(false);
-        await process.WaitForExitAsync(ct).ConfigureAwait(false);
-        return (process.ExitCode, await output.ConfigureAwait(false) + errors);
-    }
 }
