@@ -39,7 +39,7 @@ public sealed partial class AttackTests(ITestOutputHelper output) : IDisposable
           nodes:
             enroll: {{enroll}}
             heartbeat: 500ms
-            downAfter: 3s
+            downAfter: 8s
             known:
               - { mac: "52:54:00:82:00:01", name: known-1 }
               - { mac: "52:54:00:82:00:02", name: known-2 }

@@ -31,7 +31,7 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
           nodes:
             enroll: auto
             heartbeat: 500ms
-            downAfter: 3s
+            downAfter: 8s
             # Voters, dhcp and netboot run only on trusted machines: the seed and these (the first three servers).
             known:
               - { mac: "52:54:00:81:00:01", name: known-1 }
