@@ -65,6 +65,17 @@ internal static partial class OciLoad
                 return ZcCommand.Failed;
             }
 
+            // The name the engine made from the layout's ref.name (podman: localhost/<version>:latest) goes: the image is
+            // known as zerocloud/<name>:<version> only, and removing that tag removes it.
+            if (loaded != tag && !loaded.StartsWith("sha256:", StringComparison.Ordinal) && loaded.Contains(':', StringComparison.Ordinal))
+            {
+                (code, said) = await ZeroCloud.Lab.Processes.RunAsync(engine, engine == "podman" ? ["untag", loaded, loaded] : ["rmi", loaded], ct: ct).ConfigureAwait(false);
+                if (code != 0)
+                {
+                    stderr.WriteLine($"zc: warning: {engine} kept the name {loaded} beside {tag}: {said.Trim()}");
+                }
+            }
+
             stdout.WriteLine($"{tag}: loaded into {engine} ({digest})");
             return ZcCommand.Ok;
         }

@@ -98,6 +98,13 @@ public sealed class DhcpContainerTests(ITestOutputHelper output)
             // Removed with the test: podman no longer lists it.
             var (_, listed) = await Podman.RunAsync("ps", "-a", "--format", "{{.Names}}");
             Assert.DoesNotContain(name, listed, StringComparison.Ordinal);
+
+            // zc image load leaves one name only: removing it removes the image (no localhost/<version> left behind).
+            var (_, names) = await Podman.RunAsync("image", "inspect", "--format", "{{json .RepoTags}}", tag);
+            Assert.Equal($"[\"localhost/{tag}\"]", names.Trim());
+            await Podman.RunAsync("rmi", "--force", tag);
+            var (_, digests) = await Podman.RunAsync("images", "-a", "--digests", "--format", "{{.Digest}}");
+            Assert.DoesNotContain(manifest.Oci!, digests, StringComparison.Ordinal);
         }
         finally
         {
