@@ -31,6 +31,8 @@ public class InProcessStoreTests
         var observer = cluster.Members[0];
         await cluster.WaitForActiveSilosAsync(3, observer, "three active silos (each one's joining is membership-table writes)");
 
+        var termBefore = (await observer.Client.StatusAsync()).Term;
+
         // The test's own store reads carry their own agent, so they can be told apart.
         using var http = cluster.Trust!.Client(TimeSpan.FromSeconds(20));
         http.DefaultRequestHeaders.UserAgent.ParseAdd("zc-test/1");
@@ -50,6 +52,9 @@ public class InProcessStoreTests
         await cluster.WaitForAsync(async () => (await reader.RangeAsync("/zc/nodes/")).Kvs.Count == 3, "three nodes written by their grains");
 
         var leader = cluster.Leader();
+        // Forwarded writes go to whoever leads when they are made: when leadership moved during the test (a loaded CI
+        // machine), the earlier leader holds some of them, and only the totals below are checked.
+        var leadershipMoved = (await leader.Client.StatusAsync()).Term != termBefore;
         var forwarded = 0L;
         foreach (var member in cluster.Members)
         {
@@ -58,7 +63,7 @@ public class InProcessStoreTests
             var fromInside = requests.Where(r => StoreRoutes.Contains(r.Route) && r.Origin == "client" && r.Agent != "zc-test").ToList();
             Assert.True(fromInside.Count == 0, $"{member.Name}: store requests that did not come from the test or another member: {string.Join(", ", fromInside)}");
             var hops = requests.Where(r => r.Origin == "member").Sum(r => r.Count);
-            if (member != leader)
+            if (member != leader && !leadershipMoved)
             {
                 Assert.Equal(0, hops);
             }

@@ -41,7 +41,7 @@ public sealed class StorageContainerTests(ITestOutputHelper output)
           nodes:
             enroll: approve
             heartbeat: 500ms
-            downAfter: 6s
+            downAfter: 10s
             known:
               - { mac: "52:54:00:79:00:01", name: n1 }
               - { mac: "52:54:00:79:00:02", name: n2 }
@@ -198,7 +198,7 @@ public sealed class StorageContainerTests(ITestOutputHelper output)
                 $"the chunks {victim} held copied to the nodes left",
                 containers,
                 120);
-            output.WriteLine($"{victim}'s container removed: every chunk back at 2 copies, none on {victim}, after {sinceRemoval.Elapsed.TotalSeconds:0.0} s (downAfter 6 s + repairAfter 2 s)");
+            output.WriteLine($"{victim}'s container removed: every chunk back at 2 copies, none on {victim}, after {sinceRemoval.Elapsed.TotalSeconds:0.0} s (downAfter 10 s + repairAfter 2 s)");
             await GetEverywhereAsync(Nodes.Where(n => n != victim));
             output.WriteLine(await ZcAsync("storage", "status"));
         }
