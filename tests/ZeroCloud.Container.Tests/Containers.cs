@@ -65,6 +65,10 @@ internal static class Containers
         }
     }
 
+    /// <summary>The operator's zc in the lab namespace <paramref name="host"/>, with the credentials file the bootstrapped member wrote.</summary>
+    public static Task<(int Code, string Output)> ZcAsync(NetnsLab lab, string host, string credentials, params string[] args) =>
+        lab.RunAsync(host, TimeSpan.FromMinutes(2), "env", [$"ZC_CREDENTIALS={credentials}", "dotnet", Zc, .. args]);
+
     public static async Task StartAsync(IContainer container)
     {
         using var start = new CancellationTokenSource(Long);

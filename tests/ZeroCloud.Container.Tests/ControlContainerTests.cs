@@ -38,7 +38,6 @@ public sealed class ControlContainerTests(ITestOutputHelper output)
         // The control image as an operator makes it: zc image build control --oci, then zc image load.
         var clock = Stopwatch.StartNew();
         var tag = (await Containers.BuildAsync("control", oci: true))!;
-        var zc = Containers.Zc;
         output.WriteLine($"control image built and loaded as {tag} in {clock.Elapsed.TotalSeconds:0.0} s");
 
         var containers = new IContainer?[4];
@@ -53,7 +52,7 @@ public sealed class ControlContainerTests(ITestOutputHelper output)
 
             async Task<string> ZcAsync(params string[] args)
             {
-                var (exit, text) = await lab.RunAsync("op", TimeSpan.FromMinutes(2), "env", [$"ZC_CREDENTIALS={credentials}", "dotnet", zc, .. args]);
+                var (exit, text) = await Containers.ZcAsync(lab, "op", credentials, args);
                 Assert.True(exit == 0, $"zc {string.Join(' ', args)} exited {exit}:\n{text}\n{await Containers.LogsAsync(containers)}");
                 return text;
             }
@@ -65,13 +64,13 @@ public sealed class ControlContainerTests(ITestOutputHelper output)
                 var watch = Stopwatch.StartNew();
                 while (true)
                 {
-                    var (exit, text) = await lab.RunAsync("op", TimeSpan.FromMinutes(2), "env", [$"ZC_CREDENTIALS={credentials}", "dotnet", zc, "kv", "put", key, value, "--server", Api(member)]);
+                    var (exit, text) = await Containers.ZcAsync(lab, "op", credentials, "kv", "put", key, value, "--server", Api(member));
                     if (exit == 0)
                     {
                         return;
                     }
 
-                    var (_, read) = await lab.RunAsync("op", TimeSpan.FromMinutes(2), "env", [$"ZC_CREDENTIALS={credentials}", "dotnet", zc, "kv", "get", key, "--server", Api(member)]);
+                    var (_, read) = await Containers.ZcAsync(lab, "op", credentials, "kv", "get", key, "--server", Api(member));
                     if (read.Contains(value, StringComparison.Ordinal))
                     {
                         return;
@@ -85,7 +84,7 @@ public sealed class ControlContainerTests(ITestOutputHelper output)
 
             async Task<StatusResponse?> StatusAsync(int member)
             {
-                var (exit, text) = await lab.RunAsync("op", TimeSpan.FromMinutes(1), "env", $"ZC_CREDENTIALS={credentials}", "dotnet", zc, "status", "--json", "--server", Api(member));
+                var (exit, text) = await Containers.ZcAsync(lab, "op", credentials, "status", "--json", "--server", Api(member));
                 return exit == 0 ? JsonSerializer.Deserialize(text, ControlJsonContext.Default.StatusResponse) : null;
             }
 

@@ -83,7 +83,7 @@ public sealed class StorageContainerTests(ITestOutputHelper output)
             var credentials = await NetnsLab.CredentialsFileAsync(controlData);
 
             async Task<(int Code, string Text)> RunZcAsync(params string[] args) =>
-                await lab.RunAsync("op", TimeSpan.FromMinutes(2), "env", [$"ZC_CREDENTIALS={credentials}", "dotnet", Containers.Zc, .. args, "--server", Control]);
+                await Containers.ZcAsync(lab, "op", credentials, [.. args, "--server", Control]);
 
             async Task<string> ZcAsync(params string[] args)
             {
