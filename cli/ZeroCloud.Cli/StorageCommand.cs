@@ -218,11 +218,11 @@ internal static partial class ClusterCommands
         return command;
     }
 
-    private static Option<string?> NodeOption() => new("--node") { Description = "Go through the storage instance on this node (default: the first Ready one).", HelpName = "name" };
+    private static Option<string?> NodeOption() => new("--node") { Description = "Go through the storage instance on this node (default: the first on a Ready node, else on a Suspect one).", HelpName = "name" };
 
     private sealed record StorageTarget(HttpClient Http, Uri Base, string Node, ControlClient Control);
 
-    /// <summary>Finds a storage instance (on <c>--node</c>, or the first running one on a Ready node) and runs <paramref name="action"/> against it.</summary>
+    /// <summary>Finds a storage instance (on <c>--node</c>, or the first running one, Ready nodes before Suspect ones: a node that missed a few heartbeats keeps its instances) and runs <paramref name="action"/> against it.</summary>
     private static Task<int> RunStorageAsync(ParseResult parse, Option<string> server, Option<string?>? node, Func<StorageTarget, TextWriter, TextWriter, Task<int>> action) =>
         RunAsync(parse, server, async (client, trust, credential, stdout) =>
         {
@@ -235,15 +235,16 @@ internal static partial class ClusterCommands
 
             var nodes = (await client.NodesAsync().ConfigureAwait(false)).Nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
             var instances = (await client.InstancesAsync().ConfigureAwait(false)).Instances
-                .Where(v => v.Instance.Image == "builtin/storage" && nodes.GetValueOrDefault(v.Instance.Node) is { Status: NodeStatus.Ready, Address: not null })
-                .OrderBy(v => v.State?.State == InstanceState.Running ? 0 : 1).ThenBy(v => v.Instance.Node, StringComparer.Ordinal).ToList();
+                .Where(v => v.Instance.Image == "builtin/storage" && nodes.GetValueOrDefault(v.Instance.Node) is { Status: NodeStatus.Ready or NodeStatus.Suspect, Address: not null })
+                .OrderBy(v => nodes[v.Instance.Node].Status == NodeStatus.Ready ? 0 : 1)
+                .ThenBy(v => v.State?.State == InstanceState.Running ? 0 : 1).ThenBy(v => v.Instance.Node, StringComparer.Ordinal).ToList();
             var wanted = node is null ? null : parse.GetValue(node);
             var chosen = instances.FirstOrDefault(v => wanted is null || v.Instance.Node == wanted);
             if (chosen is null)
             {
                 await stderr.WriteLineAsync(wanted is null
-                    ? "zc: no storage instance runs on a Ready node (is a service with image builtin/storage in cluster.yaml? zc get services)"
-                    : $"zc: no storage instance runs on a Ready node {wanted} (zc get instances)").ConfigureAwait(false);
+                    ? "zc: no storage instance runs on a Ready or Suspect node (is a service with image builtin/storage in cluster.yaml? zc get services)"
+                    : $"zc: no storage instance runs on node {wanted}, or it is Down or unknown (zc get nodes; zc get instances)").ConfigureAwait(false);
                 return ZcCommand.Failed;
             }
 
