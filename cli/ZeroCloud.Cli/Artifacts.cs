@@ -63,7 +63,7 @@ internal static class Artifacts
     }
 
     /// <summary>The newest source file of the product (tests and benchmarks aside).</summary>
-    private static DateTime NewestSource()
+    internal static DateTime NewestSource()
     {
         var newest = DateTime.MinValue;
         // What the images are made of (the CLI runs from zc itself).

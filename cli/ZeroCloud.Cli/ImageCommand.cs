@@ -35,7 +35,7 @@ internal static class ImageCommand
     public static Command Build()
     {
         var image = new Command("image", "Build bootable images, push them to the cluster's store, list its catalogue.");
-        var name = new Argument<string>("name") { Description = $"The image: {string.Join(", ", Images.Keys)}." };
+        var name = new Argument<string>("name") { Description = $"The image: {string.Join(", ", Images.Keys)}; or seed (with --oci: every image in one container image that starts a cluster, zc-node --seed)." };
         var output = new Option<string>("--out", "-o") { Description = "Output folder (images go to <out>/images/<name>).", DefaultValueFactory = _ => "out", HelpName = "dir" };
         var file = new Option<string>("--file", "-f") { Description = "cluster.yaml, for spec.boot.kernel (distro when absent).", HelpName = "path" };
         var oci = new Option<bool>("--oci") { Description = "Also write the image as an OCI image layout in <out>/images/<name>/oci (from the same files as the initramfs; its digest goes into manifest.json): zc image load puts it into podman or Docker." };
@@ -54,6 +54,11 @@ internal static class ImageCommand
 
     internal static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr, bool oci = false)
     {
+        if (name == SeedImage.Name)
+        {
+            return RunSeed(output, clusterFile, stdout, stderr, oci);
+        }
+
         if (!Images.TryGetValue(name, out var source))
         {
             stderr.WriteLine($"zc: there is no image '{name}': the images are {string.Join(", ", Images.Keys)}");
@@ -171,6 +176,65 @@ internal static class ImageCommand
         return ZcCommand.Ok;
     }
 
+    /// <summary>
+    /// <c>zc image build seed --oci</c>: every image this repository builds (those not built yet at this version are
+    /// built first), packed into the seed's OCI image (<see cref="SeedImage"/>).
+    /// </summary>
+    private static int RunSeed(string output, string? clusterFile, TextWriter stdout, TextWriter stderr, bool oci)
+    {
+        if (!oci)
+        {
+            stderr.WriteLine("zc: the seed is a container image only (a machine boots the node image and starts it with zc-node --seed): zc image build seed --oci");
+            return ZcCommand.UsageError;
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var newest = Artifacts.NewestSource();
+        var binaries = new Dictionary<string, string>(StringComparer.Ordinal);
+        var folders = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var image in SeedImage.Images)
+        {
+            var folder = Path.Combine(output, "images", image);
+            var binary = Path.Combine(Path.GetFullPath(output), ".publish", image, Images[image].Binary);
+            var manifest = Path.Combine(folder, "manifest.json");
+            // Built at this version from the sources as they are (zc up's test): else built again.
+            var built = File.Exists(binary) && File.Exists(manifest) && File.GetLastWriteTimeUtc(manifest) >= newest
+                && ZeroCloud.Model.Images.ImageManifest.Parse(File.ReadAllBytes(manifest), out _)?.Version == ZcCommand.Version;
+            if (!built && Run(image, output, clusterFile, stdout, stderr) != ZcCommand.Ok)
+            {
+                stderr.WriteLine($"zc: the seed carries the {image} image, and building it failed");
+                return ZcCommand.Failed;
+            }
+
+            binaries[image] = binary;
+            folders[image] = folder;
+        }
+
+        var ipxe = IpxeFiles.Select(f => Path.Combine(ZeroCloud.Netboot.Http.NetbootHost.DebianIpxeDirectory, f)).ToList();
+        if (ipxe.FirstOrDefault(f => !File.Exists(f)) is { } missing)
+        {
+            stderr.WriteLine($"zc: {missing}: no such file; the seed's netboot serves the iPXE binaries (apt-get install ipxe)");
+            return ZcCommand.Failed;
+        }
+
+        var destination = Path.Combine(output, "images", SeedImage.Name);
+        ZeroCloud.Model.Images.ImageManifest seed;
+        try
+        {
+            seed = SeedImage.Build(ZcCommand.Version, binaries, folders, ipxe, destination);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException)
+        {
+            stderr.WriteLine($"zc: {ex.Message}");
+            return ZcCommand.Failed;
+        }
+
+        stdout.WriteLine($"{destination}: seed {seed.Version}: zc-node --seed with {string.Join(", ", SeedImage.Images)}, {seed.Libraries.Count} libraries");
+        stdout.WriteLine($"  oci         {seed.Oci} (zerocloud/seed:{OciImage.Tag(seed.Version)}; ./zc image load seed)");
+        stdout.WriteLine($"  built in {clock.Elapsed.TotalSeconds:0.0} s");
+        return ZcCommand.Ok;
+    }
+
     internal static int List(string output, TextWriter stdout, TextWriter stderr)
     {
         var images = Path.Combine(output, "images");
@@ -185,6 +249,13 @@ internal static class ImageCommand
         foreach (var path in manifests)
         {
             var m = JsonSerializer.Deserialize(File.ReadAllText(path), ZeroCloud.Model.Images.ImageJsonContext.Default.ImageManifest)!;
+            if (m.Files.Count == 0)
+            {
+                // The seed: a container image only.
+                stdout.WriteLine($"{m.Name,-10} {m.Version,-18} {"(oci only)",-16} {"",12} {"",12}  {m.Oci}");
+                continue;
+            }
+
             var vmlinuz = m.Files.First(f => f.Name == "vmlinuz");
             var initrd = m.Files.First(f => f.Name == "initrd.img");
             stdout.WriteLine($"{m.Name,-10} {m.Version,-18} {m.Kernel,-16} {vmlinuz.Size,12:N0} {initrd.Size,12:N0}  {initrd.Sha256}");

@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json;
 using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Images;
@@ -44,58 +41,19 @@ internal static partial class ClusterCommands
 
     private static async Task<int> PushOneAsync(StorageTarget storage, string folder, string image, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var path = Path.Combine(folder, "manifest.json");
-        if (!File.Exists(path))
+        ImagePushed done;
+        try
         {
-            await stderr.WriteLineAsync($"zc: {path}: no such file (build the image first: zc image build {image})").ConfigureAwait(false);
-            return ZcCommand.UsageError;
+            done = await ZeroCloud.Model.Images.ImagePush.PushAsync(storage.Http, storage.Base, storage.Control, folder, image, (source, label) => new ProgressStream(source, source.Length, label, stderr), ct).ConfigureAwait(false);
+        }
+        catch (ImagePushException ex)
+        {
+            await stderr.WriteLineAsync($"zc: {ex.Message}").ConfigureAwait(false);
+            return ex.NotBuilt || ex.Status >= 500 ? ZcCommand.UsageError : ZcCommand.Failed;
         }
 
-        var bytes = await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false);
-        if (ImageManifest.Parse(bytes, out var problem) is not { } manifest)
-        {
-            await stderr.WriteLineAsync($"zc: {path}: {problem}").ConfigureAwait(false);
-            return ZcCommand.Failed;
-        }
-
-        if (manifest.Name != image)
-        {
-            await stderr.WriteLineAsync($"zc: {path} is the manifest of image {manifest.Name}, not {image}").ConfigureAwait(false);
-            return ZcCommand.Failed;
-        }
-
-        var digest = ImageManifest.DigestOf(bytes);
-        var clock = Stopwatch.StartNew();
-        long sent = 0;
-        foreach (var file in manifest.Files)
-        {
-            var local = Path.Combine(folder, file.Name);
-            if (!File.Exists(local))
-            {
-                await stderr.WriteLineAsync($"zc: {local}: no such file, and the manifest lists it").ConfigureAwait(false);
-                return ZcCommand.Failed;
-            }
-
-            // The store refuses the upload unless its bytes hash to the manifest's digest.
-            var objectName = ImageObjects.Name(manifest.Name, digest, file.Name);
-            await using var source = File.OpenRead(local);
-            var length = source.Length;
-            using var content = new StreamContent(new ProgressStream(source, source.Length, $"push {image} {file.Name}", stderr));
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            content.Headers.ContentLength = source.Length;
-            using var response = await storage.Http.PutAsync(new Uri(storage.Base, $"/v1/objects/{objectName}?digest=sha256:{file.Sha256}"), content, ct).ConfigureAwait(false);
-            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                await stderr.WriteLineAsync($"zc: image {image}: storing {file.Name}:").ConfigureAwait(false);
-                return await FailAsync(stderr, response, body).ConfigureAwait(false);
-            }
-
-            sent += length;
-        }
-
-        var pushed = await storage.Control.PushImageAsync(Encoding.UTF8.GetString(bytes), ct).ConfigureAwait(false);
-        await stdout.WriteLineAsync($"pushed {pushed.Name} {pushed.Version}: {pushed.Digest}, {Bytes(sent)} in {manifest.Files.Count} files via {storage.Node}, {clock.Elapsed.TotalSeconds:0.0} s; signed by the cluster{(pushed.Replaced is { } old ? $"; it replaces {old}" : "")}").ConfigureAwait(false);
+        var pushed = done.Response;
+        await stdout.WriteLineAsync($"pushed {pushed.Name} {pushed.Version}: {pushed.Digest}, {Bytes(done.Sent)} in {done.Files} files via {storage.Node}, {done.Took.TotalSeconds:0.0} s; signed by the cluster{(pushed.Replaced is { } old ? $"; it replaces {old}" : "")}").ConfigureAwait(false);
         return ZcCommand.Ok;
     }
 

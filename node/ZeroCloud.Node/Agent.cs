@@ -178,7 +178,7 @@ internal static class Agent
     internal static IReadOnlyList<string> Runtimes(Vm vm) => vm.Accelerator is null ? ["process"] : ["process", "vm"];
 
     /// <summary>The first IPv4 address of an interface that is up (not loopback): where this node's instances are reached.</summary>
-    private static string? FirstAddress() =>
+    internal static string? FirstAddress() =>
         NetworkInterface.GetAllNetworkInterfaces()
             .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
             .SelectMany(n => n.GetIPProperties().UnicastAddresses)

@@ -72,9 +72,10 @@ namespace ZeroCloud.Node
             var firmware = new Option<string>("--firmware") { Description = "First boot like a bare server over this interface (PXE DHCP, TFTP, iPXE DHCP, HTTP script, kernel and initrd checked against their sha256), then run the agent with the script's kernel command line, as the node image would.", HelpName = "ifname" };
             var events = new Option<string>("--events") { Description = "Append the boot's phases to this file as JSON lines (powered on, dhcp, tftp, ipxe, http, booted, joined, failed): what zc up follows.", HelpName = "file" };
             var cmdline = new Option<string>("--cmdline") { Description = "Run the node image's way in as a process: the zc.* parameters from this file (a kernel command line) instead of options.", HelpName = "file" };
+            var seed = new Option<string>("--seed") { Description = "Start the cluster from this cluster.yaml: a one-member control plane (zc-control beside zc-node) in <data>/control, then this node's agent with dhcp, netboot and storage from the binaries beside it; the images under <netboot root>/images go into the store once it runs.", HelpName = "cluster.yaml" };
             var blockDevices = new Option<string[]>("--block-devices") { Description = "The only block devices this agent may see and claim as its data disk (spec.nodes.disks), comma-separated or repeated; 'none' for none (default: every disk of the machine).", AllowMultipleArgumentsPerToken = true, HelpName = "device" };
             var root = new RootCommand("zc-node — the ZeroCloud node agent: PID 1 of the node image, or a process on a Linux host. As PID 1 it reads zc.control=, zc.token=, zc.name=, zc.join= from the kernel command line.");
-            foreach (var option in new Option[] { join, control, token, tokenFile, caFile, name, labels, address, data, images, image, vmImages, imageCache, netbootRoot, firmware, cmdline, events, blockDevices })
+            foreach (var option in new Option[] { join, control, token, tokenFile, caFile, name, labels, address, data, images, image, vmImages, imageCache, netbootRoot, firmware, cmdline, events, blockDevices, seed })
             {
                 root.Options.Add(option);
             }
@@ -113,7 +114,16 @@ namespace ZeroCloud.Node
 
                 var firmwareNic = parse.GetValue(firmware);
                 var cmdlineFile = parse.GetValue(cmdline);
-                if (firmwareNic is not null && cmdlineFile is not null)
+                var seedFile = parse.GetValue(seed);
+                if (seedFile is not null && (firmwareNic is not null || cmdlineFile is not null || settings.Join.Count > 0 || settings.Control.Count > 0 || settings.Token is not null))
+                {
+                    problems.Add("--seed starts a new cluster here: it takes no --firmware, --cmdline, --join, --control or join token (it makes its own)");
+                }
+                else if (seedFile is not null)
+                {
+                    // the seed is checked and started below
+                }
+                else if (firmwareNic is not null && cmdlineFile is not null)
                 {
                     problems.Add("give --firmware (boot over the network) or --cmdline (a kernel command line from a file), not both");
                 }
@@ -138,6 +148,11 @@ namespace ZeroCloud.Node
                     c.Cancel = true;
                     stop.Cancel();
                 });
+                if (seedFile is not null)
+                {
+                    return await Seed.RunAsync(seedFile, settings, log, stop.Token).ConfigureAwait(false);
+                }
+
                 if (cmdlineFile is not null)
                 {
                     string text;
