@@ -17,7 +17,9 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
 {
     private int _current;
     private (long Revision, StorageSpec Spec) _spec = (-1, StorageSpec.Default);
-    private (DateTime At, IReadOnlyDictionary<string, StorageNode> Nodes, IReadOnlyList<InstanceDto> Storage) _nodes = (DateTime.MinValue, new Dictionary<string, StorageNode>(), []);
+    private readonly Lock _gate = new();
+    private (DateTime Began, Task<NodeList> Read)? _reading;
+    private NodeList _nodes = new(DateTime.MinValue, new Dictionary<string, StorageNode>(), []);
 
     public string Self => self;
 
@@ -98,17 +100,58 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
             return (cached.Nodes, cached.Storage);
         }
 
+        // Callers that find the list too old at the same moment share one read (a node that just joined makes every
+        // request of its first image fetch ask for a fresh list); a read begun too long ago for this caller is
+        // waited for, and another begun after it.
+        var asked = DateTime.UtcNow;
+        while (true)
+        {
+            (DateTime Began, Task<NodeList> Read) reading;
+            lock (_gate)
+            {
+                if (_reading is not { Read.IsCompleted: false })
+                {
+                    _reading = (DateTime.UtcNow, ReadNodesAsync());
+                }
+
+                reading = _reading.Value;
+            }
+
+            var list = await reading.Read.ConfigureAwait(false);
+            if (asked - reading.Began <= maxAge)
+            {
+                return (list.Nodes, list.Storage);
+            }
+        }
+    }
+
+    private async Task<NodeList> ReadNodesAsync()
+    {
+        var began = DateTime.UtcNow;
         var nodes = await CallAsync(c => c.NodesAsync()).ConfigureAwait(false);
         var instances = await CallAsync(c => c.InstancesAsync()).ConfigureAwait(false);
         var storage = instances.Instances.Select(v => v.Instance).Where(i => i.Image == "builtin/storage").ToList();
         var runs = storage.Select(i => i.Node).ToHashSet(StringComparer.Ordinal);
         var map = nodes.Nodes.ToDictionary(n => n.Name, n => new StorageNode(n.Name, n.Status, n.Since, n.Address, runs.Contains(n.Name)), StringComparer.Ordinal);
-        _nodes = (DateTime.UtcNow, map, storage);
-        return (map, storage);
+        return _nodes = new NodeList(began, map, storage);
     }
 
+    /// <summary>
+    /// The nodes, re-read when <paramref name="satisfied"/> does not hold for the cached list and it is older than
+    /// <see cref="FreshEnough"/>: a node that joined or was given storage a moment ago is known without waiting for the
+    /// cache to age, and a caller the control plane does not know cannot make every request a read.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, StorageNode>> NodesAsync(TimeSpan maxAge, Func<IReadOnlyDictionary<string, StorageNode>, bool> satisfied)
+    {
+        var (nodes, _) = await NodesAsync(maxAge).ConfigureAwait(false);
+        return satisfied(nodes) ? nodes : (await NodesAsync(FreshEnough).ConfigureAwait(false)).Nodes;
+    }
+
+    /// <summary>How old a list of nodes may be when a caller missed what it looked for in it.</summary>
+    public static readonly TimeSpan FreshEnough = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Forgets the cached nodes (after a peer could not be reached, say).</summary>
-    public void Invalidate() => _nodes = (DateTime.MinValue, _nodes.Nodes, _nodes.Storage);
+    public void Invalidate() => _nodes = _nodes with { At = DateTime.MinValue };
 
     /// <summary>The base URL of the storage instance on <paramref name="node"/>; null when none runs there or its address is unknown.</summary>
     public static Uri? Endpoint(string node, IReadOnlyDictionary<string, StorageNode> nodes, IReadOnlyList<InstanceDto> storage)
@@ -118,4 +161,7 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
             ? null
             : new Uri($"https://{address}:{(instance.Ports is { Count: > 0 } p ? p[0] : DefaultPort)}");
     }
+
+    /// <summary>One read of the nodes, replaced whole (readers never see half of two).</summary>
+    private sealed record NodeList(DateTime At, IReadOnlyDictionary<string, StorageNode> Nodes, IReadOnlyList<InstanceDto> Storage);
 }

@@ -133,7 +133,7 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
         {
             Need.Read => role is Roles.Admin or Roles.ReadOnly or Roles.Node,
             Need.Write => role is Roles.Admin,
-            _ => role == Roles.Node && (await engine.Catalog.NodesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false)).Nodes.GetValueOrDefault(name) is { RunsStorage: true },
+            _ => role == Roles.Node && (await engine.Catalog.NodesAsync(TimeSpan.FromSeconds(2), n => n.GetValueOrDefault(name) is { RunsStorage: true }).ConfigureAwait(false)).GetValueOrDefault(name) is { RunsStorage: true },
         };
         if (!allowed)
         {
@@ -154,7 +154,9 @@ public sealed partial class StorageServer(StorageServerOptions options, StorageE
                 return (null, "", "only node certificates are accepted here");
             }
 
-            var known = (await engine.Catalog.NodesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false)).Nodes.GetValueOrDefault(node);
+            // A node that joined a moment ago is not in a list read before it: that is read again (at most every 250 ms).
+            static bool Member(StorageNode? n) => n is not (null or { Status: NodeStatus.Pending });
+            var known = (await engine.Catalog.NodesAsync(TimeSpan.FromSeconds(2), n => Member(n.GetValueOrDefault(node))).ConfigureAwait(false)).GetValueOrDefault(node);
             return known is null or { Status: NodeStatus.Pending } ? (null, node, $"node {node} is not a node of this cluster (removed, or waiting for approval)") : (Roles.Node, node, null);
         }
 

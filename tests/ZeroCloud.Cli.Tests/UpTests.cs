@@ -172,6 +172,14 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
             var (_, members, _) = await RunAsync(TimeSpan.FromMinutes(1), "get", "members");
             Assert.Equal(3, members.Split('\n').Count(l => l.Contains("available", StringComparison.Ordinal)));
 
+            // A node that joined a moment ago is known to storage at once: no agent's first image fetch was refused
+            // (401) because the storage instance's list of nodes was older than the node (it waited 3 s to try again).
+            foreach (var log in Directory.GetFiles(Path.Combine(_root, "uptest"), "node.log", SearchOption.AllDirectories))
+            {
+                var logText = await File.ReadAllTextAsync(log);
+                Assert.False(logText.Contains(":8890: 401", StringComparison.Ordinal), $"{log}: storage refused a node's certificate:\n{logText}");
+            }
+
             // A second zc up says so and changes nothing.
             var (again, _, againErr) = await RunAsync(TimeSpan.FromMinutes(1), "up", "-f", file);
             Assert.Equal(1, again);
