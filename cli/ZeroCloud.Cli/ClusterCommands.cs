@@ -145,13 +145,15 @@ internal static partial class ClusterCommands
                 return;
             }
 
-            await stdout.WriteLineAsync($"{"NAME",-20} {"STATUS",-8} {"SINCE",-9} {"CPUS",4} {"MEMORY",9} {"ADDRESS",-15} {"DISK",-8} LABELS").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"{"NAME",-20} {"STATUS",-8} {"SINCE",-9} {"CPUS",4} {"MEMORY",9} {"ADDRESS",-15} {"DISK",-8} {"VMS",-4} LABELS").ConfigureAwait(false);
             foreach (var n in r.Nodes)
             {
                 // The data disk's device; without one, where the data is: ram (lost at a reboot) or host (a host's filesystem).
                 var disk = n.Disk is null ? "-" : !n.Disk.StartsWith("none", StringComparison.Ordinal) ? n.Disk.Split(':')[0] : n.Persistent == false ? "ram" : "host";
+                // How its VMs run: kvm, tcg (emulated), or - (it runs none).
+                var vms = n.Runtimes?.Contains("vm") == true ? n.Accelerator ?? "yes" : "-";
                 var labels = n.Labels is { Count: > 0 } l ? string.Join(",", l.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}")) : "-";
-                await stdout.WriteLineAsync($"{n.Name,-20} {n.Status,-8} {n.Since.ToLocalTime():HH:mm:ss}  {n.Cpus,4} {n.MemoryBytes >> 20,7}Mi {n.Address ?? "-",-15} {disk,-8} {labels}").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"{n.Name,-20} {n.Status,-8} {n.Since.ToLocalTime():HH:mm:ss}  {n.Cpus,4} {n.MemoryBytes >> 20,7}Mi {n.Address ?? "-",-15} {disk,-8} {vms,-4} {labels}").ConfigureAwait(false);
             }
         }));
         get.Subcommands.Add(GetList("instances", "Placed instances: service, node, and the state their node reported.", async (client, stdout, asJson, ct) =>

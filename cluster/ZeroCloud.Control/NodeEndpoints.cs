@@ -176,7 +176,7 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         await NodeCallAsync(
             ctx,
             name,
-            g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)], beat.Agent, beat.Persistent, beat.Disk, beat.Disks)),
+            g => g.HeartbeatAsync(new NodeBeat(beat.Cpus, beat.MemoryBytes, beat.Address, beat.Labels, beat.Runtimes, beat.Mac, beat.Images is null ? null : [.. beat.Images.Order(StringComparer.Ordinal)], beat.Agent, beat.Persistent, beat.Disk, beat.Disks, beat.Accelerator)),
             ticketRevision > 0 ? (detail, ct) => RedeemTicketAsync(beat.Mac!, ticketRevision, name, detail, ct)
             : joinedWithToken ? (detail, ct) => IssueKeyAsync(ctx, name, detail, ct)
             : null,
@@ -439,6 +439,11 @@ public sealed partial class NodeEndpoints(ControlApi api, IServiceProvider servi
         if (beat.Runtimes?.FirstOrDefault(r => !KnownRuntimes.Contains(r)) is { } runtime)
         {
             return $"runtimes: \"{runtime}\" is not a runtime (process, vm)";
+        }
+
+        if (beat.Accelerator is { } accelerator && (accelerator is not ("kvm" or "tcg") || beat.Runtimes?.Contains("vm") != true))
+        {
+            return $"accelerator: \"{accelerator}\" is not kvm or tcg, or is given without the vm runtime";
         }
 
         return null;

@@ -102,7 +102,7 @@ internal static class Agent
         var heartbeat = new Heartbeat(
             endpoints,
             name,
-            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Union(cache?.Available() ?? []).Order(StringComparer.Ordinal)], Agent: Identity.Value, Persistent: disk.Persistent, Disk: disk.Summary, Disks: disk.Lines),
+            () => new HeartbeatRequest(inventory.Cpus, inventory.MemoryBytes, address, settings.Labels.Count > 0 ? settings.Labels : null, Runtimes(vm), mac, [.. images.Available().Union(vm.Available()).Union(cache?.Available() ?? []).Order(StringComparer.Ordinal)], Agent: Identity.Value, Persistent: disk.Persistent, Disk: disk.Summary, Disks: disk.Lines, Accelerator: vm.Accelerator),
             log,
             status => settings.Events?.Invoke(new BootEvent(BootPhase.Joined, DateTime.UtcNow, Address: address, Name: name, Detail: status.ToString())),
             key => ZeroCloud.Model.SecretFile.Write(keyFile, key),

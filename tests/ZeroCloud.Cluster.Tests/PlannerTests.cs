@@ -48,6 +48,16 @@ public class PlannerTests
         Assert.Empty(none.Add);
         Assert.Contains(none.Unplaced, u => u.Contains("no Ready node runs vm (spec.boot.runtime)", StringComparison.Ordinal));
 
+        // A node whose VMs are emulated (TCG) gets them only when no node with KVM has room, however much memory it has.
+        var emulated = Node("c", memoryMi: 65536) with { Runtimes = ["process", "vm"], Accelerator = "tcg" };
+        var kvm = vmNode with { Accelerator = "kvm" };
+        var spread = Spec("""
+                - { name: web, image: builtin/hello, replicas: 2, spread: node, resources: { cpu: 100m, memory: 32Mi } }
+            """, "  boot: { runtime: vm }");
+        Assert.All(Planner.Compute(vm, 3, [emulated, kvm], []).Add, p => Assert.Equal("b", p.Node));
+        Assert.Equal(["b", "c"], Planner.Compute(spread, 3, [emulated, kvm], []).Add.Select(p => p.Node).Order(StringComparer.Ordinal));
+        Assert.All(Planner.Compute(vm, 3, [emulated], []).Add, p => Assert.Equal(("c", "vm"), (p.Node, p.Runtime)));
+
         // auto leaves the choice to the node (no runtime in the placement); switching to it replaces the VMs.
         var auto = Spec(services);
         var again = Planner.Compute(auto, 4, nodes, plan.Add);

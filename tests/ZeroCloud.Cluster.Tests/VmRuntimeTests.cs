@@ -83,7 +83,7 @@ public class VmRuntimeTests
         await agent.WaitForLineAsync(l => l.Contains("vm: a probe guest reached init", StringComparison.Ordinal), Long, what: "the agent's VM probe");
         Assert.Contains("with TCG", agent.Output, StringComparison.Ordinal); // /dev/kvm exists here, but its guests hang
         Assert.Contains("from its vmlinux through PVH", agent.Output, StringComparison.Ordinal);
-        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single().Runtimes is { } r && r.Contains("vm"), "n1 to report the vm runtime");
+        await WaitAsync(async () => (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.Single() is { Runtimes: { } r, Accelerator: "tcg" } && r.Contains("vm"), "n1 to report the vm runtime, emulated (tcg)");
 
         var booted = Stopwatch.StartNew();
         await WaitAsync(async () => (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.SingleOrDefault()?.State is { State: InstanceState.Running, Healthy: true }, "hello-0 to run healthy as a VM");

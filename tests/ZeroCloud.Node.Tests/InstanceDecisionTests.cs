@@ -60,14 +60,16 @@ public class InstanceDecisionTests
     }
 
     [Theory]
-    [InlineData(null, true, true, "vm")]
-    [InlineData(null, true, false, "process")]
-    [InlineData(null, false, true, "process")]
-    [InlineData("process", true, true, "process")]
-    [InlineData("vm", true, true, "vm")]
-    public void The_driver_is_a_vm_only_where_one_is_asked_for_or_auto_can_have_one(string? runtime, bool bootable, bool runsVms, string driver)
+    [InlineData(null, true, true, false, "vm")]
+    [InlineData(null, true, true, true, "process")]
+    [InlineData(null, true, false, false, "process")]
+    [InlineData(null, false, true, false, "process")]
+    [InlineData("process", true, true, false, "process")]
+    [InlineData("vm", true, true, false, "vm")]
+    [InlineData("vm", true, true, true, "vm")]
+    public void The_driver_is_a_vm_only_where_one_is_asked_for_or_auto_can_have_one_with_kvm(string? runtime, bool bootable, bool runsVms, bool emulated, string driver)
     {
-        Assert.Equal(driver, InstanceAgent.DriverFor(runtime, bootable, runsVms, "builtin/hello", out var problem));
+        Assert.Equal(driver, InstanceAgent.DriverFor(runtime, bootable, runsVms, emulated, "builtin/hello", out var problem));
         Assert.Null(problem);
     }
 
@@ -76,7 +78,7 @@ public class InstanceDecisionTests
     [InlineData(false, true, "no bootable image")]
     public void A_vm_this_node_cannot_give_is_refused_with_the_reason(bool bootable, bool runsVms, string reason)
     {
-        Assert.Null(InstanceAgent.DriverFor("vm", bootable, runsVms, "builtin/hello", out var problem));
+        Assert.Null(InstanceAgent.DriverFor("vm", bootable, runsVms, false, "builtin/hello", out var problem));
         Assert.Contains(reason, problem, StringComparison.Ordinal);
         Assert.Contains("builtin/hello", problem, StringComparison.Ordinal);
     }

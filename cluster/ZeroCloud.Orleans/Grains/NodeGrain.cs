@@ -18,7 +18,8 @@ public sealed record NodeBeat(
     [property: Id(7)] string? Agent = null,
     [property: Id(8)] bool? Persistent = null,
     [property: Id(9)] string? Disk = null,
-    [property: Id(10)] IReadOnlyList<string>? Disks = null);
+    [property: Id(10)] IReadOnlyList<string>? Disks = null,
+    [property: Id(11)] string? Accelerator = null);
 
 /// <summary>A machine as its grain sees it, and which silo holds the grain.</summary>
 [GenerateSerializer]
@@ -117,7 +118,8 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             || (beat.Agent is not null && beat.Agent != r.Agent)
             || (beat.Persistent is not null && beat.Persistent != r.Persistent)
             || (beat.Disk is not null && beat.Disk != r.Disk)
-            || (beat.Disks is not null && !(r.Disks ?? []).SequenceEqual(beat.Disks)))
+            || (beat.Disks is not null && !(r.Disks ?? []).SequenceEqual(beat.Disks))
+            || (beat.Runtimes is not null && beat.Accelerator != r.Accelerator))
         {
             await WriteAsync(old => (old ?? Empty()) with
             {
@@ -132,6 +134,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 Persistent = beat.Persistent ?? old?.Persistent,
                 Disk = beat.Disk ?? old?.Disk,
                 Disks = beat.Disks ?? old?.Disks,
+                Accelerator = beat.Runtimes is not null ? beat.Accelerator : old?.Accelerator,
             }, status).ConfigureAwait(true);
             if (!wasWatched && status == NodeStatus.Ready)
             {
@@ -306,7 +309,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             // What it can run changed on a Ready node (the images an agent read from the catalogue after its join, a
             // runtime it proved): what could not be placed may fit now.
             var canRunMore = status == NodeStatus.Ready && status == from && _record is { } old
-                && (!(old.Images ?? []).SequenceEqual(next.Images ?? []) || !(old.Runtimes ?? []).SequenceEqual(next.Runtimes ?? []) || old.Persistent != next.Persistent || !SameLabels(next.Labels ?? new Dictionary<string, string>(), old.Labels ?? new Dictionary<string, string>()));
+                && (!(old.Images ?? []).SequenceEqual(next.Images ?? []) || !(old.Runtimes ?? []).SequenceEqual(next.Runtimes ?? []) || old.Accelerator != next.Accelerator || old.Persistent != next.Persistent || !SameLabels(next.Labels ?? new Dictionary<string, string>(), old.Labels ?? new Dictionary<string, string>()));
             var key = StoreKeys.Node(this.GetPrimaryKeyString());
             var result = await client.PutAsync(key, JsonSerializer.Serialize(next, ControlJsonContext.Default.NodeDto), _revision).ConfigureAwait(true);
             if (result.Succeeded)

@@ -249,8 +249,11 @@ public static class Planner
                     break;
                 }
 
+                // A VM goes to a node that runs VMs with KVM before one that emulates them (TCG: seconds to boot,
+                // several times slower to run), whatever its free memory.
                 var best = fits
                     .OrderBy(kv => service.Spread == SpreadPolicy.Node ? perNode.GetValueOrDefault(kv.Key) : 0)
+                    .ThenBy(kv => RuntimeOf(service, runtime) == "vm" && byName[kv.Key].Accelerator == "tcg" ? 1 : 0)
                     .ThenByDescending(kv => kv.Value.Memory)
                     .ThenBy(kv => kv.Key, StringComparer.Ordinal)
                     .First();

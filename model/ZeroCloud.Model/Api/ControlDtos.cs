@@ -86,7 +86,8 @@ public sealed record ApplyResponse(long Revision, string Cluster, int Nodes, int
 /// POST /v1/nodes/{name}/heartbeat: what the agent reports. Address, labels and runtimes are optional; a change in
 /// any reported field is written to the node's record, an unchanged heartbeat writes nothing. <see cref="Persistent"/>:
 /// whether the agent's data folder survives a reboot (a claimed disk, a host's filesystem; false: RAM only);
-/// <see cref="Disk"/>: its data disk in words, or why it has none; <see cref="Disks"/>: each block device it sees, one line each.
+/// <see cref="Disk"/>: its data disk in words, or why it has none; <see cref="Disks"/>: each block device it sees, one line each;
+/// <see cref="Accelerator"/>: how its VMs run when it runs any, <c>kvm</c> or <c>tcg</c> (emulated: slow to boot and to run).
 /// </summary>
 public sealed record HeartbeatRequest(
     int Cpus,
@@ -100,7 +101,8 @@ public sealed record HeartbeatRequest(
     string? Agent = null,
     bool? Persistent = null,
     string? Disk = null,
-    IReadOnlyList<string>? Disks = null);
+    IReadOnlyList<string>? Disks = null,
+    string? Accelerator = null);
 
 /// <summary>
 /// A node as the store holds it (<c>/zc/nodes/&lt;name&gt;</c>), written by its grain on transitions and inventory
@@ -121,7 +123,8 @@ public sealed record NodeDto(
     string? Agent = null,
     bool? Persistent = null,
     string? Disk = null,
-    IReadOnlyList<string>? Disks = null);
+    IReadOnlyList<string>? Disks = null,
+    string? Accelerator = null);
 
 /// <summary>
 /// A placement (<c>/zc/instances/&lt;node&gt;/&lt;id&gt;</c>), written by the scheduler: what the node's agent must run.

@@ -321,13 +321,15 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
     /// <summary>
     /// Which driver runs a placement: <c>vm</c> when it asks for one (spec.boot.runtime: vm), or for auto when this
-    /// node runs VMs and has the image as a bootable image; <c>process</c> otherwise (the control plane's voters always).
+    /// node runs VMs with KVM and has the image as a bootable image; <c>process</c> otherwise (the control plane's
+    /// voters always, and auto where VMs would be emulated: a service under TCG boots in seconds and runs several times
+    /// slower than the same binary as a process).
     /// </summary>
     private async Task<(Launch? Launch, string? Problem, string? Digest)> LaunchOfAsync(InstanceDto p)
     {
         var vmImage = p.Runtime == "process" ? null : vm.Resolve(p.Image);
         var fromCatalogue = cache is not null && cache.Available().Contains(p.Image);
-        var driver = DriverFor(p.Runtime, vmImage is not null || (fromCatalogue && vm.Accelerator is not null), vm.Accelerator is not null, p.Image, out var refused);
+        var driver = DriverFor(p.Runtime, vmImage is not null || (fromCatalogue && vm.Accelerator is not null), vm.Accelerator is not null, vm.Accelerator == "tcg", p.Image, out var refused);
         if (driver is null)
         {
             return (null, refused, null);
@@ -561,10 +563,10 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     /// Which driver runs a placement: <c>vm</c> when it asks for one, or for auto (no runtime) when this node runs VMs
     /// and has a bootable image for it; <c>process</c> otherwise. Null with the reason when it asks for a VM this node cannot give.
     /// </summary>
-    internal static string? DriverFor(string? runtime, bool hasBootableImage, bool runsVms, string image, out string? problem)
+    internal static string? DriverFor(string? runtime, bool hasBootableImage, bool runsVms, bool emulated, string image, out string? problem)
     {
         problem = null;
-        if (runtime == "vm" || (runtime is null && hasBootableImage && runsVms))
+        if (runtime == "vm" || (runtime is null && hasBootableImage && runsVms && !emulated))
         {
             if (!runsVms)
             {
