@@ -45,6 +45,22 @@ public static class NodeImage
 }
 
 /// <summary>
+/// What the control image carries beside zc-control: ipmitool with its libraries and loader, for the power jobs and
+/// fencing its leader runs against IPMI BMCs (a member on a node booted from the network has no ipmitool otherwise).
+/// The member runs it through the image's own loader (<c>IpmiTool.Find</c>).
+/// </summary>
+public static class ControlImage
+{
+    /// <summary>ipmitool from the distro's package.</summary>
+    public const string Ipmitool = "/usr/bin/ipmitool";
+
+    /// <summary>The control image's contents added to <paramref name="spec"/>; throws when ipmitool is not on this machine.</summary>
+    public static ImageSpec With(ImageSpec spec) => File.Exists(Ipmitool)
+        ? spec with { Executables = [.. spec.Executables, (Ipmitool, "usr/bin/ipmitool")] }
+        : throw new FileNotFoundException($"{Ipmitool}: no such file; the control image carries it to drive IPMI BMCs (apt-get install ipmitool)");
+}
+
+/// <summary>
 /// Builds a bootable image: the kernel as vmlinuz, and initrd.img, a gzip'd newc cpio holding the binary as /init,
 /// the shared libraries it needs (from its ELF dynamic section, transitively), the NIC modules and their
 /// dependencies with /etc/zc/modules listing the load order, /dev/console, and empty mount points. Byte-identical

@@ -64,6 +64,13 @@ public static class SeedImage
             }
         }
 
+        // The seed's member runs power jobs too: ipmitool as the control image carries it.
+        foreach (var (source, target) in ControlImage.With(new ImageSpec(Name, "", "", "", version, "")).Executables)
+        {
+            Add(target, File.ReadAllBytes(source), 0b111_101_101);
+            libraries.UnionWith(ElfFile.Closure(source));
+        }
+
         foreach (var name in ImageBuilder.Dlopened)
         {
             var path = ElfFile.LibraryPath.Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists)

@@ -153,7 +153,7 @@ internal static class ImageCommand
         {
             var spec = new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra, Oci = oci };
             // The node image formats its data disk (spec.nodes.disks) and finds it behind any usual controller.
-            manifest = ImageBuilder.Build(name == "node" ? NodeImage.With(spec) : spec, destination);
+            manifest = ImageBuilder.Build(name switch { "node" => NodeImage.With(spec), "control" => ControlImage.With(spec), _ => spec }, destination);
         }
         catch (FileNotFoundException ex)
         {

@@ -24,6 +24,46 @@ public class PowerTests
     };
 
     [Fact]
+    public async Task The_control_image_carries_ipmitool_and_a_member_runs_it_with_the_image_s_own_loader_and_libraries()
+    {
+        // The control image as zc image build writes it (scripts/test builds it before the tests, which read it
+        // meanwhile: it is built here only when missing), unpacked as an agent unpacks it on a node booted from the
+        // network, whose root has no ipmitool.
+        var built = ZeroCloud.Lab.Repository.PathOf(".build", "out");
+        var initrd = Path.Combine(built, "images", "control", "initrd.img");
+        int code;
+        string log;
+        if (!File.Exists(initrd))
+        {
+            var zc = ZeroCloud.TestSupport.NetnsLab.ServiceBinary("ZeroCloud.Cli", "zc.dll", "cli");
+            (code, log) = await ZeroCloud.Lab.Processes.RunAsync("dotnet", [zc, "image", "build", "control", "-o", built], TimeSpan.FromMinutes(10));
+            Assert.True(code == 0, log);
+        }
+
+        var root = Directory.CreateTempSubdirectory("zc-control-image-").FullName;
+        try
+        {
+            (code, log) = await ZeroCloud.Lab.Processes.RunAsync("/bin/sh", ["-c", $"cd '{root}' && zcat '{initrd}' | cpio -idm --quiet"]);
+            Assert.True(code == 0, log);
+            var tool = IpmiTool.Find(root);
+            Assert.True(File.Exists(Path.Combine(root, IpmiTool.InImage)), $"{initrd} has no {IpmiTool.InImage}: an image built before it carried one (zc image build control -o {built})");
+            Assert.Equal(Path.Combine(root, IpmiTool.Loader), tool.File);
+            Assert.Equal(Path.Combine(root, IpmiTool.InImage), tool.Prefix[^1]);
+            Assert.Equal(IpmiTool.FromPath, IpmiTool.Find(Path.Combine(root, "usr")));
+
+            await using var bmc = await IpmiSim.StartAsync();
+            using var driver = new IpmiDriver(bmc.Address, IpmiSim.User, IpmiSim.Password, tool) { CipherSuite = IpmiSim.CipherSuite };
+            Assert.Equal(PowerState.Off, await driver.StatusAsync(CancellationToken.None));
+            await driver.PowerOnAsync(CancellationToken.None);
+            Assert.True(bmc.PoweredOn);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Ipmi_jobs_switch_a_bmc_in_order_confirm_by_reading_back_and_retry_while_it_is_busy()
     {
         await using var bmc = await IpmiSim.StartAsync();

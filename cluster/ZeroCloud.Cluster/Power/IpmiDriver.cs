@@ -21,20 +21,20 @@ public sealed class IpmiDriver : IPowerDriver
     private readonly string _user;
     private readonly string _password;
 
-    public IpmiDriver(string address, string user, string password, string tool = "ipmitool")
+    public IpmiDriver(string address, string user, string password, IpmiTool? tool = null)
     {
         var colon = address.LastIndexOf(':');
         (_host, _port) = colon < 0 ? (address, 623) : (address[..colon], int.Parse(address[(colon + 1)..], CultureInfo.InvariantCulture));
         _user = user;
         _password = password;
-        Tool = tool;
+        Tool = tool ?? IpmiTool.Find();
     }
 
     /// <summary>The cipher suite (<c>-C</c>); null: ipmitool asks the BMC which it offers.</summary>
     public int? CipherSuite { get; init; }
 
-    /// <summary>The ipmitool binary (a path, or a name looked up in PATH).</summary>
-    public string Tool { get; }
+    /// <summary>The ipmitool it runs: the control image's own, else the one in PATH.</summary>
+    public IpmiTool Tool { get; }
 
     public async Task<PowerState> StatusAsync(CancellationToken ct)
     {
@@ -72,7 +72,7 @@ public sealed class IpmiDriver : IPowerDriver
 
     private async Task<string> RunAsync(CancellationToken ct, params string[] command)
     {
-        var psi = new ProcessStartInfo(Tool)
+        var psi = new ProcessStartInfo(Tool.File)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -81,7 +81,7 @@ public sealed class IpmiDriver : IPowerDriver
         };
         // -N: seconds between retransmissions, -R: retransmissions; the job retries whole calls with its own backoff.
         // -v: only verbose ipmitool says why a session failed (RAKP 2: a wrong password or user name).
-        foreach (var a in (string[])["-v", "-I", "lanplus", "-H", _host, "-p", _port.ToString(CultureInfo.InvariantCulture), "-U", _user, "-E", "-N", "2", "-R", "2", .. (CipherSuite is { } suite ? ["-C", suite.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()), .. command])
+        foreach (var a in (string[])[.. Tool.Prefix, "-v", "-I", "lanplus", "-H", _host, "-p", _port.ToString(CultureInfo.InvariantCulture), "-U", _user, "-E", "-N", "2", "-R", "2", .. (CipherSuite is { } suite ? ["-C", suite.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()), .. command])
         {
             psi.ArgumentList.Add(a);
         }
