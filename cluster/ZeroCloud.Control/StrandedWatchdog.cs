@@ -114,28 +114,7 @@ internal sealed partial class StrandedWatchdog(
             }
         })).ConfigureAwait(false);
 
-        // A quorum of the configuration without this member follows one leader that is not this member.
-        var following = answers.OfType<StatusResponse>()
-            .Where(s => s.Role is "leader" or "follower" && s.Leader is not null && s.Leader != node.Id)
-            .GroupBy(s => s.Leader!)
-            .OrderByDescending(g => g.Count())
-            .FirstOrDefault();
-        var quorum = ((members.Count - 1) / 2) + 1;
-        if (following is null || following.Count() < quorum)
-        {
-            return null;
-        }
-
-        var leader = following.FirstOrDefault(s => s.Role == "leader");
-        if (role == "follower" && (leader is null || leader.CommitIndex <= node.CommitIndex))
-        {
-            return null; // a follower with nothing to catch up on is idle, not stuck
-        }
-
-        var what = role == "candidate"
-            ? $"a candidate for {stuck.TotalSeconds:0} s"
-            : $"a follower whose commit index stood at {node.CommitIndex} for {stuck.TotalSeconds:0} s while its leader's is {leader!.CommitIndex}";
-        return ($"{node.Id} is stranded: {what}, while {following.Count()} of the {members.Count - 1} other members follow {following.Key}", peers);
+        return StrandedVerdict.Of(node.Id, role, node.CommitIndex, stuck, members.Count, answers) is { } reason ? (reason, peers) : null;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Reason}: it stops, has its peers remove it, moves its folder aside and rejoins empty")]
