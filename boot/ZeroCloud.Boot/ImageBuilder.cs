@@ -54,10 +54,13 @@ public static class ControlImage
     /// <summary>ipmitool from the distro's package.</summary>
     public const string Ipmitool = "/usr/bin/ipmitool";
 
-    /// <summary>The control image's contents added to <paramref name="spec"/>; throws when ipmitool is not on this machine.</summary>
-    public static ImageSpec With(ImageSpec spec) => File.Exists(Ipmitool)
-        ? spec with { Executables = [.. spec.Executables, (Ipmitool, "usr/bin/ipmitool")] }
+    /// <summary>The programs the control image carries (this machine's path, the path in the image); throws when ipmitool is not on this machine.</summary>
+    public static IReadOnlyList<(string Source, string Target)> Executables() => File.Exists(Ipmitool)
+        ? [(Ipmitool, "usr/bin/ipmitool")]
         : throw new FileNotFoundException($"{Ipmitool}: no such file; the control image carries it to drive IPMI BMCs (apt-get install ipmitool)");
+
+    /// <summary>The control image's contents added to <paramref name="spec"/>.</summary>
+    public static ImageSpec With(ImageSpec spec) => spec with { Executables = [.. spec.Executables, .. Executables()] };
 }
 
 /// <summary>

@@ -65,7 +65,7 @@ public static class SeedImage
         }
 
         // The seed's member runs power jobs too: ipmitool as the control image carries it.
-        foreach (var (source, target) in ControlImage.With(new ImageSpec(Name, "", "", "", version, "")).Executables)
+        foreach (var (source, target) in ControlImage.Executables())
         {
             Add(target, File.ReadAllBytes(source), 0b111_101_101);
             libraries.UnionWith(ElfFile.Closure(source));
