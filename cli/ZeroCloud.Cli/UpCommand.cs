@@ -213,6 +213,7 @@ internal static class UpCommand
             if (deadline.Elapsed > TimeSpan.FromSeconds(120))
             {
                 stderr.WriteLine($"zc up: dhcp, netboot and storage did not start on the seed within 120 s; the agent's log: {Path.Combine(seedDir, "node.log")}");
+                await WhySeedServicesWaitAsync(client, Path.Combine(seedDir, "node.log"), stderr, ct).ConfigureAwait(false);
                 return ZcCommand.Failed;
             }
 
@@ -278,6 +279,47 @@ internal static class UpCommand
         """;
 
     /// <summary>The virtual servers' firmware: a copy of the build's zc-node in the lab's folder (the servers see no build folder).</summary>
+    /// <summary>
+    /// Why the seed's dhcp, netboot or storage is not running: whether the seed node joined, each placement's state and
+    /// detail as its agent reported it, and the last lines of the agent's log.
+    /// </summary>
+    private static async Task WhySeedServicesWaitAsync(ControlClient client, string nodeLog, TextWriter stderr, CancellationToken ct)
+    {
+        try
+        {
+            var nodes = (await client.NodesAsync(ct).ConfigureAwait(false)).Nodes;
+            stderr.WriteLine(nodes.FirstOrDefault(n => n.Name == SeedName) is { } seed
+                ? $"zc up:   node {SeedName}: {seed.Status} since {seed.Since:HH:mm:ss} UTC, images {string.Join(", ", seed.Images ?? [])}"
+                : $"zc up:   node {SeedName} has not joined (no heartbeat reached the control plane)");
+            var instances = (await client.InstancesAsync(null, ct).ConfigureAwait(false)).Instances;
+            foreach (var service in (await client.ServicesAsync(ct).ConfigureAwait(false)).Services.Where(x => x.Image is "builtin/dhcp" or "builtin/netboot" or "builtin/storage"))
+            {
+                var mine = instances.Where(i => i.Instance.Service == service.Name).ToList();
+                stderr.WriteLine($"zc up:   {service.Name}: {service.Placed} placed, {service.Running} running"
+                    + string.Concat(mine.Select(i => $"; {i.Instance.Id} on {i.Instance.Node} {i.State?.State.ToString() ?? "Pending"}{(i.State?.Detail is { } d ? $" ({d})" : "")}")));
+            }
+        }
+        catch (ControlApiException ex)
+        {
+            stderr.WriteLine($"zc up:   the control plane did not answer: {ex.Message}");
+        }
+
+        try
+        {
+            using var stream = new FileStream(nodeLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var lines = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            stderr.WriteLine($"zc up:   the last {Math.Min(20, lines.Length)} lines of {nodeLog}:");
+            foreach (var line in lines.TakeLast(20))
+            {
+                stderr.WriteLine("    " + line);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"zc up:   {nodeLog}: {ex.Message}");
+        }
+    }
+
     private static void PrepareRom(LabState state)
     {
         Directory.CreateDirectory(Rom(state));
