@@ -18,8 +18,17 @@ internal sealed record LabState(
     IReadOnlyList<LabServer> Servers,
     DateTime Started);
 
-/// <summary>One virtual bare server: its namespace, MAC and folder.</summary>
-internal sealed record LabServer(string Id, string Namespace, string Mac, string Directory);
+/// <summary>
+/// One virtual bare server: its namespace, MAC and folder. <paramref name="Firmware"/> is null for an emulated server
+/// (zc-node doing the firmware's work), else <c>bios</c> or <c>uefi</c> for a QEMU machine; <paramref name="Bmc"/> is
+/// where a QEMU machine's lab BMC listens (<c>address:port</c>, the address with the lab subnet's
+/// <paramref name="BmcPrefix"/>), when cluster.yaml names one for its MAC.
+/// </summary>
+internal sealed record LabServer(string Id, string Namespace, string Mac, string Directory, string? Firmware = null, string? Bmc = null, int BmcPrefix = 24)
+{
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsVm => Firmware is not null;
+}
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(LabState))]
@@ -65,7 +74,9 @@ internal static class Lab
         var sw = $"{prefix}-sw";
         await Netns.AddSwitchAsync(sw).ConfigureAwait(false);
         var hosts = new List<(string Ns, string Nic, string? Mac, int Index)> { (seedNamespace, seedInterface, null, 0) };
-        hosts.AddRange(servers.Select((s, i) => (s.Namespace, "eth0", (string?)s.Mac, i + 1)));
+        // A QEMU machine's namespace holds its NIC's cable: the guest has the MAC, the veth another (a bridge keeps
+        // frames for its own ports' MACs).
+        hosts.AddRange(servers.Select((s, i) => (s.Namespace, "eth0", s.IsVm ? null : (string?)s.Mac, i + 1)));
         var done = 0;
         await Parallel.ForEachAsync(hosts, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (h, _) =>
         {

@@ -9,6 +9,27 @@ namespace ZeroCloud.Cli;
 /// </summary>
 internal static class LabCommand
 {
+    /// <summary><c>zc lab machine</c> (hidden): what zc up starts in a QEMU server's namespace (<see cref="Up.LabVm"/>).</summary>
+    private static Command Machine()
+    {
+        var name = new Option<string>("--name") { Required = true };
+        var mac = new Option<string>("--mac") { Required = true };
+        var firmware = new Option<string>("--firmware") { Required = true };
+        var dir = new Option<string>("--dir") { Required = true };
+        var bmc = new Option<string>("--bmc");
+        var prefix = new Option<int>("--prefix") { DefaultValueFactory = _ => 24 };
+        var credentials = new Option<string>("--bmc-credentials");
+        var machine = new Command("machine", "Run one QEMU machine of the lab with its BMC (zc up --vm starts these).") { Hidden = true };
+        foreach (var o in new Option[] { name, mac, firmware, dir, bmc, prefix, credentials })
+        {
+            machine.Options.Add(o);
+        }
+
+        machine.SetAction((parse, ct) => Up.LabVm.RunAsync(
+            parse.GetValue(name)!, parse.GetValue(mac)!, parse.GetValue(firmware)!, parse.GetValue(dir)!, parse.GetValue(bmc), parse.GetValue(prefix), parse.GetValue(credentials), parse.InvocationConfiguration.Output, ct));
+        return machine;
+    }
+
     public static Command Build()
     {
         var lab = new Command("lab", "The virtual bare servers of zc up's lab on this machine.");
@@ -58,6 +79,7 @@ internal static class LabCommand
             return ZcCommand.Ok;
         });
         lab.Subcommands.Add(reboot);
+        lab.Subcommands.Add(Machine());
         return lab;
     }
 }

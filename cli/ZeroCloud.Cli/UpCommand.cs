@@ -23,19 +23,19 @@ internal static class UpCommand
     {
         var file = new Option<string>("--file", "-f") { Description = "The cluster.yaml to bring up.", DefaultValueFactory = _ => "cluster.yaml", HelpName = "path" };
         var nodes = new Option<int?>("--nodes", "-n") { Description = "How many virtual bare servers to power on (default: the known nodes of cluster.yaml, at least 3).", HelpName = "N" };
-        var runtime = new Option<string>("--runtime") { Description = "What the virtual servers are: process (zc-node booting over the lab network; the default) or vm (not built yet).", DefaultValueFactory = _ => "process" };
+        var vm = new Option<int>("--vm") { Description = "How many of the servers are QEMU machines (the last ones; BIOS and UEFI in turn) that PXE-boot the node image with real firmware; the others are emulated (zc-node doing the firmware's work).", HelpName = "N" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for every node Ready and every service at its replicas.", DefaultValueFactory = _ => 600 };
         var inLab = new Option<bool>("--in-lab") { Hidden = true };
-        var up = new Command("up", "Bring up the cluster on this machine: a lab network, a seed node and N virtual bare servers that PXE-boot and join.") { file, nodes, runtime, timeout, inLab };
+        var up = new Command("up", "Bring up the cluster on this machine: a lab network, a seed node and N virtual bare servers that PXE-boot and join.") { file, nodes, vm, timeout, inLab };
         up.SetAction((parse, ct) => parse.GetValue(inLab)
             ? InLabAsync(parse.GetValue(file)!, parse.GetValue(timeout), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct)
-            : UpAsync(parse.GetValue(file)!, parse.GetValue(nodes), parse.GetValue(runtime)!, parse.GetValue(timeout), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct));
+            : UpAsync(parse.GetValue(file)!, parse.GetValue(nodes), parse.GetValue(vm), parse.GetValue(timeout), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ct));
         yield return up;
         yield return DownCommand.Build();
         yield return LabCommand.Build();
     }
 
-    private static async Task<int> UpAsync(string path, int? count, string runtime, int timeout, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    private static async Task<int> UpAsync(string path, int? count, int vms, int timeout, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         // Nothing is touched before the file is valid.
         if (!ConfigFile.TryLoad(path, stderr, out var result))
@@ -61,13 +61,6 @@ internal static class UpCommand
             return ZcCommand.Failed;
         }
 
-        if (runtime != "process")
-        {
-            stderr.WriteLine(runtime == "vm"
-                ? "zc up: --runtime vm (virtual servers as QEMU machines with iPXE firmware) is not built yet; use --runtime process"
-                : $"zc up: --runtime {runtime}: write process or vm");
-            return ZcCommand.UsageError;
-        }
 
         if (Environment.UserName != "root")
         {
@@ -88,10 +81,16 @@ internal static class UpCommand
         }
 
         var directory = Lab.DirectoryOf(cluster);
-        if (LabPlan.Make(config, count, directory, Lab.Prefix(cluster), out var problem, out var usage) is not { } plan)
+        if (LabPlan.Make(config, count, vms, directory, Lab.Prefix(cluster), out var problem, out var usage) is not { } plan)
         {
             stderr.WriteLine($"zc up: {problem}");
             return usage ? ZcCommand.UsageError : ZcCommand.Failed;
+        }
+
+        if (plan.Servers.Any(x => x.IsVm) && MissingForVms(plan) is { } missing)
+        {
+            stderr.WriteLine($"zc up: --vm {vms}: {missing}");
+            return ZcCommand.Failed;
         }
 
         // The binaries the lab runs: built once, reused after.
@@ -106,7 +105,8 @@ internal static class UpCommand
         var (seed, seedNamespace, list, servers) = (plan.SeedAddress, plan.SeedNamespace, plan.Servers, plan.Servers.Count);
         var state = plan.ToState($"{Lab.Prefix(cluster)}-sw", DateTime.UtcNow);
         Lab.Save(state);
-        stdout.WriteLine($"zc up: cluster {cluster}: lab network {network.Subnet} (bridge + {servers + 1} namespaces), seed {seed} on {network.Interface}, {servers} virtual bare servers");
+        stdout.WriteLine($"zc up: cluster {cluster}: lab network {network.Subnet} (bridge + {servers + 1} namespaces), seed {seed} on {network.Interface}, {servers} virtual bare servers"
+            + (vms > 0 ? $" ({vms} of them QEMU machines: {string.Join(", ", list.Where(x => x.IsVm).Select(x => $"{x.Id} {x.Firmware!.ToUpperInvariant()}{(x.Bmc is { } b ? $" with a BMC at https://{b}/redfish/v1" : "")}"))})" : ""));
         try
         {
             await Lab.CreateAsync(cluster, seedNamespace, network.Interface, list, _ => { }).ConfigureAwait(false);
@@ -230,6 +230,7 @@ internal static class UpCommand
 
         stdout.WriteLine($"zc up: images pushed and signed, netboot serves the signed node image; powering on {state.Servers.Count} servers ({UpView.Since(started)})");
         PrepareRom(state);
+        await PrepareBmcCredentialsAsync(client, config, state, stdout, ct).ConfigureAwait(false);
 
         // All at once, as an operator switches a rack on (a few at a time here: each start is a fork of ip netns exec,
         // a shell and its mounts, about 0.3 s on a busy 2-core machine, which one after another spread 100 servers'
@@ -278,7 +279,6 @@ internal static class UpCommand
         exec /mnt/rom/zc-node "$@"
         """;
 
-    /// <summary>The virtual servers' firmware: a copy of the build's zc-node in the lab's folder (the servers see no build folder).</summary>
     /// <summary>
     /// Why the seed's dhcp, netboot or storage is not running: whether the seed node joined, each placement's state and
     /// detail as its agent reported it, and the last lines of the agent's log.
@@ -320,6 +320,7 @@ internal static class UpCommand
         }
     }
 
+    /// <summary>The virtual servers' firmware: a copy of the build's zc-node in the lab's folder (the servers see no build folder).</summary>
     private static void PrepareRom(LabState state)
     {
         Directory.CreateDirectory(Rom(state));
@@ -332,9 +333,58 @@ internal static class UpCommand
     /// Powers a virtual server on: its firmware starts in its namespace, seeing only its own folder (<see cref="ServerScript"/>)
     /// and no block device (the host's disks are never a virtual server's).
     /// </summary>
+    /// <summary>What QEMU machines need that this machine lacks (QEMU; OVMF for a UEFI one), or null.</summary>
+    private static string? MissingForVms(LabPlan plan)
+    {
+        if (!Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, "qemu-system-x86_64"))))
+        {
+            return "qemu-system-x86_64 is not installed (scripts/setup installs qemu-system-x86)";
+        }
+
+        if (!File.Exists("/usr/lib/ipxe/qemu/pxe-virtio.rom") || !File.Exists("/usr/lib/ipxe/qemu/efi-virtio.rom"))
+        {
+            return "QEMU's iPXE ROMs for virtio NICs are missing (/usr/lib/ipxe/qemu; package ipxe-qemu)";
+        }
+
+        return plan.Servers.Any(x => x.Firmware == "uefi") && LabVm.Ovmf() is null ? "a UEFI machine needs OVMF (package ovmf; scripts/setup installs it)" : null;
+    }
+
+    /// <summary>
+    /// Lab BMC credentials for each QEMU machine with a BMC: the secret cluster.yaml names for it when the cluster
+    /// already holds one, else a new user:password stored as that secret, so that the cluster's power jobs and the lab's
+    /// BMC agree. Written 0600 to the machine's folder for its <c>zc lab machine</c>.
+    /// </summary>
+    private static async Task PrepareBmcCredentialsAsync(ControlClient client, ClusterConfig config, LabState state, TextWriter stdout, CancellationToken ct)
+    {
+        foreach (var server in state.Servers.Where(x => x.Bmc is not null))
+        {
+            var secret = config.Spec.Nodes.Known.First(k => k.Mac.ToString() == server.Mac).Bmc!.Credentials;
+            byte[] value;
+            if ((await client.SecretsAsync(ct).ConfigureAwait(false)).Secrets.Any(x => x.Name == secret))
+            {
+                value = await client.SecretAsync(secret, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                value = System.Text.Encoding.UTF8.GetBytes($"zc-lab:{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12))}");
+                await client.SetSecretAsync(secret, value, null, ct).ConfigureAwait(false);
+                stdout.WriteLine($"zc up: secret {secret} holds the lab BMCs' credentials (zc secret get {secret})");
+            }
+
+            Directory.CreateDirectory(server.Directory);
+            ZeroCloud.Model.SecretFile.Write(Path.Combine(server.Directory, "bmc-credentials"), System.Text.Encoding.UTF8.GetString(value));
+        }
+    }
+
     internal static Task PowerOnAsync(LabState state, LabServer server)
     {
         Directory.CreateDirectory(server.Directory);
+        if (server.IsVm)
+        {
+            string[] bmc = server.Bmc is { } at ? ["--bmc", at, "--bmc-credentials", Path.Combine(server.Directory, "bmc-credentials")] : [];
+            return Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), Artifacts.SelfCommand()[0], [.. Artifacts.SelfCommand().Skip(1), "lab", "machine", "--name", server.Id, "--mac", server.Mac, "--firmware", server.Firmware!, "--dir", server.Directory, "--prefix", server.BmcPrefix.ToString(CultureInfo.InvariantCulture), .. bmc]);
+        }
+
         return Lab.StartDetachedAsync(server.Namespace, Path.Combine(server.Directory, "node.log"), "/bin/sh", ["-c", ServerScript, "zc-server", server.Directory, state.Directory, Rom(state), ImageCommand.RepositoryRoot()!, "--firmware", "eth0", "--events", Path.Combine(server.Directory, BringUpMonitor.EventsFile), "--data", Path.Combine(server.Directory, "node"), "--block-devices", "none"]);
     }
 

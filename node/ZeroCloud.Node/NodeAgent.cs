@@ -19,7 +19,11 @@ internal static class NodeAgent
     {
         var log = new LineLogger(SystemInit.Log);
         var timings = new Dictionary<string, double>(init.Timings) { ["initToAgent"] = SystemInit.Uptime() - init.Timings["kernelToInit"] };
-        var code = await RunAsync(init.CommandLine, Ipv4.FromUInt32(init.Address).ToString(), init.Mac.ToString(), init.HostName, timings, s => s with { Data = s.Data ?? DataDirectory }, log, CancellationToken.None).ConfigureAwait(false);
+        // The boot's phases go to the console, where a machine's serial console (or the lab's QEMU) shows them.
+        var events = BootEvents.ToConsole(Console.WriteLine);
+        var address = Ipv4.FromUInt32(init.Address).ToString();
+        events(new ZeroCloud.Model.Api.BootEvent(ZeroCloud.Model.Api.BootPhase.Booted, DateTime.UtcNow, Address: address, Name: init.CommandLine["name"] ?? init.HostName));
+        var code = await RunAsync(init.CommandLine, address, init.Mac.ToString(), init.HostName, timings, s => s with { Data = s.Data ?? DataDirectory, Events = s.Events ?? events }, log, CancellationToken.None).ConfigureAwait(false);
         if (code != 0)
         {
             // PID 1 stays up, so the console keeps saying why this machine does not join.

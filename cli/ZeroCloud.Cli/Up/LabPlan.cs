@@ -10,7 +10,14 @@ namespace ZeroCloud.Cli.Up;
 internal sealed record LabPlan(string Cluster, string Directory, string SeedNamespace, string SeedAddress, string Api, IReadOnlyList<LabServer> Servers)
 {
     /// <summary>The plan, or null with the problem (and whether it is a usage error, exit 2, or a spec that cannot run here, exit 1).</summary>
-    public static LabPlan? Make(ClusterConfig config, int? count, string directory, string prefix, out string? problem, out bool usage)
+    public static LabPlan? Make(ClusterConfig config, int? count, string directory, string prefix, out string? problem, out bool usage) =>
+        Make(config, count, 0, directory, prefix, out problem, out usage);
+
+    /// <summary>
+    /// The plan with the last <paramref name="vms"/> servers as QEMU machines, BIOS and UEFI in turn (BIOS first). A
+    /// machine whose MAC cluster.yaml lists with a Redfish BMC at an address of the lab's subnet gets its lab BMC there.
+    /// </summary>
+    public static LabPlan? Make(ClusterConfig config, int? count, int vms, string directory, string prefix, out string? problem, out bool usage)
     {
         problem = null;
         usage = false;
@@ -36,14 +43,71 @@ internal sealed record LabPlan(string Cluster, string Directory, string SeedName
             return null;
         }
 
+        if (vms < 0 || vms > servers)
+        {
+            problem = $"--vm {vms}: between 0 and the number of servers ({servers})";
+            usage = true;
+            return null;
+        }
+
         var known = config.Spec.Nodes.Known;
-        var list = Enumerable.Range(1, servers).Select(i =>
+        var list = new List<LabServer>();
+        for (var i = 1; i <= servers; i++)
         {
             var id = $"s{i:000}";
             var mac = i <= known.Length ? known[i - 1].Mac.ToString() : $"52:54:00:7a:{i >> 8:x2}:{i & 0xFF:x2}";
-            return new LabServer(id, $"{prefix}-{id}", mac, Path.Combine(directory, id));
-        }).ToList();
+            var vm = i - (servers - vms) - 1;
+            string? firmware = vm >= 0 ? (vm % 2 == 0 ? "bios" : "uefi") : null;
+            string? bmc = null;
+            if (firmware is not null && known.FirstOrDefault(k => k.Mac.ToString() == mac)?.Bmc is { } spec)
+            {
+                if ((bmc = LabBmcAddress(config, spec, seed, out var why)) is null)
+                {
+                    problem = $"{id} ({mac}): {why}";
+                    return null;
+                }
+            }
+
+            list.Add(new LabServer(id, $"{prefix}-{id}", mac, Path.Combine(directory, id), firmware, bmc, network.Subnet.PrefixLength));
+        }
+
+        if (list.Where(s => s.Bmc is not null).GroupBy(s => s.Bmc).FirstOrDefault(g => g.Count() > 1) is { } shared)
+        {
+            problem = $"{string.Join(" and ", shared.Select(s => s.Id))} name the same BMC ({shared.Key})";
+            return null;
+        }
+
         return new LabPlan(config.Metadata.Name, directory, $"{prefix}-seed", seed, $"https://{seed}:7070", list);
+    }
+
+    /// <summary>
+    /// Where the lab serves a QEMU machine's BMC: the host and port of the Redfish URL cluster.yaml names, which must be
+    /// an IPv4 address of the lab's subnet that nothing else takes (the seed, the gateway, the DHCP range).
+    /// </summary>
+    private static string? LabBmcAddress(ClusterConfig config, BmcSpec bmc, string seed, out string? problem)
+    {
+        problem = null;
+        var n = config.Spec.Network;
+        if (bmc.Protocol != BmcProtocol.Redfish || !Uri.TryCreate(bmc.Address, UriKind.Absolute, out var url))
+        {
+            problem = $"the lab's BMCs speak Redfish; cluster.yaml names {bmc} for it";
+            return null;
+        }
+
+        if (!System.Net.IPAddress.TryParse(url.Host, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || !n.Subnet.Contains(ip))
+        {
+            problem = $"its BMC {url} is not an IPv4 address of the lab's subnet {n.Subnet}: the lab serves BMCs on that network only";
+            return null;
+        }
+
+        var value = Ipv4.ToUInt32(ip);
+        if (ip.ToString() == seed || (n.Gateway is not null && ip.Equals(n.Gateway)) || (n.Dhcp.Range is { } r && value >= r.StartValue && value <= r.EndValue) || value == n.Subnet.NetworkValue || value == n.Subnet.BroadcastValue)
+        {
+            problem = $"its BMC's address {ip} is taken (the seed's, the gateway's, the subnet's own or in the DHCP range)";
+            return null;
+        }
+
+        return $"{ip}:{url.Port}";
     }
 
     /// <summary>The first address of the subnet that is not the gateway, in the DHCP range, or a known node's.</summary>
@@ -51,6 +115,15 @@ internal sealed record LabPlan(string Cluster, string Directory, string SeedName
     {
         var n = config.Spec.Network;
         var taken = new HashSet<uint>(config.Spec.Nodes.Known.Where(k => k.Ip is not null).Select(k => Ipv4.ToUInt32(k.Ip!)));
+        // Nor a BMC's (the lab serves a QEMU machine's BMC there).
+        foreach (var bmc in config.Spec.Nodes.Known.Select(k => k.Bmc).OfType<BmcSpec>())
+        {
+            if (Uri.TryCreate(bmc.Address, UriKind.Absolute, out var url) && System.Net.IPAddress.TryParse(url.Host, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            {
+                taken.Add(Ipv4.ToUInt32(ip));
+            }
+        }
+
         if (n.Gateway is not null)
         {
             taken.Add(Ipv4.ToUInt32(n.Gateway));

@@ -56,6 +56,16 @@ public sealed record BootEvent(BootPhase Phase, DateTime At, string? Address = n
         return events;
     }
 
+    /// <summary>What precedes an event on a machine's console (the node image's agent writes its events there).</summary>
+    public const string ConsolePrefix = "zc.event ";
+
+    /// <summary>
+    /// The events in a console's text: the JSON after <see cref="ConsolePrefix"/> on each line that has it (anything before
+    /// it on the line, such as a kernel message that got there first, is ignored); other lines are not events.
+    /// </summary>
+    public static IReadOnlyList<BootEvent> ReadConsole(string text) =>
+        ReadAll(string.Join('\n', text.Split('\n').Select(l => l.IndexOf(ConsolePrefix, StringComparison.Ordinal) is var i and >= 0 ? l[(i + ConsolePrefix.Length)..] : "")));
+
     /// <summary>The event as one line of JSON (no newline).</summary>
     public string ToLine() => JsonSerializer.Serialize(this, BootEventJsonContext.Default.BootEvent);
 }
