@@ -23,7 +23,7 @@ internal static class UpCommand
     {
         var file = new Option<string>("--file", "-f") { Description = "The cluster.yaml to bring up.", DefaultValueFactory = _ => "cluster.yaml", HelpName = "path" };
         var nodes = new Option<int?>("--nodes", "-n") { Description = "How many virtual bare servers to power on (default: the known nodes of cluster.yaml, at least 3).", HelpName = "N" };
-        var vm = new Option<int>("--vm") { Description = "How many of the servers are QEMU machines (the last ones; BIOS and UEFI in turn) that PXE-boot the node image with real firmware; the others are emulated (zc-node doing the firmware's work).", HelpName = "N" };
+        var vm = new Option<int>("--vm") { Description = "How many of the servers are QEMU machines (the last ones; UEFI and BIOS in turn, known machines with a BMC first) that PXE-boot the node image with real firmware; the others are emulated (zc-node doing the firmware's work).", HelpName = "N" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for every node Ready and every service at its replicas.", DefaultValueFactory = _ => 600 };
         var inLab = new Option<bool>("--in-lab") { Hidden = true };
         var up = new Command("up", "Bring up the cluster on this machine: a lab network, a seed node and N virtual bare servers that PXE-boot and join.") { file, nodes, vm, timeout, inLab };
@@ -106,7 +106,7 @@ internal static class UpCommand
         var state = plan.ToState($"{Lab.Prefix(cluster)}-sw", DateTime.UtcNow);
         Lab.Save(state);
         stdout.WriteLine($"zc up: cluster {cluster}: lab network {network.Subnet} (bridge + {servers + 1} namespaces), seed {seed} on {network.Interface}, {servers} virtual bare servers"
-            + (vms > 0 ? $" ({vms} of them QEMU machines: {string.Join(", ", list.Where(x => x.IsVm).Select(x => $"{x.Id} {x.Firmware!.ToUpperInvariant()}{(x.Bmc is { } b ? $" with a BMC at https://{b}/redfish/v1" : "")}"))})" : ""));
+            + (vms > 0 ? $" ({vms} of them QEMU machines: {string.Join(", ", list.Where(x => x.IsVm).Select(x => $"{x.Id} {x.Firmware!.ToUpperInvariant()}{(x.Bmc is { } b ? $" with a BMC at https://{(b.EndsWith(":443", StringComparison.Ordinal) ? b[..^4] : b)}/redfish/v1" : "")}"))})" : ""));
         try
         {
             await Lab.CreateAsync(cluster, seedNamespace, network.Interface, list, _ => { }).ConfigureAwait(false);

@@ -37,6 +37,10 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
               - { mac: "52:54:00:81:00:01", name: known-1 }
               - { mac: "52:54:00:81:00:02", name: known-2 }
               - { mac: "52:54:00:81:00:03", name: known-3 }
+              # A QEMU machine of zc up --vm: the lab serves its BMC at this address, with the credentials of this secret.
+              - mac: "52:54:00:81:00:06"
+                name: rack-1
+                bmc: { redfish: "https://10.81.0.21/redfish/v1", credentials: lab-bmc, insecureTls: true }
           services:
             - { name: dhcp, image: builtin/dhcp, replicas: 2 }
             - { name: netboot, image: builtin/netboot, replicas: 2 }
@@ -100,7 +104,7 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
     {
         var file = Path.Combine(_root, "cluster.yaml");
         await File.WriteAllTextAsync(file, Yaml);
-        using var up = Start("up", "-f", file, "--nodes", "5", "--timeout", "300");
+        using var up = Start("up", "-f", file, "--nodes", "6", "--vm", "1", "--timeout", "300");
         var lines = new List<string>();
         var errors = new List<string>();
         var poweringOn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -162,13 +166,14 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
             var text = string.Join("\n", lines);
             output.WriteLine(text);
             Assert.True(up.ExitCode == 0, text + "\n" + string.Join("\n", errors));
-            Assert.Contains("zc up: cluster uptest is up: 5 nodes Ready", text, StringComparison.Ordinal);
+            Assert.Contains("zc up: cluster uptest is up: 6 nodes Ready", text, StringComparison.Ordinal);
+            Assert.Contains("(1 of them QEMU machines: s006 UEFI with a BMC at https://10.81.0.21/redfish/v1)", text, StringComparison.Ordinal);
             Assert.Contains("lost on the way: s005", text, StringComparison.Ordinal);
 
             // zc get finds the lab without --server; the cluster has its three voters on distinct nodes.
             var (code, nodes, err) = await RunAsync(TimeSpan.FromMinutes(1), "get", "nodes");
             Assert.True(code == 0, nodes + err);
-            Assert.Equal(5, nodes.Split('\n').Count(l => l.Contains(" Ready ", StringComparison.Ordinal)));
+            Assert.Equal(6, nodes.Split('\n').Count(l => l.Contains(" Ready ", StringComparison.Ordinal)));
             var (_, members, _) = await RunAsync(TimeSpan.FromMinutes(1), "get", "members");
             Assert.Equal(3, members.Split('\n').Count(l => l.Contains("available", StringComparison.Ordinal)));
 
@@ -227,29 +232,35 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
 
             output.WriteLine($"s002 reset, PXE-booted the pushed node image and runs its agent after {resetClock.Elapsed.TotalSeconds:0.0} s: {known2.Agent}");
 
-            // A real machine joins with the seed's build folder gone (moved away and back): QEMU (TCG) with the iPXE
-            // ROM on the lab's bridge PXE-boots from the cluster's dhcp and netboot instances (netboot serves the node
-            // image from the store), runs it with zc-node as PID 1, becomes a Ready node, is given a hello replica
-            // (scaled to one per node) and runs it from the image it fetched from the store.
+            // A real machine: s006 is a QEMU machine (zc up --vm 1: OVMF, QEMU's iPXE ROM, a virtio disk, one vCPU) that
+            // PXE-booted during zc up from the cluster's dhcp and netboot, with zc-node as PID 1. Its BMC (the lab's
+            // Redfish over QMP, at the address cluster.yaml names) power-cycles it: with the seed's build folder gone
+            // (moved away and back) it PXE-boots again, now the pushed node image from the store, joins under the same
+            // name, is given a hello replica (scaled to one per node) and runs it from the image it fetched.
+            var events = Path.Combine(_root, "uptest", "s006", "events.jsonl");
+            var console = Path.Combine(_root, "uptest", "s006", "console.log");
+            Assert.Contains(all, n => n.Name == "rack-1" && n.Status == NodeStatus.Ready && n.Mac == "52:54:00:81:00:06");
+            Assert.Equal(1, ZeroCloud.Model.Api.BootEvent.ReadAll(await File.ReadAllTextAsync(events)).Count(e => e.Phase == ZeroCloud.Model.Api.BootPhase.Booted));
+            Assert.Contains("-M q35 -drive if=pflash", await ShAsync($"cat /proc/$(pgrep -f '[q]emu-system-x86_64 .*{Path.Combine(_root, "uptest", "s006")}/' | head -1)/cmdline | tr '\\0' ' '"), StringComparison.Ordinal);
             Directory.Move(built, built + ".away");
             try
             {
-                const string mac = "52:54:00:aa:bb:01";
-                var console = Path.Combine(_root, "qemu-console.log");
-                await ShAsync("ip -n zc-uptest-sw tuntap add zcq0 mode tap && ip -n zc-uptest-sw link set zcq0 master br0 up");
-                await ShAsync($"ip netns exec zc-uptest-sw setsid -f qemu-system-x86_64 -accel tcg -M pc -m 768 -display none -no-reboot -serial file:{console} -netdev tap,id=n0,ifname=zcq0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={mac} -boot n >/dev/null 2>&1 </dev/null");
+                var (cycled, cycleOut, cycleErr) = await RunAsync(TimeSpan.FromMinutes(2), "power", "cycle", "rack-1");
+                output.WriteLine(cycleOut);
+                Assert.True(cycled == 0, cycleOut + cycleErr);
+                Assert.Contains("via redfish https://10.81.0.21/redfish/v1: succeeded, power is on", cycleOut, StringComparison.Ordinal);
                 var booting = Stopwatch.StartNew();
                 NodeDto? machine = null;
-                // Ready, and reporting what it can run: the catalogue's images, read after its first heartbeats.
-                while (machine?.Status != NodeStatus.Ready || !(machine.Images ?? []).Contains("builtin/hello"))
+                // Ready with the pushed agent, and reporting what it can run: the catalogue's images.
+                while (machine?.Status != NodeStatus.Ready || machine.Agent?.EndsWith(distinctSha, StringComparison.Ordinal) != true || !(machine.Images ?? []).Contains("builtin/hello"))
                 {
-                    Assert.True(booting.Elapsed < TimeSpan.FromMinutes(4), $"the QEMU machine is not a Ready node after 4 min: {machine}\n--- its console ---\n{(File.Exists(console) ? await File.ReadAllTextAsync(console) : "(none)")}");
+                    Assert.True(booting.Elapsed < TimeSpan.FromMinutes(4), $"the QEMU machine is not a Ready node with the pushed agent 4 min after its power cycle: {machine}\n--- its console ---\n{await ShAsync($"tail -c 3000 {console}")}");
                     await Task.Delay(1000);
-                    machine = (await NodesAsync()).Nodes.FirstOrDefault(n => n.Name == "node-525400aabb01");
+                    machine = (await NodesAsync()).Nodes.FirstOrDefault(n => n.Name == "rack-1");
                 }
 
-                output.WriteLine($"QEMU machine PXE-booted into the zc up cluster and Ready after {booting.Elapsed.TotalSeconds:0.0} s: {machine}");
-                Assert.EndsWith(distinctSha, machine.Agent ?? "(none)", StringComparison.Ordinal);
+                output.WriteLine($"QEMU machine power-cycled through its BMC, PXE-booted the pushed node image and Ready after {booting.Elapsed.TotalSeconds:0.0} s: {machine}");
+                Assert.True(ZeroCloud.Model.Api.BootEvent.ReadAll(await File.ReadAllTextAsync(events)).Count(e => e.Phase == ZeroCloud.Model.Api.BootPhase.Booted) >= 2, await File.ReadAllTextAsync(events));
 
                 var ready = (await NodesAsync()).Nodes.Count(n => n.Status == NodeStatus.Ready);
                 await File.WriteAllTextAsync(file, Yaml.Replace("replicas: 4", $"replicas: {ready}", StringComparison.Ordinal));
@@ -259,9 +270,9 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
                 InstanceView? hello = null;
                 while (hello?.State is not { State: InstanceState.Running, Healthy: true })
                 {
-                    Assert.True(scaling.Elapsed < TimeSpan.FromMinutes(3), $"no healthy hello on the QEMU machine after 3 min: {hello?.Instance} {hello?.State}\n--- its console ---\n{await File.ReadAllTextAsync(console)}");
+                    Assert.True(scaling.Elapsed < TimeSpan.FromMinutes(3), $"no healthy hello on the QEMU machine after 3 min: {hello?.Instance} {hello?.State}\n--- its console ---\n{await ShAsync($"tail -c 3000 {console}")}");
                     await Task.Delay(1000);
-                    hello = (await InstancesAsync()).Instances.FirstOrDefault(v => v.Instance.Node == "node-525400aabb01" && v.Instance.Service == "hello");
+                    hello = (await InstancesAsync()).Instances.FirstOrDefault(v => v.Instance.Node == "rack-1" && v.Instance.Service == "hello");
                 }
 
                 output.WriteLine($"hello runs on the QEMU machine {scaling.Elapsed.TotalSeconds:0.0} s after the scale-up: {hello.State}");

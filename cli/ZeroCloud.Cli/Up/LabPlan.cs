@@ -14,7 +14,7 @@ internal sealed record LabPlan(string Cluster, string Directory, string SeedName
         Make(config, count, 0, directory, prefix, out problem, out usage);
 
     /// <summary>
-    /// The plan with the last <paramref name="vms"/> servers as QEMU machines, BIOS and UEFI in turn (BIOS first). A
+    /// The plan with the last <paramref name="vms"/> servers as QEMU machines, UEFI and BIOS in turn (UEFI first). A
     /// machine whose MAC cluster.yaml lists with a Redfish BMC at an address of the lab's subnet gets its lab BMC there.
     /// </summary>
     public static LabPlan? Make(ClusterConfig config, int? count, int vms, string directory, string prefix, out string? problem, out bool usage)
@@ -50,14 +50,19 @@ internal sealed record LabPlan(string Cluster, string Directory, string SeedName
             return null;
         }
 
+        // Known machines' MACs first. A QEMU machine takes a known machine with a BMC before any other (the lab can
+        // switch it); the emulated servers take the others, in order.
+        var withBmc = new Queue<KnownMachine>(vms > 0 ? config.Spec.Nodes.Known.Where(k => k.Bmc is not null).Take(vms) : []);
+        var rest = new Queue<KnownMachine>(config.Spec.Nodes.Known.Where(k => !withBmc.Contains(k)));
         var known = config.Spec.Nodes.Known;
         var list = new List<LabServer>();
         for (var i = 1; i <= servers; i++)
         {
             var id = $"s{i:000}";
-            var mac = i <= known.Length ? known[i - 1].Mac.ToString() : $"52:54:00:7a:{i >> 8:x2}:{i & 0xFF:x2}";
             var vm = i - (servers - vms) - 1;
-            string? firmware = vm >= 0 ? (vm % 2 == 0 ? "bios" : "uefi") : null;
+            var machine = vm >= 0 && withBmc.Count > 0 ? withBmc.Dequeue() : rest.Count > 0 ? rest.Dequeue() : null;
+            var mac = machine?.Mac.ToString() ?? $"52:54:00:7a:{i >> 8:x2}:{i & 0xFF:x2}";
+            string? firmware = vm >= 0 ? (vm % 2 == 0 ? "uefi" : "bios") : null;
             string? bmc = null;
             if (firmware is not null && known.FirstOrDefault(k => k.Mac.ToString() == mac)?.Bmc is { } spec)
             {
