@@ -6,7 +6,7 @@ using ZeroCloud.TestSupport;
 namespace ZeroCloud.Cli.Tests;
 
 /// <summary>
-/// <c>zc up --vm 2</c> as an operator runs it (slow tier: two QEMU machines under TCG): one UEFI and one BIOS machine
+/// <c>zc up --nodes 5 --vm 2</c> as an operator runs it (slow tier: two QEMU machines under TCG): one UEFI and one BIOS machine
 /// PXE-boot the node image with real firmware and become Ready nodes that run hello from the images they fetched;
 /// <c>zc power cycle</c> of one goes through its lab BMC (Redfish over QMP) and it PXE-boots again under the same name;
 /// killing the other's QEMU makes it Down (its BMC says off: nothing to fence, and the fencing says so) and its hello
@@ -32,13 +32,15 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
             heartbeat: 500ms
             downAfter: 8s
             known:
-              - { mac: "52:54:00:83:00:01", name: known-1 }
-              - { mac: "52:54:00:83:00:02", name: known-2 }
+              - { mac: "52:54:00:83:00:01", name: known-1, labels: { hello: "yes" } }
+              - { mac: "52:54:00:83:00:02", name: known-2, labels: { hello: "yes" } }
               - mac: "52:54:00:83:00:03"
                 name: rack-uefi
+                labels: { hello: "yes" }
                 bmc: { redfish: "https://10.83.0.21/redfish/v1", credentials: lab-bmc, insecureTls: true }
               - mac: "52:54:00:83:00:04"
                 name: rack-bios
+                labels: { hello: "yes" }
                 bmc: { redfish: "https://10.83.0.22/redfish/v1", credentials: lab-bmc, insecureTls: true }
           services:
             - { name: dhcp, image: builtin/dhcp, replicas: 2 }
@@ -46,9 +48,10 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
             - { name: storage, image: builtin/storage, replicas: 1 }
             - name: hello
               image: builtin/hello
-              replicas: 5
+              replicas: 4
               resources: { cpu: 100m, memory: 32Mi }
               spread: node
+              nodeSelector: { hello: "yes" }
               ports: [8080]
               health: { http: /healthz, port: 8080 }
         """;
@@ -85,18 +88,18 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
     {
         var file = Path.Combine(_root, "cluster.yaml");
         await File.WriteAllTextAsync(file, Yaml);
-        var (code, upOut, upErr) = await RunAsync(TimeSpan.FromMinutes(12), "up", "-f", file, "--nodes", "4", "--vm", "2", "--timeout", "600");
+        var (code, upOut, upErr) = await RunAsync(TimeSpan.FromMinutes(12), "up", "-f", file, "--nodes", "5", "--vm", "2", "--timeout", "600");
         try
         {
             output.WriteLine(upOut);
             Assert.True(code == 0, upOut + upErr);
-            Assert.Contains("(2 of them QEMU machines: s003 UEFI with a BMC at https://10.83.0.21/redfish/v1, s004 BIOS with a BMC at https://10.83.0.22/redfish/v1)", upOut, StringComparison.Ordinal);
-            Assert.Contains("zc up: cluster vmtest is up: 5 nodes Ready", upOut, StringComparison.Ordinal);
+            Assert.Contains("(2 of them QEMU machines: s004 UEFI with a BMC at https://10.83.0.21/redfish/v1, s005 BIOS with a BMC at https://10.83.0.22/redfish/v1)", upOut, StringComparison.Ordinal);
+            Assert.Contains("zc up: cluster vmtest is up: 6 nodes Ready", upOut, StringComparison.Ordinal);
 
             // Both machines are nodes under their known names, each running hello from the image it fetched.
             var nodes = (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes;
             var instances = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances;
-            foreach (var (server, name) in new[] { ("s003", "rack-uefi"), ("s004", "rack-bios") })
+            foreach (var (server, name) in new[] { ("s004", "rack-uefi"), ("s005", "rack-bios") })
             {
                 Assert.Contains(nodes, n => n.Name == name && n.Status == NodeStatus.Ready);
                 Assert.Contains(instances, i => i.Instance.Node == name && i.Instance.Service == "hello" && i.State is { State: InstanceState.Running, Healthy: true });
@@ -109,26 +112,27 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
             output.WriteLine(cycleOut);
             Assert.True(cycled == 0, cycleOut + cycleErr);
             var clock = Stopwatch.StartNew();
-            while (await Booted("s004") < 2 || (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.First(n => n.Name == "rack-bios").Status != NodeStatus.Ready)
+            while (await Booted("s005") < 2 || (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes.First(n => n.Name == "rack-bios").Status != NodeStatus.Ready)
             {
-                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(4), $"rack-bios did not boot again and become Ready within 4 min of its power cycle\n{(await Console("s004"))[^3000..]}");
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(4), $"rack-bios did not boot again and become Ready within 4 min of its power cycle\n{(await Console("s005"))[^3000..]}");
                 await Task.Delay(1000);
             }
 
             output.WriteLine($"rack-bios power-cycled, PXE-booted and Ready again after {clock.Elapsed.TotalSeconds:0.0} s");
 
-            // Without spread, the hello replicas may go anywhere: the UEFI machine's moves when its QEMU dies.
-            await File.WriteAllTextAsync(file, Yaml.Replace("      spread: node\n", "", StringComparison.Ordinal));
+            // Without the node selector, the hello replicas may go to any node (the seed and s003 have none): the UEFI
+            // machine's moves when its QEMU dies.
+            await File.WriteAllTextAsync(file, Yaml.Replace("      nodeSelector: { hello: \"yes\" }\n", "", StringComparison.Ordinal));
             var (applied, applyOut, applyErr) = await RunAsync(TimeSpan.FromMinutes(1), "apply", "-f", file);
             Assert.True(applied == 0, applyOut + applyErr);
-            await ShAsync($"pkill -9 -f 'qemu-system-x86_64 .*{Path.Combine(_root, "vmtest", "s003")}/'");
+            await ShAsync($"pkill -9 -f 'qemu-system-x86_64 .*{Path.Combine(_root, "vmtest", "s004")}/'");
             clock.Restart();
             while (true)
             {
                 nodes = (await GetAsync("nodes", ControlJsonContext.Default.NodesResponse)).Nodes;
                 instances = (await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances;
                 var hello = instances.Where(i => i.Instance.Service == "hello").ToList();
-                if (nodes.First(n => n.Name == "rack-uefi").Status == NodeStatus.Down && hello.Count == 5 && hello.All(i => i.Instance.Node != "rack-uefi" && i.State is { State: InstanceState.Running, Healthy: true }))
+                if (nodes.First(n => n.Name == "rack-uefi").Status == NodeStatus.Down && hello.Count == 4 && hello.All(i => i.Instance.Node != "rack-uefi" && i.State is { State: InstanceState.Running, Healthy: true }))
                 {
                     break;
                 }
