@@ -198,8 +198,9 @@ internal static class UpCommand
         ZeroCloud.Model.SecretFile.Write(tokenFile, token);
         stdout.WriteLine($"zc up: control plane up at {state.Api}, cluster.yaml applied, join token {token[..token.IndexOf('.', StringComparison.Ordinal)]}.… in {tokenFile}, admin credentials in {Lab.CredentialsPath(cluster)} ({UpView.Since(started)})");
 
+        // The seed sees none of this machine's disks (spec.nodes.disks must never match one of the host's).
         string[] agentArgs = [.. Artifacts.ImageMappings(), "--netboot-root", Artifacts.NetbootRoot];
-        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "node.log"), Artifacts.NodeBinary, ["--control", state.Api, "--ca-file", caFile, "--token-file", tokenFile, "--name", SeedName, "--address", state.SeedAddress, "--data", Path.Combine(seedDir, "node"), .. agentArgs]).ConfigureAwait(false);
+        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "node.log"), Artifacts.NodeBinary, ["--control", state.Api, "--ca-file", caFile, "--token-file", tokenFile, "--name", SeedName, "--address", state.SeedAddress, "--data", Path.Combine(seedDir, "node"), "--block-devices", "none", .. agentArgs]).ConfigureAwait(false);
 
         // Wait for the seed's dhcp and netboot before powering the servers on, as an operator would.
         while (true)

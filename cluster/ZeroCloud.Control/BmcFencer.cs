@@ -14,7 +14,8 @@ namespace ZeroCloud.Control;
 /// with who = fencing. Never fenced: a node without a BMC (nothing to do), one whose BMC says it is off (it runs
 /// nothing; an operator may have switched it off), one labelled <c>zerocloud.io/maintenance: "true"</c> in
 /// <c>spec.nodes.known</c>, and any node while this member cannot make a linearizable read (the side without quorum
-/// must not power-cycle the rack). Mass silence never gets here: the grain holds the transition. At most
+/// must not power-cycle the rack), and one a power job switched less than <see cref="RecentlySwitched"/> ago (it is
+/// booting: <c>zc power cycle</c>, or an earlier fence). Mass silence never gets here: the grain holds the transition. At most
 /// <see cref="MaxFences"/> fences per <see cref="Window"/> on a member.
 /// </summary>
 public sealed partial class BmcFencer(PowerService power, ControlNode node, TimeProvider time, ILogger<BmcFencer> logger) : INodeFencer
@@ -22,6 +23,9 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
     public const string MaintenanceLabel = "zerocloud.io/maintenance";
     public const int MaxFences = 3;
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long after a power job switched a machine it is not fenced: it is booting.</summary>
+    public static readonly TimeSpan RecentlySwitched = TimeSpan.FromMinutes(5);
 
     private readonly Queue<long> _recent = new();
 
@@ -35,6 +39,13 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
         if (power.LabelsOf(name).TryGetValue(MaintenanceLabel, out var maintenance) && maintenance == "true")
         {
             return $"not fenced: labelled {MaintenanceLabel}: \"true\"";
+        }
+
+        // A machine switched by a power job a moment ago (zc power cycle, or an earlier fence) is booting: a boot takes
+        // longer than downAfter, so its silence is expected, and another reset would only start it over.
+        if (power.LastSwitch(name) is { Finished: { } finished } last && time.GetUtcNow().UtcDateTime - finished is var ago && ago < RecentlySwitched && ago > -RecentlySwitched)
+        {
+            return $"not fenced: {last.Action} job {last.Id} ({last.Who}) switched it {ago.TotalSeconds:0} s ago, under {RecentlySwitched.TotalMinutes:0} minutes: it is booting";
         }
 
         // Only the side with quorum fences: this member must reach a majority now.

@@ -7,8 +7,9 @@ namespace ZeroCloud.Cli.Tests;
 
 /// <summary>
 /// <c>zc up --nodes 5 --vm 2</c> as an operator runs it (slow tier: two QEMU machines under TCG): one UEFI and one BIOS machine
-/// PXE-boot the node image with real firmware and become Ready nodes that run hello from the images they fetched;
-/// <c>zc power cycle</c> of one goes through its lab BMC (Redfish over QMP) and it PXE-boots again under the same name;
+/// PXE-boot the node image with real firmware, claim their blank virtio disk (spec.nodes.disks) and become Ready nodes
+/// that run hello from the images they fetched; <c>zc power cycle</c> of one goes through its lab BMC (Redfish over
+/// QMP) and it PXE-boots again under the same name, mounts its disk as it was and runs hello from the image kept there;
 /// killing the other's QEMU makes it Down (its BMC says off: nothing to fence, and the fencing says so) and its hello
 /// runs elsewhere; <c>zc down</c> leaves no QEMU behind.
 /// </summary>
@@ -31,6 +32,8 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
             enroll: auto
             heartbeat: 500ms
             downAfter: 8s
+            # The QEMU machines' blank virtio disk (the seed and the emulated servers see no disk).
+            disks: [ { path: /dev/vda } ]
             known:
               - { mac: "52:54:00:83:00:01", name: known-1, labels: { hello: "yes" } }
               - { mac: "52:54:00:83:00:02", name: known-2, labels: { hello: "yes" } }
@@ -105,7 +108,14 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
                 Assert.Contains(instances, i => i.Instance.Node == name && i.Instance.Service == "hello" && i.State is { State: InstanceState.Running, Healthy: true });
                 Assert.Equal(1, await Booted(server));
                 Assert.Contains("fetched, verified against its signed manifest", await Console(server), StringComparison.Ordinal);
+                // It claimed its blank disk: formatted, mounted where the node keeps its data.
+                Assert.Contains("data disk /dev/vda formatted and mounted on /var/lib/zerocloud", await Console(server), StringComparison.Ordinal);
+                var disk = nodes.First(n => n.Name == name);
+                Assert.True(disk.Persistent == true && disk.Disk?.StartsWith("vda: ", StringComparison.Ordinal) == true, $"{name}: {disk.Disk}");
             }
+
+            // The seed and the emulated servers see none of this machine's disks (their data stays in their folders).
+            Assert.All(nodes.Where(n => !n.Name.StartsWith("rack-", StringComparison.Ordinal)), n => Assert.StartsWith("none: no device matches spec.nodes.disks", n.Disk, StringComparison.Ordinal));
 
             // A power cycle through the BIOS machine's BMC: it boots again from the network under the same name.
             var (cycled, cycleOut, cycleErr) = await RunAsync(TimeSpan.FromMinutes(2), "power", "cycle", "rack-bios");
@@ -119,6 +129,19 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
             }
 
             output.WriteLine($"rack-bios power-cycled, PXE-booted and Ready again after {clock.Elapsed.TotalSeconds:0.0} s");
+            // It came back with its disk: mounted as it was (not formatted again), and its hello runs from the image
+            // its cache kept there (fetched once, before the power cycle).
+            var afterCycle = await Console("s005");
+            Assert.Contains("data disk /dev/vda mounted on /var/lib/zerocloud", afterCycle, StringComparison.Ordinal);
+            Assert.Equal(1, afterCycle.Split("data disk /dev/vda formatted").Length - 1);
+            clock.Restart();
+            while (!(await GetAsync("instances", ControlJsonContext.Default.InstancesResponse)).Instances.Any(i => i.Instance.Node == "rack-bios" && i.Instance.Service == "hello" && i.State is { State: InstanceState.Running, Healthy: true }))
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), "no healthy hello on rack-bios 2 min after it came back");
+                await Task.Delay(1000);
+            }
+
+            Assert.Equal(1, (await Console("s005")).Split('\n').Count(l => l.Contains("hello@sha256:", StringComparison.Ordinal) && l.Contains("fetched, verified", StringComparison.Ordinal)));
 
             // Without the node selector, the hello replicas may go to any node (the seed and s003 have none): the UEFI
             // machine's moves when its QEMU dies.

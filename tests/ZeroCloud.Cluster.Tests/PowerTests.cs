@@ -302,5 +302,15 @@ public class PowerTests
         Assert.Empty((await admin.PowerJobsAsync("r2")).Jobs);
         Assert.Empty(r2Bmc.Calls);
         Assert.Contains("node r2: fencing before it goes Down: not fenced: labelled zerocloud.io/maintenance", cluster.Members[0].Output, StringComparison.Ordinal);
+
+        // r1 is back; an operator power-cycles it, and while it boots (longer than downAfter) it goes Down again, but
+        // is not reset a second time: the operator's job switched it a moment ago.
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("r1", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        var cycle = await admin.PowerAsync("r1", PowerActions.Cycle);
+        Assert.Equal(PowerJobStates.Succeeded, cycle.State);
+        await cluster.WaitForAsync(async () => (await admin.NodesAsync()).Nodes.Single(n => n.Name == "r1").Status == NodeStatus.Down, "r1 Down again", TimeSpan.FromSeconds(60));
+        await cluster.WaitForAsync(() => Task.FromResult(cluster.Members[0].Output.Contains($"node r1: fencing before it goes Down: not fenced: cycle job {cycle.Id} (", StringComparison.Ordinal)), "the fencer's answer", TimeSpan.FromSeconds(10));
+        Assert.Equal(cycle.Id, (await admin.PowerJobsAsync("r1")).Jobs[0].Id);
+        Assert.Equal(1, r1Bmc.Calls.Count(c => c == "set boot pxe"));
     }
 }

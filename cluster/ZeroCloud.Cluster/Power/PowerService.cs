@@ -39,6 +39,17 @@ public sealed class PowerService(ControlNode node, IControlStore store, Func<Sec
         return machine?.Bmc;
     }
 
+    /// <summary>
+    /// The newest recorded job that switched the machine (on, off, cycle or pxe; not a status read) and succeeded, or
+    /// null: fencing leaves alone a machine that was switched a moment ago, since it is still booting.
+    /// </summary>
+    public PowerJobDto? LastSwitch(string name) =>
+        node.Read(s => s.Range(StoreKeys.PowerJobs + name + "/", 0))
+            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.PowerJobDto, new List<string>()))
+            .OfType<PowerJobDto>()
+            .Where(j => j.Action != PowerActions.Status && j.State == PowerJobStates.Succeeded && j.Finished is not null)
+            .MaxBy(j => j.Finished);
+
     /// <summary>The machine's labels in spec.nodes.known (empty when it is not listed).</summary>
     public IReadOnlyDictionary<string, string> LabelsOf(string name) =>
         Known(name).Machine?.Labels ?? (IReadOnlyDictionary<string, string>)new Dictionary<string, string>();
