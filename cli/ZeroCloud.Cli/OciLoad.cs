@@ -88,6 +88,7 @@ internal static partial class OciLoad
     [GeneratedRegex(@"Loaded image(?: ID)?:\s*(\S+)")]
     private static partial Regex LoadedPattern();
 
-    private static bool OnPath(string program) =>
+    /// <summary>Whether <paramref name="program"/> is in a folder of PATH.</summary>
+    internal static bool OnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(dir => File.Exists(Path.Combine(dir, program)));
 }

@@ -337,7 +337,7 @@ internal static class UpCommand
     /// <summary>What QEMU machines need that this machine lacks (QEMU; OVMF for a UEFI one), or null.</summary>
     private static string? MissingForVms(LabPlan plan)
     {
-        if (!Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, "qemu-system-x86_64"))))
+        if (!OciLoad.OnPath("qemu-system-x86_64"))
         {
             return "qemu-system-x86_64 is not installed (scripts/setup installs qemu-system-x86)";
         }

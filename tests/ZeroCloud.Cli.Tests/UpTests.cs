@@ -74,16 +74,7 @@ public sealed class UpTests(ITestOutputHelper output) : IDisposable
 
     private Task<(int Code, string Out, string Err)> RunAsync(TimeSpan timeout, params string[] args) => ZcProcess.RunAsync(_root, timeout, args);
 
-    private static async Task<string> ShAsync(string command)
-    {
-        var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(command);
-        using var p = Process.Start(psi)!;
-        var text = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return text;
-    }
+    private static Task<string> ShAsync(string command) => ZcProcess.ShAsync(command);
 
     [LabFact]
     public async Task A_bad_cluster_yaml_stops_zc_up_before_it_makes_anything()

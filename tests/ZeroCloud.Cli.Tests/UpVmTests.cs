@@ -70,16 +70,7 @@ public sealed class UpVmTests(ITestOutputHelper output) : IDisposable
         return System.Text.Json.JsonSerializer.Deserialize(text, type)!;
     }
 
-    private static async Task<string> ShAsync(string command)
-    {
-        var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(command);
-        using var p = Process.Start(psi)!;
-        var text = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return text;
-    }
+    private static Task<string> ShAsync(string command) => ZcProcess.ShAsync(command);
 
     private async Task<string> Console(string server) => await File.ReadAllTextAsync(Path.Combine(_root, "vmtest", server, "console.log"));
 

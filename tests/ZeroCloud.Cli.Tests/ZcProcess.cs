@@ -33,4 +33,16 @@ internal static class ZcProcess
         await p.WaitForExitAsync(cts.Token);
         return (p.ExitCode, await stdout, await stderr);
     }
+
+    /// <summary>Runs a shell command line to its end: its standard output, then its standard error.</summary>
+    public static async Task<string> ShAsync(string command)
+    {
+        var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(command);
+        using var p = Process.Start(psi)!;
+        var text = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return text;
+    }
 }

@@ -99,7 +99,7 @@ internal sealed record LabPlan(string Cluster, string Directory, string SeedName
             return null;
         }
 
-        if (!System.Net.IPAddress.TryParse(url.Host, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || !n.Subnet.Contains(ip))
+        if (RedfishIpv4(bmc) is not { } ip || !n.Subnet.Contains(ip))
         {
             problem = $"its BMC {url} is not an IPv4 address of the lab's subnet {n.Subnet}: the lab serves BMCs on that network only";
             return null;
@@ -115,18 +115,19 @@ internal sealed record LabPlan(string Cluster, string Directory, string SeedName
         return $"{ip}:{url.Port}";
     }
 
+    /// <summary>The IPv4 address a Redfish BMC's URL names, or null (a host name, IPv6, IPMI, no URL).</summary>
+    private static System.Net.IPAddress? RedfishIpv4(BmcSpec bmc) =>
+        bmc.Protocol == BmcProtocol.Redfish && Uri.TryCreate(bmc.Address, UriKind.Absolute, out var url) && System.Net.IPAddress.TryParse(url.Host, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? ip : null;
+
     /// <summary>The first address of the subnet that is not the gateway, in the DHCP range, or a known node's.</summary>
     public static string? FirstFreeAddress(ClusterConfig config)
     {
         var n = config.Spec.Network;
         var taken = new HashSet<uint>(config.Spec.Nodes.Known.Where(k => k.Ip is not null).Select(k => Ipv4.ToUInt32(k.Ip!)));
         // Nor a BMC's (the lab serves a QEMU machine's BMC there).
-        foreach (var bmc in config.Spec.Nodes.Known.Select(k => k.Bmc).OfType<BmcSpec>())
+        foreach (var ip in config.Spec.Nodes.Known.Select(k => k.Bmc).OfType<BmcSpec>().Select(RedfishIpv4).OfType<System.Net.IPAddress>())
         {
-            if (Uri.TryCreate(bmc.Address, UriKind.Absolute, out var url) && System.Net.IPAddress.TryParse(url.Host, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-            {
-                taken.Add(Ipv4.ToUInt32(ip));
-            }
+            taken.Add(Ipv4.ToUInt32(ip));
         }
 
         if (n.Gateway is not null)

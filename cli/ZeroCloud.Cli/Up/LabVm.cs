@@ -129,32 +129,23 @@ internal static class LabVm
     /// <summary>The bridge joining the namespace's veth and QEMU's tap, the BMC's address on it; nothing twice.</summary>
     private static async Task PlumbAsync(string? bmcAddress)
     {
-        async Task Ip(params string[] args)
-        {
-            var (code, output) = await Processes.RunAsync("ip", args).ConfigureAwait(false);
-            if (code != 0)
-            {
-                throw new InvalidOperationException($"ip {string.Join(' ', args)}: {output.Trim()}");
-            }
-        }
-
         if (!Directory.Exists($"/sys/class/net/{Bridge}"))
         {
-            await Ip("link", "add", Bridge, "type", "bridge").ConfigureAwait(false);
-            await Ip("link", "set", "eth0", "master", Bridge).ConfigureAwait(false);
+            await Netns.IpAsync("link", "add", Bridge, "type", "bridge").ConfigureAwait(false);
+            await Netns.IpAsync("link", "set", "eth0", "master", Bridge).ConfigureAwait(false);
         }
 
         if (!Directory.Exists($"/sys/class/net/{Tap}"))
         {
-            await Ip("tuntap", "add", Tap, "mode", "tap").ConfigureAwait(false);
-            await Ip("link", "set", Tap, "master", Bridge).ConfigureAwait(false);
+            await Netns.IpAsync("tuntap", "add", Tap, "mode", "tap").ConfigureAwait(false);
+            await Netns.IpAsync("link", "set", Tap, "master", Bridge).ConfigureAwait(false);
         }
 
-        await Ip("link", "set", Tap, "up").ConfigureAwait(false);
-        await Ip("link", "set", Bridge, "up").ConfigureAwait(false);
+        await Netns.IpAsync("link", "set", Tap, "up").ConfigureAwait(false);
+        await Netns.IpAsync("link", "set", Bridge, "up").ConfigureAwait(false);
         if (bmcAddress is not null && !(await Processes.RunAsync("ip", ["-o", "addr", "show", "dev", Bridge]).ConfigureAwait(false)).Output.Contains($" {bmcAddress} ", StringComparison.Ordinal))
         {
-            await Ip("addr", "add", bmcAddress, "dev", Bridge).ConfigureAwait(false);
+            await Netns.IpAsync("addr", "add", bmcAddress, "dev", Bridge).ConfigureAwait(false);
         }
     }
 
