@@ -204,7 +204,12 @@ public class NodeDiskTests
                 var now = await GetAsync("members", ControlJsonContext.Default.MembersResponse);
                 return now.Members.Count == 3 && now.Members.All(m => m.Status == MemberStatus.Available) && now.Members.Any(m => m.Id == voter.Id && m.Name == "n2");
             });
-            (code, output) = await ZcAsync("kv", "get", "/before-reboot", "--server", voter.Api!);
+            // Its Raft answers before its API listens (seen: "Connection refused" right after the wait above).
+            await WaitAsync("n2's voter's API to serve what was put before the reboot", async () =>
+            {
+                (code, output) = await ZcAsync("kv", "get", "/before-reboot", "--server", voter.Api!);
+                return code == 0 || !output.Contains("Connection refused", StringComparison.Ordinal);
+            });
             Assert.True(code == 0 && output.Contains("kept", StringComparison.Ordinal), output);
             // Same member, same log: it was not added again, and its node is still n2 with its disk.
             Assert.Equal(adds, control.Output.Split('\n').Count(l => l.Contains("adding member", StringComparison.Ordinal)));

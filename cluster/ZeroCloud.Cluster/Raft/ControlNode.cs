@@ -258,7 +258,13 @@ public sealed partial class ControlNode : IAsyncDisposable
             // times out on the leader after the follower has installed it, DotNext 6.12 never gets that follower
             // back (every retry is refused and the follower campaigns forever), seen under CPU load in tests.
             RequestTimeout = TimeSpan.FromSeconds(5),
-            ConnectTimeout = TimeSpan.FromMilliseconds(_options.ElectionTimeoutLow),
+            // DotNext's connect timeout covers the TCP connect and the TLS handshake. At the lower election timeout
+            // (150 ms) a handshake with a member that has just started (cold code, a loaded machine) was cut short
+            // again and again (seen in CI: the new member's side logged "unexpected EOF" and the two-member cluster
+            // had no leader for over 20 s). The leader's replication to each member runs on its own and a round
+            // completes at a majority, and votes are cut at the candidate's timeout, so a longer connect only delays
+            // the member it is for.
+            ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(_options.ElectionTimeoutLow, ConnectTimeoutFloorMs)),
             TransmissionBlockSize = 65536,
             // Reads confirm the leadership by the lease (a majority answered within the lower election timeout)
             // instead of a replication round per read; see ReadIndexAsync.
@@ -273,6 +279,9 @@ public sealed partial class ControlNode : IAsyncDisposable
         _cluster = cluster;
         await cluster.StartAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The least time a Raft connection (TCP and TLS) gets, whatever the election timeout.</summary>
+    public const int ConnectTimeoutFloorMs = 1000;
 
     private WriteAheadLog.Options? _walOptions;
     private string _root = "";

@@ -393,7 +393,29 @@ internal sealed class ControlCluster : IAsyncDisposable
             await Task.Delay(100);
         }
 
-        throw new TimeoutException($"waited {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds:0}s for {what}; last error: {last?.Message}\n{Logs()}");
+        throw new TimeoutException($"waited {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds:0}s for {what}; last error: {last?.Message}\n{Logs()}\n{await RaftStatesAsync()}");
+    }
+
+    /// <summary>What each running member says of its Raft state (last in a failure's message, where a log's tail shows it).</summary>
+    public async Task<string> RaftStatesAsync()
+    {
+        var lines = new List<string>();
+        foreach (var m in Members.Where(m => m.IsRunning))
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+                var s = await m.Client.StatusAsync(timeout.Token);
+                lines.Add($"{m.Name} says: {s.Role}, term {s.Term}, leader {s.Leader ?? "none"}, commit {s.CommitIndex}, last {s.LastIndex}, members "
+                    + string.Join(' ', s.Members.Select(x => $"{x.Id}={x.Status}{(x.Leader ? "*" : "")}")));
+            }
+            catch (Exception ex) when (ex is ControlApiException or HttpRequestException or OperationCanceledException or InvalidOperationException)
+            {
+                lines.Add($"{m.Name}: no status ({ex.Message})");
+            }
+        }
+
+        return string.Join("\n", lines);
     }
 
     public string Logs()
