@@ -19,6 +19,19 @@ internal sealed class BringUpMonitor(ControlClient client, ClusterConfig config,
 
     private DateTime _lastPowerCheck = DateTime.UtcNow;
     private DateTime? _stuckSince;
+    private readonly HashSet<string> _qemuSeen = new(StringComparer.Ordinal);
+
+    private static bool IsQemu(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").StartsWith("qemu-system", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false; // gone meanwhile
+        }
+    }
 
     public List<ServerView> Servers { get; } = [.. state.Servers.Select(s => new ServerView(s))];
 
@@ -74,9 +87,23 @@ internal sealed class BringUpMonitor(ControlClient client, ClusterConfig config,
             _lastPowerCheck = DateTime.UtcNow;
             foreach (var v in Servers.Where(v => !v.IsIn))
             {
-                if ((await Netns.PidsAsync(v.Server.Namespace).ConfigureAwait(false)).Count == 0)
+                var pids = await Netns.PidsAsync(v.Server.Namespace).ConfigureAwait(false);
+                if (pids.Count == 0)
                 {
                     v.SwitchedOff();
+                }
+                else if (v.Server.IsVm)
+                {
+                    // A QEMU machine's namespace keeps its machine process (and BMC) when QEMU exits: the machine is
+                    // off once the QEMU seen before is gone.
+                    if (pids.Any(IsQemu))
+                    {
+                        _qemuSeen.Add(v.Server.Id);
+                    }
+                    else if (_qemuSeen.Contains(v.Server.Id))
+                    {
+                        v.SwitchedOff($"its QEMU exited (switched off, or it died) at {v.PhaseText}");
+                    }
                 }
             }
         }

@@ -113,15 +113,15 @@ internal sealed class ServerView(LabServer server)
         };
     }
 
-    /// <summary>Its processes are gone before it was in: switched off (or crashed).</summary>
-    public void SwitchedOff()
+    /// <summary>Its processes (or a QEMU machine's QEMU) are gone before it was in: switched off (or crashed).</summary>
+    public void SwitchedOff(string? why = null)
     {
         if (IsIn)
         {
             return;
         }
 
-        Problem ??= $"its processes are gone (was at {PhaseText})";
+        Problem ??= why ?? $"its processes are gone (was at {PhaseText})";
         Phase = ServerPhase.LostOff;
     }
 }

@@ -193,5 +193,16 @@ public class BringUpTests
 
         Assert.Equal(ServerPhase.LostOff, v.Phase);
         Assert.Equal("its processes are gone (was at powered on)", v.Problem);
+
+        // A QEMU machine whose QEMU exited before it was in is lost with that reason; once in, nothing changes it.
+        var vm = new ServerView(new LabServer("s006", "ns", "52:54:00:00:00:06", "/lab/s006", Firmware: "uefi"));
+        vm.Apply(new BootEvent(BootPhase.Booted, DateTime.UtcNow, Name: "s006"));
+        vm.SwitchedOff($"its QEMU exited (switched off, or it died) at {vm.PhaseText}");
+        Assert.Equal((ServerPhase.LostOff, "its QEMU exited (switched off, or it died) at booted"), (vm.Phase, vm.Problem));
+        var ready = new ServerView(new LabServer("s007", "ns", "52:54:00:00:00:07", "/lab/s007", Firmware: "bios"));
+        ready.Apply(new BootEvent(BootPhase.Booted, DateTime.UtcNow, Name: "s007"));
+        ready.Apply(NodeStatus.Ready);
+        ready.SwitchedOff("its QEMU exited");
+        Assert.Equal(ServerPhase.Ready, ready.Phase);
     }
 }
