@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using ZeroCloud.Cluster.Power;
 using ZeroCloud.Cluster.Raft;
 using ZeroCloud.Model.Api;
+using ZeroCloud.Model.Config;
 using ZeroCloud.Orleans.Grains;
 
 namespace ZeroCloud.Control;
@@ -14,8 +15,8 @@ namespace ZeroCloud.Control;
 /// with who = fencing. Never fenced: a node without a BMC (nothing to do), one whose BMC says it is off (it runs
 /// nothing; an operator may have switched it off), one labelled <c>zerocloud.io/maintenance: "true"</c> in
 /// <c>spec.nodes.known</c>, and any node while this member cannot make a linearizable read (the side without quorum
-/// must not power-cycle the rack), and one a power job switched less than <see cref="RecentlySwitched"/> ago (it is
-/// booting: <c>zc power cycle</c>, or an earlier fence). Mass silence never gets here: the grain holds the transition. At most
+/// must not power-cycle the rack), and one a power job switched within spec.nodes.bootTimeout (it is
+/// booting: <c>zc power cycle</c>, or an earlier fence; see <see cref="BootingFor"/>). Mass silence never gets here: the grain holds the transition. At most
 /// <see cref="MaxFences"/> fences per <see cref="Window"/> on a member.
 /// </summary>
 public sealed partial class BmcFencer(PowerService power, ControlNode node, TimeProvider time, ILogger<BmcFencer> logger) : INodeFencer
@@ -23,9 +24,6 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
     public const string MaintenanceLabel = "zerocloud.io/maintenance";
     public const int MaxFences = 3;
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(10);
-
-    /// <summary>How long after a power job switched a machine it is not fenced: it is booting.</summary>
-    public static readonly TimeSpan RecentlySwitched = TimeSpan.FromMinutes(5);
 
     private readonly Queue<long> _recent = new();
 
@@ -43,9 +41,10 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
 
         // A machine switched by a power job a moment ago (zc power cycle, or an earlier fence) is booting: a boot takes
         // longer than downAfter, so its silence is expected, and another reset would only start it over.
-        if (power.LastSwitch(name) is { Finished: { } finished } last && time.GetUtcNow().UtcDateTime - finished is var ago && ago < RecentlySwitched && ago > -RecentlySwitched)
+        var booting = power.BootTimeout;
+        if (power.LastSwitch(name) is { Finished: { } finished } last && time.GetUtcNow().UtcDateTime - finished is var ago && ago < booting && ago > -booting)
         {
-            return $"not fenced: {last.Action} job {last.Id} ({last.Who}) switched it {ago.TotalSeconds:0} s ago, under {RecentlySwitched.TotalMinutes:0} minutes: it is booting";
+            return $"not fenced: {last.Action} job {last.Id} ({last.Who}) switched it {ago.TotalSeconds:0} s ago, within spec.nodes.bootTimeout ({Durations.Format(booting)}): it is booting";
         }
 
         // Only the side with quorum fences: this member must reach a majority now.
@@ -96,6 +95,22 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
         return cycle.State == PowerJobStates.Succeeded
             ? $"power-cycled through its BMC to boot from the network ({cycle.Bmc}; job {cycle.Id})"
             : $"the power cycle failed ({cycle.Error}; job {cycle.Id})";
+    }
+
+    /// <summary>
+    /// When <paramref name="name"/> may be fenced again: the end of spec.nodes.bootTimeout after the last power job
+    /// that switched it, for a machine with a BMC; null when it has none, no job switched it within that time, or the
+    /// last one switched it off.
+    /// </summary>
+    public TimeSpan? BootingFor(string name)
+    {
+        if (power.BmcOf(name, out _) is null || power.LastSwitch(name) is not { Finished: { } finished } last || last.Action == PowerActions.Off)
+        {
+            return null;
+        }
+
+        var left = power.BootTimeout - (time.GetUtcNow().UtcDateTime - finished);
+        return left > TimeSpan.Zero && left <= power.BootTimeout ? left : null;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} is not fenced: {Max} fences in {Minutes} minutes on this member already (a rack-wide failure is not fenced node by node)")]

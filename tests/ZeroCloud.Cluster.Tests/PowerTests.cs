@@ -265,7 +265,7 @@ public class PowerTests
         await using var cluster = await ControlCluster.StartWithSilosAsync(1);
         var admin = cluster.Members[0].Client;
         await cluster.WaitForAsync(async () => ((await admin.StatusAsync()).Silos ?? []).Any(s => s.Status == "active"), "the silo", TimeSpan.FromSeconds(60));
-        await admin.ApplyAsync(Encoding.UTF8.GetBytes($$"""
+        string Spec(string bootTimeout) => $$"""
             apiVersion: zerocloud.io/v1
             kind: Cluster
             metadata: { name: fencing }
@@ -275,10 +275,12 @@ public class PowerTests
                 enroll: known
                 heartbeat: 1s
                 downAfter: 3s
+                bootTimeout: {{bootTimeout}}
                 known:
                   - { mac: "52:54:00:00:00:01", name: r1, bmc: { ipmi: "{{r1Bmc.Address}}", credentials: bmc, cipherSuite: 3 } }
                   - { mac: "52:54:00:00:00:02", name: r2, labels: { zerocloud.io/maintenance: "true" }, bmc: { ipmi: "{{r2Bmc.Address}}", credentials: bmc, cipherSuite: 3 } }
-            """), "cluster.yaml");
+            """;
+        await admin.ApplyAsync(Encoding.UTF8.GetBytes(Spec("5m")), "cluster.yaml");
         await admin.SetSecretAsync("bmc", Encoding.UTF8.GetBytes($"{IpmiSim.User}:{IpmiSim.Password}"));
         var node = ControlCluster.NodeClient(cluster.Members[0], await cluster.JoinTokenAsync());
         Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("r1", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
@@ -304,13 +306,33 @@ public class PowerTests
         Assert.Contains("node r2: fencing before it goes Down: not fenced: labelled zerocloud.io/maintenance", cluster.Members[0].Output, StringComparison.Ordinal);
 
         // r1 is back; an operator power-cycles it, and while it boots (longer than downAfter) it goes Down again, but
-        // is not reset a second time: the operator's job switched it a moment ago.
+        // is not reset a second time: the operator's job switched it a moment ago (within bootTimeout, 5 s from now on).
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("r1", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
+        await admin.ApplyAsync(Encoding.UTF8.GetBytes(Spec("5s")), "cluster.yaml");
         Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("r1", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
         var cycle = await admin.PowerAsync("r1", PowerActions.Cycle);
         Assert.Equal(PowerJobStates.Succeeded, cycle.State);
         await cluster.WaitForAsync(async () => (await admin.NodesAsync()).Nodes.Single(n => n.Name == "r1").Status == NodeStatus.Down, "r1 Down again", TimeSpan.FromSeconds(60));
         await cluster.WaitForAsync(() => Task.FromResult(cluster.Members[0].Output.Contains($"node r1: fencing before it goes Down: not fenced: cycle job {cycle.Id} (", StringComparison.Ordinal)), "the fencer's answer", TimeSpan.FromSeconds(10));
-        Assert.Equal(cycle.Id, (await admin.PowerJobsAsync("r1")).Jobs[0].Id);
-        Assert.Equal(1, r1Bmc.Calls.Count(c => c == "set boot pxe"));
+
+        // It never comes back (hung in its boot): each time bootTimeout passes it is fenced again, twice, then left
+        // Down for an operator.
+        await cluster.WaitForAsync(() => Task.FromResult(cluster.Members[0].Output.Contains("node r1: still Down after 3 boots started by power jobs", StringComparison.Ordinal)), "r1 fenced again twice, then left alone", TimeSpan.FromSeconds(60));
+        var output = cluster.Members[0].Output;
+        Assert.Contains("node r1: still Down, silent for ", output, StringComparison.Ordinal);
+        Assert.Contains("fencing it again (1 of 2)", output, StringComparison.Ordinal);
+        Assert.Contains("fencing it again (2 of 2)", output, StringComparison.Ordinal);
+        jobs = (await admin.PowerJobsAsync("r1")).Jobs;
+        var since = jobs.TakeWhile(j => j.Id != cycle.Id).Reverse().ToList();
+        Assert.Equal([PowerActions.Status, PowerActions.Pxe, PowerActions.Status, PowerActions.Pxe], since.Select(j => j.Action));
+        Assert.All(since, j => Assert.True(j.State == PowerJobStates.Succeeded && j.Who.StartsWith("fencing: node r1", StringComparison.Ordinal), $"{j.Action} {j.State} {j.Who}"));
+        // Each reset came a bootTimeout after the job before it switched the machine.
+        Assert.True(since[0].Started >= cycle.Finished!.Value.AddSeconds(5), $"{since[0].Started:O} after {cycle.Finished:O}");
+        Assert.True(since[2].Started >= since[1].Finished!.Value.AddSeconds(5), $"{since[2].Started:O} after {since[1].Finished:O}");
+        Assert.Equal(3, r1Bmc.Calls.Count(c => c == "set boot pxe"));
+        Assert.Empty((await admin.PowerJobsAsync("r2")).Jobs);
+
+        // A heartbeat: it booted after all, and it is Ready.
+        Assert.Equal(NodeStatus.Ready, (await node.HeartbeatAsync("r1", new HeartbeatRequest(2, 1L << 30, Mac: "52:54:00:00:00:01"))).Status);
     }
 }

@@ -50,6 +50,9 @@ public sealed class PowerService(ControlNode node, IControlStore store, Func<Sec
             .Where(j => j.Action != PowerActions.Status && j.State == PowerJobStates.Succeeded && j.Finished is not null)
             .MaxBy(j => j.Finished);
 
+    /// <summary>spec.nodes.bootTimeout of the applied spec (its default when none is applied).</summary>
+    public TimeSpan BootTimeout => Known("").Config?.Spec.Nodes.BootTimeout ?? NodesSpec.DefaultBootTimeout;
+
     /// <summary>The machine's labels in spec.nodes.known (empty when it is not listed).</summary>
     public IReadOnlyDictionary<string, string> LabelsOf(string name) =>
         Known(name).Machine?.Labels ?? (IReadOnlyDictionary<string, string>)new Dictionary<string, string>();

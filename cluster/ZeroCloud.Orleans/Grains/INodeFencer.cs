@@ -10,10 +10,18 @@ namespace ZeroCloud.Orleans.Grains;
 public interface INodeFencer
 {
     Task<string?> FenceAsync(string name, TimeSpan silent, CancellationToken ct);
+
+    /// <summary>
+    /// How long until <paramref name="name"/> may be fenced again (a power job switched it a moment ago: it is still
+    /// booting), or null when nothing would come of asking again. A node still Down then is fenced again.
+    /// </summary>
+    TimeSpan? BootingFor(string name);
 }
 
 /// <summary>No fencing (a silo without power control: tests, a member with no store of its own).</summary>
 public sealed class NoFencing : INodeFencer
 {
     public Task<string?> FenceAsync(string name, TimeSpan silent, CancellationToken ct) => Task.FromResult<string?>(null);
+
+    public TimeSpan? BootingFor(string name) => null;
 }

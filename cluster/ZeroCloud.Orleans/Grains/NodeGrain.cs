@@ -76,13 +76,24 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     private TimeSpan Silent() => time.GetElapsedTime(_lastBeat ??= time.GetTimestamp());
     private IGrainTimer? _timer;
 
+    /// <summary>How many times a Down node that stays silent is fenced again, each after spec.nodes.bootTimeout.</summary>
+    public const int MaxRefences = 2;
+
+    /// <summary>One-shot: the end of the boot a power job started, when a node still Down is fenced again.</summary>
+    private IGrainTimer? _refence;
+
+    /// <summary>The times this Down node has been fenced again since its last heartbeat.</summary>
+    private int _refences;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         await ReadAsync().ConfigureAwait(true);
         // One-shot timer, re-armed for the next moment the node could change state: about one tick per
         // SuspectAfter per node, however often it heartbeats.
         _timer = this.RegisterGrainTimer(CheckAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { KeepAlive = true });
+        _refence = this.RegisterGrainTimer(RefenceAsync, new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { KeepAlive = true });
         Arm();
+        ArmRefence();
     }
 
     public async Task<NodeView> HeartbeatAsync(NodeBeat beat)
@@ -104,6 +115,12 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
         _lastSeen = time.GetUtcNow().UtcDateTime;
         _lastBeat = time.GetTimestamp();
+        if (_refences > 0 || r is { Status: NodeStatus.Down })
+        {
+            // It boots again: whatever fencing did is done.
+            _refences = 0;
+            _refence?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
         if (status == NodeStatus.Ready)
         {
             silence.Beat(this.GetPrimaryKeyString());
@@ -249,6 +266,11 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 }
 
                 await WriteAsync(old => old ?? r, next).ConfigureAwait(true);
+                if (next == NodeStatus.Down)
+                {
+                    _refences = 0;
+                    ArmRefence();
+                }
             }
             else
             {
@@ -277,6 +299,40 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
         {
             LogFenceFailed(name, ex.Message);
         }
+    }
+
+    /// <summary>
+    /// A Down node whose machine a power job switched (a fence, or <c>zc power cycle</c>) is given spec.nodes.bootTimeout
+    /// to boot; when it is still Down then, it is fenced again (a machine hung in its firmware or its boot is reset),
+    /// at most <see cref="MaxRefences"/> times in a row. Then it is left Down for an operator.
+    /// </summary>
+    private void ArmRefence()
+    {
+        if (_record is { Status: NodeStatus.Down } r && fencer.BootingFor(r.Name) is { } left)
+        {
+            _refence?.Change(left + TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private async Task RefenceAsync(CancellationToken cancellationToken)
+    {
+        if (_record is not { Status: NodeStatus.Down } r || fencer.BootingFor(r.Name) is not null)
+        {
+            // Back up, or switched again meanwhile (its new boot gets its own time).
+            ArmRefence();
+            return;
+        }
+
+        if (_refences >= MaxRefences)
+        {
+            LogGivenUp(r.Name, _refences + 1);
+            return;
+        }
+
+        _refences++;
+        LogRefencing(r.Name, Silent().TotalSeconds, _refences, MaxRefences);
+        await FenceAsync(r.Name, Silent(), cancellationToken).ConfigureAwait(true);
+        ArmRefence();
     }
 
     /// <summary>Sets the timer for when the node, if it stays silent, becomes Suspect or Down; Down and unknown nodes need none.</summary>
@@ -367,6 +423,7 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _timer?.Dispose();
+        _refence?.Dispose();
         silence.Forget(this.GetPrimaryKeyString());
         return Task.CompletedTask;
     }
@@ -379,6 +436,12 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: fencing before it goes Down: {Done}")]
     private partial void LogFenced(string node, string done);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: still Down, silent for {Silent:0} s, after its machine was switched and given spec.nodes.bootTimeout to boot: fencing it again ({Count} of {Max})")]
+    private partial void LogRefencing(string node, double silent, int count, int max);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "node {Node}: still Down after {Boots} boots started by power jobs, each given spec.nodes.bootTimeout; it is not fenced again: an operator must look at its console or BMC (zc power status)")]
+    private partial void LogGivenUp(string node, int boots);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "node {Node}: could not be fenced ({Reason}); it goes Down unfenced")]
     private partial void LogFenceFailed(string node, string reason);

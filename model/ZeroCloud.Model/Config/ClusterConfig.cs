@@ -79,6 +79,14 @@ public sealed record NodesSpec(EnrollMode Enroll, TimeSpan Heartbeat, TimeSpan D
 {
     /// <summary>spec.nodes.disks: which disk each node claims as its data disk; the first entry that matches a device wins.</summary>
     public ImmutableArray<DiskSelector> Disks { get; init; } = [];
+
+    /// <summary>
+    /// spec.nodes.bootTimeout: how long a machine a power job switched (zc power, or fencing) has to boot and heartbeat.
+    /// Within it a silent node is not fenced (it is booting); past it a node still Down is fenced again, a few times.
+    /// </summary>
+    public TimeSpan BootTimeout { get; init; } = DefaultBootTimeout;
+
+    public static readonly TimeSpan DefaultBootTimeout = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>

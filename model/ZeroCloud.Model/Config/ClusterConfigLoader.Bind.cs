@@ -132,7 +132,7 @@ public static partial class ClusterConfigLoader
 
     private static NodesSpec BindNodes(YamlReader r, YNode? node, NetworkSpec network)
     {
-        var n = r.Section(node, "spec.nodes", "enroll", "heartbeat", "downAfter", "known", "disks");
+        var n = r.Section(node, "spec.nodes", "enroll", "heartbeat", "downAfter", "bootTimeout", "known", "disks");
         var enroll = r.Enum<EnrollMode>(n?["enroll"], "spec.nodes.enroll") ?? EnrollMode.Auto;
         var heartbeat = r.Duration(n?["heartbeat"], "spec.nodes.heartbeat") ?? DefaultHeartbeat;
         if (heartbeat < MinHeartbeat && n?["heartbeat"] is { } hb)
@@ -145,6 +145,14 @@ public static partial class ClusterConfigLoader
         {
             var at = n["downAfter"] ?? n["heartbeat"] ?? n.Map;
             r.Error(at, "spec.nodes.downAfter", $"{Durations.Format(downAfter)} is shorter than two heartbeats ({Durations.Format(heartbeat)} each): one late heartbeat would mark a node down; use at least {Durations.Format(heartbeat * 2)}");
+        }
+
+        var bootTimeout = r.Duration(n?["bootTimeout"], "spec.nodes.bootTimeout") ?? NodesSpec.DefaultBootTimeout;
+        if (n?["bootTimeout"] is { } bt && (bootTimeout < downAfter || bootTimeout > TimeSpan.FromHours(24)))
+        {
+            r.Error(bt, "spec.nodes.bootTimeout", bootTimeout < downAfter
+                ? $"{Durations.Format(bootTimeout)} is shorter than downAfter ({Durations.Format(downAfter)}): a machine that was just switched would be fenced again before it could even be seen Down; use at least {Durations.Format(downAfter)}"
+                : $"{Durations.Format(bootTimeout)} is longer than 24h: a machine that hangs while booting would wait that long to be fenced again");
         }
 
         var known = ImmutableArray.CreateBuilder<KnownMachine>();
@@ -230,7 +238,7 @@ public static partial class ClusterConfigLoader
             r.Error(enrollNode, "spec.nodes.enroll", "'known' admits only the machines under spec.nodes.known, and none are listed: no machine could join; list them or use 'auto'");
         }
 
-        return new NodesSpec(enroll, heartbeat, downAfter, known.ToImmutable()) { Disks = BindDisks(r, n?["disks"]) };
+        return new NodesSpec(enroll, heartbeat, downAfter, known.ToImmutable()) { Disks = BindDisks(r, n?["disks"]), BootTimeout = bootTimeout };
     }
 
     /// <summary>spec.nodes.known[].bmc: <c>{ ipmi: host[:port] | redfish: URL, credentials: secret, insecureTls, cipherSuite }</c>.</summary>

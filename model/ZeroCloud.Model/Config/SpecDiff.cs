@@ -21,6 +21,7 @@ public static class SpecDiff
         Changed(lines, "nodes.enroll", b.Nodes.Enroll, a.Nodes.Enroll);
         Changed(lines, "nodes.heartbeat", Durations.Format(b.Nodes.Heartbeat), Durations.Format(a.Nodes.Heartbeat));
         Changed(lines, "nodes.downAfter", Durations.Format(b.Nodes.DownAfter), Durations.Format(a.Nodes.DownAfter));
+        Changed(lines, "nodes.bootTimeout", Durations.Format(b.Nodes.BootTimeout), Durations.Format(a.Nodes.BootTimeout));
         Changed(lines, "network.subnet", b.Network.Subnet, a.Network.Subnet);
         Changed(lines, "network.gateway", b.Network.Gateway, a.Network.Gateway);
         Changed(lines, "network.dhcp.mode", b.Network.Dhcp.Mode, a.Network.Dhcp.Mode);

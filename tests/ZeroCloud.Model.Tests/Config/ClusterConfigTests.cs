@@ -59,6 +59,7 @@ public class ClusterConfigTests
         Assert.Equal(EnrollMode.Auto, spec.Nodes.Enroll);
         Assert.Equal(TimeSpan.FromSeconds(1), spec.Nodes.Heartbeat);
         Assert.Equal(TimeSpan.FromSeconds(5), spec.Nodes.DownAfter);
+        Assert.Equal(TimeSpan.FromMinutes(5), spec.Nodes.BootTimeout);
         // An unquoted MAC stays a MAC (YAML 1.1 would read it as a base-60 number) and a missing name is derived from it.
         Assert.Equal("node-525400abcdef", spec.Nodes.Known[0].Name);
         Assert.Equal(new BootSpec("distro", RuntimeKind.Auto), spec.Boot);

@@ -469,6 +469,22 @@ public class ValidationRuleTests
     }
 
     [Fact]
+    public void Boot_timeout_shorter_than_down_after_or_over_a_day()
+    {
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                downAfter: 10s
+                bootTimeout: «5s
+            """), "spec.nodes.bootTimeout", "is shorter than downAfter (10s)");
+        Marked.AssertOne(WithNetwork("""
+                subnet: 10.77.0.0/24
+              nodes:
+                bootTimeout: «25h
+            """), "spec.nodes.bootTimeout", "is longer than 24h");
+    }
+
+    [Fact]
     public void Negative_replicas()
     {
         Marked.AssertOne(WithNetwork("""
