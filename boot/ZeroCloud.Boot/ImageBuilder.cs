@@ -17,6 +17,12 @@ public sealed record ImageSpec(string Name, string Binary, string Kernel, string
     /// <summary>Kernel modules beyond the NIC drivers every image has (the node image: disk controllers and ext4).</summary>
     public IReadOnlyList<string> Modules { get; init; } = [];
 
+    /// <summary>
+    /// The kernel's release when <see cref="ModulesDirectory"/> is empty: a kernel with everything built in (the
+    /// minimal guest kernel), so the image carries no modules.
+    /// </summary>
+    public string? Release { get; init; }
+
     /// <summary>Also write the image as an OCI image layout (<see cref="OciImage"/>) in <c>oci/</c>, its digest in the manifest.</summary>
     public bool Oci { get; init; }
 }
@@ -119,8 +125,11 @@ public static class ImageBuilder
         }
 
         // Debian's loader is /lib64/ld-linux-x86-64.so.2; with a merged /usr the file lives under /usr/lib too.
-        var modules = KernelModules.Resolve(File.ReadAllText(Path.Combine(spec.ModulesDirectory, "modules.dep")), [.. KernelModules.NetworkDrivers, .. spec.Modules]);
-        var release = Path.GetFileName(spec.ModulesDirectory.TrimEnd('/'));
+        var builtIn = spec.ModulesDirectory.Length == 0;
+        var modules = builtIn ? [] : KernelModules.Resolve(File.ReadAllText(Path.Combine(spec.ModulesDirectory, "modules.dep")), [.. KernelModules.NetworkDrivers, .. spec.Modules]);
+        var release = builtIn
+            ? spec.Release ?? throw new ArgumentException("an image without a modules folder needs the kernel's release", nameof(spec))
+            : Path.GetFileName(spec.ModulesDirectory.TrimEnd('/'));
         foreach (var module in modules)
         {
             AddFile($"lib/modules/{release}/{module}", File.ReadAllBytes(Path.Combine(spec.ModulesDirectory, module)), 0b110_100_100);

@@ -15,6 +15,7 @@ public static unsafe partial class Linux
     private const uint SiocSetNetmask = 0x891c;
     private const uint SiocAddRoute = 0x890B;
     private const int RebootPowerOff = 0x4321fedc;
+    private const int RebootRestart = 0x01234567;
     private const nuint MsNoAtime = 1024;
     private const nuint MsMove = 8192;
 
@@ -147,10 +148,15 @@ public static unsafe partial class Linux
         }
     }
 
+    /// <summary>
+    /// Powers the machine off; without ACPI (the minimal guest kernel on <c>microvm,acpi=off</c>) the kernel has no way
+    /// to, and would only halt with QEMU still running, so it resets instead: QEMU runs VMs with <c>-no-reboot</c>, so
+    /// a reset ends it as a power-off does.
+    /// </summary>
     public static void PowerOff()
     {
         Sync();
-        _ = RebootNative(RebootPowerOff);
+        _ = RebootNative(Directory.Exists("/sys/firmware/acpi") ? RebootPowerOff : RebootRestart);
     }
 
     /// <summary>

@@ -39,8 +39,9 @@ internal static class ImageCommand
         var output = new Option<string>("--out", "-o") { Description = "Output folder (images go to <out>/images/<name>).", DefaultValueFactory = _ => "out", HelpName = "dir" };
         var file = new Option<string>("--file", "-f") { Description = "cluster.yaml, for spec.boot.kernel (distro when absent).", HelpName = "path" };
         var oci = new Option<bool>("--oci") { Description = "Also write the image as an OCI image layout in <out>/images/<name>/oci (from the same files as the initramfs; its digest goes into manifest.json): zc image load puts it into podman or Docker." };
-        var build = new Command("build", "Build <out>/images/<name>/{vmlinuz,initrd.img,manifest.json}.") { name, output, file, oci };
-        build.SetAction(parse => Run(parse.GetValue(name)!, parse.GetValue(output)!, parse.GetValue(file), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(oci)));
+        var minimal = new Option<bool>("--minimal-kernel") { Description = "Boot a service image on ZeroCloud's minimal kernel (boot/kernel/minimal.config on the distro's linux-source-6.1, built once and cached; minutes the first time) as vmlinux, for microVMs: not for the node image, which boots bare metal." };
+        var build = new Command("build", "Build <out>/images/<name>/{vmlinuz,initrd.img,manifest.json}.") { name, output, file, oci, minimal };
+        build.SetAction(parse => Run(parse.GetValue(name)!, parse.GetValue(output)!, parse.GetValue(file), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(oci), parse.GetValue(minimal)));
         image.Subcommands.Add(build);
         var engine = new Option<string?>("--engine") { Description = "podman or docker (default: podman when it is on PATH, else docker).", HelpName = "engine" };
         var loadName = new Argument<string>("name") { Description = "An image built with zc image build <name> --oci." };
@@ -52,7 +53,7 @@ internal static class ImageCommand
         return image;
     }
 
-    internal static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr, bool oci = false)
+    internal static int Run(string name, string output, string? clusterFile, TextWriter stdout, TextWriter stderr, bool oci = false, bool minimalKernel = false)
     {
         if (name == SeedImage.Name)
         {
@@ -86,25 +87,43 @@ internal static class ImageCommand
             kernel = result.Config!.Spec.Boot.Kernel;
         }
 
+        if (minimalKernel && name == "node")
+        {
+            stderr.WriteLine("zc: --minimal-kernel is for service images booted as microVMs; the node image boots bare metal and keeps the distro kernel (its drivers for disks and NICs)");
+            return ZcCommand.UsageError;
+        }
+
+        if (minimalKernel && kernel != BootSpec.DistroKernel)
+        {
+            stderr.WriteLine($"zc: --minimal-kernel and spec.boot.kernel ({kernel}) both name a kernel: use one");
+            return ZcCommand.UsageError;
+        }
+
         string kernelPath, modules;
+        string? release = null;
         try
         {
-            if (kernel == BootSpec.DistroKernel)
+            if (minimalKernel)
+            {
+                (kernelPath, release) = MinimalKernel.Get(RepositoryRoot() ?? throw new InvalidOperationException("zc image build runs from a ZeroCloud checkout (ZeroCloud.sln not found)"), stderr);
+                modules = "";
+            }
+            else if (kernel == BootSpec.DistroKernel)
             {
                 (kernelPath, modules) = ImageBuilder.DistroKernel();
             }
             else
             {
                 kernelPath = Path.GetFullPath(kernel, Path.GetDirectoryName(Path.GetFullPath(clusterFile!))!);
-                var release = BzImage.Release(kernelPath) ?? throw new InvalidDataException($"{kernelPath} is not a bzImage (no HdrS setup header)");
-                modules = Path.Combine("/lib/modules", release);
+                var bzRelease = BzImage.Release(kernelPath) ?? throw new InvalidDataException($"{kernelPath} is not a bzImage (no HdrS setup header)");
+                modules = Path.Combine("/lib/modules", bzRelease);
                 if (!Directory.Exists(modules))
                 {
-                    throw new DirectoryNotFoundException($"the kernel {kernelPath} is release {release}, and /lib/modules/{release} does not exist");
+                    throw new DirectoryNotFoundException($"the kernel {kernelPath} is release {bzRelease}, and /lib/modules/{bzRelease} does not exist");
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidOperationException)
         {
             stderr.WriteLine($"zc: {ex.Message}");
             return ZcCommand.Failed;
@@ -151,7 +170,7 @@ internal static class ImageCommand
         ZeroCloud.Model.Images.ImageManifest manifest;
         try
         {
-            var spec = new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra, Oci = oci };
+            var spec = new ImageSpec(name, Path.Combine(publish, source.Binary), kernelPath, modules, ZcCommand.Version, DefaultCommandLine) { Extra = extra, Oci = oci, Release = release };
             // The node image formats its data disk (spec.nodes.disks) and finds it behind any usual controller.
             manifest = ImageBuilder.Build(name switch { "node" => NodeImage.With(spec), "control" => ControlImage.With(spec), _ => spec }, destination);
         }
@@ -167,7 +186,7 @@ internal static class ImageCommand
             stdout.WriteLine($"  {f.Name,-11} {f.Size,11:N0} bytes  sha256:{f.Sha256}");
         }
 
-        stdout.WriteLine($"  /init       {manifest.BinarySize,11:N0} bytes  ({source.Binary}); {manifest.Libraries.Count} libraries, modules {string.Join(" ", manifest.Modules)}");
+        stdout.WriteLine($"  /init       {manifest.BinarySize,11:N0} bytes  ({source.Binary}); {manifest.Libraries.Count} libraries, {(manifest.Modules.Count == 0 ? "no modules (all built into its kernel)" : $"modules {string.Join(" ", manifest.Modules)}")}");
         if (manifest.Oci is { } digest)
         {
             stdout.WriteLine($"  oci         {digest} (zerocloud/{name}:{OciImage.Tag(manifest.Version)}; ./zc image load {name})");

@@ -107,6 +107,27 @@ public sealed class FastBootTests : IDisposable
         Assert.True(File.GetLastWriteTimeUtc(fast.Kernel) >= made);
     }
 
+    [Fact]
+    public void An_image_on_the_minimal_kernel_boots_its_own_vmlinux_on_a_microvm_without_acpi()
+    {
+        var initrd = Path.Combine(_dir, "initrd.cpio");
+        File.WriteAllBytes(initrd, "070701 a cpio archive"u8.ToArray());
+        var vmlinux = Path.Combine(_dir, "vmlinuz");
+        File.WriteAllBytes(vmlinux, [0x7F, (byte)'E', (byte)'L', (byte)'F', 2, 1, 1, 0, .. new byte[64]]);
+        var minimal = new VmImage(vmlinux, initrd);
+
+        // Its kernel is already a vmlinux: booted as it is (nothing derived), on microvm with ACPI off, so QEMU puts
+        // the virtio-mmio devices on the command line the kernel reads.
+        var scratch = Path.Combine(_dir, "vm-boot");
+        var vm = new Vm([], scratch);
+        Assert.Equal(vmlinux, vm.Fast(minimal).Kernel);
+        Assert.Equal("microvm,acpi=off", Vm.MachineFor(minimal));
+        Assert.False(Directory.Exists(scratch) && Directory.GetFiles(scratch, "*.vmlinux").Length > 0);
+
+        // The distro's bzImage keeps the machine with the legacy timers and ACPI.
+        Assert.Equal("microvm,pit=on,pic=on,rtc=on", Vm.MachineFor(new VmImage(DistroKernel(), initrd)));
+    }
+
     /// <summary>A bzImage's setup header (protocol 2.15, one setup sector) around <paramref name="payload"/>.</summary>
     private static byte[] BzImage(byte[] payload)
     {
