@@ -103,7 +103,7 @@ return 0;
 async Task<(double Init, double Serving, double Cpu, bool Hung)> BootAsync(string machine, string kernel, string initrd, bool network)
 {
     const string Tap = "zcbench0";
-    var append = $"console=ttyS0 panic=-1 tsc=reliable tsc_early_khz={khz} quiet " + (network ? "zc.ip=169.254.99.2/30,169.254.99.1 zc.name=bench" : "zc.probe");
+    var append = $"console=ttyS0 panic=-1 tsc=reliable reboot=t tsc_early_khz={khz} quiet " + (network ? "zc.ip=169.254.99.2/30,169.254.99.1 zc.name=bench" : "zc.probe");
     var psi = new ProcessStartInfo("qemu-system-x86_64") { RedirectStandardOutput = true, RedirectStandardError = true };
     foreach (var a in (string[])["-M", machine, "-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio", "-kernel", kernel, "-initrd", initrd, "-append", append])
     {
