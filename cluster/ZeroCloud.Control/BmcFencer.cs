@@ -22,6 +22,9 @@ namespace ZeroCloud.Control;
 public sealed partial class BmcFencer(PowerService power, ControlNode node, TimeProvider time, ILogger<BmcFencer> logger) : INodeFencer
 {
     public const string MaintenanceLabel = "zerocloud.io/maintenance";
+
+    /// <summary>How the power jobs of fencing start their who.</summary>
+    public const string Fencing = "fencing: ";
     public const int MaxFences = 3;
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(10);
 
@@ -79,7 +82,7 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
             _recent.Enqueue(time.GetTimestamp());
         }
 
-        var who = $"fencing: node {name} silent for {silent.TotalSeconds:0.0}s";
+        var who = $"{Fencing}node {name} silent for {silent.TotalSeconds:0.0}s";
         var status = await power.RunAsync(name, PowerActions.Status, who, ct).ConfigureAwait(false);
         if (status.State != PowerJobStates.Succeeded)
         {
@@ -112,6 +115,10 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
         var left = power.BootTimeout - (time.GetUtcNow().UtcDateTime - finished);
         return left > TimeSpan.Zero && left <= power.BootTimeout ? left : null;
     }
+
+    /// <summary>The successful PXE cycles fencing ran on <paramref name="name"/> that finished after <paramref name="since"/>.</summary>
+    public int FencedSince(string name, DateTime since) =>
+        power.Jobs(name).Count(j => j is { Action: PowerActions.Pxe, State: PowerJobStates.Succeeded, Finished: { } finished } && finished > since && j.Who.StartsWith(Fencing, StringComparison.Ordinal));
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node} is not fenced: {Max} fences in {Minutes} minutes on this member already (a rack-wide failure is not fenced node by node)")]
     private partial void LogRateLimited(string node, int max, double minutes);

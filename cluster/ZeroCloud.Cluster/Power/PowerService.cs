@@ -44,11 +44,15 @@ public sealed class PowerService(ControlNode node, IControlStore store, Func<Sec
     /// null: fencing leaves alone a machine that was switched a moment ago, since it is still booting.
     /// </summary>
     public PowerJobDto? LastSwitch(string name) =>
-        node.Read(s => s.Range(StoreKeys.PowerJobs + name + "/", 0))
-            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.PowerJobDto, new List<string>()))
-            .OfType<PowerJobDto>()
+        Jobs(name)
             .Where(j => j.Action != PowerActions.Status && j.State == PowerJobStates.Succeeded && j.Finished is not null)
             .MaxBy(j => j.Finished);
+
+    /// <summary>The machine's recorded jobs (the last <see cref="JobsKept"/>), as this member's store has them.</summary>
+    public IReadOnlyList<PowerJobDto> Jobs(string name) =>
+        [.. node.Read(s => s.Range(StoreKeys.PowerJobs + name + "/", 0))
+            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.PowerJobDto, new List<string>()))
+            .OfType<PowerJobDto>()];
 
     /// <summary>spec.nodes.bootTimeout of the applied spec (its default when none is applied).</summary>
     public TimeSpan BootTimeout => Known("").Config?.Spec.Nodes.BootTimeout ?? NodesSpec.DefaultBootTimeout;

@@ -16,6 +16,9 @@ public interface INodeFencer
     /// booting), or null when nothing would come of asking again. A node still Down then is fenced again.
     /// </summary>
     TimeSpan? BootingFor(string name);
+
+    /// <summary>How many times fencing power-cycled <paramref name="name"/> after <paramref name="since"/> (UTC).</summary>
+    int FencedSince(string name, DateTime since);
 }
 
 /// <summary>No fencing (a silo without power control: tests, a member with no store of its own).</summary>
@@ -24,4 +27,6 @@ public sealed class NoFencing : INodeFencer
     public Task<string?> FenceAsync(string name, TimeSpan silent, CancellationToken ct) => Task.FromResult<string?>(null);
 
     public TimeSpan? BootingFor(string name) => null;
+
+    public int FencedSince(string name, DateTime since) => 0;
 }

@@ -82,9 +82,6 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
     /// <summary>One-shot: the end of the boot a power job started, when a node still Down is fenced again.</summary>
     private IGrainTimer? _refence;
 
-    /// <summary>The times this Down node has been fenced again since its last heartbeat.</summary>
-    private int _refences;
-
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         await ReadAsync().ConfigureAwait(true);
@@ -115,10 +112,9 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
 
         _lastSeen = time.GetUtcNow().UtcDateTime;
         _lastBeat = time.GetTimestamp();
-        if (_refences > 0 || r is { Status: NodeStatus.Down })
+        if (r is { Status: NodeStatus.Down })
         {
             // It boots again: whatever fencing did is done.
-            _refences = 0;
             _refence?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }
         if (status == NodeStatus.Ready)
@@ -268,7 +264,6 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
                 await WriteAsync(old => old ?? r, next).ConfigureAwait(true);
                 if (next == NodeStatus.Down)
                 {
-                    _refences = 0;
                     ArmRefence();
                 }
             }
@@ -323,14 +318,16 @@ public sealed partial class NodeGrain(IControlStore client, ClusterSpecCache spe
             return;
         }
 
-        if (_refences >= MaxRefences)
+        // Counted from the power jobs since it went Down (the first fence came before): a grain activated on another
+        // silo counts the same.
+        var refenced = fencer.FencedSince(r.Name, r.Since);
+        if (refenced >= MaxRefences)
         {
-            LogGivenUp(r.Name, _refences + 1);
+            LogGivenUp(r.Name, refenced + 1);
             return;
         }
 
-        _refences++;
-        LogRefencing(r.Name, Silent().TotalSeconds, _refences, MaxRefences);
+        LogRefencing(r.Name, Silent().TotalSeconds, refenced + 1, MaxRefences);
         await FenceAsync(r.Name, Silent(), cancellationToken).ConfigureAwait(true);
         ArmRefence();
     }
