@@ -95,15 +95,15 @@ internal static class MinimalKernel
         try
         {
             progress.WriteLine($"zc: building the minimal kernel from {SourceTarball} with {configFile} (once; about 6–15 minutes on 2 cores) in {work} ...");
-            Run(work, "tar", "xf", SourceTarball, "--strip-components=1");
-            Run(work, "make", "allnoconfig", $"KCONFIG_ALLCONFIG={configFile}");
+            Run("tar", "xf", SourceTarball, "--strip-components=1", "-C", work);
+            Run("make", "-C", work, "--no-print-directory", "allnoconfig", $"KCONFIG_ALLCONFIG={configFile}");
             if (NotHeld(Encoding.UTF8.GetString(config), File.ReadAllText(Path.Combine(work, ".config"))) is { Count: > 0 } notHeld)
             {
                 throw new InvalidOperationException($"{configFile}: the kernel's configuration does not hold {string.Join(", ", notHeld)} (a dependency is off, or the option does not exist in this source): add what it depends on");
             }
 
-            Run(work, "make", $"-j{Environment.ProcessorCount}", "vmlinux");
-            var release = Run(work, "make", "-s", "kernelrelease").Trim();
+            Run("make", "-C", work, "--no-print-directory", $"-j{Environment.ProcessorCount}", "vmlinux");
+            var release = Run("make", "-C", work, "--no-print-directory", "-s", "kernelrelease").Trim();
             Directory.CreateDirectory(folder);
             File.Copy(Path.Combine(work, "vmlinux"), vmlinux + ".partial", overwrite: true);
             File.Copy(Path.Combine(work, ".config"), Path.Combine(folder, "config"), overwrite: true);
@@ -118,24 +118,15 @@ internal static class MinimalKernel
         }
     }
 
-    private static string Run(string directory, string file, params string[] args)
+    /// <summary>Runs a build step to completion; its output when it succeeds, else the reason with the output's tail.</summary>
+    private static string Run(string file, params string[] args)
     {
-        var info = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
+        var (code, output) = ZeroCloud.Lab.Processes.RunAsync(file, args).GetAwaiter().GetResult();
+        if (code != 0)
         {
-            info.ArgumentList.Add(a);
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed with exit {code}:\n{string.Join('\n', output.Split('\n').TakeLast(30))}");
         }
 
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            var tail = string.Join('\n', (output.Result + errors.Result).Split('\n').TakeLast(30));
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed with exit {process.ExitCode} in {directory}:\n{tail}");
-        }
-
-        return output.Result;
+        return output;
     }
 }

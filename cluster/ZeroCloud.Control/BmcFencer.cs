@@ -44,10 +44,9 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
 
         // A machine switched by a power job a moment ago (zc power cycle, or an earlier fence) is booting: a boot takes
         // longer than downAfter, so its silence is expected, and another reset would only start it over.
-        var booting = power.BootTimeout;
-        if (power.LastSwitch(name) is { Finished: { } finished } last && time.GetUtcNow().UtcDateTime - finished is var ago && ago < booting && ago > -booting)
+        if (Booting(name) is { } b)
         {
-            return $"not fenced: {last.Action} job {last.Id} ({last.Who}) switched it {ago.TotalSeconds:0} s ago, within spec.nodes.bootTimeout ({Durations.Format(booting)}): it is booting";
+            return $"not fenced: {b.Job.Action} job {b.Job.Id} ({b.Job.Who}) switched it {b.Ago.TotalSeconds:0} s ago, within spec.nodes.bootTimeout ({Durations.Format(b.Window)}): it is booting";
         }
 
         // Only the side with quorum fences: this member must reach a majority now.
@@ -105,15 +104,19 @@ public sealed partial class BmcFencer(PowerService power, ControlNode node, Time
     /// that switched it, for a machine with a BMC; null when it has none, no job switched it within that time, or the
     /// last one switched it off.
     /// </summary>
-    public TimeSpan? BootingFor(string name)
-    {
-        if (power.BmcOf(name, out _) is null || power.LastSwitch(name) is not { Finished: { } finished } last || last.Action == PowerActions.Off)
-        {
-            return null;
-        }
+    public TimeSpan? BootingFor(string name) =>
+        power.BmcOf(name, out _) is not null && Booting(name) is { Job.Action: not PowerActions.Off } b && b.Ago >= TimeSpan.Zero ? b.Window - b.Ago : null;
 
-        var left = power.BootTimeout - (time.GetUtcNow().UtcDateTime - finished);
-        return left > TimeSpan.Zero && left <= power.BootTimeout ? left : null;
+    /// <summary>
+    /// The last job that switched <paramref name="name"/> and how long ago, when that is within spec.nodes.bootTimeout
+    /// (either way: a member whose clock is a little behind the job's counts it as within).
+    /// </summary>
+    private (PowerJobDto Job, TimeSpan Ago, TimeSpan Window)? Booting(string name)
+    {
+        var window = power.BootTimeout;
+        return power.LastSwitch(name) is { Finished: { } finished } last && time.GetUtcNow().UtcDateTime - finished is var ago && ago < window && ago > -window
+            ? (last, ago, window)
+            : null;
     }
 
     /// <summary>The successful PXE cycles fencing ran on <paramref name="name"/> that finished after <paramref name="since"/>.</summary>

@@ -84,11 +84,7 @@ public sealed partial class ControlApi
         }
 
         var skipped = new List<string>();
-        var jobs = _node.Read(s => s.Range(StoreKeys.PowerJobs + name + "/", 0))
-            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.PowerJobDto, skipped))
-            .OfType<PowerJobDto>()
-            .OrderByDescending(j => j.Id, StringComparer.Ordinal)
-            .ToList();
+        var jobs = Power.Jobs(name, skipped).OrderByDescending(j => j.Id, StringComparer.Ordinal).ToList();
         ReportSkipped(skipped);
         await JsonAsync(ctx, 200, new PowerJobsResponse(jobs), ControlJsonContext.Default.PowerJobsResponse).ConfigureAwait(false);
     }

@@ -48,10 +48,13 @@ public sealed class PowerService(ControlNode node, IControlStore store, Func<Sec
             .Where(j => j.Action != PowerActions.Status && j.State == PowerJobStates.Succeeded && j.Finished is not null)
             .MaxBy(j => j.Finished);
 
-    /// <summary>The machine's recorded jobs (the last <see cref="JobsKept"/>), as this member's store has them.</summary>
-    public IReadOnlyList<PowerJobDto> Jobs(string name) =>
+    /// <summary>
+    /// The machine's recorded jobs (the last <see cref="JobsKept"/>), as this member's store has them, in key order;
+    /// records that do not parse are left out and named in <paramref name="skipped"/>.
+    /// </summary>
+    public IReadOnlyList<PowerJobDto> Jobs(string name, List<string>? skipped = null) =>
         [.. node.Read(s => s.Range(StoreKeys.PowerJobs + name + "/", 0))
-            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.PowerJobDto, new List<string>()))
+            .Select(kv => TypedValues.Read(kv.Key, kv.Value, ControlJsonContext.Default.PowerJobDto, skipped ?? []))
             .OfType<PowerJobDto>()];
 
     /// <summary>spec.nodes.bootTimeout of the applied spec (its default when none is applied).</summary>
