@@ -73,16 +73,11 @@ internal static class Lab
         var tag = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(cluster)))[..3];
         var sw = $"{prefix}-sw";
         await Netns.AddSwitchAsync(sw).ConfigureAwait(false);
-        var hosts = new List<(string Ns, string Nic, string? Mac, int Index)> { (seedNamespace, seedInterface, null, 0) };
+        var hosts = new List<LabHost> { new(seedNamespace, seedInterface, $"z{tag}0") };
         // A QEMU machine's namespace holds its NIC's cable: the guest has the MAC, the veth another (a bridge keeps
         // frames for its own ports' MACs).
-        hosts.AddRange(servers.Select((s, i) => (s.Namespace, "eth0", s.IsVm ? null : (string?)s.Mac, i + 1)));
-        var done = 0;
-        await Parallel.ForEachAsync(hosts, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (h, _) =>
-        {
-            await Netns.AddHostAsync(sw, h.Ns, h.Nic, $"z{tag}{h.Index}", h.Mac).ConfigureAwait(false);
-            progress(Interlocked.Increment(ref done));
-        }).ConfigureAwait(false);
+        hosts.AddRange(servers.Select((s, i) => new LabHost(s.Namespace, "eth0", $"z{tag}{i + 1}", s.IsVm ? null : s.Mac)));
+        await Netns.AddHostsAsync(sw, hosts, progress: progress).ConfigureAwait(false);
     }
 
     /// <summary>

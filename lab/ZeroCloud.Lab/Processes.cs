@@ -6,10 +6,13 @@ namespace ZeroCloud.Lab;
 /// <summary>Runs programs: to completion (output captured), or detached in a namespace with their output to a file.</summary>
 public static class Processes
 {
-    /// <summary>Runs <paramref name="file"/> to completion: its exit code and its stdout and stderr together. A non-zero exit is returned, not thrown.</summary>
-    public static async Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan? timeout = null, CancellationToken ct = default)
+    /// <summary>
+    /// Runs <paramref name="file"/> to completion: its exit code and its stdout and stderr together. A non-zero exit is
+    /// returned, not thrown. <paramref name="input"/>, when given, is its standard input.
+    /// </summary>
+    public static async Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan? timeout = null, string? input = null, CancellationToken ct = default)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null, UseShellExecute = false };
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -18,6 +21,12 @@ public static class Processes
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
         var stdout = p.StandardOutput.ReadToEndAsync(ct);
         var stderr = p.StandardError.ReadToEndAsync(ct);
+        if (input is not null)
+        {
+            await p.StandardInput.WriteAsync(input.AsMemory(), ct).ConfigureAwait(false);
+            p.StandardInput.Close();
+        }
+
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (timeout is { } t)
         {
