@@ -45,6 +45,12 @@ public readonly record struct DhcpDecision(int Length, ReplyRoute Route, uint Ad
 
     /// <summary>The lease <see cref="Commit"/> replaced in the pool (null: the address was free): put back when the commit fails.</summary>
     public Lease? Previous { get; init; }
+
+    /// <summary>
+    /// An ACK of a lease the client already holds, young enough to be given again as it is (no commit; see
+    /// <see cref="DhcpServerOptions.CacheThreshold"/>): send it only if that lease is durable, i.e. no commit of it is in flight.
+    /// </summary>
+    public Lease? Cached { get; init; }
 }
 
 /// <summary>
@@ -145,7 +151,17 @@ public sealed class DhcpEngine
                         return Nak(request, mac, "no offer or lease of this address for this client", reply);
                     }
 
-                    var lease = new Lease(address, mac, clientKey, now + _options.LeaseTime, LeaseState.Bound, HostName(request, mac));
+                    var hostName = HostName(request, mac);
+                    if (Pool.GetLease(address) is { State: LeaseState.Bound } held && held.ClientKey == clientKey && held.Mac == mac && held.HostName == hostName
+                        && held.Expires - now is var left && left > TimeSpan.Zero && _options.LeaseTime - left < _options.LeaseTime * _options.CacheThreshold)
+                    {
+                        // Lease caching (ISC dhcpd's dhcp-cache-threshold, Kea's cache-threshold): a client that asks
+                        // again for the lease it was given moments ago (a PXE ROM, then iPXE, then the OS, in one boot)
+                        // gets it as it stands, with its remaining time, and no store write.
+                        return Reply(request, DhcpMessageType.Ack, address, boot, mac, lease: null, reply, left: left) with { Cached = held };
+                    }
+
+                    var lease = new Lease(address, mac, clientKey, now + _options.LeaseTime, LeaseState.Bound, hostName);
                     var previous = Pool.Apply(lease);
                     return Reply(request, DhcpMessageType.Ack, address, boot, mac, lease, reply) with { Previous = previous };
                 }
@@ -219,7 +235,7 @@ public sealed class DhcpEngine
             : new DhcpDecision(length, ReplyRoute.Broadcast, 0, DhcpPorts.Client, null, DropReason.None, DhcpMessageType.Nak, mac);
     }
 
-    private DhcpDecision Reply(DhcpPacket request, DhcpMessageType type, uint yiaddr, BootAnswer? boot, MacAddress mac, Lease? lease, Span<byte> buffer, bool inform = false, bool toSender = false)
+    private DhcpDecision Reply(DhcpPacket request, DhcpMessageType type, uint yiaddr, BootAnswer? boot, MacAddress mac, Lease? lease, Span<byte> buffer, bool inform = false, bool toSender = false, TimeSpan? left = null)
     {
         var w = new DhcpWriter(buffer[..Math.Min(buffer.Length, MaxReplyLength(request))]);
         var ciaddr = inform || toSender || type == DhcpMessageType.Ack && request.ClientAddress != 0 ? request.ClientAddress : 0;
@@ -229,7 +245,7 @@ public sealed class DhcpEngine
         w.AddOption(DhcpOption.ServerIdentifier, _options.ServerAddress);
         if (yiaddr != 0)
         {
-            var seconds = (uint)Math.Min(_options.LeaseTime.TotalSeconds, uint.MaxValue - 1);
+            var seconds = (uint)Math.Max(1, Math.Min((left ?? _options.LeaseTime).TotalSeconds, uint.MaxValue - 1));
             w.AddOption(DhcpOption.LeaseTime, seconds);
             w.AddOption(DhcpOption.RenewalTime, seconds / 2);
             w.AddOption(DhcpOption.RebindingTime, (uint)(seconds * 7UL / 8));

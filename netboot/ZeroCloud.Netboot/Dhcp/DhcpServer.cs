@@ -178,6 +178,7 @@ public sealed partial class DhcpServer : IAsyncDisposable
             }
 
             decision = _engine!.Handle(packet, port, time, reply);
+            decision = _gate.Pass(decision);
         }
 
         if (decision.Dropped != DropReason.None)
@@ -200,6 +201,7 @@ public sealed partial class DhcpServer : IAsyncDisposable
             // client's retry is answered.
             if (!_commitSlots.Wait(0))
             {
+                Committed(lease.Address);
                 _metrics.OnDropped(DropReason.Busy);
                 return;
             }
@@ -267,7 +269,19 @@ public sealed partial class DhcpServer : IAsyncDisposable
         }
         finally
         {
+            Committed(lease.Address);
             _commitSlots.Release();
+        }
+    }
+
+    /// <summary>Addresses with a lease commit in flight: a cached ACK of such a lease waits for it. Under the engine's lock.</summary>
+    private readonly CommitGate _gate = new();
+
+    private void Committed(uint address)
+    {
+        lock (_engineLock)
+        {
+            _gate.End(address);
         }
     }
 

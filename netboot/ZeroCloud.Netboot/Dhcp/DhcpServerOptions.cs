@@ -24,6 +24,14 @@ public sealed record DhcpServerOptions
 
     public TimeSpan LeaseTime { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Lease caching: a REQUEST for the lease the client holds, made before this share of the lease time has passed, is
+    /// ACKed with the lease as it stands (its remaining time) and no store write. 0.25, as ISC dhcpd's default
+    /// dhcp-cache-threshold and Kea's recommended cache-threshold; 0 turns it off. Renewals (at half the lease time) are
+    /// always written.
+    /// </summary>
+    public double CacheThreshold { get; init; } = 0.25;
+
     public EnrollMode Enroll { get; init; } = EnrollMode.Auto;
 
     public IReadOnlyDictionary<MacAddress, KnownMachine> Known { get; init; } = FrozenDictionary<MacAddress, KnownMachine>.Empty;

@@ -236,11 +236,82 @@ public class EngineTests
         Assert.Equal(DhcpMessageType.Nak, nak2!.MessageType);
         Assert.Null(named.Commit);
 
-        // A client that was given the address before (INIT-REBOOT after a reboot) is still ACKed.
+        // A client that was given the address before (INIT-REBOOT after a reboot, past the lease cache's quarter) is still ACKed.
         var address = Lease(engine, "52:54:00:aa:00:01");
-        var (again, ack) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(address).GetAddressBytes())]), T0 + TimeSpan.FromMinutes(5));
+        var (again, ack) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(address).GetAddressBytes())]), T0 + TimeSpan.FromMinutes(20));
         Assert.Equal(DhcpMessageType.Ack, ack!.MessageType);
         Assert.NotNull(again.Commit);
+    }
+
+    [Fact]
+    public void A_lease_asked_for_again_within_a_quarter_of_its_time_is_acked_as_it_stands_with_no_commit()
+    {
+        // One boot asks three times (PXE ROM, iPXE, the OS): only the first is written.
+        var engine = NewEngine();
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var held = engine.Pool.GetLease(address)!;
+        var asked = Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(address).GetAddressBytes())]);
+        var (cached, ack) = Handle(engine, asked, T0 + TimeSpan.FromMinutes(5));
+        Assert.Equal(DhcpMessageType.Ack, ack!.MessageType);
+        Assert.Equal(address, ack.YourAddress);
+        Assert.Null(cached.Commit);
+        Assert.Same(held, cached.Cached);
+        Assert.Same(held, engine.Pool.GetLease(address));
+        // Its remaining time, not a fresh hour: 55 min, renewal at half of that, rebinding at 7/8.
+        Assert.Equal([0, 0, 0x0c, 0xe4], ack.Options.Get(DhcpOption.LeaseTime));
+        Assert.Equal([0, 0, 0x06, 0x72], ack.Options.Get(DhcpOption.RenewalTime));
+
+        // Past the quarter (a renewal at half time, or a reboot 20 min later): written, with a full lease.
+        var (renewed, ack2) = Handle(engine, asked, T0 + TimeSpan.FromMinutes(20));
+        Assert.Equal(DhcpMessageType.Ack, ack2!.MessageType);
+        Assert.Null(renewed.Cached);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(80), renewed.Commit!.Expires);
+        Assert.Equal([0, 0, 0x0e, 0x10], ack2.Options.Get(DhcpOption.LeaseTime));
+    }
+
+    [Fact]
+    public void A_changed_host_name_another_client_or_a_cache_threshold_of_zero_is_written_as_before()
+    {
+        var engine = NewEngine();
+        var address = Lease(engine, "52:54:00:aa:00:01");
+        var bytes = Ipv4.FromUInt32(address).GetAddressBytes();
+        var (named, _) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [(DhcpOption.RequestedIpAddress, bytes), (DhcpOption.HostName, "web-1"u8.ToArray())]), T0 + TimeSpan.FromMinutes(1));
+        Assert.Equal("web-1", named.Commit!.HostName);
+        Assert.Null(named.Cached);
+
+        var (other, nak) = Handle(engine, Request(DhcpMessageType.Request, "52:54:00:aa:00:09", options: [(DhcpOption.RequestedIpAddress, bytes)]), T0 + TimeSpan.FromMinutes(1));
+        Assert.Equal(DhcpMessageType.Nak, nak!.MessageType);
+        Assert.Null(other.Cached);
+
+        var off = new DhcpEngine(engine.Options with { CacheThreshold = 0 }, []);
+        var first = Lease(off, "52:54:00:aa:00:01");
+        var (again, _) = Handle(off, Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [(DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(first).GetAddressBytes())]), T0 + TimeSpan.FromSeconds(1));
+        Assert.NotNull(again.Commit);
+        Assert.Null(again.Cached);
+    }
+
+    [Fact]
+    public void A_cached_ack_waits_for_the_commit_in_flight_of_its_lease()
+    {
+        // The client asked again before its first ACK was durable: only the commit's ACK may answer it.
+        var engine = NewEngine();
+        var gate = new CommitGate();
+        var (_, offer) = Handle(engine, Request(DhcpMessageType.Discover, "52:54:00:aa:00:01"));
+        var asked = Request(DhcpMessageType.Request, "52:54:00:aa:00:01", options: [Address(DhcpOption.ServerIdentifier, "10.77.0.2"), (DhcpOption.RequestedIpAddress, Ipv4.FromUInt32(offer!.YourAddress).GetAddressBytes())]);
+        var first = gate.Pass(engine.Handle(asked, DhcpPorts.Server, T0, _reply));
+        Assert.NotNull(first.Commit);
+        Assert.Equal(1, gate.Count);
+
+        var retry = gate.Pass(engine.Handle(asked, DhcpPorts.Server, T0 + TimeSpan.FromSeconds(2), _reply));
+        Assert.Equal(DropReason.Busy, retry.Dropped);
+        Assert.Equal(0, retry.Length);
+
+        gate.End(first.Commit!.Address);
+        Assert.Equal(0, gate.Count);
+        var later = gate.Pass(engine.Handle(asked, DhcpPorts.Server, T0 + TimeSpan.FromSeconds(3), _reply));
+        Assert.Equal(DhcpMessageType.Ack, later.ReplyType);
+        Assert.NotNull(later.Cached);
+        Assert.Equal(0, gate.Count);
     }
 
     [Fact]
