@@ -7,10 +7,14 @@ namespace ZeroCloud.Node;
 /// The agent's heartbeat: POST /v1/nodes/{name}/heartbeat to a control-plane member every nodes.heartbeat (the
 /// answer says how often); when a member does not answer, the next one, so a lost member costs one beat. Every
 /// 10 s it also refreshes the list of members. Inventory goes with every beat; the node's grain writes only what
-/// changed. A refusal (401 token, 403 enrollment) ends it with <see cref="UnauthorizedAccessException"/>.
+/// changed. A refusal (401 token, 403 enrollment) ends it with <see cref="UnauthorizedAccessException"/>. Its pace runs on
+/// monotonic time (<see cref="TimeProvider.GetTimestamp"/>): a wall clock stepped back never holds a beat back (before, a
+/// step of an hour during a beat made the next wait an hour, and the node went Down).
 /// </summary>
-internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null, Action<string>? keyReceived = null, Action<System.Security.Cryptography.X509Certificates.X509Certificate2>? certificateReceived = null)
+internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<HeartbeatRequest> report, ILogger log, Action<NodeStatus>? joined = null, Action<string>? keyReceived = null, Action<System.Security.Cryptography.X509Certificates.X509Certificate2>? certificateReceived = null, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     private TaskCompletionSource _nudge = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Sends the next beat now rather than at the next interval: what the node reports changed (the images it read from the catalogue).</summary>
@@ -33,12 +37,12 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
     {
         var interval = TimeSpan.FromSeconds(1);
         NodeStatus? lastStatus = null;
-        var lastRefresh = DateTime.MinValue;
+        long? lastRefresh = null;
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                var started = DateTime.UtcNow;
+                var started = _time.GetTimestamp();
                 var beat = report();
                 // The joining beat (a ticket or the join token) carries a CSR: the join signs the node's certificate.
                 var joining = endpoints.Certificate is { Current: null } && endpoints.Credential?.StartsWith("node:", StringComparison.Ordinal) != true;
@@ -106,9 +110,9 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                 }
 
                 await RenewCertificateAsync(ct).ConfigureAwait(false);
-                if (DateTime.UtcNow - lastRefresh > TimeSpan.FromSeconds(10))
+                if (lastRefresh is not { } refreshed || _time.GetElapsedTime(refreshed) > TimeSpan.FromSeconds(10))
                 {
-                    lastRefresh = DateTime.UtcNow;
+                    lastRefresh = _time.GetTimestamp();
                     try
                     {
                         var members = await endpoints.Current.MembersAsync(ct).ConfigureAwait(false);
@@ -125,7 +129,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
                     }
                 }
 
-                var wait = interval - (DateTime.UtcNow - started);
+                var wait = interval - _time.GetElapsedTime(started);
                 if (wait > TimeSpan.Zero)
                 {
                     var nudged = _nudge.Task;
@@ -144,7 +148,7 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
         }
     }
 
-    private DateTime _lastRenewal = DateTime.MinValue;
+    private long? _lastRenewal;
 
     private void Accepted(string pem)
     {
@@ -162,13 +166,13 @@ internal sealed class Heartbeat(ControlEndpoints endpoints, string name, Func<He
     /// </summary>
     private async Task RenewCertificateAsync(CancellationToken ct)
     {
-        if (endpoints.Certificate is not { Due: true } certificate || DateTime.UtcNow - _lastRenewal < TimeSpan.FromSeconds(30)
+        if (endpoints.Certificate is not { Due: true } certificate || _lastRenewal is { } renewed && _time.GetElapsedTime(renewed) < TimeSpan.FromSeconds(30)
             || (certificate.Current is null && endpoints.Credential?.StartsWith("node:", StringComparison.Ordinal) != true))
         {
             return;
         }
 
-        _lastRenewal = DateTime.UtcNow;
+        _lastRenewal = _time.GetTimestamp();
         var client = endpoints.Current;
         try
         {

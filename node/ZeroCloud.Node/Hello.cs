@@ -10,7 +10,7 @@ internal static class Hello
     public static async Task<string> SendAsync(IReadOnlyList<string> endpoints, NodeHello hello, TimeSpan deadline, ILogger log, CancellationToken ct)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        var started = DateTime.UtcNow;
+        var started = System.Diagnostics.Stopwatch.StartNew();
         var wait = TimeSpan.FromMilliseconds(500);
         while (true)
         {
@@ -43,7 +43,7 @@ internal static class Hello
                 }
             }
 
-            if (DateTime.UtcNow - started > deadline)
+            if (started.Elapsed > deadline)
             {
                 throw new TimeoutException($"no join endpoint answered within {deadline.TotalSeconds:0} s ({string.Join(", ", endpoints)})");
             }

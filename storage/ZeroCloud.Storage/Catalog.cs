@@ -18,8 +18,8 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
     private int _current;
     private (long Revision, StorageSpec Spec) _spec = (-1, StorageSpec.Default);
     private readonly Lock _gate = new();
-    private (DateTime Began, Task<NodeList> Read)? _reading;
-    private NodeList _nodes = new(DateTime.MinValue, new Dictionary<string, StorageNode>(), []);
+    private (long Began, Task<NodeList> Read)? _reading; // Began and NodeList.At: Environment.TickCount64 (monotonic: a stepped wall clock never keeps a stale list)
+    private NodeList _nodes = new(long.MinValue / 2, new Dictionary<string, StorageNode>(), []);
 
     public string Self => self;
 
@@ -95,7 +95,7 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
     public async Task<(IReadOnlyDictionary<string, StorageNode> Nodes, IReadOnlyList<InstanceDto> Storage)> NodesAsync(TimeSpan maxAge)
     {
         var cached = _nodes;
-        if (DateTime.UtcNow - cached.At < maxAge)
+        if (Environment.TickCount64 - cached.At < (long)maxAge.TotalMilliseconds)
         {
             return (cached.Nodes, cached.Storage);
         }
@@ -103,22 +103,22 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
         // Callers that find the list too old at the same moment share one read (a node that just joined makes every
         // request of its first image fetch ask for a fresh list); a read begun too long ago for this caller is
         // waited for, and another begun after it.
-        var asked = DateTime.UtcNow;
+        var asked = Environment.TickCount64;
         while (true)
         {
-            (DateTime Began, Task<NodeList> Read) reading;
+            (long Began, Task<NodeList> Read) reading;
             lock (_gate)
             {
                 if (_reading is not { Read.IsCompleted: false })
                 {
-                    _reading = (DateTime.UtcNow, ReadNodesAsync());
+                    _reading = (Environment.TickCount64, ReadNodesAsync());
                 }
 
                 reading = _reading.Value;
             }
 
             var list = await reading.Read.ConfigureAwait(false);
-            if (asked - reading.Began <= maxAge)
+            if (asked - reading.Began <= (long)maxAge.TotalMilliseconds)
             {
                 return (list.Nodes, list.Storage);
             }
@@ -127,7 +127,7 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
 
     private async Task<NodeList> ReadNodesAsync()
     {
-        var began = DateTime.UtcNow;
+        var began = Environment.TickCount64;
         var nodes = await CallAsync(c => c.NodesAsync()).ConfigureAwait(false);
         var instances = await CallAsync(c => c.InstancesAsync()).ConfigureAwait(false);
         var storage = instances.Instances.Select(v => v.Instance).Where(i => i.Image == "builtin/storage").ToList();
@@ -151,7 +151,7 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
     public static readonly TimeSpan FreshEnough = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Forgets the cached nodes (after a peer could not be reached, say).</summary>
-    public void Invalidate() => _nodes = _nodes with { At = DateTime.MinValue };
+    public void Invalidate() => _nodes = _nodes with { At = long.MinValue / 2 };
 
     /// <summary>The base URL of the storage instance on <paramref name="node"/>; null when none runs there or its address is unknown.</summary>
     public static Uri? Endpoint(string node, IReadOnlyDictionary<string, StorageNode> nodes, IReadOnlyList<InstanceDto> storage)
@@ -163,5 +163,5 @@ public sealed class Catalog(IReadOnlyList<ControlClient> members, string self)
     }
 
     /// <summary>One read of the nodes, replaced whole (readers never see half of two).</summary>
-    private sealed record NodeList(DateTime At, IReadOnlyDictionary<string, StorageNode> Nodes, IReadOnlyList<InstanceDto> Storage);
+    private sealed record NodeList(long At, IReadOnlyDictionary<string, StorageNode> Nodes, IReadOnlyList<InstanceDto> Storage);
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using ZeroCloud.Model;
 using ZeroCloud.Model.Api;
 using ZeroCloud.Model.Config;
 
@@ -121,16 +122,17 @@ public static class StoragePlan
     /// upload in flight keeps its chunks.
     /// </summary>
     public static List<string> Collectable(IEnumerable<(string Hex, DateTime Written)> local, IReadOnlyDictionary<string, ChunkDto> chunks, string me, DateTime now, TimeSpan grace) =>
-        [.. local.Where(l => now - l.Written >= grace && !(chunks.TryGetValue(l.Hex, out var c) && (c.Nodes.Contains(me) || c.RepairBy == me))).Select(l => l.Hex)];
+        [.. local.Where(l => WallClock.Expired(l.Written + grace, now) && !(chunks.TryGetValue(l.Hex, out var c) && (c.Nodes.Contains(me) || c.RepairBy == me))).Select(l => l.Hex)];
 
     /// <summary>
-    /// Blobs no object names, created more than <paramref name="grace"/> ago, and the chunks only they use: what the
+    /// Blobs no object names, created more than <paramref name="grace"/> ago (and <see cref="WallClock.Tolerance"/>: the
+    /// time is the writer's clock), and the chunks only they use: what the
     /// store collects. (Images will reference blobs too, once they live in the store.)
     /// </summary>
     public static (List<BlobDto> Blobs, List<string> Chunks) Unreferenced(IReadOnlyCollection<StorageObjectDto> objects, IReadOnlyCollection<BlobDto> blobs, DateTime now, TimeSpan grace)
     {
         var named = objects.Select(o => o.Digest).ToHashSet(StringComparer.Ordinal);
-        var dead = blobs.Where(b => !named.Contains(b.Digest) && now - b.Created >= grace).ToList();
+        var dead = blobs.Where(b => !named.Contains(b.Digest) && WallClock.Expired(b.Created + grace, now)).ToList();
         var kept = blobs.Except(dead).SelectMany(b => b.Chunks).ToHashSet(StringComparer.Ordinal);
         return (dead, [.. dead.SelectMany(b => b.Chunks).Where(c => !kept.Contains(c)).Distinct(StringComparer.Ordinal)]);
     }

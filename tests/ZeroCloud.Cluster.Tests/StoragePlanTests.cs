@@ -115,6 +115,22 @@ public sealed class StoragePlanTests
     }
 
     [Fact]
+    public void An_unreferenced_blob_or_chunk_is_collected_only_after_its_grace_and_the_wall_clock_tolerance()
+    {
+        // Created is the writer's clock: a collector whose clock is up to 30 s ahead must not take a blob still in its grace.
+        var hex = new string('d', 64);
+        var grace = TimeSpan.FromHours(1);
+        var within = new BlobDto("sha256:" + hex, 1, 1, [hex], Now - grace - TimeSpan.FromSeconds(20));
+        Assert.Empty(StoragePlan.Unreferenced([], [within], Now, grace).Blobs);
+        var past = within with { Created = Now - grace - ZeroCloud.Model.WallClock.Tolerance - TimeSpan.FromSeconds(1) };
+        Assert.Equal([past], StoragePlan.Unreferenced([], [past], Now, grace).Blobs);
+
+        var empty = new Dictionary<string, ChunkDto>(StringComparer.Ordinal);
+        Assert.Empty(StoragePlan.Collectable([(hex, Now - grace - TimeSpan.FromSeconds(20))], empty, "me", Now, grace));
+        Assert.Equal([hex], StoragePlan.Collectable([(hex, Now - grace - TimeSpan.FromSeconds(31))], empty, "me", Now, grace));
+    }
+
+    [Fact]
     public void The_copies_wanted_default_to_three_or_every_storage_node_when_fewer()
     {
         var spec = ZeroCloud.Model.Config.StorageSpec.Default;

@@ -99,8 +99,11 @@ public class ImageSigningTests
         var (image, dropped) = ImageRetention.Push(null, "hello", V(0, t0), new HashSet<string>(), t0, grace);
         Assert.Empty(dropped);
         (image, dropped) = ImageRetention.Push(image, "hello", V(1, t0.AddHours(1)), new HashSet<string>(), t0.AddHours(1), grace);
-        (image, dropped) = ImageRetention.Push(image, "hello", V(2, t0.AddHours(2)), new HashSet<string>(), t0.AddHours(2), grace);
-        // v0 was retired two hours ago and is not the one before the current (v1 is): dropped.
+        // v0, retired an hour ago, is not the one before the current (v1 is), but stays for the wall clock's tolerance
+        // (30 s: the time it was retired is another member's clock); a minute later it is dropped.
+        (image, dropped) = ImageRetention.Push(image, "hello", V(2, t0.AddHours(2)), new HashSet<string>(), t0.AddHours(2).AddSeconds(20), grace);
+        Assert.Empty(dropped);
+        (image, dropped) = ImageRetention.Prune(image, new HashSet<string>(), t0.AddHours(2).AddMinutes(1), grace);
         Assert.Equal(["v0"], dropped.Select(d => d.Version));
         Assert.Equal(["v1", "v2"], image.Versions.Select(v => v.Version));
         Assert.Equal(V(2, t0).Digest, image.Current);

@@ -38,7 +38,7 @@ public static class ImageRetention
         var dropped = new List<ImageVersionDto>();
         foreach (var v in image.Versions)
         {
-            var keep = v.Digest == image.Current || v.Digest == previous || used.Contains(v.Digest) || v.Retired is null || now - v.Retired.Value < grace;
+            var keep = v.Digest == image.Current || v.Digest == previous || used.Contains(v.Digest) || v.Retired is null || !WallClock.Expired(v.Retired.Value + grace, now);
             (keep ? kept : dropped).Add(v);
         }
 

@@ -42,7 +42,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
     private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal);
 
     /// <summary>When each placement whose image failed may be tried again.</summary>
-    private readonly Dictionary<string, DateTime> _retryAt = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _retryAt = new(StringComparer.Ordinal); // Environment.TickCount64 (monotonic) when to try again
 
     private int _round;
 
@@ -290,7 +290,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
 
         foreach (var p in start)
         {
-            if (_retryAt.TryGetValue(p.Id, out var at) && DateTime.UtcNow < at)
+            if (_retryAt.TryGetValue(p.Id, out var at) && Environment.TickCount64 < at)
             {
                 continue;
             }
@@ -348,7 +348,7 @@ internal sealed class InstanceAgent(ControlEndpoints endpoints, string node, str
             catch (Exception ex) when (ex is ImageRefusedException or OperationCanceledException or IOException)
             {
                 var transient = ex is not ImageRefusedException { Transient: false };
-                _retryAt[p.Id] = DateTime.UtcNow + (transient ? UnavailableRetry : RefusedRetry);
+                _retryAt[p.Id] = Environment.TickCount64 + (long)(transient ? UnavailableRetry : RefusedRetry).TotalMilliseconds;
                 return (null, ex is OperationCanceledException ? $"image {p.Image}: fetching it took more than 5 minutes" : ex.Message, null);
             }
         }
