@@ -31,11 +31,11 @@ public static class DhcpClient
         socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         socket.SetRawSocketOption(1, 25, Encoding.ASCII.GetBytes(ifname + "\0")); // SO_BINDTODEVICE
         socket.Bind(new IPEndPoint(IPAddress.Any, DhcpPorts.Client));
-        var started = DateTime.UtcNow;
+        var started = System.Diagnostics.Stopwatch.StartNew(); // monotonic: the clock is set (stepped) after DHCP
         var wait = TimeSpan.FromSeconds(1);
         var buffer = new byte[1500];
         var broadcast = new IPEndPoint(IPAddress.Broadcast, DhcpPorts.Server);
-        while (DateTime.UtcNow - started < deadline)
+        while (started.Elapsed < deadline)
         {
             var xid = (uint)Random.Shared.NextInt64(1, uint.MaxValue); // a transaction id needs to be unlikely to repeat, not secret
             socket.SendTo(buffer.AsSpan(0, Write(buffer, DhcpMessageType.Discover, xid, mac, hostName, null, null, pxe)), broadcast);
@@ -132,10 +132,10 @@ public static class DhcpClient
     private static DhcpPacket? Receive(Socket socket, byte[] buffer, uint xid, DhcpMessageType type, TimeSpan wait, out bool refused)
     {
         refused = false;
-        var until = DateTime.UtcNow + wait;
-        while (DateTime.UtcNow < until)
+        var until = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (Environment.TickCount64 < until)
         {
-            socket.ReceiveTimeout = Math.Max(1, (int)(until - DateTime.UtcNow).TotalMilliseconds);
+            socket.ReceiveTimeout = (int)Math.Max(1, until - Environment.TickCount64);
             int n;
             try
             {

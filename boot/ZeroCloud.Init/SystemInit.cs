@@ -167,7 +167,7 @@ public static class SystemInit
 
     private static (string Name, MacAddress Mac) WaitForNic(string? wantedMac, TimeSpan timeout)
     {
-        var until = DateTime.UtcNow + timeout;
+        var until = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (true)
         {
             foreach (var dir in Directory.GetDirectories("/sys/class/net").Order(StringComparer.Ordinal))
@@ -184,7 +184,7 @@ public static class SystemInit
                 }
             }
 
-            if (DateTime.UtcNow > until)
+            if (Environment.TickCount64 > until)
             {
                 throw new TimeoutException($"no network interface{(wantedMac is null ? "" : $" with MAC {wantedMac}")} appeared within {timeout.TotalSeconds:0} s (is the NIC's driver in the image?)");
             }

@@ -23,8 +23,8 @@ public static class TimeSync
         var request = SntpPacket.Request(sent);
         socket.SendTo(request, server);
         var buffer = new byte[512];
-        var until = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < until)
+        var until = Environment.TickCount64 + (long)timeout.TotalMilliseconds; // monotonic: this loop steps the wall clock
+        while (Environment.TickCount64 < until)
         {
             int length;
             try

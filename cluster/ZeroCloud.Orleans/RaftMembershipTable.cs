@@ -69,7 +69,7 @@ public sealed partial class RaftMembershipTable : IMembershipTable
             [new CompareDto(VersionKey, "version", "=", Number: 0)],
             [new OpDto("put", VersionKey, Json(new TableVersionRow(0), OrleansJsonContext.Default.TableVersionRow))],
             []);
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var until = Environment.TickCount64 + 60_000;
         for (var pause = TimeSpan.FromMilliseconds(250); ; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(2).Ticks)))
         {
             try
@@ -77,7 +77,7 @@ public sealed partial class RaftMembershipTable : IMembershipTable
                 await _client.TxnAsync(txn).ConfigureAwait(false);
                 return;
             }
-            catch (ControlApiException ex) when (ex.Status is 0 or 503 or 504 && DateTime.UtcNow < until)
+            catch (ControlApiException ex) when (ex.Status is 0 or 503 or 504 && Environment.TickCount64 < until)
             {
                 LogInitRetry(ex.Message);
                 await Task.Delay(pause).ConfigureAwait(false);

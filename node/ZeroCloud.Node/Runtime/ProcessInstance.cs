@@ -63,7 +63,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             Set(InstanceState.Starting, false, null, restarts);
-            var started = DateTime.UtcNow;
+            var started = System.Diagnostics.Stopwatch.StartNew();
             int exit;
             try
             {
@@ -81,7 +81,7 @@ internal sealed class ProcessInstance : IAsyncDisposable
             }
 
             // A run that lasted a while resets the backoff, as systemd and kubelet do.
-            backoff = DateTime.UtcNow - started > TimeSpan.FromSeconds(30) ? TimeSpan.FromSeconds(1) : backoff;
+            backoff = started.Elapsed > TimeSpan.FromSeconds(30) ? TimeSpan.FromSeconds(1) : backoff;
             if (exit != -1)
             {
                 // Exit 0 is a clean stop (Stopped), anything else a failure; both restart: a service's instance runs until unplaced.

@@ -343,10 +343,10 @@ internal sealed class VmLink(Vm owner, int n) : IDisposable
     /// <summary>Waits for QEMU to create the tap, then gives it the host side's address and brings it up.</summary>
     public async Task ConfigureAsync(TimeSpan timeout, CancellationToken ct)
     {
-        var until = DateTime.UtcNow + timeout;
+        var until = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (!Directory.Exists($"/sys/class/net/{Tap}"))
         {
-            if (DateTime.UtcNow > until)
+            if (Environment.TickCount64 > until)
             {
                 throw new TimeoutException($"QEMU did not create tap {Tap} within {timeout.TotalSeconds:0} s");
             }
