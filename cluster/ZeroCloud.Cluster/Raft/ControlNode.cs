@@ -180,8 +180,12 @@ public sealed partial class ControlNode : IAsyncDisposable
 
     public bool IsLeader => _cluster is { } c && !c.LeadershipToken.IsCancellationRequested;
 
-    /// <summary>True when this member holds no membership yet (a fresh member waiting to be added).</summary>
-    public bool IsUnjoined => _cluster is { } c ? c.Members.Count == 0 : _logProblem is null && Cluster.Members.Count == 0;
+    /// <summary>
+    /// True when this member is not in the configuration it holds: a fresh member waiting to be added, or one whose add
+    /// caught it up (the log it received carries the others' configuration) but was never committed, e.g. because the
+    /// leader changed during the add. Such a member asks again; before, the second kind counted as joined and stopped asking.
+    /// </summary>
+    public bool IsUnjoined => _cluster is { } c ? !c.Members.Any(m => Equals(m.EndPoint, _options.RaftEndPoint)) : _logProblem is null && !Cluster.Members.Any(m => Equals(m.EndPoint, _options.RaftEndPoint));
 
     public long Term => _cluster?.Term ?? (_logProblem is null ? Cluster.Term : 0);
 
