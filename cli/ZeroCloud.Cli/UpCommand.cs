@@ -154,7 +154,12 @@ internal static class UpCommand
         ControlClient? client = null;
 
         // The seed: a one-member control plane named after the seed node, so that the cluster grows its own voters.
-        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "control.log"), Artifacts.Binary("control"), ["--data", Path.Combine(seedDir, "control"), "--listen", $"{state.SeedAddress}:7070", "--name", SeedName, "--bootstrap"]).ConfigureAwait(false);
+        // It runs from a copy in the seed's folder: a single-file .NET app loads its assemblies from its own file by path,
+        // lazily, so a build folder moved or rebuilt under it broke the first request that needed a new one (seen: the
+        // heartbeat of a node, FileNotFoundException for System.Net.Http.Json, after UpTests moved the build folder away).
+        var member = Path.Combine(seedDir, "zc-control");
+        File.Copy(Artifacts.Binary("control"), member, overwrite: true);
+        await Lab.StartDetachedAsync(state.SeedNamespace, Path.Combine(seedDir, "control.log"), member, ["--data", Path.Combine(seedDir, "control"), "--listen", $"{state.SeedAddress}:7070", "--name", SeedName, "--bootstrap"]).ConfigureAwait(false);
         string? token = null;
         var deadline = Stopwatch.StartNew();
         while (token is null)
