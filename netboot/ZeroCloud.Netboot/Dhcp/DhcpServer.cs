@@ -201,7 +201,14 @@ public sealed partial class DhcpServer : IAsyncDisposable
             // client's retry is answered.
             if (!_commitSlots.Wait(0))
             {
-                Committed(lease.Address);
+                // Never made durable: the pool forgets it as a failed commit does (else a retry would find it held and
+                // be given a cached ACK of a lease the store never took).
+                lock (_engineLock)
+                {
+                    _engine!.Pool.Revert(lease, decision.Previous);
+                    _gate.End(lease.Address);
+                }
+
                 _metrics.OnDropped(DropReason.Busy);
                 return;
             }
